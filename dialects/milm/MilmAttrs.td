@@ -1,0 +1,147 @@
+//===- MilmAttrs.td - milm enums and attributes ------------*- tablegen -*-===//
+#ifndef MILM_ATTRS_TD
+#define MILM_ATTRS_TD
+
+include "MilmDialect.td"
+include "mlir/IR/AttrTypeBase.td"
+include "mlir/IR/EnumAttr.td"
+
+//===----------------------------------------------------------------------===//
+// Storage formats
+//===----------------------------------------------------------------------===//
+
+// Case values are GGUF's ggml_type numbers, so that a GGUF tensor type maps
+// one to one; milm's own formats will take numbers from 1000 up.
+def Milm_WeightFormat : I32EnumAttr<"WeightFormat",
+    "how the elements of a weight are stored", [
+  I32EnumAttrCase<"f32", 0>,
+  I32EnumAttrCase<"f16", 1>,
+  I32EnumAttrCase<"q4_0", 2>,
+  I32EnumAttrCase<"q4_1", 3>,
+  I32EnumAttrCase<"q5_0", 6>,
+  I32EnumAttrCase<"q5_1", 7>,
+  I32EnumAttrCase<"q8_0", 8>,
+  I32EnumAttrCase<"q4_k", 12>,
+  I32EnumAttrCase<"q5_k", 13>,
+  I32EnumAttrCase<"q6_k", 14>,
+  I32EnumAttrCase<"bf16", 30>,
+]> {
+  let cppNamespace = "::mlir::milm";
+  let genSpecializedAttr = 0;
+}
+
+//===----------------------------------------------------------------------===//
+// Rotary position embedding
+//===----------------------------------------------------------------------===//
+
+def Milm_RopePairing : I32EnumAttr<"RopePairing",
+    "which elements of a head are rotated together", [
+  I32EnumAttrCase<"norm", 0>,
+  I32EnumAttrCase<"neox", 1>,
+]> {
+  let cppNamespace = "::mlir::milm";
+  let genSpecializedAttr = 0;
+}
+def Milm_RopePairingAttr : EnumAttr<Milm_Dialect, Milm_RopePairing, "rope_pairing"> {
+  let summary = "rotary pairing: `norm` rotates adjacent pairs (2i, 2i+1), "
+                "`neox` rotates halves (i, i + rotary_dim/2)";
+  let assemblyFormat = "`<` $value `>`";
+}
+
+def Milm_RopeScaling : I32EnumAttr<"RopeScaling",
+    "how rotary frequencies are stretched to a longer context", [
+  I32EnumAttrCase<"none", 0>,
+  I32EnumAttrCase<"linear", 1>,
+  I32EnumAttrCase<"ntk", 2>,
+  I32EnumAttrCase<"yarn", 3>,
+]> {
+  let cppNamespace = "::mlir::milm";
+  let genSpecializedAttr = 0;
+}
+def Milm_RopeScalingAttr : EnumAttr<Milm_Dialect, Milm_RopeScaling, "rope_scaling"> {
+  let summary = "rotary frequency scaling: `none`, `linear` (positions divided "
+                "by the factor), `ntk` (base raised by factor^(d/(d-2))), `yarn` "
+                "(NTK-by-parts interpolation with attention temperature)";
+  let assemblyFormat = "`<` $value `>`";
+}
+
+//===----------------------------------------------------------------------===//
+// Attention masks and MoE weighting
+//===----------------------------------------------------------------------===//
+
+def Milm_AttentionMask : I32EnumAttr<"AttentionMask",
+    "which keys each query may attend to", [
+  I32EnumAttrCase<"causal", 0>,
+  I32EnumAttrCase<"tree", 1>,
+]> {
+  let cppNamespace = "::mlir::milm";
+  let genSpecializedAttr = 0;
+}
+def Milm_AttentionMaskAttr : EnumAttr<Milm_Dialect, Milm_AttentionMask, "mask"> {
+  let summary = "`causal`: a query at position p sees every cached key at "
+                "positions <= p; `tree`: it sees the cached prefix before the "
+                "new tokens plus the new tokens its explicit mask row allows";
+  let assemblyFormat = "`<` $value `>`";
+}
+
+def Milm_MoEWeighting : I32EnumAttr<"MoEWeighting",
+    "how the selected experts' outputs are weighted", [
+  I32EnumAttrCase<"topk_softmax", 0>,
+  I32EnumAttrCase<"softmax_topk", 1>,
+  I32EnumAttrCase<"softmax_topk_norm", 2>,
+]> {
+  let cppNamespace = "::mlir::milm";
+  let genSpecializedAttr = 0;
+}
+def Milm_MoEWeightingAttr : EnumAttr<Milm_Dialect, Milm_MoEWeighting, "moe_weighting"> {
+  let summary = "`topk_softmax`: softmax over the top-k router logits "
+                "(Mixtral); `softmax_topk`: softmax over all experts, then the "
+                "top-k probabilities as they are; `softmax_topk_norm`: the same, "
+                "renormalised to sum to one";
+  let assemblyFormat = "`<` $value `>`";
+}
+
+//===----------------------------------------------------------------------===//
+// Model configuration
+//===----------------------------------------------------------------------===//
+
+def Milm_ModelConfigAttr : AttrDef<Milm_Dialect, "ModelConfig"> {
+  let mnemonic = "config";
+  let summary = "the configuration of a decoder-only language model";
+  let description = [{
+    Everything a later stage needs to know about a model that is not an op:
+    the architecture name, vocabulary, context length, layer shapes, head
+    counts (explicit, never derived), expert counts for MoE models, special
+    token ids, and where the tokenizer comes from.
+
+    ```mlir
+    #milm.config<arch = "llama", vocab_size = 512, context_length = 512,
+                 hidden_size = 256, num_layers = 2, num_heads = 8,
+                 num_kv_heads = 2, head_dim = 32, ffn_size = 512,
+                 bos_token = 1, eos_token = 2>
+    ```
+  }];
+  let parameters = (ins
+    StringRefParameter<"architecture name, e.g. \"llama\" or \"qwen2\"">:$arch,
+    "int64_t":$vocab_size,
+    "int64_t":$context_length,
+    "int64_t":$hidden_size,
+    "int64_t":$num_layers,
+    "int64_t":$num_heads,
+    "int64_t":$num_kv_heads,
+    "int64_t":$head_dim,
+    "int64_t":$ffn_size,
+    DefaultValuedParameter<"int64_t", "0", "experts per MoE layer (0: dense)">:$num_experts,
+    DefaultValuedParameter<"int64_t", "0", "experts used per token">:$experts_used,
+    DefaultValuedParameter<"int64_t", "-1", "beginning-of-sequence token id">:$bos_token,
+    DefaultValuedParameter<"int64_t", "-1", "end-of-sequence token id">:$eos_token,
+    DefaultValuedParameter<"bool", "false", "logits reuse the embedding table">:$tied_embeddings,
+    StringRefParameter<"tokenizer kind: \"llama\" (SentencePiece BPE), \"gpt2\" (byte-level BPE)", "\"\"">:$tokenizer,
+    StringRefParameter<"file the tokenizer data is read from", "\"\"">:$tokenizer_source,
+    StringRefParameter<"the model's own name", "\"\"">:$name
+  );
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+#endif // MILM_ATTRS_TD

@@ -1,0 +1,208 @@
+//===- MilmDialect.cpp - milm dialect, attributes and types ---------------===//
+#include "dialects/milm/MilmDialect.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/DialectImplementation.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+using namespace mlir::milm;
+
+#include "dialects/milm/MilmDialect.cpp.inc"
+#include "dialects/milm/MilmEnums.cpp.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "dialects/milm/MilmAttrs.cpp.inc"
+
+#define GET_TYPEDEF_CLASSES
+#include "dialects/milm/MilmTypes.cpp.inc"
+
+void MilmDialect::initialize() {
+  addAttributes<
+#define GET_ATTRDEF_LIST
+#include "dialects/milm/MilmAttrs.cpp.inc"
+      >();
+  addTypes<
+#define GET_TYPEDEF_LIST
+#include "dialects/milm/MilmTypes.cpp.inc"
+      >();
+  addOperations<
+#define GET_OP_LIST
+#include "dialects/milm/MilmOps.cpp.inc"
+      >();
+}
+
+//===----------------------------------------------------------------------===//
+// Storage formats
+//===----------------------------------------------------------------------===//
+
+int64_t mlir::milm::getFormatBlockSize(WeightFormat format) {
+  switch (format) {
+  case WeightFormat::f32:
+  case WeightFormat::f16:
+  case WeightFormat::bf16:
+    return 1;
+  case WeightFormat::q4_0:
+  case WeightFormat::q4_1:
+  case WeightFormat::q5_0:
+  case WeightFormat::q5_1:
+  case WeightFormat::q8_0:
+    return 32;
+  case WeightFormat::q4_k:
+  case WeightFormat::q5_k:
+  case WeightFormat::q6_k:
+    return 256;
+  }
+  llvm_unreachable("unknown weight format");
+}
+
+int64_t mlir::milm::getFormatBlockBytes(WeightFormat format) {
+  switch (format) {
+  case WeightFormat::f32: return 4;
+  case WeightFormat::f16: return 2;
+  case WeightFormat::bf16: return 2;
+  case WeightFormat::q4_0: return 18;
+  case WeightFormat::q4_1: return 20;
+  case WeightFormat::q5_0: return 22;
+  case WeightFormat::q5_1: return 24;
+  case WeightFormat::q8_0: return 34;
+  case WeightFormat::q4_k: return 144;
+  case WeightFormat::q5_k: return 176;
+  case WeightFormat::q6_k: return 210;
+  }
+  llvm_unreachable("unknown weight format");
+}
+
+//===----------------------------------------------------------------------===//
+// WeightType
+//===----------------------------------------------------------------------===//
+
+// !milm.weight<512x256xq4_0>: a static dimension list with a trailing `x`,
+// then the storage format's keyword, as in tensor<512x256xf32>.
+Type WeightType::parse(AsmParser &parser) {
+  SmallVector<int64_t> shape;
+  if (parser.parseLess() ||
+      parser.parseDimensionList(shape, /*allowDynamic=*/false,
+                                /*withTrailingX=*/true))
+    return {};
+  SMLoc formatLoc = parser.getCurrentLocation();
+  StringRef keyword;
+  if (parser.parseKeyword(&keyword))
+    return {};
+  std::optional<WeightFormat> format = symbolizeWeightFormat(keyword);
+  if (!format) {
+    parser.emitError(formatLoc) << "unknown weight storage format '" << keyword
+                                << "'; expected one of f32, f16, bf16, q8_0, "
+                                   "q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k";
+    return {};
+  }
+  if (parser.parseGreater())
+    return {};
+  return parser.getChecked<WeightType>(parser.getContext(), shape, *format);
+}
+
+void WeightType::print(AsmPrinter &printer) const {
+  printer << "<";
+  for (int64_t d : getShape())
+    printer << d << "x";
+  printer << stringifyWeightFormat(getFormat()) << ">";
+}
+
+LogicalResult WeightType::verify(function_ref<InFlightDiagnostic()> emitError,
+                                 ArrayRef<int64_t> shape, WeightFormat format) {
+  if (shape.empty())
+    return emitError() << "a weight needs at least one dimension";
+  if (shape.size() > 4)
+    return emitError() << "a weight has at most 4 dimensions, got "
+                       << shape.size();
+  for (int64_t d : shape)
+    if (d <= 0)
+      return emitError() << "weight dimensions must be positive, got " << d;
+  int64_t block = getFormatBlockSize(format);
+  if (shape.back() % block != 0)
+    return emitError() << "innermost dimension " << shape.back()
+                       << " of a " << stringifyWeightFormat(format)
+                       << " weight is not a multiple of its block size "
+                       << block;
+  return success();
+}
+
+int64_t WeightType::getBlockSize() const {
+  return getFormatBlockSize(getFormat());
+}
+int64_t WeightType::getBlockBytes() const {
+  return getFormatBlockBytes(getFormat());
+}
+int64_t WeightType::getNumElements() const {
+  int64_t n = 1;
+  for (int64_t d : getShape())
+    n *= d;
+  return n;
+}
+uint64_t WeightType::getSizeInBytes() const {
+  return static_cast<uint64_t>(getNumElements() / getBlockSize()) *
+         static_cast<uint64_t>(getBlockBytes());
+}
+
+//===----------------------------------------------------------------------===//
+// KVCacheType
+//===----------------------------------------------------------------------===//
+
+LogicalResult KVCacheType::verify(function_ref<InFlightDiagnostic()> emitError,
+                                  int64_t layers, int64_t kvHeads,
+                                  int64_t headDim, int64_t capacity,
+                                  Type element) {
+  if (layers <= 0 || kvHeads <= 0 || headDim <= 0 || capacity <= 0)
+    return emitError() << "KV cache layers (" << layers << "), kv_heads ("
+                       << kvHeads << "), head_dim (" << headDim
+                       << ") and capacity (" << capacity
+                       << ") must all be positive";
+  if (!element.isF32() && !element.isF16() && !element.isBF16())
+    return emitError() << "KV cache elements must be f32, f16 or bf16, got "
+                       << element;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// ModelConfigAttr
+//===----------------------------------------------------------------------===//
+
+LogicalResult ModelConfigAttr::verify(
+    function_ref<InFlightDiagnostic()> emitError, StringRef arch,
+    int64_t vocabSize, int64_t contextLength, int64_t hiddenSize,
+    int64_t numLayers, int64_t numHeads, int64_t numKVHeads, int64_t headDim,
+    int64_t ffnSize, int64_t numExperts, int64_t expertsUsed, int64_t bosToken,
+    int64_t eosToken, bool tiedEmbeddings, StringRef tokenizer,
+    StringRef tokenizerSource, StringRef name) {
+  if (arch.empty())
+    return emitError() << "model config needs an architecture name";
+  struct {
+    const char *name;
+    int64_t value;
+  } positive[] = {{"vocab_size", vocabSize},   {"context_length", contextLength},
+                  {"hidden_size", hiddenSize}, {"num_layers", numLayers},
+                  {"num_heads", numHeads},     {"num_kv_heads", numKVHeads},
+                  {"head_dim", headDim},       {"ffn_size", ffnSize}};
+  for (const auto &p : positive)
+    if (p.value <= 0)
+      return emitError() << "model config " << p.name
+                         << " must be positive, got " << p.value;
+  if (numHeads % numKVHeads != 0)
+    return emitError() << "model config num_heads (" << numHeads
+                       << ") is not a multiple of num_kv_heads (" << numKVHeads
+                       << ")";
+  if (numExperts < 0 || expertsUsed < 0)
+    return emitError() << "model config expert counts must not be negative";
+  if ((numExperts == 0) != (expertsUsed == 0))
+    return emitError() << "model config num_experts (" << numExperts
+                       << ") and experts_used (" << expertsUsed
+                       << ") must both be zero (dense) or both positive";
+  if (expertsUsed > numExperts)
+    return emitError() << "model config experts_used (" << expertsUsed
+                       << ") exceeds num_experts (" << numExperts << ")";
+  for (int64_t tok : {bosToken, eosToken})
+    if (tok < -1 || tok >= vocabSize)
+      return emitError() << "model config special token id " << tok
+                         << " is outside the vocabulary of " << vocabSize;
+  return success();
+}

@@ -1,0 +1,55 @@
+//===- StorageFormat.h - Weight storage formats shared by all stages -------===//
+//
+// The storage formats milm understands, with GGUF's numbering (ggml_type) so that
+// GGUF tensor types map one to one. Block formats store `blockElems()` values in
+// `blockBytes()` bytes with exactly GGUF's bit layout.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MILM_FRONTENDS_COMMON_STORAGEFORMAT_H
+#define MILM_FRONTENDS_COMMON_STORAGEFORMAT_H
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace milm {
+
+/// Values are GGUF's ggml_type numbers; only the formats milm accepts are named.
+enum class StorageFormat : uint32_t {
+  F32 = 0,
+  F16 = 1,
+  Q4_0 = 2,
+  Q4_1 = 3,
+  Q5_0 = 6,
+  Q5_1 = 7,
+  Q8_0 = 8,
+  Q4_K = 12,
+  Q5_K = 13,
+  Q6_K = 14,
+  BF16 = 30,
+};
+
+struct StorageFormatInfo {
+  StorageFormat format;
+  std::string_view name;  ///< lower-case name used in IR and on the command line: "q4_0"
+  uint32_t blockElems;    ///< values per block (1 for plain float formats)
+  uint32_t blockBytes;    ///< bytes per block
+};
+
+/// Every accepted format, in enum order.
+const StorageFormatInfo *allStorageFormats(size_t &count);
+/// Info for a format, or nullptr when `ggmlType` is not a format milm accepts.
+const StorageFormatInfo *lookupStorageFormat(uint32_t ggmlType);
+/// Info by name ("q4_k", case-insensitive), or nullptr.
+const StorageFormatInfo *lookupStorageFormat(std::string_view name);
+inline const StorageFormatInfo &info(StorageFormat f) {
+  return *lookupStorageFormat(static_cast<uint32_t>(f));
+}
+
+/// Bytes of a row of `elems` values; nullopt when `elems` is not a multiple of the
+/// block size or the byte count overflows 64 bits.
+std::optional<uint64_t> rowBytes(StorageFormat f, uint64_t elems);
+
+} // namespace milm
+
+#endif

@@ -1,0 +1,24 @@
+# -*- Python -*-
+# lit configuration of milm's FileCheck suite.
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+
+config.name = "milm"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.excludes = ["unit", "fuzz", "lit.cfg.py", "lit.site.cfg.py", "Inputs", "CMakeLists.txt"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.milm_obj_root, "test")
+
+config.substitutions.append(("%fixtures", config.milm_fixtures_dir))
+config.substitutions.append(("%srcroot", config.milm_src_root))
+config.substitutions.append(("%objroot", config.milm_obj_root))
+
+llvm_config.use_default_substitutions()
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+llvm_config.add_tool_substitutions(
+    ["milm-opt", "milmc", "milm-translate"], [config.milm_tools_dir])
+llvm_config.add_tool_substitutions(["FileCheck", "not", "count", "split-file"],
+                                   [config.llvm_tools_dir])
