@@ -7,6 +7,7 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Verifier.h"
+#include "mlir/AsmParser/AsmParser.h"
 #include "mlir/Parser/Parser.h"
 
 #include <gtest/gtest.h>
@@ -83,7 +84,8 @@ TEST_F(DialectTest, BuiltModelVerifiesAndCatchesMismatchedKVHeads) {
   b.setInsertionPointToStart(entry);
   auto attn = AttentionOp::create(b, loc, act(256), entry->getArgument(0), entry->getArgument(1),
                                   entry->getArgument(1), entry->getArgument(2),
-                                  entry->getArgument(3), Value(), 0, 8, 2, 32);
+                                  entry->getArgument(3), Value(), 0, 8, 2, 32,
+                                  AttentionMask::causal, FloatAttr());
   func::ReturnOp::create(b, loc, attn.getResult());
   EXPECT_TRUE(succeeded(verify(module)));
 
