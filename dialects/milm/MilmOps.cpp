@@ -115,6 +115,24 @@ LogicalResult WeightOp::verify() {
                             "without a file";
   if (getFile() && getFile()->empty())
     return emitOpError() << "names an empty file";
+  if (getPartFiles().has_value() != getPartOffsets().has_value())
+    return emitOpError() << "gives stacked part files without offsets or "
+                            "offsets without files";
+  if (getPartFiles()) {
+    if (getFile())
+      return emitOpError() << "is either in one place or stacked from parts, "
+                              "not both";
+    int64_t parts = getPartFiles()->size();
+    int64_t outer = getResult().getType().getShape()[0];
+    if (parts != outer || static_cast<int64_t>(getPartOffsets()->size()) != parts)
+      return emitOpError() << "is stacked from " << parts << " files and "
+                           << getPartOffsets()->size()
+                           << " offsets but its outermost dimension is "
+                           << outer;
+    for (int64_t o : *getPartOffsets())
+      if (o < 0)
+        return emitOpError() << "has a negative part offset " << o;
+  }
   return success();
 }
 

@@ -62,20 +62,30 @@ def Milm_WeightOp : Milm_Op<"weight", [Pure]> {
     Produces a reference to the weight `name` with the shape and storage
     format of its `!milm.weight` type. The bytes are not in the IR: when the
     weight comes from a model file, `file` and `offset` say where its first
-    byte is; the size follows from the type. Passes that transform weights
-    write the result to a weight store and reference it the same way.
+    byte is; the size follows from the type. A weight stacked from slices
+    that are not contiguous in their files (Mixtral experts kept as one
+    tensor per expert in safetensors) lists one file and offset per slice of
+    its outermost dimension instead, after `stacked`. Passes that transform
+    weights write the result to a weight store and reference it the same way.
 
     ```mlir
     %wq = milm.weight "blk.0.attn_q.weight" from "model.gguf" at 1056
         : !milm.weight<256x256xq4_0>
     %n = milm.weight "output_norm.weight" : !milm.weight<256xf32>
+    %e = milm.weight "blk.0.ffn_up_exps.weight"
+        stacked from ["a.safetensors", "a.safetensors"] at [4096, 266240]
+        : !milm.weight<2x512x256xf16>
     ```
   }];
   let arguments = (ins StrAttr:$name, OptionalAttr<StrAttr>:$file,
-                       OptionalAttr<ConfinedAttr<I64Attr, [IntNonNegative]>>:$offset);
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntNonNegative]>>:$offset,
+                       OptionalAttr<StrArrayAttr>:$part_files,
+                       OptionalAttr<DenseI64ArrayAttr>:$part_offsets);
   let results = (outs Milm_Weight:$result);
   let assemblyFormat = [{
-    $name (`from` $file^ `at` $offset)? attr-dict `:` qualified(type($result))
+    $name (`from` $file^ `at` $offset)?
+    (`stacked` `from` $part_files^ `at` $part_offsets)?
+    attr-dict `:` qualified(type($result))
   }];
   let hasVerifier = 1;
 }

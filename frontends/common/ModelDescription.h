@@ -59,6 +59,7 @@ struct TensorRef {
 };
 
 struct TokenizerData {
+  std::string source;               ///< the file the tokenizer was read from (GGUF, tokenizer.json)
   std::string model;                ///< "llama" (SentencePiece BPE), "gpt2" (byte-level BPE), ...
   std::string pre;                  ///< pre-tokenizer name when given (tokenizer.ggml.pre)
   std::vector<std::string> tokens;

@@ -450,3 +450,35 @@ func.func @f(%x: tensor<?x256xf32>) {
   %0 = milm.moe %x, %r, %g, %g, %g {top_k = 2 : i64} : (tensor<?x256xf32>, !milm.weight<8x256xf32>, !milm.weight<8x512x256xq4_0>, !milm.weight<8x512x256xq4_0>, !milm.weight<8x512x256xq4_0>) -> tensor<?x256xf32>
   return
 }
+
+// -----
+
+func.func @f() {
+  // expected-error @+1 {{'milm.weight' op is stacked from 2 files and 2 offsets but its outermost dimension is 3}}
+  %0 = milm.weight "w" stacked from ["a", "b"] at [0, 64] : !milm.weight<3x32xf32>
+  return
+}
+
+// -----
+
+func.func @f() {
+  // expected-error @+1 {{'milm.weight' op is either in one place or stacked from parts, not both}}
+  %0 = milm.weight "w" from "a" at 0 stacked from ["a", "b"] at [0, 64] : !milm.weight<2x32xf32>
+  return
+}
+
+// -----
+
+func.func @f() {
+  // expected-error @+1 {{'milm.weight' op gives stacked part files without offsets or offsets without files}}
+  %0 = "milm.weight"() <{name = "w", part_files = ["a", "b"]}> : () -> !milm.weight<2x32xf32>
+  return
+}
+
+// -----
+
+func.func @f() {
+  // expected-error @+1 {{'milm.weight' op has a negative part offset -64}}
+  %0 = milm.weight "w" stacked from ["a", "b"] at [0, -64] : !milm.weight<2x32xf32>
+  return
+}

@@ -28,6 +28,8 @@ func.func @weights() {
   %9 = milm.weight "j" : !milm.weight<8x256xq5_k>
   // CHECK: milm.weight "k" : !milm.weight<4x8x256xq6_k>
   %10 = milm.weight "k" : !milm.weight<4x8x256xq6_k>
+  // CHECK: milm.weight "l" stacked from ["x.safetensors", "y.safetensors"] at [8, 4104] : !milm.weight<2x64x32xf16>
+  %11 = milm.weight "l" stacked from ["x.safetensors", "y.safetensors"] at [8, 4104] : !milm.weight<2x64x32xf16>
   return
 }
 

@@ -1,22 +1,241 @@
 //===- milmc.cpp - the milm compiler driver -------------------------------===//
+//
+//   milmc import MODEL [-o model.mlir]    the model as milm IR, weights referenced
+//   milmc inspect MODEL                   config, tensor table and storage formats
+//   milmc synth --preset P --format F -o model.gguf
+//                                         a random-weight MiLM2-shaped GGUF
+//   milmc version
+//
+//===----------------------------------------------------------------------===//
 #include "dialects/milm/MilmDialect.h"
+#include "frontends/builder/ModelBuilder.h"
+#include "frontends/synth/Synth.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/raw_ostream.h"
+
+#include <map>
 
 using namespace llvm;
 
+static cl::SubCommand importCmd("import", "Import a model (GGUF, or safetensors + config.json) as milm IR");
+static cl::SubCommand inspectCmd("inspect", "Print a model's configuration, tensors and storage formats");
+static cl::SubCommand synthCmd("synth", "Write a random-weight GGUF model shaped like a MiLM2 preset");
 static cl::SubCommand versionCmd("version", "Print milm's version and the LLVM it was built with");
+
+static cl::OptionCategory importCat("milmc import options");
+static cl::opt<std::string> importInput(cl::Positional, cl::desc("<model>"), cl::Required,
+                                        cl::sub(importCmd), cl::sub(inspectCmd));
+static cl::opt<std::string> importOutput("o", cl::desc("Output file (default: stdout)"),
+                                         cl::value_desc("file"), cl::init("-"),
+                                         cl::sub(importCmd), cl::cat(importCat));
+static cl::opt<std::string> modelName("model-name", cl::desc("Symbol name of the milm.model"),
+                                      cl::sub(importCmd), cl::cat(importCat));
+static cl::opt<std::string> cacheElement("kv-cache-type", cl::desc("KV cache element type: f16, bf16 or f32"),
+                                         cl::init("f16"), cl::sub(importCmd), cl::cat(importCat));
+static cl::opt<int64_t> cacheCapacity("kv-cache-size",
+                                      cl::desc("KV cache capacity in positions (default: the context length)"),
+                                      cl::init(0), cl::sub(importCmd), cl::cat(importCat));
+
+static cl::OptionCategory synthCat("milmc synth options");
+static cl::opt<std::string> synthPreset("preset", cl::desc("Preset: tiny, tiny-moe, 0.3b, 0.7b, 1.3b, 2.4b, 4b, 6b, moe-0.7bx8, moe-2bx8 (see --list-presets)"),
+                                        cl::init("tiny"), cl::sub(synthCmd), cl::cat(synthCat));
+static cl::opt<std::string> synthFormat("format", cl::desc("Storage format of the matrices: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, or q4_k_m"),
+                                        cl::init("q4_0"), cl::sub(synthCmd), cl::cat(synthCat));
+static cl::opt<uint64_t> synthSeed("seed", cl::desc("Random seed"), cl::init(0), cl::sub(synthCmd), cl::cat(synthCat));
+static cl::opt<int64_t> synthLayers("layers", cl::desc("Override the preset's layer count"), cl::init(0),
+                                    cl::sub(synthCmd), cl::cat(synthCat));
+static cl::opt<int64_t> synthVocab("vocab", cl::desc("Override the preset's vocabulary size"), cl::init(0),
+                                   cl::sub(synthCmd), cl::cat(synthCat));
+static cl::opt<int64_t> synthContext("context", cl::desc("Override the preset's context length"), cl::init(0),
+                                     cl::sub(synthCmd), cl::cat(synthCat));
+static cl::opt<unsigned> synthThreads("threads", cl::desc("Worker threads (default: all cores)"), cl::init(0),
+                                      cl::sub(synthCmd), cl::cat(synthCat));
+static cl::opt<std::string> synthOutput("o", cl::desc("Output GGUF file"), cl::value_desc("file"),
+                                        cl::sub(synthCmd), cl::cat(synthCat));
+static cl::opt<bool> listPresets("list-presets", cl::desc("List the presets with their shapes and parameter counts"),
+                                 cl::sub(synthCmd), cl::cat(synthCat));
+
+static int fail(Error e) {
+  logAllUnhandledErrors(std::move(e), errs(), "milmc: error: ");
+  return 1;
+}
+
+static int runImport() {
+  auto model = milm::importModel(importInput);
+  if (!model)
+    return fail(model.takeError());
+  mlir::MLIRContext ctx;
+  milm::BuildOptions opts;
+  opts.modelName = modelName;
+  opts.cacheElement = cacheElement;
+  opts.cacheCapacity = cacheCapacity;
+  auto module = milm::buildModelIR(ctx, *model, opts);
+  if (!module)
+    return fail(module.takeError());
+  // ToolOutputFile writes to a temporary file and renames it into place on keep().
+  std::error_code ec;
+  ToolOutputFile out(importOutput, ec, sys::fs::OF_Text);
+  if (ec)
+    return fail(createStringError(ec, importOutput + ": " + ec.message()));
+  (*module)->print(out.os());
+  out.os() << "\n";
+  out.os().flush();
+  if (out.os().has_error())
+    return fail(createStringError(out.os().error(), importOutput + ": write failed"));
+  out.keep();
+  return 0;
+}
+
+static std::string shapeStr(ArrayRef<int64_t> shape) {
+  std::string s;
+  for (size_t i = 0; i < shape.size(); ++i)
+    s += (i ? "x" : "") + std::to_string(shape[i]);
+  return s;
+}
+
+static std::string humanBytes(uint64_t n) {
+  if (n < 10 * 1024)
+    return std::to_string(n) + " B";
+  if (n < 10 * 1024 * 1024)
+    return formatv("{0:F1} KiB", n / 1024.0).str();
+  if (n < 10ull * 1024 * 1024 * 1024)
+    return formatv("{0:F1} MiB", n / 1048576.0).str();
+  return formatv("{0:F2} GiB", n / 1073741824.0).str();
+}
+
+static int runInspect() {
+  auto model = milm::importModel(importInput);
+  if (!model)
+    return fail(model.takeError());
+  const milm::ModelConfig &c = model->config;
+  raw_ostream &os = outs();
+  os << "model       " << model->sourcePath << " (" << model->sourceKind << ")\n";
+  os << "arch        " << c.arch << (c.name.empty() ? "" : "  \"" + c.name + "\"") << "\n";
+  os << "layers      " << c.numLayers << "\n";
+  os << "hidden      " << c.hiddenSize << "\n";
+  os << "heads       " << c.numHeads << " query, " << c.numKVHeads << " kv, head_dim " << c.headDim << "\n";
+  os << "ffn         " << c.ffnSize << (c.numExperts ? " per expert" : "") << "\n";
+  if (c.numExperts)
+    os << "experts     " << c.numExperts << ", top " << c.numExpertsUsed << "\n";
+  os << "vocab       " << c.vocabSize << "\n";
+  os << "context     " << c.contextLength << "\n";
+  static const char *scalings[] = {"none", "linear", "ntk", "yarn"};
+  os << "rope        " << (c.ropePairing == milm::RopePairing::Neox ? "neox" : "norm") << ", base "
+     << format("%g", c.ropeBase) << ", scaling " << scalings[static_cast<int>(c.ropeScaling)];
+  if (c.ropeScaling != milm::RopeScaling::None)
+    os << " x" << c.ropeScalingFactor;
+  if (c.rotaryDim && c.rotaryDim != c.headDim)
+    os << ", rotary_dim " << c.rotaryDim;
+  os << "\n";
+  os << "rms eps     " << format("%g", c.rmsEps) << "\n";
+  os << "qkv bias    " << (c.qkvBias ? "yes" : "no") << "\n";
+  os << "embeddings  " << (c.tiedEmbeddings ? "tied" : "separate output matrix") << "\n";
+  if (const auto &t = model->tokenizer) {
+    os << "tokenizer   " << t->model << ", " << t->tokens.size() << " tokens";
+    if (!t->merges.empty())
+      os << ", " << t->merges.size() << " merges";
+    if (t->bos)
+      os << ", bos " << *t->bos;
+    if (t->eos)
+      os << ", eos " << *t->eos;
+    os << "\n";
+  } else {
+    os << "tokenizer   none\n";
+  }
+
+  uint64_t totalBytes = 0, totalElems = 0;
+  std::map<std::string, std::pair<unsigned, uint64_t>> byFormat;
+  size_t nameWidth = 4;
+  for (const auto &t : model->tensors)
+    nameWidth = std::max(nameWidth, t.name.size());
+  os << "\n" << left_justify("name", nameWidth) << "  " << left_justify("format", 6) << "  "
+     << left_justify("shape", 14) << "  " << right_justify("offset", 12) << "  "
+     << right_justify("bytes", 12) << "\n";
+  for (const auto &t : model->tensors) {
+    std::string fmt(milm::info(t.format).name);
+    os << left_justify(t.name, nameWidth) << "  " << left_justify(fmt, 6) << "  "
+       << left_justify(shapeStr(t.shape), 14) << "  "
+       << right_justify(t.parts.empty() ? std::to_string(t.offset) : "stacked", 12) << "  "
+       << right_justify(std::to_string(t.nbytes), 12) << "\n";
+    uint64_t elems = 1;
+    for (int64_t d : t.shape)
+      elems *= static_cast<uint64_t>(d);
+    totalElems += elems;
+    totalBytes += t.nbytes;
+    auto &f = byFormat[fmt];
+    f.first++;
+    f.second += t.nbytes;
+  }
+  os << "\n" << model->tensors.size() << " tensors, " << totalElems << " parameters, "
+     << humanBytes(totalBytes) << " ("
+     << format("%.2f", totalElems ? totalBytes * 8.0 / totalElems : 0.0) << " bits per weight)\n";
+  os << "formats    ";
+  for (const auto &[name, f] : byFormat)
+    os << " " << name << ": " << f.first << " tensors, " << humanBytes(f.second) << ";";
+  os << "\n";
+  return 0;
+}
+
+static int runSynth() {
+  if (listPresets) {
+    outs() << left_justify("preset", 12) << right_justify("layers", 7) << right_justify("hidden", 7)
+           << right_justify("heads", 6) << right_justify("kv", 4) << right_justify("hdim", 5)
+           << right_justify("ffn", 7) << right_justify("vocab", 7) << right_justify("experts", 8)
+           << right_justify("params", 16) << right_justify("active", 16) << "\n";
+    for (const milm::SynthPreset &p : milm::synthPresets()) {
+      milm::SynthParamCount n = milm::countSynthParameters(p);
+      outs() << left_justify(p.name, 12) << right_justify(std::to_string(p.layers), 7)
+             << right_justify(std::to_string(p.hidden), 7) << right_justify(std::to_string(p.heads), 6)
+             << right_justify(std::to_string(p.kvHeads), 4) << right_justify(std::to_string(p.headDim), 5)
+             << right_justify(std::to_string(p.ffn), 7) << right_justify(std::to_string(p.vocab), 7)
+             << right_justify(p.experts ? std::to_string(p.experts) + "/" + std::to_string(p.expertsUsed) : "-", 8)
+             << right_justify(std::to_string(n.total), 16) << right_justify(std::to_string(n.active), 16)
+             << "\n";
+    }
+    return 0;
+  }
+  if (synthOutput.empty())
+    return fail(createStringError(inconvertibleErrorCode(), "synth needs an output file: -o FILE.gguf"));
+  milm::SynthOptions opts;
+  opts.preset = synthPreset;
+  opts.format = synthFormat;
+  opts.seed = synthSeed;
+  if (synthLayers)
+    opts.layers = synthLayers;
+  if (synthVocab)
+    opts.vocab = synthVocab;
+  if (synthContext)
+    opts.context = synthContext;
+  opts.threads = synthThreads;
+  if (Error e = milm::writeSyntheticModel(opts, synthOutput))
+    return fail(std::move(e));
+  return 0;
+}
 
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions({&importCat, &synthCat});
   cl::ParseCommandLineOptions(argc, argv,
                               "milmc: the milm ahead-of-time compiler for MiLM2 language models\n");
   if (versionCmd) {
     outs() << "milmc 0.1.0 (LLVM " << LLVM_VERSION_STRING << ")\n";
     return 0;
   }
+  if (importCmd)
+    return runImport();
+  if (inspectCmd)
+    return runInspect();
+  if (synthCmd)
+    return runSynth();
   errs() << "milmc: no command given; run 'milmc --help' for the list\n";
   return 1;
 }
