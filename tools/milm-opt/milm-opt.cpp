@@ -1,9 +1,11 @@
 //===- milm-opt.cpp - mlir-opt with the milm dialect ----------------------===//
 //
 // Parses, verifies, transforms and prints IR. Registers every upstream dialect
-// and pass (canonicalize, cse, ...) and the milm dialect.
+// and pass (canonicalize, cse, ...), the milm dialect and milm's passes
+// (--milm-lower-to-cpu).
 //
 //===----------------------------------------------------------------------===//
+#include "codegen/cpu/LowerToCPU.h"
 #include "dialects/milm/MilmDialect.h"
 
 #include "mlir/IR/DialectRegistry.h"
@@ -14,6 +16,7 @@
 
 int main(int argc, char **argv) {
   mlir::registerAllPasses();
+  milm::registerMilmCodegenPasses();
   mlir::DialectRegistry registry;
   mlir::registerAllDialects(registry);
   mlir::registerAllExtensions(registry);

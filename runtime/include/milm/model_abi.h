@@ -1,0 +1,70 @@
+/*===- model_abi.h - generated model code <-> runtime contract ----------===*
+ *
+ * `milmc compile` emits one object file per model. It defines the symbols
+ * below; the runtime (runtime/src) defines the ones it calls back. Plain C so
+ * that both sides agree whatever compiled them.
+ *
+ * Memory the generated code touches, all owned by the runtime:
+ *   weights  the weight section of model.milm, mapped read-only; each weight
+ *            sits at the offset the compiler chose (milm_model_desc lists none:
+ *            the offsets are constants inside the code, and the artifact's
+ *            tensor table records the same ones for checking).
+ *   kv       the KV cache, f16, laid out [layers][2 (k, v)][capacity][kv_heads][head_dim].
+ *   arena    scratch of milm_model_desc.arena_bytes bytes, 64-byte aligned.
+ *===---------------------------------------------------------------------===*/
+#ifndef MILM_MODEL_ABI_H
+#define MILM_MODEL_ABI_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MILM_MODEL_ABI_VERSION 1
+
+typedef struct milm_exec milm_exec; /* runtime-owned: thread pool and friends */
+
+/* ---- provided by the runtime, called by generated code ------------------ */
+
+/* Runs fn(arg, begin, end) over [0, n) split into chunks of at least `grain`
+ * items across the runtime's threads, and returns when all are done. */
+typedef void (*milm_task_fn)(void *arg, int64_t begin, int64_t end);
+void milm_rt_parallel_for(milm_exec *ex, int64_t n, int64_t grain, milm_task_fn fn, void *arg);
+
+/* ---- defined by generated code ------------------------------------------ */
+
+typedef struct milm_model_desc {
+  uint32_t abi_version;      /* MILM_MODEL_ABI_VERSION */
+  uint32_t reserved;
+  uint64_t model_hash;       /* hash of the tensor table; model.milm carries the same */
+  const char *model_name;
+  const char *target;        /* "x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu" */
+  int64_t vocab_size;
+  int64_t hidden_size;
+  int64_t num_layers;
+  int64_t num_heads;
+  int64_t num_kv_heads;
+  int64_t head_dim;
+  int64_t kv_capacity;       /* positions the KV cache holds */
+  int64_t max_tokens;        /* most tokens one milm_forward call may take */
+  uint64_t arena_bytes;      /* scratch milm_forward needs */
+  uint64_t weights_bytes;    /* size of the weight section it reads */
+} milm_model_desc;
+
+extern const milm_model_desc milm_model;
+
+/* Evaluates n_tokens tokens (1 <= n_tokens <= max_tokens) at the given
+ * positions (each < kv_capacity), appends their keys and values to the cache,
+ * and writes logits: all n_tokens rows of vocab_size floats when all_logits is
+ * non-zero, else only the last token's row. Returns 0, or non-zero when the
+ * arguments are out of range (nothing is written then). */
+int32_t milm_forward(milm_exec *ex, const uint8_t *weights, uint16_t *kv, uint8_t *arena,
+                     const int32_t *tokens, const int32_t *positions, int64_t n_tokens,
+                     int32_t all_logits, float *logits);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MILM_MODEL_ABI_H */
