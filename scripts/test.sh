@@ -39,8 +39,10 @@ ctest_fail=$(sed -n 's/.* \([0-9]*\) tests\{0,1\} failed out of.*/\1/p' "$log" |
 if [ -z "$ctest_total" ]; then
   if grep -q "No tests were found" "$log"; then ctest_total=0; ctest_fail=0; else ctest_total=0; ctest_fail=1; fi
 fi
-ctest_pass=$(( ctest_total - ctest_fail ))
+# Tests that did not run (GTEST_SKIP, a missing CPU feature) are skipped, not passed.
+ctest_skip=$(awk '/The following tests did not run:/ {on=1; next} on && /^[ \t]+[0-9]+ - / {n++} on && !/^[ \t]+[0-9]+ - / {on=0} END {print n+0}' "$log")
+ctest_pass=$(( ctest_total - ctest_fail - ctest_skip ))
 
-echo "test: lit ${lit_pass} passed, ${lit_fail} failed; ctest ${ctest_pass} passed, ${ctest_fail} failed; $(( $(date +%s) - start )) s in all"
-echo "total: $(( lit_pass + ctest_pass )) passed, $(( lit_fail + ctest_fail )) failed"
+echo "test: lit ${lit_pass} passed, ${lit_fail} failed; ctest ${ctest_pass} passed, ${ctest_fail} failed, ${ctest_skip} skipped; $(( $(date +%s) - start )) s in all"
+echo "total: $(( lit_pass + ctest_pass )) passed, $(( lit_fail + ctest_fail )) failed, ${ctest_skip} skipped"
 [ $(( lit_fail + ctest_fail )) -eq 0 ]

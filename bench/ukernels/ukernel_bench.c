@@ -1,0 +1,204 @@
+/*===- ukernel_bench.c - Mat-vec weight bandwidth of the x86-64 kernels ----===*
+ *
+ * Single-threaded y = W x for a 4096 x 4096 weight matrix (T = 1, activations
+ * quantized once beforehand, as a thread pool would) in q4_0, q8_0, q4_k, q6_k
+ * and f16, reported as GB/s of weight bytes streamed, next to a plain AVX2
+ * memory-read kernel (sums the same bytes) measured in the same run on the same
+ * buffers. Two settings:
+ *   hot   the same matrix again and again (it fits in a 32 MiB L3)
+ *   cold  cycling through copies of the matrix totalling >= 512 MiB, so the
+ *         weights come from DRAM
+ * Kernels: AVX2; AVX-512 too when the CPU has F/BW/VL/DQ/VNNI; the portable C
+ * with --generic. Each number is the best of several timed repetitions. The weights are random
+ * bytes with sane scales: the kernels' speed does not depend on the values.
+ * Not part of the test suite; see ukernels.sh.
+ *===----------------------------------------------------------------------===*/
+#define _POSIX_C_SOURCE 200112L /* clock_gettime */
+#define MILM_UK_PREFIX milm_uk_avx2_
+#include "milm_ukernels.h"
+#undef MILM_UK_PREFIX
+#define MILM_UK_PREFIX milm_uk_generic_
+#include "milm_ukernels.h"
+#undef MILM_UK_PREFIX
+#define MILM_UK_PREFIX milm_uk_avx512_
+#include "milm_ukernels.h"
+#undef MILM_UK_PREFIX
+
+#include <immintrin.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum { N = 4096, K = 4096 };
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static uint64_t rnd(void) {
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return rng_state;
+}
+
+/* Random bytes, then every block's f16 scale fields set to small normal values. */
+static void fill_weights(uint32_t fmt, uint8_t *w, size_t bytes) {
+  for (size_t i = 0; i < bytes; ++i)
+    w[i] = (uint8_t)rnd();
+  const size_t bb = (size_t)milm_uk_avx2_block_bytes(fmt);
+  for (size_t off = 0; off + bb <= bytes; off += bb) {
+    uint16_t d = 0x2000; /* 2^-7 */
+    switch (fmt) {
+    case MILM_UK_Q4_0: case MILM_UK_Q8_0: memcpy(w + off, &d, 2); break;
+    case MILM_UK_Q4_K: memcpy(w + off, &d, 2); memcpy(w + off + 2, &d, 2); break;
+    case MILM_UK_Q6_K: memcpy(w + off + 208, &d, 2); break;
+    case MILM_UK_F16:
+      d = (uint16_t)(0x2000 | (rnd() & 0x3ff) | ((rnd() & 1) << 15));
+      memcpy(w + off, &d, 2);
+      break;
+    default: break;
+    }
+  }
+}
+
+/* The reference: read every byte once (four independent 256-bit chains). */
+static __attribute__((target("avx2"), noinline)) uint64_t read_bytes(const uint8_t *p, size_t n) {
+  __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+  size_t i = 0;
+  for (; i + 128 <= n; i += 128) {
+    a0 = _mm256_add_epi64(a0, _mm256_loadu_si256((const __m256i *)(p + i)));
+    a1 = _mm256_add_epi64(a1, _mm256_loadu_si256((const __m256i *)(p + i + 32)));
+    a2 = _mm256_add_epi64(a2, _mm256_loadu_si256((const __m256i *)(p + i + 64)));
+    a3 = _mm256_add_epi64(a3, _mm256_loadu_si256((const __m256i *)(p + i + 96)));
+  }
+  __m256i s = _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3));
+  uint64_t out[4];
+  _mm256_storeu_si256((__m256i *)out, s);
+  uint64_t r = out[0] + out[1] + out[2] + out[3];
+  for (; i < n; ++i)
+    r += p[i];
+  return r;
+}
+
+typedef void (*q8_fn)(const void *, const void *, float *, int64_t, int64_t, int64_t, int64_t,
+                      int64_t);
+typedef void (*float_fn)(const void *, const float *, int64_t, float *, int64_t, int64_t,
+                         int64_t, int64_t, int64_t, void *);
+
+struct impl {
+  const char *name;
+  q8_fn q8[31];
+  float_fn f16;
+};
+
+static volatile uint64_t sink;
+
+/* Best GB/s over `reps` passes; each pass runs over `copies` matrices. */
+static double time_kernel(const struct impl *im, uint32_t fmt, uint8_t **mats, int copies,
+                          size_t bytes, const void *xq, const float *x, float *y, int reps) {
+  double best = 1e30;
+  for (int r = 0; r < reps; ++r) {
+    const double t0 = now();
+    for (int c = 0; c < copies; ++c) {
+      if (fmt == MILM_UK_F16)
+        im->f16(mats[c], x, K, y, N, 1, K, 0, N, NULL);
+      else
+        im->q8[fmt](mats[c], xq, y, N, 1, K, 0, N);
+    }
+    const double dt = now() - t0;
+    best = dt < best ? dt : best;
+  }
+  sink += (uint64_t)y[7];
+  return (double)bytes * copies / best * 1e-9;
+}
+
+static double time_read(uint8_t **mats, int copies, size_t bytes, int reps) {
+  double best = 1e30;
+  for (int r = 0; r < reps; ++r) {
+    const double t0 = now();
+    uint64_t s = 0;
+    for (int c = 0; c < copies; ++c)
+      s += read_bytes(mats[c], bytes);
+    const double dt = now() - t0;
+    sink += s;
+    best = dt < best ? dt : best;
+  }
+  return (double)bytes * copies / best * 1e-9;
+}
+
+int main(int argc, char **argv) {
+  const int with_generic = argc > 1 && strcmp(argv[1], "--generic") == 0;
+  struct impl avx2 = {"avx2", {0}, milm_uk_avx2_matmul_f16};
+  avx2.q8[MILM_UK_Q4_0] = milm_uk_avx2_matmul_q4_0_q8;
+  avx2.q8[MILM_UK_Q8_0] = milm_uk_avx2_matmul_q8_0_q8;
+  avx2.q8[MILM_UK_Q4_K] = milm_uk_avx2_matmul_q4_k_q8;
+  avx2.q8[MILM_UK_Q6_K] = milm_uk_avx2_matmul_q6_k_q8;
+  struct impl gen = {"generic", {0}, milm_uk_generic_matmul_f16};
+  gen.q8[MILM_UK_Q4_0] = milm_uk_generic_matmul_q4_0_q8;
+  gen.q8[MILM_UK_Q8_0] = milm_uk_generic_matmul_q8_0_q8;
+  gen.q8[MILM_UK_Q4_K] = milm_uk_generic_matmul_q4_k_q8;
+  gen.q8[MILM_UK_Q6_K] = milm_uk_generic_matmul_q6_k_q8;
+
+  struct impl z = {"avx512", {0}, milm_uk_avx512_matmul_f16};
+  z.q8[MILM_UK_Q4_0] = milm_uk_avx512_matmul_q4_0_q8;
+  z.q8[MILM_UK_Q8_0] = milm_uk_avx512_matmul_q8_0_q8;
+  z.q8[MILM_UK_Q4_K] = milm_uk_avx512_matmul_q4_k_q8;
+  z.q8[MILM_UK_Q6_K] = milm_uk_avx512_matmul_q6_k_q8;
+  __builtin_cpu_init();
+  const int with_avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl") &&
+                          __builtin_cpu_supports("avx512dq") &&
+                          __builtin_cpu_supports("avx512vnni");
+  const struct impl *impls[3];
+  int nimpl = 0;
+  impls[nimpl++] = &avx2;
+  if (with_avx512)
+    impls[nimpl++] = &z;
+  if (with_generic)
+    impls[nimpl++] = &gen;
+
+  const uint32_t fmts[] = {MILM_UK_Q4_0, MILM_UK_Q8_0, MILM_UK_Q4_K, MILM_UK_Q6_K, MILM_UK_F16};
+  const char *names[] = {"q4_0", "q8_0", "q4_k", "q6_k", "f16"};
+  float *x = malloc(sizeof(float) * K), *y = malloc(sizeof(float) * N);
+  for (int i = 0; i < K; ++i)
+    x[i] = (float)((int)(rnd() % 2001) - 1000) / 1000.0f;
+  void *xq = malloc(milm_uk_avx2_matmul_scratch_bytes(MILM_UK_Q4_K, 1, K) +
+                    milm_uk_avx2_matmul_scratch_bytes(MILM_UK_Q4_0, 1, K));
+
+  printf("single thread, %d x %d weights, T = 1; GB/s of weight bytes (1e9 B/s), best of "
+         "several passes\n",
+         N, K);
+  printf("%-6s %-8s %5s %9s %9s %9s %7s\n", "format", "kernel", "set", "MiB", "kernel",
+         "read", "ratio");
+  for (size_t f = 0; f < sizeof fmts / sizeof fmts[0]; ++f) {
+    const uint32_t fmt = fmts[f];
+    const size_t bytes = milm_uk_avx2_weight_row_bytes(fmt, K) * N;
+    int copies = (int)((512ull << 20) / bytes) + 1;
+    uint8_t **mats = malloc(sizeof(uint8_t *) * copies);
+    for (int c = 0; c < copies; ++c) {
+      mats[c] = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+      fill_weights(fmt, mats[c], bytes);
+    }
+    milm_uk_avx2_quantize_act(fmt, x, K, 1, K, xq);
+    for (int i = 0; i < nimpl; ++i) {
+      /* hot: one matrix, repeated; cold: all copies in turn. */
+      const double kh = time_kernel(impls[i], fmt, mats, 1, bytes, xq, x, y, 20);
+      const double rh = time_read(mats, 1, bytes, 20);
+      printf("%-6s %-8s %5s %9.1f %9.2f %9.2f %7.2f\n", names[f], impls[i]->name, "hot",
+             bytes / 1048576.0, kh, rh, kh / rh);
+      const double kc = time_kernel(impls[i], fmt, mats, copies, bytes, xq, x, y, 3);
+      const double rc = time_read(mats, copies, bytes, 3);
+      printf("%-6s %-8s %5s %9.1f %9.2f %9.2f %7.2f\n", names[f], impls[i]->name, "cold",
+             bytes * (double)copies / 1048576.0, kc, rc, kc / rc);
+    }
+    for (int c = 0; c < copies; ++c)
+      free(mats[c]);
+    free(mats);
+  }
+  return (int)(sink & 0);
+}

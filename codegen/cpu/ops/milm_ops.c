@@ -1,0 +1,202 @@
+/*===- milm_ops.c - the op layer generated model code calls ---------------===*
+ *
+ * One function per milm op. Generated code calls them with compile-time
+ * constant shapes, formats and offsets; they split the work across the
+ * runtime's threads (milm_rt_parallel_for) and call the microkernels of
+ * codegen/ukernels. This file is compiled to LLVM bitcode with the
+ * microkernels and linked into every model's module, where the calls inline
+ * and the constant format switches fold: there is no interpreter here, only
+ * the loops around one kernel each.
+ *===---------------------------------------------------------------------===*/
+#include "milm_ukernels.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct milm_exec milm_exec;
+typedef void (*milm_task_fn)(void *arg, int64_t begin, int64_t end);
+void milm_rt_parallel_for(milm_exec *ex, int64_t n, int64_t grain, milm_task_fn fn, void *arg);
+
+/* ---- linear / logits ------------------------------------------------------ */
+
+typedef struct {
+  uint32_t format;
+  const void *w;
+  const void *xq; /* quantized activations, or the f32 x for float formats */
+  const float *x;
+  int64_t K, T;
+  float *y;
+  int64_t ldy;
+} matmul_task;
+
+static void matmul_rows(void *arg, int64_t begin, int64_t end) {
+  const matmul_task *m = (const matmul_task *)arg;
+  switch (m->format) {
+  case MILM_UK_F32: milm_uk_matmul_f32(m->w, m->x, m->K, m->y, m->ldy, m->T, m->K, begin, end, NULL); break;
+  case MILM_UK_F16: milm_uk_matmul_f16(m->w, m->x, m->K, m->y, m->ldy, m->T, m->K, begin, end, NULL); break;
+  case MILM_UK_BF16: milm_uk_matmul_bf16(m->w, m->x, m->K, m->y, m->ldy, m->T, m->K, begin, end, NULL); break;
+  case MILM_UK_Q4_0: milm_uk_matmul_q4_0_q8(m->w, m->xq, m->y, m->ldy, m->T, m->K, begin, end); break;
+  case MILM_UK_Q4_1: milm_uk_matmul_q4_1_q8(m->w, m->xq, m->y, m->ldy, m->T, m->K, begin, end); break;
+  case MILM_UK_Q5_0: milm_uk_matmul_q5_0_q8(m->w, m->xq, m->y, m->ldy, m->T, m->K, begin, end); break;
+  case MILM_UK_Q5_1: milm_uk_matmul_q5_1_q8(m->w, m->xq, m->y, m->ldy, m->T, m->K, begin, end); break;
+  case MILM_UK_Q8_0: milm_uk_matmul_q8_0_q8(m->w, m->xq, m->y, m->ldy, m->T, m->K, begin, end); break;
+  case MILM_UK_Q4_K: milm_uk_matmul_q4_k_q8(m->w, m->xq, m->y, m->ldy, m->T, m->K, begin, end); break;
+  case MILM_UK_Q5_K: milm_uk_matmul_q5_k_q8(m->w, m->xq, m->y, m->ldy, m->T, m->K, begin, end); break;
+  case MILM_UK_Q6_K: milm_uk_matmul_q6_k_q8(m->w, m->xq, m->y, m->ldy, m->T, m->K, begin, end); break;
+  default: break;
+  }
+}
+
+/* Rows per task: enough work per chunk that scheduling costs little. */
+static int64_t row_grain(int64_t K) {
+  int64_t g = 65536 / (K > 0 ? K : 1);
+  return g < 4 ? 4 : g;
+}
+
+/* y[T, N] = x[T, K] * W[N, K]^T (+ bias), W in `format`; xq_scratch holds
+ * T * act_row_bytes(format, K) bytes. */
+void milm_op_linear(milm_exec *ex, uint32_t format, const void *w, const float *bias,
+                    const float *x, int64_t T, int64_t K, int64_t N, float *y,
+                    void *xq_scratch) {
+  matmul_task m = {format, w, x, x, K, T, y, N};
+  if (milm_uk_act_kind(format) != MILM_UK_ACT_F32) {
+    milm_uk_quantize_act(format, x, K, T, K, xq_scratch);
+    m.xq = xq_scratch;
+  }
+  milm_rt_parallel_for(ex, N, row_grain(K), matmul_rows, &m);
+  if (bias)
+    for (int64_t t = 0; t < T; ++t)
+      milm_uk_add(y + t * N, bias, y + t * N, N);
+}
+
+/* Logits of all T rows, or of the last row only (written at y[0..N)). */
+void milm_op_logits(milm_exec *ex, uint32_t format, const void *w, const float *x, int64_t T,
+                    int64_t K, int64_t N, float *y, int32_t all_rows, void *xq_scratch) {
+  if (!all_rows) {
+    x += (T - 1) * K;
+    T = 1;
+  }
+  milm_op_linear(ex, format, w, NULL, x, T, K, N, y, xq_scratch);
+}
+
+/* ---- small ops ---------------------------------------------------------- */
+
+void milm_op_embedding(uint32_t format, const void *table, int64_t dim, const int32_t *tokens,
+                       int64_t T, float *out) {
+  milm_uk_embedding(format, table, dim, tokens, T, out, dim);
+}
+
+void milm_op_rms_norm(const float *x, const float *w, float *y, int64_t T, int64_t n, float eps) {
+  milm_uk_rms_norm(x, n, w, y, n, T, n, eps);
+}
+
+void milm_op_add(const float *a, const float *b, float *out, int64_t n) { milm_uk_add(a, b, out, n); }
+
+void milm_op_swiglu(const float *g, const float *u, float *out, int64_t n) {
+  milm_uk_swiglu(g, u, out, n);
+}
+
+void milm_op_copy(const float *src, float *dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    dst[i] = src[i];
+}
+
+/* In place on x[T, heads * head_dim]. */
+void milm_op_rope(float *x, int64_t T, int64_t heads, int64_t head_dim, const int32_t *pos,
+                  int32_t pairing, int32_t rotary_dim, float base, int32_t scaling, float factor,
+                  int32_t orig_ctx) {
+  milm_uk_rope_params p;
+  p.pairing = pairing;
+  p.rotary_dim = rotary_dim;
+  p.base = base;
+  p.scaling = scaling;
+  p.factor = factor;
+  p.orig_ctx = orig_ctx;
+  p.ext_factor = 1.0f;
+  p.attn_factor = 1.0f;
+  p.beta_fast = 32.0f;
+  p.beta_slow = 1.0f;
+  milm_uk_rope(x, heads * head_dim, T, heads, head_dim, pos, &p);
+}
+
+/* ---- attention ------------------------------------------------------------ */
+
+typedef struct {
+  const float *q, *k, *v;
+  uint16_t *kc, *vc;
+  float *out;
+  const int32_t *pos;
+  int64_t T, H, KV, HD;
+  float scale;
+} attn_task;
+
+static void attn_groups(void *arg, int64_t begin, int64_t end) {
+  const attn_task *a = (const attn_task *)arg;
+  int64_t group = a->H / a->KV;
+  milm_uk_attention_f16kv(a->q, a->H * a->HD, NULL, 0, NULL, 0, a->kc, a->vc, a->out,
+                          a->H * a->HD, a->pos, a->T, a->H, a->KV, a->HD, a->scale,
+                          begin * group, end * group);
+}
+
+/* kv_layer points at this layer's K cache; its V cache follows `capacity`
+ * positions later. Appends the new keys/values, then attends, kv-head groups
+ * split across threads. */
+void milm_op_attention(milm_exec *ex, const float *q, const float *k, const float *v,
+                       uint16_t *kv_layer, int64_t capacity, const int32_t *pos, int64_t T,
+                       int64_t H, int64_t KV, int64_t HD, float scale, float *out) {
+  uint16_t *kc = kv_layer, *vc = kv_layer + capacity * KV * HD;
+  milm_uk_kv_append_f16(k, KV * HD, v, KV * HD, kc, vc, pos, T, KV, HD, 0, KV);
+  attn_task a = {q, k, v, kc, vc, out, pos, T, H, KV, HD, scale};
+  milm_rt_parallel_for(ex, KV, 1, attn_groups, &a);
+}
+
+/* Checks positions before anything is written: 0 when all are < capacity. */
+int32_t milm_op_check_positions(const int32_t *pos, int64_t T, int64_t capacity) {
+  for (int64_t t = 0; t < T; ++t)
+    if (pos[t] < 0 || pos[t] >= capacity)
+      return 1;
+  return 0;
+}
+
+/* ---- mixture of experts ----------------------------------------------------- */
+
+/* y[T, D] = sum over the top_k experts e of token t of
+ *   weight * down_e(silu(gate_e x) * up_e x).
+ * Tokens are processed one at a time per expert: only the selected experts'
+ * weights are read. scratch: router logits [T, E], ids/weights [T, k],
+ * gate/up [F] x 2, down output [D], and the quantized activation buffer. */
+void milm_op_moe(milm_exec *ex, const float *x, int64_t T, int64_t D, int64_t F, int64_t E,
+                 int64_t top_k, int32_t mode, uint32_t router_format, const void *router,
+                 uint32_t gate_format, const void *gate, uint32_t up_format, const void *up,
+                 uint32_t down_format, const void *down, float *y, uint8_t *scratch,
+                 void *xq_scratch) {
+  float *logits = (float *)scratch;
+  int32_t *ids = (int32_t *)(logits + T * E);
+  float *wts = (float *)(ids + T * top_k);
+  float *g = wts + T * top_k;
+  float *u = g + F;
+  float *o = u + F;
+  milm_op_linear(ex, router_format, router, NULL, x, T, D, E, logits, xq_scratch);
+  milm_uk_moe_route(logits, E, T, E, top_k, mode, ids, wts);
+  size_t gateBytes = milm_uk_weight_row_bytes(gate_format, D) * (size_t)F;
+  size_t upBytes = milm_uk_weight_row_bytes(up_format, D) * (size_t)F;
+  size_t downBytes = milm_uk_weight_row_bytes(down_format, F) * (size_t)D;
+  for (int64_t t = 0; t < T; ++t) {
+    float *yt = y + t * D;
+    for (int64_t i = 0; i < D; ++i)
+      yt[i] = 0.0f;
+    for (int64_t j = 0; j < top_k; ++j) {
+      int64_t e = ids[t * top_k + j];
+      float wt = wts[t * top_k + j];
+      milm_op_linear(ex, gate_format, (const uint8_t *)gate + e * gateBytes, NULL, x + t * D, 1,
+                     D, F, g, xq_scratch);
+      milm_op_linear(ex, up_format, (const uint8_t *)up + e * upBytes, NULL, x + t * D, 1, D, F,
+                     u, xq_scratch);
+      milm_uk_swiglu(g, u, g, F);
+      milm_op_linear(ex, down_format, (const uint8_t *)down + e * downBytes, NULL, g, 1, F, D, o,
+                     xq_scratch);
+      for (int64_t i = 0; i < D; ++i)
+        yt[i] += wt * o[i];
+    }
+  }
+}

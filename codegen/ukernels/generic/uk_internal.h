@@ -1,0 +1,479 @@
+/*===- uk_internal.h - Shared pieces of every microkernel implementation ---===*
+ *
+ * GGUF's weight block layouts, binary16/bfloat16 conversions and the portable
+ * per-block dequantization and integer dot products. Everything is static inline:
+ * each instruction set's translation unit includes this header and uses what it
+ * does not replace with its own SIMD code.
+ *
+ * No libc header is included: the few math.h/string.h functions used are called
+ * as compiler builtins (__builtin_expf, __builtin_memcpy, ...), so the kernels
+ * compile to bitcode without a target sysroot (-nostdlibinc). What does not fold
+ * to an instruction becomes a call to libm (expf, pow, log, cos, sin) or memcpy
+ * in the final link.
+ *
+ * Weight blocks (byte for byte as GGUF/ggml stores them):
+ *   q4_0 (32)  f16 d; u8 qs[16]            x = d * (q - 8)
+ *   q4_1 (32)  f16 d, m; u8 qs[16]         x = d * q + m
+ *   q5_0 (32)  f16 d; u8 qh[4]; u8 qs[16]  x = d * (q - 16)
+ *   q5_1 (32)  f16 d, m; qh[4]; qs[16]     x = d * q + m
+ *   q8_0 (32)  f16 d; i8 qs[32]            x = d * q
+ *     value j < 16 is the low nibble of qs[j], value j + 16 the high nibble; the
+ *     fifth bit of value j (q5_*) is bit j of qh read as a little-endian u32.
+ *   q4_k (256) f16 d, dmin; u8 scales[12]; u8 qs[128]
+ *   q5_k (256) f16 d, dmin; u8 scales[12]; u8 qh[32]; u8 qs[128]
+ *     8 sub-blocks of 32 with 6-bit scale sc and min m: x = d * sc * q - dmin * m.
+ *     Chunk c (64 values) reads qs[32c .. 32c+31]: its first 32 values (sub-block
+ *     2c) are the low nibbles, the next 32 (sub-block 2c+1) the high nibbles; the
+ *     fifth bit (q5_k) of value l of the chunk is bit 2c of qh[l] (low) or bit
+ *     2c+1 (high).
+ *   q6_k (256) u8 ql[128]; u8 qh[64]; i8 scales[16]; f16 d
+ *     16 sub-blocks of 16: x = d * scales[s] * (q - 32). Half n (128 values)
+ *     reads ql[64n..], qh[32n..]; value l + 32k (l < 32, k < 4) of the half takes
+ *     its low 4 bits from ql[l] (k=0), ql[l+32] (k=1), ql[l]>>4 (k=2), ql[l+32]>>4
+ *     (k=3) and its high 2 bits from qh[l] >> 2k.
+ *===----------------------------------------------------------------------===*/
+#ifndef MILM_UK_INTERNAL_H
+#define MILM_UK_INTERNAL_H
+
+#include "milm_ukernels.h"
+
+
+#define UK_QK 32
+#define UK_QK_K 256
+
+typedef struct { uint16_t d; uint8_t qs[16]; } uk_block_q4_0;
+typedef struct { uint16_t d, m; uint8_t qs[16]; } uk_block_q4_1;
+typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[16]; } uk_block_q5_0;
+typedef struct { uint16_t d, m; uint8_t qh[4]; uint8_t qs[16]; } uk_block_q5_1;
+typedef struct { uint16_t d; int8_t qs[32]; } uk_block_q8_0;
+typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qs[128]; } uk_block_q4_k;
+typedef struct {
+  uint16_t d, dmin;
+  uint8_t scales[12];
+  uint8_t qh[32];
+  uint8_t qs[128];
+} uk_block_q5_k;
+typedef struct { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint16_t d; } uk_block_q6_k;
+
+_Static_assert(sizeof(uk_block_q4_0) == 18, "q4_0 block");
+_Static_assert(sizeof(uk_block_q4_1) == 20, "q4_1 block");
+_Static_assert(sizeof(uk_block_q5_0) == 22, "q5_0 block");
+_Static_assert(sizeof(uk_block_q5_1) == 24, "q5_1 block");
+_Static_assert(sizeof(uk_block_q8_0) == 34, "q8_0 block");
+_Static_assert(sizeof(uk_block_q4_k) == 144, "q4_k block");
+_Static_assert(sizeof(uk_block_q5_k) == 176, "q5_k block");
+_Static_assert(sizeof(uk_block_q6_k) == 210, "q6_k block");
+_Static_assert(sizeof(milm_uk_block_q8_32) == 40, "q8_32 activation block");
+_Static_assert(sizeof(milm_uk_block_q8_k) == 292, "q8_k activation block");
+
+#if defined(__clang__)
+#define UK_NO_CONTRACT _Pragma("clang fp contract(off)")
+#else
+#define UK_NO_CONTRACT
+#endif
+
+/*---- scalar conversions ---------------------------------------------------*/
+
+static inline uint32_t uk_f32_bits(float f) {
+  uint32_t u;
+  __builtin_memcpy(&u, &f, 4);
+  return u;
+}
+static inline float uk_bits_f32(uint32_t u) {
+  float f;
+  __builtin_memcpy(&f, &u, 4);
+  return f;
+}
+
+/* binary16 -> f32, exact. The 15 magnitude bits shifted into an f32's place
+ * read as a number 2^112 too small (normal and subnormal alike); infinities and
+ * NaNs get the f32 all-ones exponent. */
+static inline float uk_fp16_to_fp32(uint16_t h) {
+  const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+  const uint32_t mag = (uint32_t)(h & 0x7fffu) << 13;
+  float f;
+  if ((h & 0x7c00u) == 0x7c00u)
+    f = uk_bits_f32(mag | 0x7f800000u);
+  else
+    f = uk_bits_f32(mag) * 0x1p112f;
+  return uk_bits_f32(uk_f32_bits(f) | sign);
+}
+
+/* f32 -> binary16, round to nearest even; overflow gives inf, NaN stays NaN. */
+static inline uint16_t uk_fp32_to_fp16(float f) {
+  UK_NO_CONTRACT
+  const uint32_t x = uk_f32_bits(f);
+  const uint32_t sign = (x >> 16) & 0x8000u;
+  const uint32_t ax = x & 0x7fffffffu;
+  if (ax > 0x7f800000u) /* NaN: quiet, top payload bits kept */
+    return (uint16_t)(sign | 0x7e00u | ((ax >> 13) & 0x3ffu));
+  if (ax >= 0x477ff000u) /* >= 65520 (or inf): inf */
+    return (uint16_t)(sign | 0x7c00u);
+  if (ax < 0x38800000u) {
+    /* Below 2^-14: a binary16 subnormal. In [0.5, 1) an f32's ulp is 2^-24,
+     * binary16's subnormal step, so adding 0.5 rounds to nearest even for us. */
+    const float t = uk_bits_f32(ax) + 0.5f;
+    return (uint16_t)(sign | (uk_f32_bits(t) - 0x3f000000u));
+  }
+  /* Rebias the exponent by -112 and round the 13 dropped bits to nearest even. */
+  const uint32_t r = ax + 0xc8000fffu + ((ax >> 13) & 1u);
+  return (uint16_t)(sign | (r >> 13));
+}
+
+static inline float uk_bf16_to_fp32(uint16_t h) { return uk_bits_f32((uint32_t)h << 16); }
+
+/* Round to nearest even for |v| < 2^22 (the activation quantizers' range). */
+static inline float uk_round_ne(float v) {
+  UK_NO_CONTRACT
+  const float magic = 12582912.0f; /* 1.5 * 2^23 */
+  const float t = v + magic; /* the rounding happens here (no fast-math) */
+  return t - magic;
+}
+
+static inline uint32_t uk_load_u32le(const uint8_t *p) {
+  return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+         ((uint32_t)p[3] << 24);
+}
+
+/* 6-bit scale and min of sub-block j (0..7) of a q4_k/q5_k block. */
+static inline void uk_scale_min_k4(int j, const uint8_t *q, int *sc, int *m) {
+  if (j < 4) {
+    *sc = q[j] & 63;
+    *m = q[j + 4] & 63;
+  } else {
+    *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+    *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+  }
+}
+
+/*---- format tables ----------------------------------------------------------*/
+
+static inline int64_t uk_block_elems(uint32_t f) {
+  switch (f) {
+  case MILM_UK_F32: case MILM_UK_F16: case MILM_UK_BF16: return 1;
+  case MILM_UK_Q4_0: case MILM_UK_Q4_1: case MILM_UK_Q5_0: case MILM_UK_Q5_1:
+  case MILM_UK_Q8_0: return UK_QK;
+  case MILM_UK_Q4_K: case MILM_UK_Q5_K: case MILM_UK_Q6_K: return UK_QK_K;
+  default: return 0;
+  }
+}
+
+static inline int64_t uk_block_bytes(uint32_t f) {
+  switch (f) {
+  case MILM_UK_F32: return 4;
+  case MILM_UK_F16: case MILM_UK_BF16: return 2;
+  case MILM_UK_Q4_0: return 18;
+  case MILM_UK_Q4_1: return 20;
+  case MILM_UK_Q5_0: return 22;
+  case MILM_UK_Q5_1: return 24;
+  case MILM_UK_Q8_0: return 34;
+  case MILM_UK_Q4_K: return 144;
+  case MILM_UK_Q5_K: return 176;
+  case MILM_UK_Q6_K: return 210;
+  default: return 0;
+  }
+}
+
+static inline int32_t uk_act_kind(uint32_t f) {
+  switch (f) {
+  case MILM_UK_F32: case MILM_UK_F16: case MILM_UK_BF16: return MILM_UK_ACT_F32;
+  case MILM_UK_Q4_0: case MILM_UK_Q4_1: case MILM_UK_Q5_0: case MILM_UK_Q5_1:
+  case MILM_UK_Q8_0: return MILM_UK_ACT_Q8_32;
+  case MILM_UK_Q4_K: case MILM_UK_Q5_K: case MILM_UK_Q6_K: return MILM_UK_ACT_Q8_K;
+  default: return -1;
+  }
+}
+
+static inline size_t uk_weight_row_bytes(uint32_t f, int64_t K) {
+  const int64_t be = uk_block_elems(f);
+  if (be == 0 || K < 0 || K % be != 0)
+    return 0;
+  return (size_t)(K / be) * (size_t)uk_block_bytes(f);
+}
+
+static inline size_t uk_act_row_bytes(uint32_t f, int64_t K) {
+  switch (uk_act_kind(f)) {
+  case MILM_UK_ACT_Q8_32: return (size_t)(K / UK_QK) * sizeof(milm_uk_block_q8_32);
+  case MILM_UK_ACT_Q8_K: return (size_t)(K / UK_QK_K) * sizeof(milm_uk_block_q8_k);
+  default: return 0;
+  }
+}
+
+/*---- activation quantization (portable) -----------------------------------*/
+
+static inline void uk_quantize_block_q8_32(const float *x, milm_uk_block_q8_32 *b) {
+  UK_NO_CONTRACT
+  float amax = 0.0f;
+  for (int j = 0; j < 32; ++j) {
+    const float a = __builtin_fabsf(x[j]);
+    amax = a > amax ? a : amax;
+  }
+  const float d = amax / 127.0f;
+  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  int32_t sum = 0;
+  for (int j = 0; j < 32; ++j) {
+    float q = uk_round_ne(x[j] * id);
+    q = q > 127.0f ? 127.0f : (q < -127.0f ? -127.0f : q);
+    b->qs[j] = (int8_t)q;
+    sum += b->qs[j];
+  }
+  b->d = d;
+  b->sum = sum;
+}
+
+static inline void uk_quantize_block_q8_k(const float *x, milm_uk_block_q8_k *b) {
+  UK_NO_CONTRACT
+  float amax = 0.0f;
+  for (int j = 0; j < 256; ++j) {
+    const float a = __builtin_fabsf(x[j]);
+    amax = a > amax ? a : amax;
+  }
+  const float d = amax / 127.0f;
+  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  for (int j = 0; j < 256; ++j) {
+    float q = uk_round_ne(x[j] * id);
+    q = q > 127.0f ? 127.0f : (q < -127.0f ? -127.0f : q);
+    b->qs[j] = (int8_t)q;
+  }
+  for (int s = 0; s < 16; ++s) {
+    int sum = 0;
+    for (int j = 0; j < 16; ++j)
+      sum += b->qs[16 * s + j];
+    b->bsums[s] = (int16_t)sum;
+  }
+  b->d = d;
+}
+
+/*---- dequantization of one block ------------------------------------------*/
+
+static inline void uk_dequant_q4_0(const uk_block_q4_0 *b, float *y) {
+  const float d = uk_fp16_to_fp32(b->d);
+  for (int j = 0; j < 16; ++j) {
+    y[j] = (float)((b->qs[j] & 0xF) - 8) * d;
+    y[j + 16] = (float)((b->qs[j] >> 4) - 8) * d;
+  }
+}
+static inline void uk_dequant_q4_1(const uk_block_q4_1 *b, float *y) {
+  const float d = uk_fp16_to_fp32(b->d), m = uk_fp16_to_fp32(b->m);
+  for (int j = 0; j < 16; ++j) {
+    y[j] = (float)(b->qs[j] & 0xF) * d + m;
+    y[j + 16] = (float)(b->qs[j] >> 4) * d + m;
+  }
+}
+static inline void uk_dequant_q5_0(const uk_block_q5_0 *b, float *y) {
+  const float d = uk_fp16_to_fp32(b->d);
+  const uint32_t qh = uk_load_u32le(b->qh);
+  for (int j = 0; j < 16; ++j) {
+    const int lo = (b->qs[j] & 0xF) | (int)(((qh >> j) & 1u) << 4);
+    const int hi = (b->qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1u) << 4);
+    y[j] = (float)(lo - 16) * d;
+    y[j + 16] = (float)(hi - 16) * d;
+  }
+}
+static inline void uk_dequant_q5_1(const uk_block_q5_1 *b, float *y) {
+  const float d = uk_fp16_to_fp32(b->d), m = uk_fp16_to_fp32(b->m);
+  const uint32_t qh = uk_load_u32le(b->qh);
+  for (int j = 0; j < 16; ++j) {
+    const int lo = (b->qs[j] & 0xF) | (int)(((qh >> j) & 1u) << 4);
+    const int hi = (b->qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1u) << 4);
+    y[j] = (float)lo * d + m;
+    y[j + 16] = (float)hi * d + m;
+  }
+}
+static inline void uk_dequant_q8_0(const uk_block_q8_0 *b, float *y) {
+  const float d = uk_fp16_to_fp32(b->d);
+  for (int j = 0; j < 32; ++j)
+    y[j] = (float)b->qs[j] * d;
+}
+static inline void uk_dequant_q4_k(const uk_block_q4_k *b, float *y) {
+  const float d = uk_fp16_to_fp32(b->d), dmin = uk_fp16_to_fp32(b->dmin);
+  for (int c = 0; c < 4; ++c) {
+    int sc0, m0, sc1, m1;
+    uk_scale_min_k4(2 * c, b->scales, &sc0, &m0);
+    uk_scale_min_k4(2 * c + 1, b->scales, &sc1, &m1);
+    const float d0 = d * (float)sc0, n0 = dmin * (float)m0;
+    const float d1 = d * (float)sc1, n1 = dmin * (float)m1;
+    const uint8_t *q = b->qs + 32 * c;
+    for (int l = 0; l < 32; ++l) {
+      y[64 * c + l] = d0 * (float)(q[l] & 0xF) - n0;
+      y[64 * c + 32 + l] = d1 * (float)(q[l] >> 4) - n1;
+    }
+  }
+}
+static inline void uk_dequant_q5_k(const uk_block_q5_k *b, float *y) {
+  const float d = uk_fp16_to_fp32(b->d), dmin = uk_fp16_to_fp32(b->dmin);
+  for (int c = 0; c < 4; ++c) {
+    int sc0, m0, sc1, m1;
+    uk_scale_min_k4(2 * c, b->scales, &sc0, &m0);
+    uk_scale_min_k4(2 * c + 1, b->scales, &sc1, &m1);
+    const float d0 = d * (float)sc0, n0 = dmin * (float)m0;
+    const float d1 = d * (float)sc1, n1 = dmin * (float)m1;
+    const uint8_t *q = b->qs + 32 * c;
+    for (int l = 0; l < 32; ++l) {
+      const int lo = (q[l] & 0xF) | (((b->qh[l] >> (2 * c)) & 1) << 4);
+      const int hi = (q[l] >> 4) | (((b->qh[l] >> (2 * c + 1)) & 1) << 4);
+      y[64 * c + l] = d0 * (float)lo - n0;
+      y[64 * c + 32 + l] = d1 * (float)hi - n1;
+    }
+  }
+}
+static inline void uk_dequant_q6_k(const uk_block_q6_k *b, float *y) {
+  const float d = uk_fp16_to_fp32(b->d);
+  for (int n = 0; n < 2; ++n) {
+    const uint8_t *ql = b->ql + 64 * n, *qh = b->qh + 32 * n;
+    const int8_t *sc = b->scales + 8 * n;
+    float *yy = y + 128 * n;
+    for (int l = 0; l < 32; ++l) {
+      const int is = l / 16;
+      const int q0 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+      const int q1 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+      const int q2 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+      const int q3 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+      yy[l] = d * (float)sc[is + 0] * (float)q0;
+      yy[l + 32] = d * (float)sc[is + 2] * (float)q1;
+      yy[l + 64] = d * (float)sc[is + 4] * (float)q2;
+      yy[l + 96] = d * (float)sc[is + 6] * (float)q3;
+    }
+  }
+}
+
+/* Any block-format row (n a multiple of the block size) or float row. */
+static inline void uk_dequant_row(uint32_t f, const void *src, float *dst, int64_t n) {
+  const int64_t be = uk_block_elems(f);
+  if (be == 0)
+    return;
+  const int64_t nb = n / be;
+  switch (f) {
+  case MILM_UK_F32: __builtin_memcpy(dst, src, (size_t)n * 4); break;
+  case MILM_UK_F16: {
+    const uint16_t *s = (const uint16_t *)src;
+    for (int64_t i = 0; i < n; ++i) dst[i] = uk_fp16_to_fp32(s[i]);
+    break;
+  }
+  case MILM_UK_BF16: {
+    const uint16_t *s = (const uint16_t *)src;
+    for (int64_t i = 0; i < n; ++i) dst[i] = uk_bf16_to_fp32(s[i]);
+    break;
+  }
+#define UK_DQ_CASE(F, fmt)                                                          \
+  case F:                                                                           \
+    for (int64_t b = 0; b < nb; ++b)                                                \
+      uk_dequant_##fmt((const uk_block_##fmt *)src + b, dst + b * be);              \
+    break;
+  UK_DQ_CASE(MILM_UK_Q4_0, q4_0)
+  UK_DQ_CASE(MILM_UK_Q4_1, q4_1)
+  UK_DQ_CASE(MILM_UK_Q5_0, q5_0)
+  UK_DQ_CASE(MILM_UK_Q5_1, q5_1)
+  UK_DQ_CASE(MILM_UK_Q8_0, q8_0)
+  UK_DQ_CASE(MILM_UK_Q4_K, q4_k)
+  UK_DQ_CASE(MILM_UK_Q5_K, q5_k)
+  UK_DQ_CASE(MILM_UK_Q6_K, q6_k)
+#undef UK_DQ_CASE
+  default: break;
+  }
+}
+
+/*---- integer dot products of one weight block with one activation block ---*/
+
+static inline float uk_dot_q4_0(const uk_block_q4_0 *w, const milm_uk_block_q8_32 *a) {
+  int32_t s = 0;
+  for (int j = 0; j < 16; ++j)
+    s += ((w->qs[j] & 0xF) - 8) * a->qs[j] + ((w->qs[j] >> 4) - 8) * a->qs[j + 16];
+  return uk_fp16_to_fp32(w->d) * a->d * (float)s;
+}
+static inline float uk_dot_q4_1(const uk_block_q4_1 *w, const milm_uk_block_q8_32 *a) {
+  int32_t s = 0;
+  for (int j = 0; j < 16; ++j)
+    s += (w->qs[j] & 0xF) * a->qs[j] + (w->qs[j] >> 4) * a->qs[j + 16];
+  return uk_fp16_to_fp32(w->d) * a->d * (float)s +
+         uk_fp16_to_fp32(w->m) * a->d * (float)a->sum;
+}
+static inline float uk_dot_q5_0(const uk_block_q5_0 *w, const milm_uk_block_q8_32 *a) {
+  const uint32_t qh = uk_load_u32le(w->qh);
+  int32_t s = 0;
+  for (int j = 0; j < 16; ++j) {
+    const int lo = (w->qs[j] & 0xF) | (int)(((qh >> j) & 1u) << 4);
+    const int hi = (w->qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1u) << 4);
+    s += (lo - 16) * a->qs[j] + (hi - 16) * a->qs[j + 16];
+  }
+  return uk_fp16_to_fp32(w->d) * a->d * (float)s;
+}
+static inline float uk_dot_q5_1(const uk_block_q5_1 *w, const milm_uk_block_q8_32 *a) {
+  const uint32_t qh = uk_load_u32le(w->qh);
+  int32_t s = 0;
+  for (int j = 0; j < 16; ++j) {
+    const int lo = (w->qs[j] & 0xF) | (int)(((qh >> j) & 1u) << 4);
+    const int hi = (w->qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1u) << 4);
+    s += lo * a->qs[j] + hi * a->qs[j + 16];
+  }
+  return uk_fp16_to_fp32(w->d) * a->d * (float)s +
+         uk_fp16_to_fp32(w->m) * a->d * (float)a->sum;
+}
+static inline float uk_dot_q8_0(const uk_block_q8_0 *w, const milm_uk_block_q8_32 *a) {
+  int32_t s = 0;
+  for (int j = 0; j < 32; ++j)
+    s += w->qs[j] * a->qs[j];
+  return uk_fp16_to_fp32(w->d) * a->d * (float)s;
+}
+/* q4_k: d*dx * sum_j sc_j * (q . a)_j  -  dmin*dx * sum_j m_j * sum(a)_j. */
+static inline float uk_dot_q4_k(const uk_block_q4_k *w, const milm_uk_block_q8_k *a) {
+  int32_t sumq = 0, summ = 0;
+  for (int c = 0; c < 4; ++c) {
+    int sc0, m0, sc1, m1;
+    uk_scale_min_k4(2 * c, w->scales, &sc0, &m0);
+    uk_scale_min_k4(2 * c + 1, w->scales, &sc1, &m1);
+    const uint8_t *q = w->qs + 32 * c;
+    const int8_t *x = a->qs + 64 * c;
+    int32_t s0 = 0, s1 = 0;
+    for (int l = 0; l < 32; ++l) {
+      s0 += (q[l] & 0xF) * x[l];
+      s1 += (q[l] >> 4) * x[l + 32];
+    }
+    sumq += sc0 * s0 + sc1 * s1;
+    summ += m0 * (a->bsums[4 * c] + a->bsums[4 * c + 1]) +
+            m1 * (a->bsums[4 * c + 2] + a->bsums[4 * c + 3]);
+  }
+  return a->d * (uk_fp16_to_fp32(w->d) * (float)sumq - uk_fp16_to_fp32(w->dmin) * (float)summ);
+}
+static inline float uk_dot_q5_k(const uk_block_q5_k *w, const milm_uk_block_q8_k *a) {
+  int32_t sumq = 0, summ = 0;
+  for (int c = 0; c < 4; ++c) {
+    int sc0, m0, sc1, m1;
+    uk_scale_min_k4(2 * c, w->scales, &sc0, &m0);
+    uk_scale_min_k4(2 * c + 1, w->scales, &sc1, &m1);
+    const uint8_t *q = w->qs + 32 * c;
+    const int8_t *x = a->qs + 64 * c;
+    int32_t s0 = 0, s1 = 0;
+    for (int l = 0; l < 32; ++l) {
+      const int lo = (q[l] & 0xF) | (((w->qh[l] >> (2 * c)) & 1) << 4);
+      const int hi = (q[l] >> 4) | (((w->qh[l] >> (2 * c + 1)) & 1) << 4);
+      s0 += lo * x[l];
+      s1 += hi * x[l + 32];
+    }
+    sumq += sc0 * s0 + sc1 * s1;
+    summ += m0 * (a->bsums[4 * c] + a->bsums[4 * c + 1]) +
+            m1 * (a->bsums[4 * c + 2] + a->bsums[4 * c + 3]);
+  }
+  return a->d * (uk_fp16_to_fp32(w->d) * (float)sumq - uk_fp16_to_fp32(w->dmin) * (float)summ);
+}
+/* q6_k: d*dx * sum_s sc_s * ((q . a)_s - 32 * sum(a)_s), q unsigned in [0, 64). */
+static inline float uk_dot_q6_k(const uk_block_q6_k *w, const milm_uk_block_q8_k *a) {
+  int32_t sum = 0;
+  for (int n = 0; n < 2; ++n) {
+    const uint8_t *ql = w->ql + 64 * n, *qh = w->qh + 32 * n;
+    const int8_t *x = a->qs + 128 * n;
+    int32_t s[8] = {0, 0, 0, 0, 0, 0, 0, 0}; /* [k * 2 + l / 16] */
+    for (int l = 0; l < 32; ++l) {
+      const int is = l / 16;
+      s[0 + is] += ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) * x[l];
+      s[2 + is] += ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) * x[l + 32];
+      s[4 + is] += ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) * x[l + 64];
+      s[6 + is] += ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) * x[l + 96];
+    }
+    for (int j = 0; j < 8; ++j)
+      sum += w->scales[8 * n + j] * (s[j] - 32 * a->bsums[8 * n + j]);
+  }
+  return uk_fp16_to_fp32(w->d) * a->d * (float)sum;
+}
+
+#endif /* MILM_UK_INTERNAL_H */
