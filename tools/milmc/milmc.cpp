@@ -10,6 +10,7 @@
 #include "dialects/milm/MilmDialect.h"
 #include "frontends/builder/ModelBuilder.h"
 #include "frontends/synth/Synth.h"
+#include "tools/milmc/Compile.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"
@@ -29,6 +30,7 @@ using namespace llvm;
 static cl::SubCommand importCmd("import", "Import a model (GGUF, or safetensors + config.json) as milm IR");
 static cl::SubCommand inspectCmd("inspect", "Print a model's configuration, tensors and storage formats");
 static cl::SubCommand synthCmd("synth", "Write a random-weight GGUF model shaped like a MiLM2 preset");
+static cl::SubCommand compileCmd("compile", "Compile a model into a self-contained executable and model.milm");
 static cl::SubCommand versionCmd("version", "Print milm's version and the LLVM it was built with");
 
 static cl::OptionCategory importCat("milmc import options");
@@ -63,6 +65,24 @@ static cl::opt<std::string> synthOutput("o", cl::desc("Output GGUF file"), cl::v
                                         cl::sub(synthCmd), cl::cat(synthCat));
 static cl::opt<bool> listPresets("list-presets", cl::desc("List the presets with their shapes and parameter counts"),
                                  cl::sub(synthCmd), cl::cat(synthCat));
+
+static cl::OptionCategory compileCat("milmc compile options");
+static cl::opt<std::string> compileInput(cl::Positional, cl::desc("<model>"), cl::Required,
+                                         cl::sub(compileCmd));
+static cl::opt<std::string> compileOut("o", cl::desc("Output folder (model.milm, model.o, milm-run)"),
+                                       cl::value_desc("dir"), cl::Required, cl::sub(compileCmd),
+                                       cl::cat(compileCat));
+static cl::opt<std::string> compileTarget("target", cl::desc("host, x86-64 or aarch64-linux-gnu"),
+                                          cl::init("host"), cl::sub(compileCmd), cl::cat(compileCat));
+static cl::opt<std::string> compileCpu("cpu", cl::desc("LLVM CPU name (default: the target's; host: this machine's)"),
+                                       cl::sub(compileCmd), cl::cat(compileCat));
+static cl::opt<int64_t> compileMaxTokens("max-tokens", cl::desc("Tokens per evaluation call, the prefill chunk"),
+                                         cl::init(64), cl::sub(compileCmd), cl::cat(compileCat));
+static cl::opt<int64_t> compileKV("kv-cache-size",
+                                  cl::desc("KV cache capacity in positions (default: the context length)"),
+                                  cl::init(0), cl::sub(compileCmd), cl::cat(compileCat));
+static cl::opt<bool> compileVerbose("v", cl::desc("Print the time of each stage"), cl::sub(compileCmd),
+                                    cl::cat(compileCat));
 
 static int fail(Error e) {
   logAllUnhandledErrors(std::move(e), errs(), "milmc: error: ");
@@ -223,7 +243,7 @@ static int runSynth() {
 
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
-  cl::HideUnrelatedOptions({&importCat, &synthCat});
+  cl::HideUnrelatedOptions({&importCat, &synthCat, &compileCat});
   cl::ParseCommandLineOptions(argc, argv,
                               "milmc: the milm ahead-of-time compiler for MiLM2 language models\n");
   if (versionCmd) {
@@ -236,6 +256,19 @@ int main(int argc, char **argv) {
     return runInspect();
   if (synthCmd)
     return runSynth();
+  if (compileCmd) {
+    milm::CompileOptions opts;
+    opts.model = compileInput;
+    opts.outDir = compileOut;
+    opts.target = compileTarget;
+    opts.cpu = compileCpu;
+    opts.maxTokens = compileMaxTokens;
+    opts.kvCacheSize = compileKV;
+    opts.verbose = compileVerbose;
+    if (Error e = milm::compileModel(opts))
+      return fail(std::move(e));
+    return 0;
+  }
   errs() << "milmc: no command given; run 'milmc --help' for the list\n";
   return 1;
 }

@@ -1,0 +1,111 @@
+//===- artifact.h - Mapping and checking model.milm --------------*- C++ -*-===//
+//
+// The runtime's loader for the artifact milmc writes (layout and schema in
+// runtime/schema/model.fbs). open() maps the file read-only and checks, in this
+// order, stopping at the first problem:
+//
+//   1. the file: it opens, it is at least 12 bytes, its identifier is "MILM",
+//      the header's size prefix fits in the file;
+//   2. the format version (read before anything else of the header, so that a
+//      newer file is told apart from a corrupt one): major version 1, any minor;
+//   3. the header: FlatBuffers verification, the required tables present;
+//   4. the weight section: aligned, after the header, inside the file;
+//   5. every tensor: a name, inside the section, 64-byte aligned, sorted and not
+//      overlapping, size equal to format x shape for GGUF formats;
+//   6. the tokenizer is built.
+//
+// checkAgainst() then compares the file with the compiled model
+// (milm_model_desc, runtime/include/milm/model_abi.h): ABI version, target,
+// model hash, weight section size and the dimensions. verifyChecksums()
+// recomputes every tensor's milm64 (runtime/include/milm/checksum.h), on a
+// thread pool when given one.
+//
+// Every error is one line that starts with the file's path as given to open(),
+// for example:
+//   model.milm: truncated: weight section ends at byte N but the file has M bytes
+//   model.milm: format version 2.0 is newer than this runtime (1.x)
+//   model.milm: tensor 'blk.0.attn_q.weight': checksum mismatch
+//
+//===----------------------------------------------------------------------===//
+#ifndef MILM_RUNTIME_ARTIFACT_H
+#define MILM_RUNTIME_ARTIFACT_H
+
+#include "milm/model_abi.h"
+#include "milm/model_generated.h"
+#include "milm/tokenizer.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace milm {
+namespace rt {
+
+class ThreadPool;
+
+/// The format major version this runtime reads, and the newest minor it knows.
+constexpr uint16_t kArtifactMajor = 1;
+constexpr uint16_t kArtifactMinor = 0;
+
+/// Bytes per block and values per block of a GGUF storage format (ggml_type);
+/// false for formats the runtime does not know.
+bool ggmlFormatBlock(uint32_t format, uint64_t *blockElems, uint64_t *blockBytes);
+
+class Artifact {
+public:
+  Artifact() = default;
+  ~Artifact();
+  Artifact(const Artifact &) = delete;
+  Artifact &operator=(const Artifact &) = delete;
+
+  /// Maps and checks the file (steps 1-5 above). On failure returns false and
+  /// sets *error; the object is then closed. Step 6 does not fail open(): a
+  /// tokenizer the runtime cannot build (say, an unsupported pre-tokenizer)
+  /// leaves tokenizer() invalid and tokenizerError() set, and only what needs
+  /// text fails; evaluating token ids still works.
+  bool open(const char *path, std::string *error);
+  void close();
+  bool isOpen() const { return base_ != nullptr; }
+
+  /// Compares with the compiled model. On mismatch returns false and sets *error.
+  bool checkAgainst(const milm_model_desc &desc, std::string *error) const;
+
+  /// Recomputes every tensor's checksum (using `pool` when non-null). Returns
+  /// false with *error naming the first tensor, in file order, that differs.
+  /// Files written without checksums pass.
+  bool verifyChecksums(ThreadPool *pool, std::string *error) const;
+
+  const std::string &path() const { return path_; }
+  uint64_t fileSize() const { return size_; }
+  const fb::Model &header() const { return *header_; }
+  uint16_t versionMajor() const { return major_; }
+  uint16_t versionMinor() const { return minor_; }
+  /// The weight section, read-only.
+  const uint8_t *weights() const { return base_ + weightsOffset_; }
+  uint64_t weightsSize() const { return weightsSize_; }
+  uint64_t weightsOffset() const { return weightsOffset_; }
+  const Tokenizer &tokenizer() const { return tokenizer_; }
+  /// Why tokenizer() is invalid ("<path>: tokenizer: ..."), or "".
+  const std::string &tokenizerError() const { return tokenizerError_; }
+  bool addBos() const { return addBos_; }
+
+private:
+  bool fail(std::string *error, const std::string &msg);
+  bool checkTensors(std::string *error);
+  void buildTokenizer();
+
+  std::string path_;
+  const uint8_t *base_ = nullptr;
+  uint64_t size_ = 0;
+  const fb::Model *header_ = nullptr;
+  uint16_t major_ = 0, minor_ = 0;
+  uint64_t weightsOffset_ = 0, weightsSize_ = 0;
+  Tokenizer tokenizer_;
+  std::string tokenizerError_;
+  bool addBos_ = false;
+};
+
+} // namespace rt
+} // namespace milm
+
+#endif // MILM_RUNTIME_ARTIFACT_H

@@ -1,0 +1,191 @@
+/*===- milm.h - The milm runtime's C API -----------------------------------===*
+ *
+ * A model compiled by `milmc compile` is an executable (or an object a device
+ * team links) plus its weight file, model.milm. This header is how an
+ * application drives it: open the weights, tokenize, evaluate tokens, sample,
+ * or run a whole generation with a callback per token.
+ *
+ *   milm_model *m = milm_model_open("model.milm", NULL);
+ *   if (!m) { fprintf(stderr, "%s\n", milm_last_error()); return 1; }
+ *   milm_context *ctx = milm_context_new(m, NULL);
+ *   milm_sampler *s = milm_sampler_new(NULL);
+ *   milm_generate(ctx, s, "Once upon a time", 128, on_token, NULL, &stats);
+ *   milm_sampler_free(s); milm_context_free(ctx); milm_model_close(m);
+ *
+ * One binary holds the code of one model: milm_model_open() accepts only the
+ * model.milm written for that code (same model hash, target and dimensions).
+ *
+ * Errors: functions return NULL or -1 and set a one-line message for the calling
+ * thread, read with milm_last_error(). A model may be shared by threads; a
+ * context and a sampler belong to one thread at a time.
+ *
+ * Note: model_abi.h (the generated code's contract) declares a variable named
+ * `milm_model`; a file that includes both headers clashes with the typedef
+ * below. Applications need only this header.
+ *===----------------------------------------------------------------------===*/
+#ifndef MILM_H
+#define MILM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MILM_API_VERSION 1
+
+typedef struct milm_model milm_model;     /* model.milm, mapped and checked */
+typedef struct milm_context milm_context; /* one sequence: KV cache, threads, logits */
+typedef struct milm_sampler milm_sampler;
+
+/* The calling thread's last error message, "" when none. */
+const char *milm_last_error(void);
+
+/* ---- Model ------------------------------------------------------------- */
+
+typedef struct milm_model_params {
+  int32_t verify_checksums; /* recompute every tensor's checksum when opening (default 1) */
+  int32_t n_threads;        /* threads for that (0: one per CPU) */
+} milm_model_params;
+
+milm_model_params milm_model_default_params(void);
+
+/* The model.milm next to the running executable (what a NULL path opens). */
+const char *milm_default_model_path(void);
+
+/* Maps `path` (NULL: milm_default_model_path()) and checks it: structure,
+ * version, that it belongs to the compiled model, and (when asked) the tensor
+ * checksums. NULL on error. `params` may be NULL (defaults). */
+milm_model *milm_model_open(const char *path, const milm_model_params *params);
+void milm_model_close(milm_model *model);
+
+int32_t milm_model_vocab_size(const milm_model *model);
+int32_t milm_model_context_capacity(const milm_model *model); /* positions the KV cache holds */
+int32_t milm_model_max_batch(const milm_model *model);        /* tokens per forward call */
+const char *milm_model_name(const milm_model *model);
+const char *milm_model_target(const milm_model *model);
+uint64_t milm_model_hash(const milm_model *model);
+int32_t milm_token_bos(const milm_model *model);              /* -1: none */
+int32_t milm_token_eos(const milm_model *model);              /* -1: none */
+int32_t milm_model_adds_bos(const milm_model *model);         /* prompts start with bos */
+/* A few lines describing the model (file, version, target, hash, configuration,
+ * tokenizer, weights, compile options). Writes at most `capacity` bytes
+ * including the NUL; returns the full length. */
+int32_t milm_model_info(const milm_model *model, char *buf, size_t capacity);
+
+/* ---- Tokenizer --------------------------------------------------------- */
+
+/* Encodes `text_len` bytes of `text`; writes at most `capacity` ids and returns
+ * how many the text has (call again with a larger buffer when that exceeds
+ * capacity), or -1 on error (the model's tokenizer is unsupported).
+ * parse_special: control-token text such as "</s>" becomes that token. */
+int32_t milm_tokenize(const milm_model *model, const char *text, size_t text_len,
+                      int32_t add_bos, int32_t parse_special, int32_t *tokens, int32_t capacity);
+
+/* The bytes of one token (not NUL-terminated, possibly part of a UTF-8
+ * character): writes at most `capacity` and returns the full length, or -1. */
+int32_t milm_token_to_piece(const milm_model *model, int32_t token, int32_t render_special,
+                            char *buf, int32_t capacity);
+
+/* ---- Context and evaluation --------------------------------------------- */
+
+typedef struct milm_context_params {
+  int32_t n_ctx;     /* positions to use, <= the model's capacity (0: all of it) */
+  int32_t n_threads; /* threads for evaluation (0: one per CPU) */
+} milm_context_params;
+
+milm_context_params milm_context_default_params(void);
+/* NULL on error. `params` may be NULL (defaults). */
+milm_context *milm_context_new(milm_model *model, const milm_context_params *params);
+void milm_context_free(milm_context *ctx);
+
+int32_t milm_context_size(const milm_context *ctx);    /* n_ctx */
+int32_t milm_context_threads(const milm_context *ctx);
+int32_t milm_n_past(const milm_context *ctx);          /* tokens in the KV cache */
+/* Forgets the positions from n_past on (0 <= n_past <= milm_n_past()): the next
+ * evaluation continues from there. */
+int32_t milm_kv_truncate(milm_context *ctx, int32_t n_past);
+
+/* Evaluates n_tokens tokens at positions milm_n_past().. (in calls of at most
+ * milm_model_max_batch() tokens) and appends them to the KV cache. all_logits:
+ * keep the logits of every token, else only the last one's. 0, or -1 on error:
+ * a bad token id or a full context (checked first: nothing is evaluated), or the
+ * model code refusing a call (milm_n_past() then counts the chunks done). */
+int32_t milm_eval(milm_context *ctx, const int32_t *tokens, int32_t n_tokens, int32_t all_logits);
+
+/* Logits (vocab_size floats) of token i of the last milm_eval(): any i in
+ * [0, n_tokens) after an all_logits evaluation, else only the last; i = -1 is
+ * always the last. NULL when there is no such row. Valid until the next eval. */
+const float *milm_get_logits(milm_context *ctx, int32_t i);
+
+/* ---- Sampling ----------------------------------------------------------- */
+
+#define MILM_SEED_RANDOM UINT64_MAX
+
+typedef struct milm_sampler_params {
+  float temperature;    /* <= 0: greedy (default 0.8) */
+  int32_t top_k;        /* <= 0: off (default 40) */
+  float top_p;          /* >= 1: off (default 0.95) */
+  float min_p;          /* <= 0: off (default 0.05) */
+  float repeat_penalty; /* 1: off (default 1) */
+  int32_t repeat_last_n;/* tokens the penalty looks back on (default 64) */
+  uint64_t seed;        /* MILM_SEED_RANDOM (default): from the clock */
+} milm_sampler_params;
+
+milm_sampler_params milm_sampler_default_params(void);
+/* The order of the steps is documented in runtime/include/milm/sampler.h. */
+milm_sampler *milm_sampler_new(const milm_sampler_params *params);
+void milm_sampler_free(milm_sampler *sampler);
+uint64_t milm_sampler_seed(const milm_sampler *sampler); /* the seed in use */
+/* Picks a token from n_vocab logits. -1 on error. */
+int32_t milm_sample(milm_sampler *sampler, const float *logits, int32_t n_vocab);
+/* Records a token for the repetition penalty. */
+void milm_sampler_accept(milm_sampler *sampler, int32_t token);
+void milm_sampler_reset(milm_sampler *sampler);
+
+/* ---- Generation --------------------------------------------------------- */
+
+/* Called for each generated token with its bytes; return non-zero to stop. */
+typedef int32_t (*milm_token_callback)(void *user, int32_t token, const char *piece,
+                                       size_t piece_len);
+
+enum milm_stop_reason {
+  MILM_STOP_EOS = 0,      /* the model produced its end-of-sequence token */
+  MILM_STOP_LENGTH = 1,   /* n_predict tokens generated */
+  MILM_STOP_CONTEXT = 2,  /* the context is full */
+  MILM_STOP_CALLBACK = 3, /* the callback asked to stop */
+  MILM_STOP_ERROR = 4
+};
+
+typedef struct milm_generate_stats {
+  int32_t prompt_tokens;
+  double prompt_seconds;    /* evaluating the prompt */
+  int32_t generated_tokens; /* tokens passed to the callback (the final eos is not) */
+  double generate_seconds;  /* from the end of the prompt to the last token */
+  int32_t stop_reason;      /* enum milm_stop_reason */
+} milm_generate_stats;
+
+/* Appends the prompt's tokens (with bos when the model adds one and the context
+ * is empty) to the context, then samples up to n_predict tokens (n_predict < 0:
+ * until eos or a full context), passing each to `cb` (may be NULL) and feeding
+ * it back. Every prompt and generated token is accepted into the sampler's
+ * repetition history. `stats` may be NULL. 0, or -1 on error. */
+int32_t milm_generate(milm_context *ctx, milm_sampler *sampler, const char *prompt,
+                      int32_t n_predict, milm_token_callback cb, void *user,
+                      milm_generate_stats *stats);
+/* The same from token ids (nothing is added to them). */
+int32_t milm_generate_tokens(milm_context *ctx, milm_sampler *sampler, const int32_t *prompt,
+                             int32_t n_prompt, int32_t n_predict, milm_token_callback cb,
+                             void *user, milm_generate_stats *stats);
+
+/* The timing line the command line prints:
+ * "milm: prompt 8 tokens in 0.012 s (666.7 tok/s), generated 128 tokens in 1.234 s (103.7 tok/s)"
+ * Writes at most `capacity` bytes including the NUL; returns the full length. */
+int32_t milm_format_timings(const milm_generate_stats *stats, char *buf, size_t capacity);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MILM_H */

@@ -1,0 +1,532 @@
+//===- Api.cpp - The C API: model, context, evaluation, generation ---------===//
+
+// model_abi.h declares the compiled model's descriptor as a variable named
+// `milm_model`, which milm.h uses as a type name. This file reaches the
+// descriptor through linkedModelDesc(), so the variable's declaration is
+// renamed out of the way while both headers are included.
+#define milm_model milm_model_descriptor_not_used_here
+#include "milm/model_abi.h"
+#undef milm_model
+
+#include "milm/milm.h"
+
+#include "LinkedModel.h"
+#include "milm/artifact.h"
+#include "milm/sampler.h"
+#include "milm/thread_pool.h"
+
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <pthread.h>
+#include <string>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+#include <vector>
+
+using milm::rt::Artifact;
+using milm::rt::Sampler;
+using milm::rt::SamplerParams;
+using milm::rt::ThreadPool;
+
+struct milm_model {
+  Artifact artifact;
+  const milm_model_desc *desc = nullptr;
+};
+
+struct milm_context {
+  milm_model *model = nullptr;
+  ThreadPool pool;
+  uint16_t *kv = nullptr;
+  size_t kvBytes = 0;
+  uint8_t *arena = nullptr;
+  size_t arenaBytes = 0;
+  std::vector<float> logits;
+  int64_t logitsRows = 0; // rows of the last eval kept in `logits` (0: none)
+  int32_t evalTokens = 0; // tokens of the last eval
+  int32_t nCtx = 0;
+  int32_t nPast = 0;
+  std::vector<int32_t> positions;
+};
+
+struct milm_sampler {
+  explicit milm_sampler(const SamplerParams &p) : sampler(p) {}
+  Sampler sampler;
+};
+
+namespace {
+
+thread_local char tlError[1024];
+
+int32_t setError(const std::string &msg) {
+  size_t n = msg.size() < sizeof(tlError) - 1 ? msg.size() : sizeof(tlError) - 1;
+  memcpy(tlError, msg.data(), n);
+  tlError[n] = '\0';
+  return -1;
+}
+
+__attribute__((format(printf, 1, 2))) int32_t setErrorf(const char *format, ...) {
+  va_list ap;
+  va_start(ap, format);
+  vsnprintf(tlError, sizeof tlError, format, ap);
+  va_end(ap);
+  return -1;
+}
+
+using ll = long long;
+using ull = unsigned long long;
+
+double nowSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
+}
+
+int resolveThreads(int32_t n) { return n > 0 ? int(n) : ThreadPool::hardwareThreads(); }
+
+/// Anonymous zeroed memory, committed on first touch; nullptr on failure.
+void *mapAnonymous(size_t bytes) {
+  void *p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+char gDefaultPath[4096];
+pthread_once_t gDefaultPathOnce = PTHREAD_ONCE_INIT;
+
+void computeDefaultPath() {
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n <= 0) {
+    snprintf(gDefaultPath, sizeof gDefaultPath, "model.milm");
+    return;
+  }
+  exe[n] = '\0';
+  char *slash = strrchr(exe, '/');
+  if (slash)
+    *slash = '\0';
+  snprintf(gDefaultPath, sizeof gDefaultPath, "%s/model.milm", slash ? exe : ".");
+}
+
+uint64_t randomSeed() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  uint64_t s = uint64_t(ts.tv_sec) * 1000000007ull ^ uint64_t(ts.tv_nsec) ^
+               (uint64_t(getpid()) << 32);
+  return s == MILM_SEED_RANDOM ? 0 : s;
+}
+
+} // namespace
+
+extern "C" {
+
+const char *milm_last_error(void) { return tlError; }
+
+//===---- Model -------------------------------------------------------------===//
+
+milm_model_params milm_model_default_params(void) {
+  milm_model_params p;
+  p.verify_checksums = 1;
+  p.n_threads = 0;
+  return p;
+}
+
+const char *milm_default_model_path(void) {
+  pthread_once(&gDefaultPathOnce, computeDefaultPath);
+  return gDefaultPath;
+}
+
+milm_model *milm_model_open(const char *path, const milm_model_params *params) {
+  milm_model_params p = params ? *params : milm_model_default_params();
+  if (!path)
+    path = milm_default_model_path();
+  milm_model *m = new milm_model;
+  m->desc = &milm::rt::linkedModelDesc();
+  std::string err;
+  bool ok = m->artifact.open(path, &err) && m->artifact.checkAgainst(*m->desc, &err);
+  if (ok && p.verify_checksums) {
+    ThreadPool pool;
+    pool.start(resolveThreads(p.n_threads));
+    ok = m->artifact.verifyChecksums(&pool, &err);
+  }
+  if (!ok) {
+    setError(err);
+    delete m;
+    return nullptr;
+  }
+  return m;
+}
+
+void milm_model_close(milm_model *model) { delete model; }
+
+int32_t milm_model_vocab_size(const milm_model *m) { return int32_t(m->desc->vocab_size); }
+int32_t milm_model_context_capacity(const milm_model *m) {
+  return int32_t(m->desc->kv_capacity);
+}
+int32_t milm_model_max_batch(const milm_model *m) { return int32_t(m->desc->max_tokens); }
+const char *milm_model_name(const milm_model *m) {
+  return m->desc->model_name ? m->desc->model_name : "";
+}
+const char *milm_model_target(const milm_model *m) {
+  return m->desc->target ? m->desc->target : "";
+}
+uint64_t milm_model_hash(const milm_model *m) { return m->desc->model_hash; }
+int32_t milm_token_bos(const milm_model *m) { return m->artifact.tokenizer().bos(); }
+int32_t milm_token_eos(const milm_model *m) { return m->artifact.tokenizer().eos(); }
+int32_t milm_model_adds_bos(const milm_model *m) { return m->artifact.addBos() ? 1 : 0; }
+
+int32_t milm_model_info(const milm_model *m, char *buf, size_t capacity) {
+  const Artifact &a = m->artifact;
+  const milm::fb::Model &h = a.header();
+  const milm::fb::ModelConfig &c = *h.config();
+  const milm::fb::Tokenizer &t = *h.tokenizer();
+  const milm_model_desc &d = *m->desc;
+  auto s = [](const flatbuffers::String *v) { return v ? std::string(v->c_str()) : std::string(); };
+  char line[512];
+  std::string out;
+  snprintf(line, sizeof line, "file: %s (%llu bytes)\nformat: %u.%u, written by %s\n",
+           a.path().c_str(), (unsigned long long)a.fileSize(), unsigned(a.versionMajor()),
+           unsigned(a.versionMinor()), s(h.producer()).c_str());
+  out += line;
+  snprintf(line, sizeof line, "target: %s\nmodel hash: 0x%016llx\n", s(h.target()).c_str(),
+           (unsigned long long)h.model_hash());
+  out += line;
+  snprintf(line, sizeof line,
+           "model: %s (%s): vocab %lld, context %lld, hidden %lld, layers %lld, heads %lld "
+           "(kv %lld), head_dim %lld, ffn %lld, experts %lld (%lld used)\n",
+           s(c.name()).c_str(), s(c.arch()).c_str(), (long long)c.vocab_size(),
+           (long long)c.context_length(), (long long)c.hidden_size(), (long long)c.num_layers(),
+           (long long)c.num_heads(), (long long)c.num_kv_heads(), (long long)c.head_dim(),
+           (long long)c.ffn_size(), (long long)c.num_experts(), (long long)c.num_experts_used());
+  out += line;
+  snprintf(line, sizeof line, "tokenizer: %s%s%s, %u tokens, bos %d, eos %d, add_bos %s%s%s\n",
+           s(t.kind()).c_str(), t.pre() && t.pre()->size() ? " pre " : "", s(t.pre()).c_str(),
+           t.tokens() ? unsigned(t.tokens()->size()) : 0u, int(t.bos()), int(t.eos()),
+           t.add_bos() ? "yes" : "no", a.tokenizer().valid() ? "" : " -- unusable: ",
+           a.tokenizer().valid() ? "" : a.tokenizerError().c_str());
+  out += line;
+  snprintf(line, sizeof line,
+           "weights: %u tensors, %llu bytes at byte %llu, checksums %s\n"
+           "compiled code: kv_capacity %lld, max_tokens %lld, arena %llu bytes\n",
+           unsigned(h.tensors()->size()), (unsigned long long)a.weightsSize(),
+           (unsigned long long)a.weightsOffset(),
+           h.checksum_kind() == milm::fb::ChecksumKind_Milm64 ? "milm64" : "none",
+           (long long)d.kv_capacity, (long long)d.max_tokens, (unsigned long long)d.arena_bytes);
+  out += line;
+  if (h.options())
+    for (const milm::fb::CompileOption *o : *h.options())
+      out += "option: " + s(o->key()) + " = " + s(o->value()) + "\n";
+  if (capacity) {
+    size_t n = out.size() < capacity - 1 ? out.size() : capacity - 1;
+    memcpy(buf, out.data(), n);
+    buf[n] = '\0';
+  }
+  return int32_t(out.size());
+}
+
+//===---- Tokenizer ---------------------------------------------------------===//
+
+int32_t milm_tokenize(const milm_model *m, const char *text, size_t text_len, int32_t add_bos,
+                      int32_t parse_special, int32_t *tokens, int32_t capacity) {
+  const milm::rt::Tokenizer &tok = m->artifact.tokenizer();
+  if (!tok.valid())
+    return setError(m->artifact.tokenizerError());
+  std::vector<int32_t> ids =
+      tok.encode(std::string_view(text ? text : "", text ? text_len : 0), add_bos != 0,
+                 parse_special != 0);
+  if (ids.size() > size_t(INT32_MAX))
+    return setError("milm_tokenize: the text has too many tokens");
+  for (size_t i = 0; i < ids.size() && int64_t(i) < int64_t(capacity); ++i)
+    tokens[i] = ids[i];
+  return int32_t(ids.size());
+}
+
+int32_t milm_token_to_piece(const milm_model *m, int32_t token, int32_t render_special,
+                            char *buf, int32_t capacity) {
+  const milm::rt::Tokenizer &tok = m->artifact.tokenizer();
+  if (!tok.valid())
+    return setError(m->artifact.tokenizerError());
+  std::string piece = tok.tokenPiece(token, render_special != 0);
+  if (capacity > 0)
+    memcpy(buf, piece.data(), piece.size() < size_t(capacity) ? piece.size() : size_t(capacity));
+  return int32_t(piece.size());
+}
+
+//===---- Context -----------------------------------------------------------===//
+
+milm_context_params milm_context_default_params(void) {
+  milm_context_params p;
+  p.n_ctx = 0;
+  p.n_threads = 0;
+  return p;
+}
+
+milm_context *milm_context_new(milm_model *model, const milm_context_params *params) {
+  milm_context_params p = params ? *params : milm_context_default_params();
+  const milm_model_desc &d = *model->desc;
+  if (d.kv_capacity <= 0 || d.kv_capacity > INT32_MAX || d.max_tokens <= 0 ||
+      d.vocab_size <= 0 || d.num_layers < 0 || d.num_kv_heads < 0 || d.head_dim < 0) {
+    setErrorf("the compiled model's descriptor is invalid (kv_capacity %lld, max_tokens %lld, "
+              "vocab_size %lld)",
+              ll(d.kv_capacity), ll(d.max_tokens), ll(d.vocab_size));
+    return nullptr;
+  }
+  if (p.n_ctx < 0 || p.n_ctx > d.kv_capacity) {
+    setErrorf("context size %d exceeds the %lld positions the model was compiled for",
+              int(p.n_ctx), ll(d.kv_capacity));
+    return nullptr;
+  }
+  // [layers][2][capacity][kv_heads][head_dim] f16.
+  unsigned __int128 kv = (unsigned __int128)uint64_t(d.num_layers) * 2 *
+                         uint64_t(d.kv_capacity) * uint64_t(d.num_kv_heads) *
+                         uint64_t(d.head_dim) * 2;
+  if (kv > (unsigned __int128)(SIZE_MAX / 2) || d.arena_bytes > SIZE_MAX / 2) {
+    setError("the KV cache or the arena is too large for this machine");
+    return nullptr;
+  }
+  milm_context *ctx = new milm_context;
+  ctx->model = model;
+  ctx->nCtx = p.n_ctx ? p.n_ctx : int32_t(d.kv_capacity);
+  ctx->kvBytes = kv ? size_t(kv) : 64;
+  ctx->arenaBytes = d.arena_bytes ? size_t(d.arena_bytes) : 64;
+  ctx->kv = static_cast<uint16_t *>(mapAnonymous(ctx->kvBytes));
+  ctx->arena = static_cast<uint8_t *>(mapAnonymous(ctx->arenaBytes));
+  if (!ctx->kv || !ctx->arena) {
+    setErrorf("cannot allocate %llu bytes of KV cache and %llu bytes of scratch",
+              ull(ctx->kvBytes), ull(ctx->arenaBytes));
+    milm_context_free(ctx);
+    return nullptr;
+  }
+  ctx->positions.resize(size_t(d.max_tokens));
+  ctx->pool.start(resolveThreads(p.n_threads));
+  return ctx;
+}
+
+void milm_context_free(milm_context *ctx) {
+  if (!ctx)
+    return;
+  ctx->pool.stop();
+  if (ctx->kv)
+    munmap(ctx->kv, ctx->kvBytes);
+  if (ctx->arena)
+    munmap(ctx->arena, ctx->arenaBytes);
+  delete ctx;
+}
+
+int32_t milm_context_size(const milm_context *ctx) { return ctx->nCtx; }
+int32_t milm_context_threads(const milm_context *ctx) { return ctx->pool.size(); }
+int32_t milm_n_past(const milm_context *ctx) { return ctx->nPast; }
+
+int32_t milm_kv_truncate(milm_context *ctx, int32_t n_past) {
+  if (n_past < 0 || n_past > ctx->nPast)
+    return setErrorf("milm_kv_truncate: %d is not in [0, %d]", int(n_past), int(ctx->nPast));
+  ctx->nPast = n_past;
+  ctx->logitsRows = 0;
+  return 0;
+}
+
+int32_t milm_eval(milm_context *ctx, const int32_t *tokens, int32_t n_tokens,
+                  int32_t all_logits) {
+  const milm_model_desc &d = *ctx->model->desc;
+  const int64_t vocab = d.vocab_size;
+  if (n_tokens <= 0)
+    return setError("milm_eval: no tokens");
+  for (int32_t i = 0; i < n_tokens; ++i)
+    if (tokens[i] < 0 || tokens[i] >= vocab)
+      return setErrorf("milm_eval: token %d at index %d is outside the vocabulary (%lld tokens)",
+                       int(tokens[i]), int(i), ll(vocab));
+  if (int64_t(ctx->nPast) + n_tokens > ctx->nCtx)
+    return setErrorf("context full: %d + %d tokens exceed the context of %d positions",
+                     int(ctx->nPast), int(n_tokens), int(ctx->nCtx));
+  const int64_t rows = all_logits ? n_tokens : 1;
+  ctx->logits.resize(size_t(rows * vocab));
+  ctx->logitsRows = 0;
+  const uint8_t *weights = ctx->model->artifact.weights();
+  for (int32_t done = 0; done < n_tokens;) {
+    int32_t m = int32_t(n_tokens - done < d.max_tokens ? n_tokens - done : d.max_tokens);
+    for (int32_t i = 0; i < m; ++i)
+      ctx->positions[size_t(i)] = ctx->nPast + i;
+    float *out = all_logits ? ctx->logits.data() + size_t(done) * size_t(vocab)
+                            : ctx->logits.data();
+    int32_t rc = milm_forward(ctx->pool.exec(), weights, ctx->kv, ctx->arena, tokens + done,
+                              ctx->positions.data(), m, all_logits ? 1 : 0, out);
+    if (rc != 0)
+      return setErrorf("the model code refused %d tokens at position %d (milm_forward returned "
+                       "%d)",
+                       int(m), int(ctx->nPast), int(rc));
+    ctx->nPast += m;
+    done += m;
+  }
+  ctx->logitsRows = rows;
+  ctx->evalTokens = n_tokens;
+  return 0;
+}
+
+const float *milm_get_logits(milm_context *ctx, int32_t i) {
+  if (ctx->logitsRows == 0) {
+    setError("milm_get_logits: no logits (nothing evaluated)");
+    return nullptr;
+  }
+  const int32_t n = ctx->evalTokens;
+  if (i == -1)
+    i = n - 1;
+  if (i < 0 || i >= n) {
+    setErrorf("milm_get_logits: token %d is not in [0, %d)", int(i), int(n));
+    return nullptr;
+  }
+  const int64_t first = n - ctx->logitsRows; // the first token with a row
+  if (i < first) {
+    setErrorf("milm_get_logits: token %d has no logits (evaluated without all_logits: only "
+              "token %d has)",
+              int(i), int(n - 1));
+    return nullptr;
+  }
+  return ctx->logits.data() + size_t(i - first) * size_t(ctx->model->desc->vocab_size);
+}
+
+//===---- Sampling ----------------------------------------------------------===//
+
+milm_sampler_params milm_sampler_default_params(void) {
+  SamplerParams d;
+  milm_sampler_params p;
+  p.temperature = d.temperature;
+  p.top_k = d.topK;
+  p.top_p = d.topP;
+  p.min_p = d.minP;
+  p.repeat_penalty = d.repeatPenalty;
+  p.repeat_last_n = d.repeatLastN;
+  p.seed = MILM_SEED_RANDOM;
+  return p;
+}
+
+milm_sampler *milm_sampler_new(const milm_sampler_params *params) {
+  milm_sampler_params p = params ? *params : milm_sampler_default_params();
+  SamplerParams s;
+  s.temperature = p.temperature;
+  s.topK = p.top_k;
+  s.topP = p.top_p;
+  s.minP = p.min_p;
+  s.repeatPenalty = p.repeat_penalty;
+  s.repeatLastN = p.repeat_last_n;
+  s.seed = p.seed == MILM_SEED_RANDOM ? randomSeed() : p.seed;
+  if (!(s.repeatPenalty > 0.0f)) {
+    setError("repeat penalty must be positive");
+    return nullptr;
+  }
+  return new milm_sampler(s);
+}
+
+void milm_sampler_free(milm_sampler *s) { delete s; }
+uint64_t milm_sampler_seed(const milm_sampler *s) { return s->sampler.params().seed; }
+
+int32_t milm_sample(milm_sampler *s, const float *logits, int32_t n_vocab) {
+  if (!logits || n_vocab <= 0)
+    return setError("milm_sample: no logits");
+  return s->sampler.sample(logits, n_vocab);
+}
+
+void milm_sampler_accept(milm_sampler *s, int32_t token) { s->sampler.accept(token); }
+void milm_sampler_reset(milm_sampler *s) { s->sampler.reset(); }
+
+//===---- Generation --------------------------------------------------------===//
+
+int32_t milm_generate_tokens(milm_context *ctx, milm_sampler *sampler, const int32_t *prompt,
+                             int32_t n_prompt, int32_t n_predict, milm_token_callback cb,
+                             void *user, milm_generate_stats *stats) {
+  milm_generate_stats local;
+  milm_generate_stats &st = stats ? *stats : local;
+  st = milm_generate_stats{};
+  st.stop_reason = MILM_STOP_ERROR;
+  const milm_model *m = ctx->model;
+  const milm::rt::Tokenizer &tok = m->artifact.tokenizer();
+  const int32_t vocab = int32_t(m->desc->vocab_size);
+  const int32_t eos = tok.valid() ? tok.eos() : -1;
+
+  if (n_prompt < 0 || (n_prompt == 0 && ctx->logitsRows == 0))
+    return setError("the prompt is empty (no tokens to start from)");
+  if (int64_t(ctx->nPast) + n_prompt > ctx->nCtx)
+    return setErrorf("the prompt has %d tokens, more than the %d positions left in the context",
+                     int(n_prompt), int(ctx->nCtx - ctx->nPast));
+
+  const double t0 = nowSeconds();
+  if (n_prompt > 0 && milm_eval(ctx, prompt, n_prompt, 0) != 0)
+    return -1;
+  for (int32_t i = 0; i < n_prompt; ++i)
+    sampler->sampler.accept(prompt[i]);
+  const double t1 = nowSeconds();
+  st.prompt_tokens = n_prompt;
+  st.prompt_seconds = t1 - t0;
+
+  std::string piece;
+  int32_t result = 0;
+  for (;;) {
+    if (n_predict >= 0 && st.generated_tokens >= n_predict) {
+      st.stop_reason = MILM_STOP_LENGTH;
+      break;
+    }
+    const float *logits = milm_get_logits(ctx, -1);
+    int32_t token = logits ? sampler->sampler.sample(logits, vocab) : -1;
+    if (token < 0) {
+      result = -1;
+      break;
+    }
+    sampler->sampler.accept(token);
+    if (token == eos) {
+      st.stop_reason = MILM_STOP_EOS;
+      break;
+    }
+    ++st.generated_tokens;
+    if (cb) {
+      piece = tok.valid() ? tok.tokenPiece(token) : std::string();
+      if (cb(user, token, piece.data(), piece.size()) != 0) {
+        st.stop_reason = MILM_STOP_CALLBACK;
+        break;
+      }
+    }
+    if (n_predict >= 0 && st.generated_tokens >= n_predict) {
+      st.stop_reason = MILM_STOP_LENGTH;
+      break;
+    }
+    if (ctx->nPast >= ctx->nCtx) {
+      st.stop_reason = MILM_STOP_CONTEXT;
+      break;
+    }
+    if (milm_eval(ctx, &token, 1, 0) != 0) {
+      result = -1;
+      break;
+    }
+  }
+  st.generate_seconds = nowSeconds() - t1;
+  return result;
+}
+
+int32_t milm_generate(milm_context *ctx, milm_sampler *sampler, const char *prompt,
+                      int32_t n_predict, milm_token_callback cb, void *user,
+                      milm_generate_stats *stats) {
+  const milm_model *m = ctx->model;
+  const bool addBos = m->artifact.addBos() && ctx->nPast == 0;
+  const milm::rt::Tokenizer &tok = m->artifact.tokenizer();
+  if (!tok.valid()) {
+    if (stats) {
+      *stats = milm_generate_stats{};
+      stats->stop_reason = MILM_STOP_ERROR;
+    }
+    return setError(m->artifact.tokenizerError());
+  }
+  std::vector<int32_t> ids = tok.encode(prompt ? prompt : "", addBos, /*parseSpecial=*/true);
+  const int32_t n = int32_t(ids.size());
+  return milm_generate_tokens(ctx, sampler, ids.data(), n, n_predict, cb, user, stats);
+}
+
+int32_t milm_format_timings(const milm_generate_stats *s, char *buf, size_t capacity) {
+  auto rate = [](int32_t n, double sec) { return sec > 0 ? double(n) / sec : 0.0; };
+  int n = snprintf(buf, capacity,
+                   "milm: prompt %d tokens in %.3f s (%.1f tok/s), generated %d tokens in "
+                   "%.3f s (%.1f tok/s)",
+                   int(s->prompt_tokens), s->prompt_seconds,
+                   rate(s->prompt_tokens, s->prompt_seconds), int(s->generated_tokens),
+                   s->generate_seconds, rate(s->generated_tokens, s->generate_seconds));
+  return int32_t(n);
+}
+
+} // extern "C"

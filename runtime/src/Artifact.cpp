@@ -1,0 +1,371 @@
+//===- Artifact.cpp - Mapping and checking model.milm ---------------------===//
+
+#include "milm/artifact.h"
+
+#include "Format.h"
+#include "milm/checksum.h"
+#include "milm/thread_pool.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace milm {
+namespace rt {
+
+namespace {
+
+struct FormatInfo {
+  uint32_t format;
+  const char *name;
+  uint32_t blockElems;
+  uint32_t blockBytes;
+};
+
+// GGUF's ggml_type numbers and block sizes (frontends/common/StorageFormat.cpp
+// has the same table; a unit test keeps the two equal).
+constexpr FormatInfo kFormats[] = {
+    {0, "f32", 1, 4},      {1, "f16", 1, 2},      {2, "q4_0", 32, 18},  {3, "q4_1", 32, 20},
+    {6, "q5_0", 32, 22},   {7, "q5_1", 32, 24},   {8, "q8_0", 32, 34},  {12, "q4_k", 256, 144},
+    {13, "q5_k", 256, 176}, {14, "q6_k", 256, 210}, {30, "bf16", 1, 2},
+};
+
+const FormatInfo *findFormat(uint32_t format) {
+  for (const FormatInfo &f : kFormats)
+    if (f.format == format)
+      return &f;
+  return nullptr;
+}
+
+using ull = unsigned long long;
+
+/// Text from the file, made printable and one line.
+std::string printable(const char *s, size_t n) {
+  std::string out;
+  for (size_t i = 0; i < n; ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7f || c == '\'' || c == '\\') {
+      char buf[8];
+      snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += char(c);
+    }
+  }
+  return out;
+}
+
+std::string str(const flatbuffers::String *s) {
+  return s ? std::string(s->data(), s->size()) : std::string();
+}
+
+std::string shapeString(const flatbuffers::Vector<int64_t> *shape) {
+  std::string s = "[";
+  if (shape)
+    for (flatbuffers::uoffset_t i = 0; i < shape->size(); ++i)
+      s += fmt(i ? ", %lld" : "%lld", (long long)shape->Get(i));
+  return s + "]";
+}
+
+uint32_t readU32(const uint8_t *p) {
+  return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
+}
+
+} // namespace
+
+bool ggmlFormatBlock(uint32_t format, uint64_t *blockElems, uint64_t *blockBytes) {
+  const FormatInfo *f = findFormat(format);
+  if (!f)
+    return false;
+  *blockElems = f->blockElems;
+  *blockBytes = f->blockBytes;
+  return true;
+}
+
+Artifact::~Artifact() { close(); }
+
+void Artifact::close() {
+  if (base_)
+    munmap(const_cast<uint8_t *>(base_), size_t(size_));
+  base_ = nullptr;
+  size_ = 0;
+  header_ = nullptr;
+  major_ = minor_ = 0;
+  weightsOffset_ = weightsSize_ = 0;
+  tokenizer_ = Tokenizer();
+  tokenizerError_.clear();
+  addBos_ = false;
+}
+
+bool Artifact::fail(std::string *error, const std::string &msg) {
+  if (error)
+    *error = path_ + ": " + msg;
+  close();
+  return false;
+}
+
+bool Artifact::open(const char *path, std::string *error) {
+  close();
+  path_ = path ? path : "";
+  int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return fail(error, fmt("cannot open: %s", strerror(errno)));
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return fail(error, "not a regular file");
+  }
+  const uint64_t fileSize = uint64_t(st.st_size);
+  if (fileSize < 12) {
+    ::close(fd);
+    return fail(error, fmt("truncated: the file has %llu bytes, too few for a milm header",
+                           ull(fileSize)));
+  }
+  void *map = mmap(nullptr, size_t(fileSize), PROT_READ, MAP_PRIVATE, fd, 0);
+  int mapErrno = errno;
+  ::close(fd);
+  if (map == MAP_FAILED)
+    return fail(error, fmt("cannot map: %s", strerror(mapErrno)));
+  base_ = static_cast<const uint8_t *>(map);
+  size_ = fileSize;
+
+  // 1. Identifier and header size.
+  if (memcmp(base_ + 8, fb::ModelIdentifier(), 4) != 0)
+    return fail(error, fmt("not a milm model (identifier '%s' at byte 8, expected 'MILM')",
+                           printable(reinterpret_cast<const char *>(base_ + 8), 4).c_str()));
+  const uint64_t headerEnd = 4 + uint64_t(readU32(base_));
+  if (headerEnd > size_)
+    return fail(error, fmt("truncated: header ends at byte %llu but the file has %llu bytes",
+                           ull(headerEnd), ull(size_)));
+
+  // 2. The version, verified on its own so that a newer file is not taken for a
+  // corrupt one.
+  {
+    const uint8_t *buf = base_ + 4;
+    flatbuffers::Verifier v(buf, size_t(headerEnd - 4));
+    flatbuffers::uoffset_t root = v.VerifyOffset(0);
+    const auto *table = reinterpret_cast<const flatbuffers::Table *>(buf + root);
+    const fb::FormatVersion *version = nullptr;
+    if (root && table->VerifyTableStart(v) &&
+        table->VerifyField<fb::FormatVersion>(v, fb::Model::VT_VERSION, 2))
+      version = table->GetStruct<const fb::FormatVersion *>(fb::Model::VT_VERSION);
+    if (!version)
+      return fail(error, "corrupt header: no format version");
+    major_ = version->major();
+    minor_ = version->minor();
+    if (major_ > kArtifactMajor)
+      return fail(error, fmt("format version %u.%u is newer than this runtime (%u.x)",
+                             unsigned(major_), unsigned(minor_), unsigned(kArtifactMajor)));
+    if (major_ < kArtifactMajor)
+      return fail(error, fmt("format version %u.%u is older than this runtime reads (%u.x)",
+                             unsigned(major_), unsigned(minor_), unsigned(kArtifactMajor)));
+  }
+
+  // 3. The whole header.
+  {
+    flatbuffers::Verifier v(base_, size_t(headerEnd));
+    if (!fb::VerifySizePrefixedModelBuffer(v))
+      return fail(error, "corrupt header: FlatBuffers verification failed");
+  }
+  header_ = fb::GetSizePrefixedModel(base_);
+  const char *missing = !header_->target()      ? "target"
+                        : !header_->config()    ? "config"
+                        : !header_->tokenizer() ? "tokenizer"
+                        : !header_->tensors()   ? "tensors"
+                                                : nullptr;
+  if (missing)
+    return fail(error, fmt("corrupt header: no %s", missing));
+
+  // 4. The weight section.
+  weightsOffset_ = header_->weights_offset();
+  weightsSize_ = header_->weights_size();
+  if (weightsOffset_ < headerEnd)
+    return fail(error, fmt("corrupt header: weight section at byte %llu overlaps the header "
+                           "(which ends at byte %llu)",
+                           ull(weightsOffset_), ull(headerEnd)));
+  if (weightsOffset_ % 64 != 0)
+    return fail(error, fmt("corrupt header: weight section offset %llu is not 64-byte aligned",
+                           ull(weightsOffset_)));
+  if (weightsSize_ > UINT64_MAX - weightsOffset_)
+    return fail(error, fmt("corrupt header: weight section size %llu overflows",
+                           ull(weightsSize_)));
+  if (weightsOffset_ + weightsSize_ > size_)
+    return fail(error, fmt("truncated: weight section ends at byte %llu but the file has %llu "
+                           "bytes",
+                           ull(weightsOffset_ + weightsSize_), ull(size_)));
+
+  // 5. Tensors, 6. tokenizer.
+  if (!checkTensors(error))
+    return false;
+  buildTokenizer();
+  return true;
+}
+
+bool Artifact::checkTensors(std::string *error) {
+  const auto &tensors = *header_->tensors();
+  uint64_t prevEnd = 0;
+  std::string prevName;
+  for (flatbuffers::uoffset_t i = 0; i < tensors.size(); ++i) {
+    const fb::Tensor *t = tensors.Get(i);
+    if (!t->name() || t->name()->size() == 0)
+      return fail(error, fmt("corrupt header: tensor #%u has no name", unsigned(i)));
+    const std::string name = printable(t->name()->data(), t->name()->size());
+    const char *n = name.c_str();
+    const uint64_t off = t->offset(), size = t->size();
+    if (off % 64 != 0)
+      return fail(error, fmt("tensor '%s': offset %llu in the weight section is not 64-byte "
+                             "aligned",
+                             n, ull(off)));
+    if (off > weightsSize_ || size > weightsSize_ - off)
+      return fail(error, fmt("tensor '%s': bytes [%llu, %llu) extend past the weight section "
+                             "(%llu bytes)",
+                             n, ull(off), ull(off + size), ull(weightsSize_)));
+    if (i > 0 && off < prevEnd)
+      return fail(error, fmt("tensor '%s': offset %llu overlaps tensor '%s' (which ends at %llu)",
+                             n, ull(off), prevName.c_str(), ull(prevEnd)));
+    prevEnd = off + size;
+
+    const auto *shape = t->shape();
+    if (shape)
+      for (flatbuffers::uoffset_t d = 0; d < shape->size(); ++d)
+        if (shape->Get(d) < 0)
+          return fail(error, fmt("tensor '%s': negative dimension in shape %s", n,
+                                 shapeString(shape).c_str()));
+    if (t->format() < 256) { // >= 256: milm's packed layouts, the compiled code knows their size
+      const FormatInfo *f = findFormat(t->format());
+      if (!f)
+        return fail(error, fmt("tensor '%s': unknown storage format %u", n, t->format()));
+      // Expected bytes: outer dims x bytes of a row of the innermost dim.
+      uint64_t inner = shape && shape->size() ? uint64_t(shape->Get(shape->size() - 1)) : 1;
+      bool ok = inner % f->blockElems == 0;
+      unsigned __int128 expect = (unsigned __int128)(inner / f->blockElems) * f->blockBytes;
+      if (shape)
+        for (flatbuffers::uoffset_t d = 0; ok && d + 1 < shape->size(); ++d) {
+          expect *= uint64_t(shape->Get(d));
+          ok = expect <= UINT64_MAX;
+        }
+      if (!ok)
+        return fail(error, fmt("tensor '%s': shape %s does not fit storage format %s", n,
+                               shapeString(shape).c_str(), f->name));
+      if (uint64_t(expect) != size)
+        return fail(error, fmt("tensor '%s': size %llu does not match %s %s (%llu bytes)", n,
+                               ull(size), f->name, shapeString(shape).c_str(),
+                               ull(uint64_t(expect))));
+    }
+    prevName = name;
+  }
+  return true;
+}
+
+void Artifact::buildTokenizer() {
+  const fb::Tokenizer &t = *header_->tokenizer();
+  TokenizerConfig c;
+  c.kind = str(t.kind());
+  c.pre = str(t.pre());
+  if (t.tokens()) {
+    c.tokens.reserve(t.tokens()->size());
+    for (const flatbuffers::String *s : *t.tokens())
+      c.tokens.push_back(str(s));
+  }
+  if (t.scores())
+    c.scores.assign(t.scores()->begin(), t.scores()->end());
+  if (t.types())
+    c.types.assign(t.types()->begin(), t.types()->end());
+  if (t.merges()) {
+    c.merges.reserve(t.merges()->size());
+    for (const flatbuffers::String *s : *t.merges())
+      c.merges.push_back(str(s));
+  }
+  c.bos = t.bos();
+  c.eos = t.eos();
+  c.unk = t.unk();
+  c.addSpacePrefix = t.add_space_prefix();
+  addBos_ = t.add_bos();
+  std::string err;
+  if (!tokenizer_.init(std::move(c), &err))
+    tokenizerError_ = path_ + ": " + err;
+}
+
+bool Artifact::checkAgainst(const milm_model_desc &desc, std::string *error) const {
+  auto bad = [&](const std::string &msg) {
+    if (error)
+      *error = path_ + ": " + msg;
+    return false;
+  };
+  if (desc.abi_version != MILM_MODEL_ABI_VERSION)
+    return bad(fmt("this binary's model code has ABI version %u, the runtime expects %u",
+                   unsigned(desc.abi_version), unsigned(MILM_MODEL_ABI_VERSION)));
+  const std::string target = str(header_->target());
+  const char *mine = desc.target ? desc.target : "";
+  if (target != mine)
+    return bad(fmt("built for %s, this binary is %s",
+                   printable(target.data(), target.size()).c_str(), mine));
+  if (header_->model_hash() != desc.model_hash)
+    return bad(fmt("model hash 0x%016llx does not match this binary's 0x%016llx (compiled from "
+                   "another model)",
+                   ull(header_->model_hash()), ull(desc.model_hash)));
+  if (weightsSize_ != desc.weights_bytes)
+    return bad(fmt("weight section has %llu bytes, this binary's model reads %llu",
+                   ull(weightsSize_), ull(desc.weights_bytes)));
+  const fb::ModelConfig &c = *header_->config();
+  struct Dim {
+    const char *name;
+    int64_t file, code;
+  } dims[] = {
+      {"vocab_size", c.vocab_size(), desc.vocab_size},
+      {"hidden_size", c.hidden_size(), desc.hidden_size},
+      {"num_layers", c.num_layers(), desc.num_layers},
+      {"num_heads", c.num_heads(), desc.num_heads},
+      {"num_kv_heads", c.num_kv_heads(), desc.num_kv_heads},
+      {"head_dim", c.head_dim(), desc.head_dim},
+  };
+  for (const Dim &d : dims)
+    if (d.file != d.code)
+      return bad(fmt("%s %lld does not match this binary's %lld", d.name, (long long)d.file,
+                     (long long)d.code));
+  return true;
+}
+
+namespace {
+struct ChecksumJob {
+  const uint8_t *weights;
+  const flatbuffers::Vector<flatbuffers::Offset<fb::Tensor>> *tensors;
+  uint64_t *sums;
+};
+void checksumTask(void *arg, int64_t begin, int64_t end) {
+  const ChecksumJob &job = *static_cast<const ChecksumJob *>(arg);
+  for (int64_t i = begin; i < end; ++i) {
+    const fb::Tensor *t = job.tensors->Get(flatbuffers::uoffset_t(i));
+    job.sums[i] = milm64(job.weights + t->offset(), size_t(t->size()));
+  }
+}
+} // namespace
+
+bool Artifact::verifyChecksums(ThreadPool *pool, std::string *error) const {
+  if (header_->checksum_kind() != fb::ChecksumKind_Milm64)
+    return true; // none, or a kind newer than this runtime
+  const auto *tensors = header_->tensors();
+  std::vector<uint64_t> sums(tensors->size());
+  ChecksumJob job{weights(), tensors, sums.data()};
+  if (pool)
+    pool->parallelFor(int64_t(tensors->size()), 1, checksumTask, &job);
+  else
+    checksumTask(&job, 0, int64_t(tensors->size()));
+  for (flatbuffers::uoffset_t i = 0; i < tensors->size(); ++i) {
+    const fb::Tensor *t = tensors->Get(i);
+    if (sums[i] != t->checksum()) {
+      if (error)
+        *error = fmt("%s: tensor '%s': checksum mismatch", path_.c_str(),
+                     printable(t->name()->data(), t->name()->size()).c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
+} // namespace rt
+} // namespace milm

@@ -1,0 +1,381 @@
+//===- main.cpp - The command line of a compiled model ---------------------===//
+//
+// `milmc compile` links this file (through libmilm_runtime.a) into the model's
+// executable. Its options follow llama.cpp's; see usage() below. It uses only
+// the C API (milm.h), like any application embedding the runtime.
+//
+//===----------------------------------------------------------------------===//
+
+#include "milm/milm.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+const char *gProg = "milm";
+
+void usage(FILE *out, const char *argv0) {
+  fprintf(out,
+          "usage: %s [options]\n"
+          "\n"
+          "Runs the language model compiled into this executable.\n"
+          "\n"
+          "  -m, --model FILE        weights (default: model.milm next to this executable)\n"
+          "  -p, --prompt TEXT       prompt\n"
+          "  -f, --file FILE         read the prompt from FILE\n"
+          "  -n, --n-predict N       tokens to generate (default 128; -1: until the end of\n"
+          "                          text or a full context)\n"
+          "  -c, --ctx-size N        context positions (default: all the model was\n"
+          "                          compiled for)\n"
+          "  -t, --threads N         threads (default: one per CPU)\n"
+          "      --temp T            temperature (default 0.8; 0: greedy)\n"
+          "      --top-k N           keep the N most likely tokens (default 40; 0: off)\n"
+          "      --top-p P           nucleus sampling (default 0.95; 1: off)\n"
+          "      --min-p P           drop tokens below P x the best one (default 0.05; 0: off)\n"
+          "      --repeat-penalty X  penalize recent tokens (default 1.0: off)\n"
+          "      --repeat-last-n N   tokens the penalty looks back on (default 64)\n"
+          "  -s, --seed N            random seed (default: from the clock)\n"
+          "      --verify            check every tensor's checksum at start (default)\n"
+          "      --no-verify         skip that check\n"
+          "      --no-display-prompt do not print the prompt before the generated text\n"
+          "      --logits-for IDS    evaluate the token ids in IDS (\"1 72 301\") one\n"
+          "                          position per call and print, per position, one JSON\n"
+          "                          line {\"pos\": P, \"input\": T, \"logits\": [...]}\n"
+          "      --logits-batch      with --logits-for: evaluate all ids in one call\n"
+          "      --info              describe the model and exit\n"
+          "  -h, --help              this help\n",
+          argv0);
+}
+
+int fail(const std::string &msg) {
+  fprintf(stderr, "%s: error: %s\n", gProg, msg.c_str());
+  return 1;
+}
+
+bool parseInt(const char *s, long long lo, long long hi, long long *out) {
+  errno = 0;
+  char *end = nullptr;
+  long long v = strtoll(s, &end, 10);
+  if (errno || end == s || *end || v < lo || v > hi)
+    return false;
+  *out = v;
+  return true;
+}
+
+bool parseFloat(const char *s, float *out) {
+  errno = 0;
+  char *end = nullptr;
+  double v = strtod(s, &end);
+  if (errno || end == s || *end || !std::isfinite(v))
+    return false;
+  *out = float(v);
+  return true;
+}
+
+bool readFile(const char *path, std::string *out) {
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return false;
+  char buf[65536];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+    out->append(buf, n);
+  bool ok = !ferror(f);
+  fclose(f);
+  return ok;
+}
+
+bool parseIds(const char *s, std::vector<int32_t> *ids) {
+  const char *p = s;
+  for (;;) {
+    while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\n')
+      ++p;
+    if (!*p)
+      return !ids->empty();
+    errno = 0;
+    char *end = nullptr;
+    long long v = strtoll(p, &end, 10);
+    if (errno || end == p || v < INT32_MIN || v > INT32_MAX ||
+        !(*end == 0 || *end == ' ' || *end == ',' || *end == '\t' || *end == '\n'))
+      return false;
+    ids->push_back(int32_t(v));
+    p = end;
+  }
+}
+
+void appendFloat(std::string &line, float v) {
+  char buf[32];
+  if (std::isnan(v))
+    line += "NaN";
+  else if (std::isinf(v))
+    line += v > 0 ? "Infinity" : "-Infinity";
+  else {
+    int n = snprintf(buf, sizeof buf, "%.9g", double(v));
+    line.append(buf, size_t(n));
+  }
+}
+
+void printLogitsLine(int32_t pos, int32_t input, const float *logits, int32_t vocab) {
+  std::string line;
+  line.reserve(size_t(vocab) * 16 + 64);
+  char head[96];
+  snprintf(head, sizeof head, "{\"pos\": %d, \"input\": %d, \"logits\": [", int(pos),
+           int(input));
+  line += head;
+  for (int32_t i = 0; i < vocab; ++i) {
+    if (i)
+      line += ", ";
+    appendFloat(line, logits[i]);
+  }
+  line += "]}\n";
+  fwrite(line.data(), 1, line.size(), stdout);
+}
+
+int32_t onToken(void *, int32_t, const char *piece, size_t len) {
+  fwrite(piece, 1, len, stdout);
+  fflush(stdout);
+  return 0;
+}
+
+struct Options {
+  const char *model = nullptr;
+  std::string prompt;
+  bool havePrompt = false;
+  long long nPredict = 128;
+  long long nCtx = 0;
+  long long threads = 0;
+  milm_sampler_params sampling = milm_sampler_default_params();
+  bool verify = true;
+  bool displayPrompt = true;
+  bool logitsFor = false;
+  bool logitsBatch = false;
+  std::vector<int32_t> logitIds;
+  bool info = false;
+};
+
+/// Parses argv; returns -1 to go on, else the exit code.
+int parseArgs(int argc, char **argv, Options &o) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    std::string inlineValue;
+    bool hasInline = false;
+    if (arg.size() > 2 && arg[0] == '-' && arg[1] == '-') {
+      size_t eq = arg.find('=');
+      if (eq != std::string::npos) {
+        inlineValue = arg.substr(eq + 1);
+        arg.resize(eq);
+        hasInline = true;
+      }
+    }
+    auto value = [&](const char **out) {
+      if (hasInline) {
+        *out = argv[i] + (strchr(argv[i], '=') - argv[i]) + 1;
+        return true;
+      }
+      if (i + 1 >= argc)
+        return false;
+      *out = argv[++i];
+      return true;
+    };
+    const char *v = nullptr;
+    auto needValue = [&]() {
+      if (!value(&v)) {
+        fail("option " + arg + " needs a value");
+        return false;
+      }
+      return true;
+    };
+    auto badValue = [&]() { return fail("invalid value '" + std::string(v) + "' for " + arg); };
+    long long n;
+    if (arg == "-h" || arg == "--help") {
+      usage(stdout, argv[0]);
+      return 0;
+    } else if (arg == "-m" || arg == "--model") {
+      if (!needValue())
+        return 1;
+      o.model = v;
+    } else if (arg == "-p" || arg == "--prompt") {
+      if (!needValue())
+        return 1;
+      o.prompt = v;
+      o.havePrompt = true;
+    } else if (arg == "-f" || arg == "--file") {
+      if (!needValue())
+        return 1;
+      o.prompt.clear();
+      if (!readFile(v, &o.prompt))
+        return fail(std::string(v) + ": cannot read: " + strerror(errno));
+      o.havePrompt = true;
+    } else if (arg == "-n" || arg == "--n-predict") {
+      if (!needValue())
+        return 1;
+      if (!parseInt(v, -1, INT32_MAX, &o.nPredict))
+        return badValue();
+    } else if (arg == "-c" || arg == "--ctx-size") {
+      if (!needValue())
+        return 1;
+      if (!parseInt(v, 0, INT32_MAX, &o.nCtx))
+        return badValue();
+    } else if (arg == "-t" || arg == "--threads") {
+      if (!needValue())
+        return 1;
+      if (!parseInt(v, 1, 1024, &o.threads))
+        return badValue();
+    } else if (arg == "--temp") {
+      if (!needValue())
+        return 1;
+      if (!parseFloat(v, &o.sampling.temperature))
+        return badValue();
+    } else if (arg == "--top-k") {
+      if (!needValue())
+        return 1;
+      if (!parseInt(v, 0, INT32_MAX, &n))
+        return badValue();
+      o.sampling.top_k = int32_t(n);
+    } else if (arg == "--top-p") {
+      if (!needValue())
+        return 1;
+      if (!parseFloat(v, &o.sampling.top_p))
+        return badValue();
+    } else if (arg == "--min-p") {
+      if (!needValue())
+        return 1;
+      if (!parseFloat(v, &o.sampling.min_p))
+        return badValue();
+    } else if (arg == "--repeat-penalty") {
+      if (!needValue())
+        return 1;
+      if (!parseFloat(v, &o.sampling.repeat_penalty) || !(o.sampling.repeat_penalty > 0))
+        return badValue();
+    } else if (arg == "--repeat-last-n") {
+      if (!needValue())
+        return 1;
+      if (!parseInt(v, 0, INT32_MAX, &n))
+        return badValue();
+      o.sampling.repeat_last_n = int32_t(n);
+    } else if (arg == "-s" || arg == "--seed") {
+      if (!needValue())
+        return 1;
+      if (!parseInt(v, -1, INT64_MAX, &n))
+        return badValue();
+      o.sampling.seed = n < 0 ? MILM_SEED_RANDOM : uint64_t(n);
+    } else if (arg == "--verify") {
+      o.verify = true;
+    } else if (arg == "--no-verify") {
+      o.verify = false;
+    } else if (arg == "--no-display-prompt") {
+      o.displayPrompt = false;
+    } else if (arg == "--logits-for") {
+      if (!needValue())
+        return 1;
+      o.logitIds.clear();
+      if (!parseIds(v, &o.logitIds))
+        return badValue();
+      o.logitsFor = true;
+    } else if (arg == "--logits-batch") {
+      o.logitsBatch = true;
+    } else if (arg == "--info") {
+      o.info = true;
+    } else {
+      fail("unknown option '" + arg + "' (see --help)");
+      return 1;
+    }
+  }
+  if (o.logitsBatch && !o.logitsFor)
+    return fail("--logits-batch needs --logits-for");
+  return -1;
+}
+
+int runLogits(milm_context *ctx, const Options &o, int32_t vocab) {
+  const std::vector<int32_t> &ids = o.logitIds;
+  if (o.logitsBatch) {
+    if (milm_eval(ctx, ids.data(), int32_t(ids.size()), 1) != 0)
+      return fail(milm_last_error());
+    for (size_t i = 0; i < ids.size(); ++i)
+      printLogitsLine(int32_t(i), ids[i], milm_get_logits(ctx, int32_t(i)), vocab);
+  } else {
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (milm_eval(ctx, &ids[i], 1, 1) != 0)
+        return fail(milm_last_error());
+      printLogitsLine(int32_t(i), ids[i], milm_get_logits(ctx, 0), vocab);
+    }
+  }
+  fflush(stdout);
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  Options o;
+  int rc = parseArgs(argc, argv, o);
+  if (rc >= 0)
+    return rc;
+
+  milm_model_params mp = milm_model_default_params();
+  mp.verify_checksums = o.verify ? 1 : 0;
+  mp.n_threads = int32_t(o.threads);
+  milm_model *model = milm_model_open(o.model, &mp);
+  if (!model)
+    return fail(milm_last_error());
+
+  if (o.info) {
+    std::string text(size_t(milm_model_info(model, nullptr, 0)) + 1, '\0');
+    milm_model_info(model, &text[0], text.size());
+    text.pop_back();
+    fputs(text.c_str(), stdout);
+    milm_model_close(model);
+    return 0;
+  }
+
+  milm_context_params cp = milm_context_default_params();
+  cp.n_ctx = int32_t(o.nCtx);
+  cp.n_threads = int32_t(o.threads);
+  milm_context *ctx = milm_context_new(model, &cp);
+  if (!ctx) {
+    rc = fail(milm_last_error());
+    milm_model_close(model);
+    return rc;
+  }
+
+  if (o.logitsFor) {
+    rc = runLogits(ctx, o, milm_model_vocab_size(model));
+  } else {
+    milm_sampler *sampler = milm_sampler_new(&o.sampling);
+    if (!sampler) {
+      rc = fail(milm_last_error());
+    } else {
+      if (o.displayPrompt) {
+        fwrite(o.prompt.data(), 1, o.prompt.size(), stdout);
+        fflush(stdout);
+      }
+      milm_generate_stats stats;
+      if (milm_generate(ctx, sampler, o.prompt.c_str(), int32_t(o.nPredict), onToken, nullptr,
+                        &stats) != 0) {
+        fputc('\n', stdout);
+        fflush(stdout);
+        rc = fail(milm_last_error());
+      } else {
+        fputc('\n', stdout);
+        fflush(stdout);
+        if (stats.stop_reason == MILM_STOP_CONTEXT)
+          fprintf(stderr, "%s: stopped: the context of %d positions is full\n", gProg,
+                  int(milm_context_size(ctx)));
+        char line[256];
+        milm_format_timings(&stats, line, sizeof line);
+        fprintf(stderr, "%s\n", line);
+        rc = 0;
+      }
+      milm_sampler_free(sampler);
+    }
+  }
+  milm_context_free(ctx);
+  milm_model_close(model);
+  return rc;
+}

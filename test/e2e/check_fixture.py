@@ -1,0 +1,43 @@
+#!/usr/bin/env python3
+"""Compiles one fixture model with milmc, feeds it the reference inputs one
+position at a time (teacher forcing) and compares the logits with the
+reference within the fixtures' tolerances; then checks that one batched call
+(prefill) gives the same logits as the single-token calls.
+
+Usage: check_fixture.py MILMC FIXTURES_DIR MODEL TARGET OUTDIR
+  TARGET: host or aarch64-linux-gnu (run under qemu-aarch64)
+"""
+import json
+import os
+import subprocess
+import sys
+
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, here)
+import compare_logits  # noqa: E402
+
+
+def main(argv):
+    milmc, fixtures, model, target, out = argv[1:6]
+    gguf = os.path.join(fixtures, "gguf", model + ".gguf")
+    ref = os.path.join(fixtures, "gguf", model + ".ref.jsonl")
+    subprocess.run([milmc, "compile", gguf, "--target", target, "-o", out], check=True)
+    exe = [os.path.join(out, "milm-run")]
+    if target.startswith("aarch64"):
+        exe = ["qemu-aarch64", "-cpu", "max"] + exe
+    ids = " ".join(str(json.loads(l)["input"]) for l in open(ref) if l.strip())
+    decode = os.path.join(out, "decode.jsonl")
+    prefill = os.path.join(out, "prefill.jsonl")
+    with open(decode, "w") as f:
+        subprocess.run(exe + ["--logits-for", ids], stdout=f, check=True)
+    with open(prefill, "w") as f:
+        subprocess.run(exe + ["--logits-for", ids, "--logits-batch"], stdout=f, check=True)
+    quantized = not (model.endswith("-f32") or model.endswith("-f16"))
+    rc = compare_logits.main(["", ref, decode] + (["--quantized"] if quantized else []))
+    # Same arithmetic per token in both paths: equal within f32 rounding.
+    rc |= compare_logits.main(["", "-", prefill, "--against", decode, "--rtol", "1e-5"])
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,164 @@
+//===- Compile.cpp - milmc compile ----------------------------------------===//
+//
+//   MODEL -> milm IR -> --milm-lower-to-cpu -> LLVM IR + op layer + microkernels
+//         -> OUT/model.o (TargetMachine) -> OUT/model.milm (artifact writer)
+//         -> OUT/milm-run (ld.lld with the runtime, statically)
+//
+//===----------------------------------------------------------------------===//
+#include "tools/milmc/Compile.h"
+
+#include "codegen/cpu/CPUCodegen.h"
+#include "codegen/cpu/LowerToCPU.h"
+#include "frontends/builder/ModelBuilder.h"
+#include "runtime/LinkConfig.h"
+#include "runtime/artifact/ArtifactWriter.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <chrono>
+
+namespace milm {
+namespace {
+
+llvm::Error err(const llvm::Twine &msg) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), msg);
+}
+
+struct Stage {
+  explicit Stage(const char *what) : what(what), start(std::chrono::steady_clock::now()) {
+    llvm::errs() << "milmc: " << what << "...\n";
+  }
+  double done() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+  const char *what;
+  std::chrono::steady_clock::time_point start;
+};
+
+} // namespace
+
+llvm::Error compileModel(const CompileOptions &opts) {
+  llvm::InitializeAllTargetInfos();
+  llvm::InitializeAllTargets();
+  llvm::InitializeAllTargetMCs();
+  llvm::InitializeAllAsmPrinters();
+
+  auto target = resolveCPUTarget(opts.target, opts.cpu);
+  if (!target)
+    return target.takeError();
+  const LinkTarget *link = findLinkTarget(target->arch);
+  if (!link)
+    return err("no runtime was built for " + target->arch + "; rebuild milm");
+  if (opts.maxTokens < 1 || opts.maxTokens > 4096)
+    return err("--max-tokens must be in [1, 4096], got " + llvm::Twine(opts.maxTokens));
+  if (std::error_code ec = llvm::sys::fs::create_directories(opts.outDir))
+    return err(opts.outDir + ": " + ec.message());
+
+  Stage importing("importing the model");
+  auto desc = importModel(opts.model);
+  if (!desc)
+    return desc.takeError();
+  mlir::MLIRContext ctx;
+  BuildOptions build;
+  build.cacheCapacity = opts.kvCacheSize;
+  auto module = buildModelIR(ctx, *desc, build);
+  if (!module)
+    return module.takeError();
+  double tImport = importing.done();
+
+  Stage lowering("lowering to the CPU op layer");
+  mlir::PassManager pm(&ctx);
+  pm.addPass(createLowerToCPUPass(opts.maxTokens));
+  std::string diag;
+  {
+    mlir::ScopedDiagnosticHandler handler(&ctx, [&](mlir::Diagnostic &d) {
+      if (diag.empty())
+        diag = d.str();
+      return mlir::success();
+    });
+    if (mlir::failed(pm.run(**module)))
+      return err(opts.model + ": cannot compile: " + diag);
+  }
+  auto info = readLoweredModelInfo(**module);
+  if (!info)
+    return info.takeError();
+  double tLower = lowering.done();
+
+  // The artifact's description of the weights, whose hash the code carries too.
+  artifact::ArtifactSpec spec;
+  spec.config = desc->config;
+  if (desc->tokenizer)
+    spec.tokenizer = *desc->tokenizer;
+  spec.target = target->triple;
+  spec.options = {{"target", target->name}, {"cpu", target->cpu},
+                  {"ukernels", target->ukernels},
+                  {"max_tokens", std::to_string(opts.maxTokens)},
+                  {"kv_capacity", std::to_string(info->kvCapacity)},
+                  {"source", opts.model}};
+  spec.weightsSize = info->weightsBytes;
+  for (const LoweredWeight &w : info->weights) {
+    artifact::ArtifactWeight aw;
+    aw.name = w.name;
+    aw.format = w.format;
+    aw.shape = w.shape;
+    aw.size = w.size;
+    aw.offset = w.offset;
+    if (!w.file.empty()) {
+      aw.parts.push_back({w.file, w.sourceOffset, w.size});
+    } else {
+      uint64_t each = w.size / w.partFiles.size();
+      for (size_t i = 0; i < w.partFiles.size(); ++i)
+        aw.parts.push_back({w.partFiles[i], static_cast<uint64_t>(w.partOffsets[i]), each});
+    }
+    spec.weights.push_back(std::move(aw));
+  }
+  spec.modelHash = artifact::computeModelHash(spec);
+  info->modelHash = spec.modelHash;
+
+  Stage codegen("generating code");
+  std::string object = (opts.outDir + "/model.o");
+  CodegenTimings tm;
+  if (llvm::Error e = emitCPUObject(**module, *info, *target, MILM_BITCODE_DIR, object, &tm))
+    return e;
+  double tCodegen = codegen.done();
+
+  Stage writing("writing model.milm");
+  std::string artifactPath = opts.outDir + "/model.milm";
+  if (llvm::Error e = artifact::writeArtifact(artifactPath, spec))
+    return e;
+  double tArtifact = writing.done();
+
+  Stage linking("linking milm-run");
+  std::string exe = opts.outDir + "/milm-run";
+  std::string tmpExe = exe + ".tmp";
+  std::vector<std::string> args = linkArguments(*link, object, tmpExe);
+  std::vector<llvm::StringRef> argv(args.begin(), args.end());
+  std::string linkErr;
+  int rc = llvm::sys::ExecuteAndWait(args[0], argv, std::nullopt, {}, 0, 0, &linkErr);
+  if (rc != 0) {
+    llvm::sys::fs::remove(tmpExe);
+    return err("linking " + exe + " failed (" + (linkErr.empty() ? "ld.lld exit " + std::to_string(rc) : linkErr) + ")");
+  }
+  if (std::error_code ec = llvm::sys::fs::rename(tmpExe, exe))
+    return err(exe + ": " + ec.message());
+  double tLink = linking.done();
+
+  llvm::errs() << "milmc: compiled " << info->modelName << " for " << target->triple << " ("
+               << target->cpu << ", " << target->ukernels << " kernels) into " << opts.outDir
+               << "\n";
+  if (opts.verbose)
+    llvm::errs() << llvm::format("milmc: import %.2f s, lower %.2f s, codegen %.2f s "
+                                 "(translate %.2f, link %.2f, optimize %.2f, emit %.2f), "
+                                 "artifact %.2f s, link %.2f s\n",
+                                 tImport, tLower, tCodegen, tm.translate, tm.link, tm.optimize,
+                                 tm.emit, tArtifact, tLink);
+  return llvm::Error::success();
+}
+
+} // namespace milm

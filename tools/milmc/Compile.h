@@ -1,0 +1,26 @@
+//===- Compile.h - milmc compile ----------------------------------*- C++ -*-===//
+#ifndef MILM_TOOLS_MILMC_COMPILE_H
+#define MILM_TOOLS_MILMC_COMPILE_H
+
+#include "llvm/Support/Error.h"
+
+#include <string>
+
+namespace milm {
+
+struct CompileOptions {
+  std::string model;        ///< GGUF file or Hugging Face checkpoint
+  std::string outDir;       ///< receives model.milm, model.o and milm-run
+  std::string target = "host";
+  std::string cpu;          ///< empty: the target's default
+  int64_t maxTokens = 64;   ///< tokens per milm_forward call (prefill chunk)
+  int64_t kvCacheSize = 0;  ///< 0: the model's context length
+  bool verbose = false;     ///< per-stage timings
+};
+
+/// Import, lower, generate code, write the artifact and link the executable.
+llvm::Error compileModel(const CompileOptions &opts);
+
+} // namespace milm
+
+#endif
