@@ -103,8 +103,10 @@ private:
   Value offsetPtr(Value base, uint64_t off) {
     if (off == 0)
       return base;
+    // GEP's inline constant indices hold only 29-bit values (offsets of
+    // several hundred MB do not fit), so the offset is an i64 operand.
     return LLVM::GEPOp::create(b, loc, ptrTy, b.getI8Type(), base,
-                               ArrayRef<LLVM::GEPArg>{static_cast<int64_t>(off)});
+                               ValueRange{i64(static_cast<int64_t>(off))});
   }
   /// Pointer to the arena region of an activation, allocating it on first use.
   Value bufferOf(Value v);

@@ -46,10 +46,12 @@ milm.model @dense #milm.config<arch = "qwen2", vocab_size = 512, context_length 
 // CHECK: %[[FQ8:.*]] = llvm.mlir.constant(8 : i32)
 // CHECK: %[[DIM:.*]] = llvm.mlir.constant(128 : i64)
 // CHECK: llvm.call @milm_op_embedding(%[[FQ8]], %[[W]], %[[DIM]], %[[TOK]], %[[T]], %[[ARENA]])
-// CHECK: %[[NW:.*]] = llvm.getelementptr %[[W]][69632]
+// CHECK: %[[NWOFF:.*]] = llvm.mlir.constant(69632 : i64)
+// CHECK: %[[NW:.*]] = llvm.getelementptr %[[W]][%[[NWOFF]]]
 // CHECK: %[[EPS:.*]] = llvm.mlir.constant(9.99999997E-7 : f32)
 // CHECK: llvm.call @milm_op_rms_norm(%[[ARENA]], %[[NW]], %{{.*}}, %[[T]], %{{.*}}, %[[EPS]])
-// CHECK: %[[BQ:.*]] = llvm.getelementptr %[[W]][82432]
+// CHECK: %[[BQOFF:.*]] = llvm.mlir.constant(82432 : i64)
+// CHECK: %[[BQ:.*]] = llvm.getelementptr %[[W]][%[[BQOFF]]]
 // CHECK: %[[XQOFF:.*]] = llvm.mlir.constant([[XQ:[0-9]+]] : i64)
 // CHECK: %[[XQPTR:.*]] = llvm.getelementptr %[[ARENA]][%[[XQOFF]]]
 // CHECK: %[[FQ51:.*]] = llvm.mlir.constant(7 : i32)
@@ -116,3 +118,23 @@ milm.model @moe #milm.config<arch = "llama", vocab_size = 256, context_length = 
 // CHECK: %[[UF:.*]] = llvm.mlir.constant(8 : i32)
 // CHECK: %[[DF:.*]] = llvm.mlir.constant(2 : i32)
 // CHECK: llvm.call @milm_op_moe(%{{.*}}, %{{.*}}, %{{.*}}, %[[D]], %[[F]], %[[E]], %[[K]], %[[MODE]], %[[RF]], %{{.*}}, %[[GF]], %{{.*}}, %[[UF]], %{{.*}}, %[[DF]],
+
+// -----
+
+// Weight offsets past 2^28 bytes (any model of a few hundred MB) are i64
+// operands: GEP's inline constant indices would wrap.
+!cache = !milm.kv_cache<layers = 1, kv_heads = 1, head_dim = 64, capacity = 64, element = f16>
+milm.model @big #milm.config<arch = "llama", vocab_size = 65536, context_length = 64, hidden_size = 8192, num_layers = 1, num_heads = 1, num_kv_heads = 1, head_dim = 64, ffn_size = 128> {
+  func.func @forward(%tokens: tensor<?xi32>, %pos: tensor<?xi32>, %cache: !cache) -> tensor<?x65536xf32> {
+    %emb = milm.weight "token_embd.weight" : !milm.weight<65536x8192xf32>
+    %x = milm.embedding %emb, %tokens : (!milm.weight<65536x8192xf32>, tensor<?xi32>) -> tensor<?x8192xf32>
+    %out = milm.weight "output.weight" : !milm.weight<65536x8192xq8_0>
+    %l = milm.logits %x, %out : (tensor<?x8192xf32>, !milm.weight<65536x8192xq8_0>) -> tensor<?x65536xf32>
+    return %l : tensor<?x65536xf32>
+  }
+}
+
+// CHECK: model_name = "big"
+// CHECK: %[[OFF:.*]] = llvm.mlir.constant(2147483648 : i64)
+// CHECK: %[[OUT:.*]] = llvm.getelementptr %{{.*}}[%[[OFF]]]
+// CHECK: llvm.call @milm_op_logits(%{{.*}}, %{{.*}}, %[[OUT]],
