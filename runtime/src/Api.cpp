@@ -108,6 +108,20 @@ void computeDefaultPath() {
   snprintf(gDefaultPath, sizeof gDefaultPath, "%s/model.milm", slash ? exe : ".");
 }
 
+} // namespace
+
+// Defined by the linker script milmc passes with `compile --embed-weights`
+// around the model.milm it links in (64 KiB aligned); otherwise undefined and,
+// being weak, null.
+extern "C" const unsigned char milm_embedded_artifact_start[] __attribute__((weak));
+extern "C" const unsigned char milm_embedded_artifact_end[] __attribute__((weak));
+
+namespace {
+
+bool haveEmbeddedArtifact() {
+  return milm_embedded_artifact_start != nullptr && milm_embedded_artifact_end != nullptr;
+}
+
 uint64_t randomSeed() {
   timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -138,12 +152,18 @@ const char *milm_default_model_path(void) {
 
 milm_model *milm_model_open(const char *path, const milm_model_params *params) {
   milm_model_params p = params ? *params : milm_model_default_params();
-  if (!path)
+  const bool embedded = !path && haveEmbeddedArtifact();
+  if (!path && !embedded)
     path = milm_default_model_path();
   milm_model *m = new milm_model;
   m->desc = &milm::rt::linkedModelDesc();
   std::string err;
-  bool ok = m->artifact.open(path, &err) && m->artifact.checkAgainst(*m->desc, &err);
+  bool ok = embedded ? m->artifact.openMemory(
+                           milm_embedded_artifact_start,
+                           uint64_t(milm_embedded_artifact_end - milm_embedded_artifact_start),
+                           "<embedded model.milm>", &err)
+                     : m->artifact.open(path, &err);
+  ok = ok && m->artifact.checkAgainst(*m->desc, &err);
   if (ok && p.verify_checksums) {
     ThreadPool pool;
     pool.start(resolveThreads(p.n_threads));

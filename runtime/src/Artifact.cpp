@@ -89,9 +89,10 @@ bool ggmlFormatBlock(uint32_t format, uint64_t *blockElems, uint64_t *blockBytes
 Artifact::~Artifact() { close(); }
 
 void Artifact::close() {
-  if (base_)
+  if (base_ && mapped_)
     munmap(const_cast<uint8_t *>(base_), size_t(size_));
   base_ = nullptr;
+  mapped_ = false;
   size_ = 0;
   header_ = nullptr;
   major_ = minor_ = 0;
@@ -131,8 +132,29 @@ bool Artifact::open(const char *path, std::string *error) {
   if (map == MAP_FAILED)
     return fail(error, fmt("cannot map: %s", strerror(mapErrno)));
   base_ = static_cast<const uint8_t *>(map);
+  mapped_ = true;
   size_ = fileSize;
+  return checkMapped(error);
+}
 
+bool Artifact::openMemory(const uint8_t *data, uint64_t size, const char *name,
+                          std::string *error) {
+  close();
+  path_ = name ? name : "";
+  if (!data)
+    return fail(error, "no data");
+  if (reinterpret_cast<uintptr_t>(data) % 64 != 0)
+    return fail(error, fmt("the artifact at address %p is not 64-byte aligned",
+                           static_cast<const void *>(data)));
+  if (size < 12)
+    return fail(error, fmt("truncated: the file has %llu bytes, too few for a milm header",
+                           ull(size)));
+  base_ = data;
+  size_ = size;
+  return checkMapped(error);
+}
+
+bool Artifact::checkMapped(std::string *error) {
   // 1. Identifier and header size.
   if (memcmp(base_ + 8, fb::ModelIdentifier(), 4) != 0)
     return fail(error, fmt("not a milm model (identifier '%s' at byte 8, expected 'MILM')",

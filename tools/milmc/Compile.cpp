@@ -3,6 +3,8 @@
 //   MODEL -> milm IR -> --milm-lower-to-cpu -> LLVM IR + op layer + microkernels
 //         -> OUT/model.o (TargetMachine) -> OUT/model.milm (artifact writer)
 //         -> OUT/milm-run (ld.lld with the runtime, statically)
+//   --embed-weights: model.milm goes into OUT/milm-run (ld.lld --format=binary)
+//   and is not left in OUT/.
 //
 //===----------------------------------------------------------------------===//
 #include "tools/milmc/Compile.h"
@@ -128,25 +130,70 @@ llvm::Error compileModel(const CompileOptions &opts) {
     return e;
   double tCodegen = codegen.done();
 
+  // With --embed-weights, model.milm is written to a scratch folder inside OUT/
+  // (same file system as the result, not a tmpfs), linked into milm-run and
+  // deleted with the folder.
+  std::string embedDir;
+  if (opts.embedWeights) {
+    llvm::SmallString<256> dir;
+    llvm::sys::fs::createUniquePath(opts.outDir + "/.milm-embed-%%%%%%", dir, false);
+    if (std::error_code ec = llvm::sys::fs::create_directory(dir, /*IgnoreExisting=*/false))
+      return err(dir + ": " + ec.message());
+    embedDir = std::string(dir);
+  }
+  auto removeEmbedDir = [&]() {
+    if (!embedDir.empty())
+      llvm::sys::fs::remove_directories(embedDir);
+  };
+
   Stage writing("writing model.milm");
-  std::string artifactPath = opts.outDir + "/model.milm";
-  if (llvm::Error e = artifact::writeArtifact(artifactPath, spec))
+  std::string artifactPath = (embedDir.empty() ? opts.outDir : embedDir) + "/model.milm";
+  if (llvm::Error e = artifact::writeArtifact(artifactPath, spec)) {
+    removeEmbedDir();
     return e;
+  }
   double tArtifact = writing.done();
 
   Stage linking("linking milm-run");
   std::string exe = opts.outDir + "/milm-run";
   std::string tmpExe = exe + ".tmp";
   std::vector<std::string> args = linkArguments(*link, object, tmpExe);
+  if (opts.embedWeights) {
+    // ld.lld takes model.milm as raw bytes (one .data section); the script puts
+    // that section in an output section of its own, 64 KiB aligned (the
+    // runtime needs the weight section 64-byte aligned), kept despite
+    // --gc-sections, between the symbols the runtime looks for.
+    std::string script = embedDir + "/embed.ld";
+    std::error_code ec;
+    llvm::raw_fd_ostream os(script, ec, llvm::sys::fs::OF_Text);
+    if (ec) {
+      removeEmbedDir();
+      return err(script + ": " + ec.message());
+    }
+    os << "SECTIONS {\n"
+          "  .milm_artifact : ALIGN(65536) {\n"
+          "    milm_embedded_artifact_start = .;\n"
+          "    KEEP(*/model.milm(.data))\n"
+          "    milm_embedded_artifact_end = .;\n"
+          "  }\n"
+          "} INSERT AFTER .data;\n";
+    os.close();
+    for (const std::string &a : {std::string("--format=binary"), artifactPath,
+                                 std::string("--format=elf"), std::string("-T"), script})
+      args.push_back(a);
+  }
   std::vector<llvm::StringRef> argv(args.begin(), args.end());
   std::string linkErr;
   int rc = llvm::sys::ExecuteAndWait(args[0], argv, std::nullopt, {}, 0, 0, &linkErr);
+  removeEmbedDir();
   if (rc != 0) {
     llvm::sys::fs::remove(tmpExe);
     return err("linking " + exe + " failed (" + (linkErr.empty() ? "ld.lld exit " + std::to_string(rc) : linkErr) + ")");
   }
   if (std::error_code ec = llvm::sys::fs::rename(tmpExe, exe))
     return err(exe + ": " + ec.message());
+  if (opts.embedWeights) // a model.milm of an earlier compile would only mislead
+    llvm::sys::fs::remove(opts.outDir + "/model.milm");
   double tLink = linking.done();
 
   llvm::errs() << "milmc: compiled " << info->modelName << " for " << target->triple << " ("

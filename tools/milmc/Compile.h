@@ -16,6 +16,7 @@ struct CompileOptions {
   int64_t maxTokens = 64;   ///< tokens per milm_forward call (prefill chunk)
   int64_t kvCacheSize = 0;  ///< 0: the model's context length
   bool verbose = false;     ///< per-stage timings
+  bool embedWeights = false; ///< link model.milm into milm-run; OUT/ gets no model.milm
 };
 
 /// Import, lower, generate code, write the artifact and link the executable.

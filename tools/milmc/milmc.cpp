@@ -69,7 +69,7 @@ static cl::opt<bool> listPresets("list-presets", cl::desc("List the presets with
 static cl::OptionCategory compileCat("milmc compile options");
 static cl::opt<std::string> compileInput(cl::Positional, cl::desc("<model>"), cl::Required,
                                          cl::sub(compileCmd));
-static cl::opt<std::string> compileOut("o", cl::desc("Output folder (model.milm, model.o, milm-run)"),
+static cl::opt<std::string> compileOut("o", cl::desc("Output folder (model.milm, model.o, milm-run; no model.milm with --embed-weights)"),
                                        cl::value_desc("dir"), cl::Required, cl::sub(compileCmd),
                                        cl::cat(compileCat));
 static cl::opt<std::string> compileTarget("target", cl::desc("host, x86-64 or aarch64-linux-gnu"),
@@ -81,6 +81,10 @@ static cl::opt<int64_t> compileMaxTokens("max-tokens", cl::desc("Tokens per eval
 static cl::opt<int64_t> compileKV("kv-cache-size",
                                   cl::desc("KV cache capacity in positions (default: the context length)"),
                                   cl::init(0), cl::sub(compileCmd), cl::cat(compileCat));
+static cl::opt<bool> compileEmbed("embed-weights",
+                                  cl::desc("Link the weights into milm-run, which then runs alone: "
+                                           "OUT/ holds only milm-run and model.o, no model.milm"),
+                                  cl::sub(compileCmd), cl::cat(compileCat));
 static cl::opt<bool> compileVerbose("v", cl::desc("Print the time of each stage"), cl::sub(compileCmd),
                                     cl::cat(compileCat));
 
@@ -265,6 +269,7 @@ int main(int argc, char **argv) {
     opts.maxTokens = compileMaxTokens;
     opts.kvCacheSize = compileKV;
     opts.verbose = compileVerbose;
+    opts.embedWeights = compileEmbed;
     if (Error e = milm::compileModel(opts))
       return fail(std::move(e));
     return 0;

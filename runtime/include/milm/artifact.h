@@ -64,6 +64,11 @@ public:
   /// leaves tokenizer() invalid and tokenizerError() set, and only what needs
   /// text fails; evaluating token ids still works.
   bool open(const char *path, std::string *error);
+  /// The same checks on an artifact already in memory (`milmc compile
+  /// --embed-weights` links model.milm into the executable). The bytes are not
+  /// copied and must outlive the object; `name` starts error messages, as the
+  /// path does for open(). `data` must be 64-byte aligned.
+  bool openMemory(const uint8_t *data, uint64_t size, const char *name, std::string *error);
   void close();
   bool isOpen() const { return base_ != nullptr; }
 
@@ -91,12 +96,14 @@ public:
 
 private:
   bool fail(std::string *error, const std::string &msg);
+  bool checkMapped(std::string *error);
   bool checkTensors(std::string *error);
   void buildTokenizer();
 
   std::string path_;
   const uint8_t *base_ = nullptr;
   uint64_t size_ = 0;
+  bool mapped_ = false; ///< base_ is our mmap (open()), not borrowed (openMemory())
   const fb::Model *header_ = nullptr;
   uint16_t major_ = 0, minor_ = 0;
   uint64_t weightsOffset_ = 0, weightsSize_ = 0;

@@ -51,10 +51,12 @@ typedef struct milm_model_params {
 
 milm_model_params milm_model_default_params(void);
 
-/* The model.milm next to the running executable (what a NULL path opens). */
+/* The model.milm next to the running executable (what a NULL path opens,
+ * unless the executable embeds its weights: `milmc compile --embed-weights`). */
 const char *milm_default_model_path(void);
 
-/* Maps `path` (NULL: milm_default_model_path()) and checks it: structure,
+/* Maps `path` (NULL: the artifact embedded in the executable if there is one,
+ * else milm_default_model_path()) and checks it: structure,
  * version, that it belongs to the compiled model, and (when asked) the tensor
  * checksums. NULL on error. `params` may be NULL (defaults). */
 milm_model *milm_model_open(const char *path, const milm_model_params *params);

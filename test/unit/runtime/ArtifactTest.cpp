@@ -12,6 +12,7 @@
 
 #include "gtest/gtest.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <random>
 
@@ -253,6 +254,43 @@ TEST_F(ArtifactTest, FailedWriteKeepsTheOldFile) {
 }
 
 //===---- loader errors ---------------------------------------------------------===//
+
+TEST_F(ArtifactTest, OpensFromMemory) {
+  // What `milmc compile --embed-weights` links into the executable: the same
+  // bytes, the same checks, errors named after the given name; nothing copied.
+  write();
+  std::string b = bytes();
+  void *mem = nullptr;
+  ASSERT_EQ(posix_memalign(&mem, 65536, b.size() + 64), 0);
+  uint8_t *p = static_cast<uint8_t *>(mem);
+  memcpy(p, b.data(), b.size());
+  Artifact a;
+  std::string err;
+  ASSERT_TRUE(a.openMemory(p, b.size(), "<embedded>", &err)) << err;
+  EXPECT_EQ(a.path(), "<embedded>");
+  EXPECT_EQ(a.fileSize(), b.size());
+  EXPECT_EQ(a.weights(), p + a.weightsOffset());
+  EXPECT_TRUE(a.tokenizer().valid()) << a.tokenizerError();
+  EXPECT_TRUE(a.checkAgainst(desc, &err)) << err;
+  EXPECT_TRUE(a.verifyChecksums(nullptr, &err)) << err;
+  a.close(); // does not unmap or free borrowed bytes
+  EXPECT_FALSE(a.openMemory(p, b.size() - 100, "<embedded>", &err));
+  EXPECT_EQ(err.rfind("<embedded>: truncated: weight section ends at byte ", 0), 0u) << err;
+  EXPECT_FALSE(a.openMemory(p, 5, "<embedded>", &err));
+  EXPECT_EQ(err, "<embedded>: truncated: the file has 5 bytes, too few for a milm header");
+  memmove(p + 8, p, b.size());
+  EXPECT_FALSE(a.openMemory(p + 8, b.size(), "<embedded>", &err));
+  EXPECT_NE(err.find("<embedded>: the artifact at address "), std::string::npos) << err;
+  EXPECT_NE(err.find("is not 64-byte aligned"), std::string::npos) << err;
+  memmove(p, p + 8, b.size());
+  p[b.size() - 1] ^= 1;
+  ASSERT_TRUE(a.openMemory(p, b.size(), "<embedded>", &err)) << err;
+  EXPECT_FALSE(a.verifyChecksums(nullptr, &err));
+  EXPECT_NE(err.find("<embedded>: tensor '"), std::string::npos) << err;
+  EXPECT_NE(err.find("checksum mismatch"), std::string::npos) << err;
+  a.close();
+  free(mem);
+}
 
 TEST_F(ArtifactTest, Truncated) {
   write();
