@@ -11,6 +11,9 @@
  * Kernels: AVX2; AVX-512 too when the CPU has F/BW/VL/DQ/VNNI; the portable C
  * with --generic. Each number is the best of several timed repetitions. The weights are random
  * bytes with sane scales: the kernels' speed does not depend on the values.
+ * --prefill: instead, T = 64 tokens at once (prompt processing) on one hot
+ * matrix in q4_0, q8_0, q4_k and q6_k, reported as GFLOP/s (2 N K T flops) and
+ * as GB/s of weight bytes.
  * Not part of the test suite; see ukernels.sh.
  *===----------------------------------------------------------------------===*/
 #define _POSIX_C_SOURCE 200112L /* clock_gettime */
@@ -131,8 +134,46 @@ static double time_read(uint8_t **mats, int copies, size_t bytes, int reps) {
   return (double)bytes * copies / best * 1e-9;
 }
 
+/* T = 64 on one hot matrix: best of `reps` calls, GFLOP/s. */
+enum { TP = 64 };
+static int prefill(const struct impl *im) {
+  const uint32_t fmts[] = {MILM_UK_Q4_0, MILM_UK_Q8_0, MILM_UK_Q4_K, MILM_UK_Q6_K};
+  const char *names[] = {"q4_0", "q8_0", "q4_k", "q6_k"};
+  float *x = malloc(sizeof(float) * K * TP), *y = malloc(sizeof(float) * N * TP);
+  for (int i = 0; i < K * TP; ++i)
+    x[i] = (float)((int)(rnd() % 2001) - 1000) / 1000.0f;
+  void *xq = malloc(milm_uk_avx2_matmul_scratch_bytes(MILM_UK_Q4_K, TP, K) +
+                    milm_uk_avx2_matmul_scratch_bytes(MILM_UK_Q4_0, TP, K));
+  printf("single thread, %d x %d weights (hot), T = %d; %s kernels, best of 7 calls\n", N, K,
+         TP, im->name);
+  printf("%-6s %9s %9s %9s\n", "format", "ms", "GFLOP/s", "GB/s");
+  for (size_t f = 0; f < sizeof fmts / sizeof fmts[0]; ++f) {
+    const uint32_t fmt = fmts[f];
+    const size_t bytes = milm_uk_avx2_weight_row_bytes(fmt, K) * N;
+    uint8_t *w = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    fill_weights(fmt, w, bytes);
+    milm_uk_avx2_quantize_act(fmt, x, K, TP, K, xq);
+    double best = 1e30;
+    for (int r = 0; r < 7; ++r) {
+      const double t0 = now();
+      im->q8[fmt](w, xq, y, N, TP, K, 0, N);
+      const double dt = now() - t0;
+      best = dt < best ? dt : best;
+    }
+    sink += (uint64_t)y[7];
+    printf("%-6s %9.2f %9.2f %9.2f\n", names[f], best * 1e3, 2.0 * N * K * TP / best * 1e-9,
+           (double)bytes / best * 1e-9);
+    free(w);
+  }
+  free(x);
+  free(y);
+  free(xq);
+  return (int)(sink & 0);
+}
+
 int main(int argc, char **argv) {
   const int with_generic = argc > 1 && strcmp(argv[1], "--generic") == 0;
+  const int with_prefill = argc > 1 && strcmp(argv[1], "--prefill") == 0;
   struct impl avx2 = {"avx2", {0}, milm_uk_avx2_matmul_f16};
   avx2.q8[MILM_UK_Q4_0] = milm_uk_avx2_matmul_q4_0_q8;
   avx2.q8[MILM_UK_Q8_0] = milm_uk_avx2_matmul_q8_0_q8;
@@ -154,6 +195,8 @@ int main(int argc, char **argv) {
                           __builtin_cpu_supports("avx512vl") &&
                           __builtin_cpu_supports("avx512dq") &&
                           __builtin_cpu_supports("avx512vnni");
+  if (with_prefill)
+    return prefill(&avx2);
   const struct impl *impls[3];
   int nimpl = 0;
   impls[nimpl++] = &avx2;

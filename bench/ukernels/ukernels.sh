@@ -6,6 +6,7 @@
 # Not part of the test suite.
 #
 #   bash bench/ukernels/ukernels.sh [--generic]   (--generic adds the portable C kernels)
+#   bash bench/ukernels/ukernels.sh --prefill     (T = 64 tokens, GFLOP/s, AVX2 only)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 uk=$root/codegen/ukernels

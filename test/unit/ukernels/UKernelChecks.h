@@ -851,7 +851,8 @@ inline std::string checkMoeRoute(const UKImpl &impl) {
   return "";
 }
 
-/// The product cases every implementation runs: each format, T = 1, 3, 17,
+/// The product cases every implementation runs: each format, T = 1, 3, 17 (and
+/// 2, 4, 5, 7, 8, 64),
 /// odd row ranges, two K (one of them not a multiple of 256 for the 32-value
 /// formats and not a multiple of 8 for the float formats).
 inline std::vector<MatmulCase> matmulCases(uint32_t f) {
@@ -865,6 +866,13 @@ inline std::vector<MatmulCase> matmulCases(uint32_t f) {
   cs.push_back({f, 2, 1024, 6, 0, 6, seed++});
   cs.push_back({f, 4, 512, 13, 5, 6, seed++}); // one row
   cs.push_back({f, 5, 512, 13, 7, 7, seed++}); // empty range
+  // Token tiles of four and their tails, and (q4_0) chunks of tokens.
+  for (int64_t T : {4, 7, 8}) {
+    cs.push_back({f, T, 512, 11, 2, 9, seed++});
+    cs.push_back({f, T, K2, 5, 0, 5, seed++});
+  }
+  cs.push_back({f, 8, isKFormat(f) ? 1280 : 1312, 4, 0, 4, seed++});
+  cs.push_back({f, 64, 4096, 5, 1, 5, seed++});
   return cs;
 }
 
