@@ -1,5 +1,6 @@
 //===- MilmDialect.cpp - milm dialect, attributes and types ---------------===//
 #include "dialects/milm/MilmDialect.h"
+#include "frontends/common/StorageFormat.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
@@ -36,41 +37,21 @@ void MilmDialect::initialize() {
 // Storage formats
 //===----------------------------------------------------------------------===//
 
+// WeightFormat's numbers are GGUF's ggml_type numbers, like milm::StorageFormat:
+// the block facts come from the one table in frontends/common/StorageFormat.
+static const ::milm::StorageFormatInfo &formatInfo(WeightFormat format) {
+  const ::milm::StorageFormatInfo *info =
+      ::milm::lookupStorageFormat(static_cast<uint32_t>(format));
+  assert(info && "every WeightFormat is a StorageFormat");
+  return *info;
+}
+
 int64_t mlir::milm::getFormatBlockSize(WeightFormat format) {
-  switch (format) {
-  case WeightFormat::f32:
-  case WeightFormat::f16:
-  case WeightFormat::bf16:
-    return 1;
-  case WeightFormat::q4_0:
-  case WeightFormat::q4_1:
-  case WeightFormat::q5_0:
-  case WeightFormat::q5_1:
-  case WeightFormat::q8_0:
-    return 32;
-  case WeightFormat::q4_k:
-  case WeightFormat::q5_k:
-  case WeightFormat::q6_k:
-    return 256;
-  }
-  llvm_unreachable("unknown weight format");
+  return formatInfo(format).blockElems;
 }
 
 int64_t mlir::milm::getFormatBlockBytes(WeightFormat format) {
-  switch (format) {
-  case WeightFormat::f32: return 4;
-  case WeightFormat::f16: return 2;
-  case WeightFormat::bf16: return 2;
-  case WeightFormat::q4_0: return 18;
-  case WeightFormat::q4_1: return 20;
-  case WeightFormat::q5_0: return 22;
-  case WeightFormat::q5_1: return 24;
-  case WeightFormat::q8_0: return 34;
-  case WeightFormat::q4_k: return 144;
-  case WeightFormat::q5_k: return 176;
-  case WeightFormat::q6_k: return 210;
-  }
-  llvm_unreachable("unknown weight format");
+  return formatInfo(format).blockBytes;
 }
 
 //===----------------------------------------------------------------------===//
