@@ -362,6 +362,29 @@ inline std::string checkMatmul(const UKImpl &impl, const MatmulCase &c,
   if (!e.empty())
     return where + e;
 
+  // Prefill equals decode: each token computed alone (T = 1, another code path
+  // in the tiled kernels) gives the same outputs up to f32 summation order.
+  // Sums are exact integers per block, so only the float accumulation of the
+  // block terms may differ: 1e-6 of sum_i |w x| leaves no room for a lost term,
+  // a wrong tile or cancellation between large partial sums.
+  if (c.T > 1) {
+    std::vector<float> y1(ldy + 16, kSentinel);
+    std::vector<uint8_t> scratch1(impl.matmul_scratch_bytes(c.format, 1, c.K) + 64);
+    for (int64_t t = 0; t < c.T; ++t) {
+      impl.mm[c.format](W.bytes.data(), x.data() + t * ldx, ldx, y1.data(), ldy, 1, c.K,
+                        c.oBegin, c.oEnd, scratch1.data());
+      for (int64_t o = c.oBegin; o < c.oEnd; ++o) {
+        double mag = 0;
+        for (int64_t i = 0; i < c.K; ++i)
+          mag += std::fabs(W.w[o * c.K + i] * x[t * ldx + i]);
+        const double d = std::fabs(static_cast<double>(y[t * ldy + o]) - y1[o]);
+        if (!(d <= 1e-6 * mag + 1e-30))
+          return where + fmt("token %lld row %lld: %.9g with T=%lld, %.9g alone", (long long)t,
+                             (long long)o, y[t * ldy + o], (long long)c.T, y1[o]);
+      }
+    }
+  }
+
   // The format-number dispatcher gives the same bits.
   {
     std::vector<float> y2(c.T * ldy + 16, kSentinel);
