@@ -108,6 +108,13 @@ private:
     return LLVM::GEPOp::create(b, loc, ptrTy, b.getI8Type(), base,
                                ValueRange{i64(static_cast<int64_t>(off))});
   }
+  /// Pointer into a shared scratch region whose arena offset is known only once
+  /// every op is lowered: the offset constant is recorded in `patch` and set then.
+  Value scratchPtr(SmallVectorImpl<LLVM::ConstantOp> &patch) {
+    auto off = LLVM::ConstantOp::create(b, loc, b.getI64Type(), int64_t(0));
+    patch.push_back(off);
+    return LLVM::GEPOp::create(b, loc, ptrTy, b.getI8Type(), arena, ValueRange{off});
+  }
   /// Pointer to the arena region of an activation, allocating it on first use.
   Value bufferOf(Value v);
   Value weightPtr(Value v) { return offsetPtr(weights, weightOf[v].offset); }
@@ -343,9 +350,7 @@ LogicalResult Lowering::lowerOp(Operation *op) {
     }
     int64_t K = t.getShape()[1], N = t.getShape()[0];
     needXQ(t.getFormat(), K);
-    auto xqOff = LLVM::ConstantOp::create(b, loc, b.getI64Type(), int64_t(0));
-    xqOffsetConsts.push_back(xqOff);
-    Value xq = LLVM::GEPOp::create(b, loc, ptrTy, b.getI8Type(), arena, ValueRange{xqOff});
+    Value xq = scratchPtr(xqOffsetConsts);
     call("milm_op_linear", voidTy,
          {ex, i32(static_cast<int64_t>(t.getFormat())), weightPtr(l.getWeight()), bias,
           bufferOf(l.getInput()), T, i64(K), i64(N), bufferOf(l.getResult()), xq});
@@ -414,12 +419,8 @@ LogicalResult Lowering::lowerOp(Operation *op) {
     needXQ(d.getFormat(), F);
     uint64_t scratch = 4ull * (maxTokens * E + 2 * maxTokens * k + 2 * F + D);
     moeScratchBytes = std::max(moeScratchBytes, scratch);
-    auto xqOff = LLVM::ConstantOp::create(b, loc, b.getI64Type(), int64_t(0));
-    xqOffsetConsts.push_back(xqOff);
-    auto moeOff = LLVM::ConstantOp::create(b, loc, b.getI64Type(), int64_t(0));
-    moeOffsetConsts.push_back(moeOff);
-    Value xq = LLVM::GEPOp::create(b, loc, ptrTy, b.getI8Type(), arena, ValueRange{xqOff});
-    Value sc = LLVM::GEPOp::create(b, loc, ptrTy, b.getI8Type(), arena, ValueRange{moeOff});
+    Value xq = scratchPtr(xqOffsetConsts);
+    Value sc = scratchPtr(moeOffsetConsts);
     call("milm_op_moe", voidTy,
          {ex, bufferOf(m.getInput()), T, i64(D), i64(F), i64(E), i64(k), i32(mode),
           i32(static_cast<int64_t>(r.getFormat())), weightPtr(m.getRouter()),
@@ -433,9 +434,7 @@ LogicalResult Lowering::lowerOp(Operation *op) {
     mm::WeightType t = wtype(l.getWeight());
     int64_t K = t.getShape()[1], N = t.getShape()[0];
     needXQ(t.getFormat(), K);
-    auto xqOff = LLVM::ConstantOp::create(b, loc, b.getI64Type(), int64_t(0));
-    xqOffsetConsts.push_back(xqOff);
-    Value xq = LLVM::GEPOp::create(b, loc, ptrTy, b.getI8Type(), arena, ValueRange{xqOff});
+    Value xq = scratchPtr(xqOffsetConsts);
     resultTensor = l.getResult();
     call("milm_op_logits", voidTy,
          {ex, i32(static_cast<int64_t>(t.getFormat())), weightPtr(l.getWeight()),
