@@ -1,23 +1,46 @@
-//===- LowerToCPU.cpp - milm IR -> LLVM dialect calling the CPU op layer --===//
+//===- LowerToCPU.cpp - milm IR -> upstream dialects for the CPU ----------===//
 //
 // The model's @forward function becomes
-//   i32 milm_forward(ptr ex, ptr weights, ptr kv, ptr arena, ptr tokens,
-//                    ptr positions, i64 T, i32 all_logits, ptr logits)
-// Every activation tensor gets a region of the arena sized for max_tokens rows
-// (regions are reused once a value is dead); every weight gets a 64-byte
-// aligned place in the artifact's weight section; each milm op becomes one
-// call into codegen/cpu/ops/milm_ops.c, whose bitcode is linked in later so
-// the calls inline.
+//   func.func @milm_forward(!llvm.ptr ex, memref<Wxi8> weights, memref<Kxi8> kv,
+//                           memref<Axi8> arena, memref<Mxi32> tokens,
+//                           memref<Mxi32> positions, i64 T, i32 all_logits,
+//                           !llvm.ptr logits) -> i32
+// with every size a constant, so that func-to-llvm's bare-pointer convention
+// gives the C signature of runtime/include/milm/model_abi.h.
+//
+// Every activation tensor is a memref.view of the arena sized for max_tokens
+// rows (regions are reused once a value is dead); the first T rows are a
+// memref.subview. Every weight gets a 64-byte aligned place in the artifact's
+// weight section. Elementwise and normalisation ops (add, swiglu, rms_norm,
+// copies) become linalg.generic/linalg.copy on those views; the heavy ops
+// (quantized products, attention, rope, embedding lookup, MoE) become func.call
+// into the op layer of codegen/cpu/ops, whose bitcode is linked in later so the
+// calls inline. T and the positions are checked with scf/arith first; nothing is
+// written when they are out of range.
+//
+// buildCPUToLLVMPipeline then lowers linalg -> scf loops -> cf and everything
+// to the LLVM dialect with upstream passes.
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/cpu/LowerToCPU.h"
 
 #include "dialects/milm/MilmDialect.h"
 
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Math/Transforms/Passes.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/StringMap.h"
 
@@ -78,6 +101,12 @@ struct WeightInfo {
   uint64_t offset, size;
 };
 
+/// An activation's arena region and the max_tokens-row view of it.
+struct Buffer {
+  uint64_t offset;
+  Value view;
+};
+
 class Lowering {
 public:
   Lowering(ModuleOp module, int64_t maxTokens)
@@ -87,46 +116,69 @@ public:
 private:
   LogicalResult lowerModel(mm::ModelOp model);
   LogicalResult lowerOp(Operation *op);
-  LLVM::LLVMFuncOp declare(StringRef name, Type result, ArrayRef<Type> args);
-  void call(StringRef name, Type result, ValueRange args) {
+  func::FuncOp declare(StringRef name, TypeRange results, TypeRange args);
+  Value call(StringRef name, TypeRange results, ValueRange args) {
     SmallVector<Type> types;
     for (Value v : args)
       types.push_back(v.getType());
-    LLVM::CallOp::create(b, loc, declare(name, result, types), args);
+    auto c = func::CallOp::create(b, loc, declare(name, results, types), args);
+    return c.getNumResults() ? c.getResult(0) : Value();
   }
-  Value i64(int64_t v) { return LLVM::ConstantOp::create(b, loc, b.getI64Type(), v); }
-  Value i32(int64_t v) { return LLVM::ConstantOp::create(b, loc, b.getI32Type(), v); }
-  Value f32(double v) {
-    return LLVM::ConstantOp::create(b, loc, b.getF32Type(), b.getF32FloatAttr(v));
-  }
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+  Value i64(int64_t v) { return arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(v)); }
+  Value i32(int64_t v) { return arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(v)); }
+  Value f32(double v) { return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v)); }
   Value null() { return LLVM::ZeroOp::create(b, loc, ptrTy); }
-  Value offsetPtr(Value base, uint64_t off) {
-    if (off == 0)
-      return base;
-    // GEP's inline constant indices hold only 29-bit values (offsets of
-    // several hundred MB do not fit), so the offset is an i64 operand.
-    return LLVM::GEPOp::create(b, loc, ptrTy, b.getI8Type(), base,
-                               ValueRange{i64(static_cast<int64_t>(off))});
+  /// The address of a memref's first element, for the op layer's C signature.
+  Value ptrOf(Value memref) {
+    Value i = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, memref);
+    i = arith::IndexCastOp::create(b, loc, b.getI64Type(), i);
+    return LLVM::IntToPtrOp::create(b, loc, ptrTy, i);
+  }
+  /// `type` viewed at byte `off` of the i8 memref `base`.
+  Value view(Value base, Value off, MemRefType type) {
+    return memref::ViewOp::create(b, loc, type, base, off, ValueRange{});
+  }
+  Value bytesAt(Value base, uint64_t off, uint64_t size) {
+    return view(base, idx(static_cast<int64_t>(off)),
+                MemRefType::get({static_cast<int64_t>(size)}, b.getI8Type()));
   }
   /// Pointer into a shared scratch region whose arena offset is known only once
   /// every op is lowered: the offset constant is recorded in `patch` and set then.
-  Value scratchPtr(SmallVectorImpl<LLVM::ConstantOp> &patch) {
-    auto off = LLVM::ConstantOp::create(b, loc, b.getI64Type(), int64_t(0));
+  Value scratchPtr(SmallVectorImpl<arith::ConstantOp> &patch) {
+    auto off = arith::ConstantOp::create(b, loc, b.getIndexAttr(0));
     patch.push_back(off);
-    return LLVM::GEPOp::create(b, loc, ptrTy, b.getI8Type(), arena, ValueRange{off});
+    return ptrOf(view(arena, off, MemRefType::get({1}, b.getI8Type())));
   }
-  /// Pointer to the arena region of an activation, allocating it on first use.
+  /// The max_tokens-row view of an activation, allocating its region on first use.
   Value bufferOf(Value v);
-  Value weightPtr(Value v) { return offsetPtr(weights, weightOf[v].offset); }
+  /// Its first T rows.
+  Value rows(Value v) {
+    Value full = bufferOf(v);
+    SmallVector<OpFoldResult> offsets{b.getIndexAttr(0), b.getIndexAttr(0)};
+    SmallVector<OpFoldResult> sizes{Tidx, b.getIndexAttr(features(v))};
+    SmallVector<OpFoldResult> strides{b.getIndexAttr(1), b.getIndexAttr(1)};
+    return memref::SubViewOp::create(b, loc, full, offsets, sizes, strides);
+  }
+  Value bufPtr(Value v) { return ptrOf(bufferOf(v)); }
+  Value weightPtr(Value v) { return ptrOf(bytesAt(weights, weightOf[v].offset, weightOf[v].size)); }
   mm::WeightType wtype(Value v) { return llvm::cast<mm::WeightType>(v.getType()); }
   int64_t features(Value v) { return llvm::cast<RankedTensorType>(v.getType()).getDimSize(1); }
-  Value elems(Value v) {
-    return LLVM::MulOp::create(b, loc, b.getI64Type(), ValueRange{T, i64(features(v))});
-  }
   uint64_t bufferBytes(Value v) { return static_cast<uint64_t>(maxTokens) * features(v) * 4; }
   void needXQ(mm::WeightFormat f, int64_t K) {
     xqBytes = std::max(xqBytes, static_cast<uint64_t>(maxTokens) * actRowBytes(f, K));
   }
+  /// out[t, i] = fn(ins[t, i]...) over the first T rows, as a linalg.generic.
+  void elementwise(ValueRange ins, Value out,
+                   function_ref<Value(OpBuilder &, Location, ValueRange)> fn) {
+    SmallVector<AffineMap> maps(ins.size() + 1, b.getMultiDimIdentityMap(2));
+    SmallVector<utils::IteratorType> iters(2, utils::IteratorType::parallel);
+    linalg::GenericOp::create(b, loc, TypeRange{}, ins, ValueRange{out}, maps, iters,
+                              [&](OpBuilder &nb, Location nl, ValueRange args) {
+                                linalg::YieldOp::create(nb, nl, fn(nb, nl, args));
+                              });
+  }
+  LogicalResult lowerRMSNorm(mm::RMSNormOp n);
 
   ModuleOp module;
   MLIRContext *ctx;
@@ -136,9 +188,10 @@ private:
   Type ptrTy = LLVM::LLVMPointerType::get(ctx);
 
   // State while lowering @forward.
-  Value ex, weights, kv, arena, tokensArg, positionsArg, T, allLogits, logitsArg;
+  func::FuncOp fn;
+  Value ex, weights, kv, arena, tokensArg, positionsArg, T, Tidx, allLogits, logitsArg;
   Value tokensTensor, positionsTensor, cacheTensor, resultTensor;
-  llvm::DenseMap<Value, uint64_t> bufferOffset;
+  llvm::DenseMap<Value, Buffer> buffers;
   llvm::DenseMap<Value, WeightInfo> weightOf;
   llvm::StringMap<WeightInfo> weightByName;
   std::vector<WeightInfo> weightList;
@@ -146,29 +199,30 @@ private:
   Arena arenaAlloc;
   uint64_t weightsTop = 0, xqBytes = 0, moeScratchBytes = 0;
   // Placeholders patched once the arena's final size is known.
-  SmallVector<LLVM::ConstantOp> xqOffsetConsts, moeOffsetConsts;
+  SmallVector<arith::ConstantOp> xqOffsetConsts, moeOffsetConsts;
   mm::ModelConfigAttr config;
   mm::KVCacheType cacheType;
 };
 
-LLVM::LLVMFuncOp Lowering::declare(StringRef name, Type result, ArrayRef<Type> args) {
-  if (auto f = module.lookupSymbol<LLVM::LLVMFuncOp>(name))
+func::FuncOp Lowering::declare(StringRef name, TypeRange results, TypeRange args) {
+  if (auto f = module.lookupSymbol<func::FuncOp>(name))
     return f;
   OpBuilder::InsertionGuard g(b);
   b.setInsertionPointToStart(module.getBody());
-  return LLVM::LLVMFuncOp::create(b, loc, name, LLVM::LLVMFunctionType::get(result, args));
+  auto f = func::FuncOp::create(b, loc, name, b.getFunctionType(args, results));
+  f.setPrivate();
+  return f;
 }
 
 Value Lowering::bufferOf(Value v) {
-  auto it = bufferOffset.find(v);
-  uint64_t off;
-  if (it != bufferOffset.end()) {
-    off = it->second;
-  } else {
-    off = arenaAlloc.allocate(bufferBytes(v));
-    bufferOffset[v] = off;
-  }
-  return offsetPtr(arena, off);
+  auto it = buffers.find(v);
+  if (it != buffers.end())
+    return it->second.view;
+  uint64_t off = arenaAlloc.allocate(bufferBytes(v));
+  auto type = MemRefType::get({maxTokens, features(v)}, b.getF32Type());
+  Value view = this->view(arena, idx(static_cast<int64_t>(off)), type);
+  buffers[v] = {off, view};
+  return view;
 }
 
 LogicalResult Lowering::run() {
@@ -208,16 +262,17 @@ LogicalResult Lowering::lowerModel(mm::ModelOp model) {
     for (Value operand : op.getOperands())
       lastUse[operand] = &op;
 
+  // The weight section and the arena get their sizes once every op is lowered.
+  Type i8 = b.getI8Type(), i32Ty = b.getI32Type(), i64Ty = b.getI64Type();
+  auto bytes = [&](int64_t n) { return MemRefType::get({n}, i8); };
+  int64_t kvBytes = cacheType.getLayers() * 2 * cacheType.getCapacity() *
+                    cacheType.getKvHeads() * cacheType.getHeadDim() * 2;
+  auto ids = MemRefType::get({maxTokens}, i32Ty);
+  SmallVector<Type> argTypes{ptrTy, bytes(1), bytes(kvBytes), bytes(1), ids, ids,
+                             i64Ty, i32Ty, ptrTy};
   b.setInsertionPointToEnd(module.getBody());
-  Type i32Ty = b.getI32Type(), i64Ty = b.getI64Type();
-  auto fnTy = LLVM::LLVMFunctionType::get(
-      i32Ty, {ptrTy, ptrTy, ptrTy, ptrTy, ptrTy, ptrTy, i64Ty, i32Ty, ptrTy});
-  auto fn = LLVM::LLVMFuncOp::create(b, loc, "milm_forward", fnTy);
-  Block *entry = fn.addEntryBlock(b);
-  Block *bad = fn.addBlock();
-  Block *badPos = fn.addBlock();
-  Block *checkPos = fn.addBlock();
-  Block *work = fn.addBlock();
+  fn = func::FuncOp::create(b, loc, "milm_forward", b.getFunctionType(argTypes, {i32Ty}));
+  Block *entry = fn.addEntryBlock();
   ex = entry->getArgument(0);
   weights = entry->getArgument(1);
   kv = entry->getArgument(2);
@@ -228,34 +283,51 @@ LogicalResult Lowering::lowerModel(mm::ModelOp model) {
   allLogits = entry->getArgument(7);
   logitsArg = entry->getArgument(8);
 
-  // 1 <= T <= max_tokens, then every position < capacity; else nothing is written.
+  // 1 <= T <= max_tokens (else 1), then every position in [0, capacity) (else
+  // 2); only then is anything written.
   b.setInsertionPointToStart(entry);
-  Value tooFew = LLVM::ICmpOp::create(b, loc, LLVM::ICmpPredicate::slt, T, i64(1));
-  Value tooMany = LLVM::ICmpOp::create(b, loc, LLVM::ICmpPredicate::sgt, T, i64(maxTokens));
-  Value outOfRange = LLVM::OrOp::create(b, loc, tooFew, tooMany);
-  LLVM::CondBrOp::create(b, loc, outOfRange, bad, checkPos);
-  b.setInsertionPointToStart(bad);
-  LLVM::ReturnOp::create(b, loc, i32(1));
-  b.setInsertionPointToStart(badPos);
-  LLVM::ReturnOp::create(b, loc, i32(2));
-  b.setInsertionPointToStart(checkPos);
-  auto check = LLVM::CallOp::create(
-      b, loc, declare("milm_op_check_positions", i32Ty, {ptrTy, i64Ty, i64Ty}),
-      ValueRange{positionsArg, T, i64(cacheType.getCapacity())});
-  Value posBad =
-      LLVM::ICmpOp::create(b, loc, LLVM::ICmpPredicate::ne, check.getResult(), i32(0));
-  LLVM::CondBrOp::create(b, loc, posBad, badPos, work);
-  b.setInsertionPointToStart(work);
+  Value tooFew = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, T, i64(1));
+  Value tooMany = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, T, i64(maxTokens));
+  Value tOk = arith::XOrIOp::create(
+      b, loc, arith::OrIOp::create(b, loc, tooFew, tooMany),
+      arith::ConstantOp::create(b, loc, b.getBoolAttr(true)));
+  auto checkT = scf::IfOp::create(b, loc, TypeRange{i32Ty}, tOk, /*withElseRegion=*/true);
+  b.setInsertionPointToStart(checkT.elseBlock());
+  scf::YieldOp::create(b, loc, i32(1));
 
+  b.setInsertionPointToStart(checkT.thenBlock());
+  Tidx = arith::IndexCastOp::create(b, loc, b.getIndexType(), T);
+  Value capacity = i32(cacheType.getCapacity());
+  auto scan = scf::ForOp::create(
+      b, loc, idx(0), Tidx, idx(1), ValueRange{arith::ConstantOp::create(b, loc, b.getBoolAttr(false))},
+      [&](OpBuilder &nb, Location nl, Value i, ValueRange acc) {
+        Value p = memref::LoadOp::create(nb, nl, positionsArg, ValueRange{i});
+        Value zero = arith::ConstantOp::create(nb, nl, nb.getI32IntegerAttr(0));
+        Value neg = arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::slt, p, zero);
+        Value over = arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::sge, p, capacity);
+        Value bad = arith::OrIOp::create(nb, nl, neg, over);
+        scf::YieldOp::create(nb, nl, ValueRange{arith::OrIOp::create(nb, nl, acc[0], bad)});
+      });
+  auto checkPos =
+      scf::IfOp::create(b, loc, TypeRange{i32Ty}, scan.getResult(0), /*withElseRegion=*/true);
+  b.setInsertionPointToEnd(checkT.thenBlock());
+  scf::YieldOp::create(b, loc, checkPos.getResults());
+  b.setInsertionPointToStart(checkPos.thenBlock());
+  scf::YieldOp::create(b, loc, i32(2));
+  b.setInsertionPointToEnd(entry);
+  func::ReturnOp::create(b, loc, checkT.getResults());
+
+  // The model itself, in the "positions are fine" branch.
+  b.setInsertionPointToStart(checkPos.elseBlock());
   for (Operation &op : llvm::make_early_inc_range(body)) {
     if (failed(lowerOp(&op)))
       return failure();
     // Regions of values whose last use was this op go back to the arena.
     for (Value operand : op.getOperands())
       if (lastUse.lookup(operand) == &op) {
-        auto it = bufferOffset.find(operand);
-        if (it != bufferOffset.end() && operand != resultTensor)
-          arenaAlloc.release(it->second, bufferBytes(operand));
+        auto it = buffers.find(operand);
+        if (it != buffers.end() && operand != resultTensor)
+          arenaAlloc.release(it->second.offset, bufferBytes(operand));
       }
   }
 
@@ -263,10 +335,15 @@ LogicalResult Lowering::lowerModel(mm::ModelOp model) {
   uint64_t xqOffset = alignUp(arenaAlloc.size());
   uint64_t moeOffset = alignUp(xqOffset + xqBytes);
   uint64_t arenaBytes = alignUp(moeOffset + moeScratchBytes);
-  for (LLVM::ConstantOp c : xqOffsetConsts)
-    c.setValueAttr(b.getI64IntegerAttr(static_cast<int64_t>(xqOffset)));
-  for (LLVM::ConstantOp c : moeOffsetConsts)
-    c.setValueAttr(b.getI64IntegerAttr(static_cast<int64_t>(moeOffset)));
+  for (arith::ConstantOp c : xqOffsetConsts)
+    c.setValueAttr(b.getIndexAttr(static_cast<int64_t>(xqOffset)));
+  for (arith::ConstantOp c : moeOffsetConsts)
+    c.setValueAttr(b.getIndexAttr(static_cast<int64_t>(moeOffset)));
+  argTypes[1] = bytes(static_cast<int64_t>(std::max<uint64_t>(weightsTop, 1)));
+  argTypes[3] = bytes(static_cast<int64_t>(arenaBytes));
+  weights.setType(argTypes[1]);
+  arena.setType(argTypes[3]);
+  fn.setFunctionType(b.getFunctionType(argTypes, {i32Ty}));
 
   // What the driver needs to write the artifact and the model descriptor.
   SmallVector<Attribute> weightAttrs;
@@ -302,10 +379,52 @@ LogicalResult Lowering::lowerModel(mm::ModelOp model) {
   return success();
 }
 
+/// y = x * w / sqrt(mean(x^2) + eps) per row: a reduction into a scratch
+/// column, then an elementwise generic.
+LogicalResult Lowering::lowerRMSNorm(mm::RMSNormOp n) {
+  int64_t N = features(n.getInput());
+  uint64_t sumsOff = arenaAlloc.allocate(static_cast<uint64_t>(maxTokens) * 4);
+  Value sums = view(arena, idx(static_cast<int64_t>(sumsOff)),
+                    MemRefType::get({maxTokens}, b.getF32Type()));
+  Value sumsRows = memref::SubViewOp::create(
+      b, loc, sums, SmallVector<OpFoldResult>{b.getIndexAttr(0)}, SmallVector<OpFoldResult>{Tidx},
+      SmallVector<OpFoldResult>{b.getIndexAttr(1)});
+  Value x = rows(n.getInput());
+  Value w = view(weights, idx(static_cast<int64_t>(weightOf[n.getWeight()].offset)),
+                 MemRefType::get({N}, b.getF32Type()));
+  linalg::FillOp::create(b, loc, ValueRange{f32(0.0)}, ValueRange{sumsRows});
+  AffineMap id = b.getMultiDimIdentityMap(2);
+  AffineMap row = AffineMap::get(2, 0, {b.getAffineDimExpr(0)}, ctx);
+  AffineMap col = AffineMap::get(2, 0, {b.getAffineDimExpr(1)}, ctx);
+  linalg::GenericOp::create(
+      b, loc, TypeRange{}, ValueRange{x}, ValueRange{sumsRows}, SmallVector<AffineMap>{id, row},
+      SmallVector<utils::IteratorType>{utils::IteratorType::parallel,
+                                       utils::IteratorType::reduction},
+      [&](OpBuilder &nb, Location nl, ValueRange a) {
+        Value sq = arith::MulFOp::create(nb, nl, a[0], a[0]);
+        linalg::YieldOp::create(nb, nl, ValueRange{arith::AddFOp::create(nb, nl, a[1], sq)});
+      });
+  Value invN = f32(1.0 / static_cast<double>(N));
+  Value eps = f32(n.getEps().convertToDouble());
+  linalg::GenericOp::create(
+      b, loc, TypeRange{}, ValueRange{x, sumsRows, w}, ValueRange{rows(n.getResult())},
+      SmallVector<AffineMap>{id, row, col, id},
+      SmallVector<utils::IteratorType>(2, utils::IteratorType::parallel),
+      [&](OpBuilder &nb, Location nl, ValueRange a) {
+        Value mean = arith::MulFOp::create(nb, nl, a[1], invN);
+        Value inv = math::RsqrtOp::create(nb, nl, arith::AddFOp::create(nb, nl, mean, eps));
+        Value y = arith::MulFOp::create(nb, nl, arith::MulFOp::create(nb, nl, a[0], inv), a[2]);
+        linalg::YieldOp::create(nb, nl, ValueRange{y});
+      });
+  arenaAlloc.release(sumsOff, static_cast<uint64_t>(maxTokens) * 4);
+  return success();
+}
+
 LogicalResult Lowering::lowerOp(Operation *op) {
   loc = op->getLoc();
-  Type voidTy = LLVM::LLVMVoidType::get(ctx);
-  auto fail = [&](const Twine &msg) { return op->emitOpError() << "cannot be compiled for the CPU: " << msg; };
+  auto fail = [&](const Twine &msg) {
+    return op->emitOpError() << "cannot be compiled for the CPU: " << msg;
+  };
 
   if (auto w = llvm::dyn_cast<mm::WeightOp>(op)) {
     mm::WeightType t = w.getType();
@@ -327,18 +446,15 @@ LogicalResult Lowering::lowerOp(Operation *op) {
     if (e.getTokens() != tokensTensor)
       return fail("the token ids must be @forward's first argument");
     mm::WeightType t = wtype(e.getTable());
-    call("milm_op_embedding", voidTy,
+    call("milm_op_embedding", {},
          {i32(static_cast<int64_t>(t.getFormat())), weightPtr(e.getTable()), i64(t.getShape()[1]),
-          tokensArg, T, bufferOf(e.getResult())});
+          ptrOf(tokensArg), T, bufPtr(e.getResult())});
     return success();
   }
   if (auto n = llvm::dyn_cast<mm::RMSNormOp>(op)) {
     if (wtype(n.getWeight()).getFormat() != mm::WeightFormat::f32)
       return fail("norm weights must be f32");
-    call("milm_op_rms_norm", voidTy,
-         {bufferOf(n.getInput()), weightPtr(n.getWeight()), bufferOf(n.getResult()), T,
-          i64(features(n.getInput())), f32(n.getEps().convertToDouble())});
-    return success();
+    return lowerRMSNorm(n);
   }
   if (auto l = llvm::dyn_cast<mm::LinearOp>(op)) {
     mm::WeightType t = wtype(l.getWeight());
@@ -351,9 +467,9 @@ LogicalResult Lowering::lowerOp(Operation *op) {
     int64_t K = t.getShape()[1], N = t.getShape()[0];
     needXQ(t.getFormat(), K);
     Value xq = scratchPtr(xqOffsetConsts);
-    call("milm_op_linear", voidTy,
+    call("milm_op_linear", {},
          {ex, i32(static_cast<int64_t>(t.getFormat())), weightPtr(l.getWeight()), bias,
-          bufferOf(l.getInput()), T, i64(K), i64(N), bufferOf(l.getResult()), xq});
+          bufPtr(l.getInput()), T, i64(K), i64(N), bufPtr(l.getResult()), xq});
     return success();
   }
   if (auto r = llvm::dyn_cast<mm::RopeOp>(op)) {
@@ -361,18 +477,18 @@ LogicalResult Lowering::lowerOp(Operation *op) {
       return fail("positions must be @forward's second argument");
     // In place when rope is the input's only user, else on a copy.
     Value in = r.getInput();
-    if (in.hasOneUse() && bufferOffset.count(in)) {
-      bufferOffset[r.getResult()] = bufferOffset[in];
+    if (in.hasOneUse() && buffers.count(in)) {
+      buffers[r.getResult()] = buffers[in];
       lastUse.erase(in); // the region lives on as the result's
     } else {
-      call("milm_op_copy", voidTy, {bufferOf(in), bufferOf(r.getResult()), elems(in)});
+      linalg::CopyOp::create(b, loc, rows(in), rows(r.getResult()));
     }
     int64_t hd = r.getHeadDim();
     int64_t rotary = r.getRotaryDim().value_or(hd);
     int64_t scaling = static_cast<int64_t>(r.getScaling());
     double factor = r.getFactor() ? r.getFactor()->convertToDouble() : 1.0;
-    call("milm_op_rope", voidTy,
-         {bufferOf(r.getResult()), T, i64(features(in) / hd), i64(hd), positionsArg,
+    call("milm_op_rope", {},
+         {bufPtr(r.getResult()), T, i64(features(in) / hd), i64(hd), ptrOf(positionsArg),
           i32(r.getPairing() == mm::RopePairing::neox ? 1 : 0), i32(rotary),
           f32(r.getBase().convertToDouble()), i32(scaling), f32(factor),
           i32(r.getOriginalContext().value_or(0))});
@@ -387,20 +503,29 @@ LogicalResult Lowering::lowerOp(Operation *op) {
     int64_t cap = cacheType.getCapacity();
     uint64_t layerBytes = 2ull * cap * KV * HD * 2; // k and v, f16
     double scale = a.getScale() ? a.getScale()->convertToDouble() : 1.0 / std::sqrt(double(HD));
-    call("milm_op_attention", voidTy,
-         {ex, bufferOf(a.getQ()), bufferOf(a.getK()), bufferOf(a.getV()),
-          offsetPtr(kv, layerBytes * a.getLayer()), i64(cap), positionsArg, T, i64(H), i64(KV),
-          i64(HD), f32(scale), bufferOf(a.getResult())});
+    call("milm_op_attention", {},
+         {ex, bufPtr(a.getQ()), bufPtr(a.getK()), bufPtr(a.getV()),
+          ptrOf(bytesAt(kv, layerBytes * a.getLayer(), layerBytes)), i64(cap),
+          ptrOf(positionsArg), T, i64(H), i64(KV), i64(HD), f32(scale), bufPtr(a.getResult())});
     return success();
   }
   if (auto s = llvm::dyn_cast<mm::SwiGLUOp>(op)) {
-    call("milm_op_swiglu", voidTy,
-         {bufferOf(s.getGate()), bufferOf(s.getUp()), bufferOf(s.getResult()), elems(s.getGate())});
+    // silu(g) * u = g / (1 + exp(-g)) * u
+    elementwise({rows(s.getGate()), rows(s.getUp())}, rows(s.getResult()),
+                [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                  Value one = arith::ConstantOp::create(nb, nl, nb.getF32FloatAttr(1.0f));
+                  Value e = math::ExpOp::create(nb, nl, arith::NegFOp::create(nb, nl, a[0]));
+                  Value silu = arith::DivFOp::create(nb, nl, a[0],
+                                                     arith::AddFOp::create(nb, nl, one, e));
+                  return arith::MulFOp::create(nb, nl, silu, a[1]);
+                });
     return success();
   }
   if (auto s = llvm::dyn_cast<mm::AddOp>(op)) {
-    call("milm_op_add", voidTy,
-         {bufferOf(s.getLhs()), bufferOf(s.getRhs()), bufferOf(s.getResult()), elems(s.getLhs())});
+    elementwise({rows(s.getLhs()), rows(s.getRhs())}, rows(s.getResult()),
+                [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                  return arith::AddFOp::create(nb, nl, a[0], a[1]);
+                });
     return success();
   }
   if (auto m = llvm::dyn_cast<mm::MoEOp>(op)) {
@@ -421,13 +546,13 @@ LogicalResult Lowering::lowerOp(Operation *op) {
     moeScratchBytes = std::max(moeScratchBytes, scratch);
     Value xq = scratchPtr(xqOffsetConsts);
     Value sc = scratchPtr(moeOffsetConsts);
-    call("milm_op_moe", voidTy,
-         {ex, bufferOf(m.getInput()), T, i64(D), i64(F), i64(E), i64(k), i32(mode),
+    call("milm_op_moe", {},
+         {ex, bufPtr(m.getInput()), T, i64(D), i64(F), i64(E), i64(k), i32(mode),
           i32(static_cast<int64_t>(r.getFormat())), weightPtr(m.getRouter()),
           i32(static_cast<int64_t>(g.getFormat())), weightPtr(m.getGateExps()),
           i32(static_cast<int64_t>(u.getFormat())), weightPtr(m.getUpExps()),
           i32(static_cast<int64_t>(d.getFormat())), weightPtr(m.getDownExps()),
-          bufferOf(m.getResult()), sc, xq});
+          bufPtr(m.getResult()), sc, xq});
     return success();
   }
   if (auto l = llvm::dyn_cast<mm::LogitsOp>(op)) {
@@ -436,15 +561,15 @@ LogicalResult Lowering::lowerOp(Operation *op) {
     needXQ(t.getFormat(), K);
     Value xq = scratchPtr(xqOffsetConsts);
     resultTensor = l.getResult();
-    call("milm_op_logits", voidTy,
+    call("milm_op_logits", {},
          {ex, i32(static_cast<int64_t>(t.getFormat())), weightPtr(l.getWeight()),
-          bufferOf(l.getInput()), T, i64(K), i64(N), logitsArg, allLogits, xq});
+          bufPtr(l.getInput()), T, i64(K), i64(N), logitsArg, allLogits, xq});
     return success();
   }
   if (auto r = llvm::dyn_cast<func::ReturnOp>(op)) {
     if (r.getNumOperands() != 1 || r.getOperand(0) != resultTensor || !resultTensor)
       return fail("@forward must return the result of its milm.logits");
-    LLVM::ReturnOp::create(b, loc, i32(0));
+    scf::YieldOp::create(b, loc, i32(0));
     return success();
   }
   return fail("no CPU lowering for this op");
@@ -457,10 +582,13 @@ struct LowerToCPUPass : PassWrapper<LowerToCPUPass, OperationPass<ModuleOp>> {
   explicit LowerToCPUPass(int64_t maxTokens) { this->maxTokens = maxTokens; }
   StringRef getArgument() const final { return "milm-lower-to-cpu"; }
   StringRef getDescription() const final {
-    return "Lower a milm.model to milm_forward in the LLVM dialect, calling the CPU op layer";
+    return "Lower a milm.model to @milm_forward in linalg/scf/arith/memref, calling the CPU op "
+           "layer for the heavy ops";
   }
   void getDependentDialects(DialectRegistry &registry) const override {
-    registry.insert<LLVM::LLVMDialect>();
+    registry.insert<arith::ArithDialect, func::FuncDialect, linalg::LinalgDialect,
+                    math::MathDialect, memref::MemRefDialect, scf::SCFDialect,
+                    LLVM::LLVMDialect>();
   }
   void runOnOperation() override {
     if (maxTokens < 1) {
@@ -468,8 +596,26 @@ struct LowerToCPUPass : PassWrapper<LowerToCPUPass, OperationPass<ModuleOp>> {
       return signalPassFailure();
     }
     if (failed(Lowering(getOperation(), maxTokens).run()))
+      return signalPassFailure();
+    // exp (swiglu) as a polynomial in arith ops, which LLVM vectorises with the
+    // loop around it; llvm.exp would become one libm call per element.
+    RewritePatternSet patterns(&getContext());
+    populateMathPolynomialApproximationPatterns(patterns,
+                                                [](StringRef name) { return name == "exp" || name == "math.exp"; });
+    // No folding or constant CSE: the IR stays in op order, one constant next
+    // to each use, as the FileCheck tests read it.
+    GreedyRewriteConfig config;
+    config.enableFolding(false).enableConstantCSE(false).setRegionSimplificationLevel(
+        GreedySimplifyRegionLevel::Disabled);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns), config)))
       signalPassFailure();
   }
+  Option<int64_t> maxTokens{*this, "max-tokens",
+                            llvm::cl::desc("Most tokens one milm_forward call evaluates"),
+                            llvm::cl::init(64)};
+};
+
+struct CPUPipelineOptions : PassPipelineOptions<CPUPipelineOptions> {
   Option<int64_t> maxTokens{*this, "max-tokens",
                             llvm::cl::desc("Most tokens one milm_forward call evaluates"),
                             llvm::cl::init(64)};
@@ -481,6 +627,29 @@ std::unique_ptr<Pass> createLowerToCPUPass(int64_t maxTokens) {
   return std::make_unique<LowerToCPUPass>(maxTokens);
 }
 
-void registerMilmCodegenPasses() { PassRegistration<LowerToCPUPass>(); }
+void buildCPUToLLVMPipeline(OpPassManager &pm, int64_t maxTokens) {
+  pm.addPass(createLowerToCPUPass(maxTokens));
+  pm.addPass(createConvertLinalgToLoopsPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  ConvertFuncToLLVMPassOptions funcOptions;
+  funcOptions.useBarePtrCallConv = true; // static memrefs -> plain pointers: the C ABI
+  pm.addPass(createConvertFuncToLLVMPass(funcOptions));
+  pm.addPass(createReconcileUnrealizedCastsPass());
+}
+
+void registerMilmCodegenPasses() {
+  PassRegistration<LowerToCPUPass>();
+  PassPipelineRegistration<CPUPipelineOptions>(
+      "milm-cpu-to-llvm",
+      "milm-lower-to-cpu, then linalg -> scf -> cf and every dialect to LLVM (what milmc "
+      "compile runs before translating to LLVM IR)",
+      [](OpPassManager &pm, const CPUPipelineOptions &o) { buildCPUToLLVMPipeline(pm, o.maxTokens); });
+}
 
 } // namespace milm

@@ -1,9 +1,10 @@
-//===- LowerToCPU.h - milm IR -> LLVM dialect calling the CPU op layer -----===//
+//===- LowerToCPU.h - milm IR -> upstream dialects -> LLVM for the CPU -----===//
 #ifndef MILM_CODEGEN_CPU_LOWERTOCPU_H
 #define MILM_CODEGEN_CPU_LOWERTOCPU_H
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/Pass.h"
+#include "mlir/Pass/PassManager.h"
 
 #include <memory>
 
@@ -18,11 +19,17 @@ namespace milm {
 inline constexpr const char *kLoweredAttr = "milm.lowered";
 inline constexpr const char *kWeightsAttr = "milm.weights";
 
-/// Replaces the module's milm.model by `milm_forward` (see
-/// runtime/include/milm/model_abi.h) in the LLVM dialect: one call per milm op
-/// to the op layer in codegen/cpu/ops, with shapes, formats, weight offsets and
-/// scratch offsets as constants.
+/// Replaces the module's milm.model by `func.func @milm_forward` in upstream
+/// dialects: elementwise ops and norms as linalg on memref views of the arena,
+/// the T/position checks in scf/arith, and one func.call into the op layer of
+/// codegen/cpu/ops per heavy op, with shapes, formats, weight offsets and
+/// scratch offsets as constants (milm-lower-to-cpu).
 std::unique_ptr<mlir::Pass> createLowerToCPUPass(int64_t maxTokens = 64);
+
+/// createLowerToCPUPass, then upstream passes down to the LLVM dialect, where
+/// milm_forward has the C signature of runtime/include/milm/model_abi.h
+/// (milm-cpu-to-llvm).
+void buildCPUToLLVMPipeline(mlir::OpPassManager &pm, int64_t maxTokens = 64);
 void registerMilmCodegenPasses();
 
 } // namespace milm

@@ -1,5 +1,8 @@
-// The CPU lowering: milm.model -> milm_forward in the LLVM dialect, one call
-// into the op layer per milm op, shapes and offsets as constants.
+// The CPU lowering: milm.model -> func @milm_forward in upstream dialects.
+// Activations are memref.views of the arena (max_tokens rows, first T rows by
+// subview), elementwise ops and norms are linalg, the T/position checks are
+// scf/arith, heavy ops are func.calls into the op layer; shapes and offsets are
+// constants.
 // RUN: milm-opt %s --split-input-file --milm-lower-to-cpu="max-tokens=16" | FileCheck %s
 
 !cache = !milm.kv_cache<layers = 1, kv_heads = 2, head_dim = 32, capacity = 128, element = f16>
@@ -36,53 +39,94 @@ milm.model @dense #milm.config<arch = "qwen2", vocab_size = 512, context_length 
 // CHECK-SAME: {file = "m.gguf", format = 0 : i64, name = "blk.0.attn_norm.weight", offset = 69632 : i64, shape = array<i64: 128>, size = 512 : i64, source_offset = 100 : i64},
 // CHECK-SAME: {file = "m.gguf", format = 7 : i64, name = "blk.0.attn_q.weight", offset = 70144 : i64, shape = array<i64: 128, 128>, size = 12288 : i64, source_offset = 200 : i64}
 // CHECK-NOT: token_embd.weight
-// CHECK: llvm.func @milm_forward(%[[EX:.*]]: !llvm.ptr, %[[W:.*]]: !llvm.ptr, %[[KV:.*]]: !llvm.ptr, %[[ARENA:.*]]: !llvm.ptr, %[[TOK:.*]]: !llvm.ptr, %[[POS:.*]]: !llvm.ptr, %[[T:.*]]: i64, %[[ALL:.*]]: i32, %[[LOGITS:.*]]: !llvm.ptr) -> i32
-// T is checked against [1, max_tokens], positions against the cache capacity.
-// CHECK: llvm.icmp "slt" %[[T]]
-// CHECK: %[[MAXT:.*]] = llvm.mlir.constant(16 : i64)
-// CHECK: llvm.icmp "sgt" %[[T]], %[[MAXT]]
-// CHECK: %[[CAP:.*]] = llvm.mlir.constant(128 : i64)
-// CHECK: llvm.call @milm_op_check_positions(%[[POS]], %[[T]], %[[CAP]])
-// CHECK: %[[FQ8:.*]] = llvm.mlir.constant(8 : i32)
-// CHECK: %[[DIM:.*]] = llvm.mlir.constant(128 : i64)
-// CHECK: llvm.call @milm_op_embedding(%[[FQ8]], %[[W]], %[[DIM]], %[[TOK]], %[[T]], %[[ARENA]])
-// CHECK: %[[NWOFF:.*]] = llvm.mlir.constant(69632 : i64)
-// CHECK: %[[NW:.*]] = llvm.getelementptr %[[W]][%[[NWOFF]]]
-// CHECK: %[[EPS:.*]] = llvm.mlir.constant(9.99999997E-7 : f32)
-// CHECK: llvm.call @milm_op_rms_norm(%[[ARENA]], %[[NW]], %{{.*}}, %[[T]], %{{.*}}, %[[EPS]])
-// CHECK: %[[BQOFF:.*]] = llvm.mlir.constant(82432 : i64)
-// CHECK: %[[BQ:.*]] = llvm.getelementptr %[[W]][%[[BQOFF]]]
-// CHECK: %[[XQOFF:.*]] = llvm.mlir.constant([[XQ:[0-9]+]] : i64)
-// CHECK: %[[XQPTR:.*]] = llvm.getelementptr %[[ARENA]][%[[XQOFF]]]
-// CHECK: %[[FQ51:.*]] = llvm.mlir.constant(7 : i32)
-// CHECK: llvm.call @milm_op_linear(%[[EX]], %[[FQ51]], %{{.*}}, %[[BQ]], %{{.*}}, %[[T]], %{{.*}}, %{{.*}}, %{{.*}}, %[[XQPTR]])
+// The op layer is declared once per function.
+// CHECK-DAG: func.func private @milm_op_logits(!llvm.ptr, i32, !llvm.ptr, !llvm.ptr, i64, i64, i64, !llvm.ptr, i32, !llvm.ptr)
+// CHECK-DAG: func.func private @milm_op_linear(!llvm.ptr, i32, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64, !llvm.ptr, !llvm.ptr)
+// Static sizes everywhere: the weight section, 1 layer x k,v x 128 positions x 2 heads x 32 x f16, the arena, 16 token ids.
+// CHECK: func.func @milm_forward(%[[EX:.*]]: !llvm.ptr, %[[W:.*]]: memref<[[WB]]xi8>, %[[KV:.*]]: memref<32768xi8>, %[[ARENA:.*]]: memref<[[ARENABYTES]]xi8>, %[[TOK:.*]]: memref<16xi32>, %[[POS:.*]]: memref<16xi32>, %[[T:.*]]: i64, %[[ALL:.*]]: i32, %[[LOGITS:.*]]: !llvm.ptr) -> i32
+// T is checked against [1, max_tokens] (else 1), positions against the cache capacity (else 2).
+// CHECK: arith.cmpi slt, %[[T]]
+// CHECK: %[[MAXT:.*]] = arith.constant 16 : i64
+// CHECK: arith.cmpi sgt, %[[T]], %[[MAXT]]
+// CHECK: %[[TOK_OK:.*]] = scf.if
+// CHECK: %[[TI:.*]] = arith.index_cast %[[T]] : i64 to index
+// CHECK: %[[CAP:.*]] = arith.constant 128 : i32
+// CHECK: %[[BAD:.*]] = scf.for %[[I:.*]] = %{{.*}} to %[[TI]]
+// CHECK: memref.load %[[POS]][%[[I]]]
+// CHECK: arith.cmpi sge, %{{.*}}, %[[CAP]]
+// CHECK: scf.if %[[BAD]] -> (i32)
+// CHECK: arith.constant 2 : i32
+// CHECK: } else {
+// Embedding: q8_0 (8) table at weight offset 0, dim 128, into the arena's first region.
+// CHECK: %[[FQ8:.*]] = arith.constant 8 : i32
+// CHECK: memref.view %[[W]][%{{.*}}][] : memref<[[WB]]xi8> to memref<69632xi8>
+// CHECK: %[[DIM:.*]] = arith.constant 128 : i64
+// CHECK: memref.extract_aligned_pointer_as_index %[[TOK]]
+// CHECK: %[[X:.*]] = memref.view %[[ARENA]][%{{.*}}][] : memref<[[ARENABYTES]]xi8> to memref<16x128xf32>
+// CHECK: func.call @milm_op_embedding(%[[FQ8]], %{{.*}}, %[[DIM]], %{{.*}}, %[[T]], %{{.*}})
+// rms_norm: sum of squares per row into a scratch column, then x * rsqrt(mean + eps) * w.
+// CHECK: %[[SUMS:.*]] = memref.subview %{{.*}}[0] [%[[TI]]] [1] : memref<16xf32> to memref<?xf32, strided<[1]>>
+// CHECK: %[[XR:.*]] = memref.subview %[[X]][0, 0] [%[[TI]], 128] [1, 1] : memref<16x128xf32> to memref<?x128xf32, strided<[128, 1]>>
+// CHECK: %[[NW:.*]] = memref.view %[[W]][%{{.*}}][] : memref<[[WB]]xi8> to memref<128xf32>
+// CHECK: linalg.fill ins(%{{.*}} : f32) outs(%[[SUMS]]
+// CHECK: linalg.generic {{{.*}}iterator_types = ["parallel", "reduction"]} ins(%[[XR]] {{.*}} outs(%[[SUMS]]
+// CHECK: arith.mulf
+// CHECK: arith.addf
+// CHECK: %[[INVN:.*]] = arith.constant 7.812500e-03 : f32
+// CHECK: %[[EPS:.*]] = arith.constant 9.99999997E-7 : f32
+// CHECK: linalg.generic {{{.*}}iterator_types = ["parallel", "parallel"]} ins(%[[XR]], %[[SUMS]], %[[NW]] :
+// CHECK: arith.mulf %{{.*}}, %[[INVN]]
+// CHECK: arith.addf %{{.*}}, %[[EPS]]
+// CHECK: math.rsqrt
+// q projection: q5_1 (7) with an f32 bias; the quantized activations go to the shared scratch region.
+// CHECK: %[[BQ:.*]] = memref.view %[[W]][%{{.*}}][] : memref<[[WB]]xi8> to memref<512xi8>
+// CHECK: %[[XQOFF:.*]] = arith.constant [[XQ:[0-9]+]] : index
+// CHECK: %[[FQ51:.*]] = arith.constant 7 : i32
+// CHECK: func.call @milm_op_linear(%[[EX]], %[[FQ51]], %{{.*}}, %{{.*}}, %{{.*}}, %[[T]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}})
+// k projection: f16 (1), no bias.
 // CHECK: %[[NOBIAS:.*]] = llvm.mlir.zero : !llvm.ptr
-// CHECK: %[[FF16:.*]] = llvm.mlir.constant(1 : i32)
-// CHECK: llvm.call @milm_op_linear(%[[EX]], %[[FF16]], %{{.*}}, %[[NOBIAS]],
-// The q projection is roped in place; k has another user (v), so it is copied.
-// CHECK-NOT: milm_op_copy
-// CHECK: %[[NEOX:.*]] = llvm.mlir.constant(1 : i32)
-// CHECK: %[[ROT:.*]] = llvm.mlir.constant(32 : i32)
-// CHECK: %[[BASE:.*]] = llvm.mlir.constant(1.000000e+06 : f32)
-// CHECK: %[[YARN:.*]] = llvm.mlir.constant(3 : i32)
-// CHECK: %[[FACTOR:.*]] = llvm.mlir.constant(4.000000e+00 : f32)
-// CHECK: %[[ORIG:.*]] = llvm.mlir.constant(4096 : i32)
-// CHECK: llvm.call @milm_op_rope(%{{.*}}, %[[T]], %{{.*}}, %{{.*}}, %[[POS]], %[[NEOX]], %[[ROT]], %[[BASE]], %[[YARN]], %[[FACTOR]], %[[ORIG]])
-// CHECK: llvm.call @milm_op_copy
-// CHECK: llvm.call @milm_op_rope
-// CHECK: %[[SCALE:.*]] = llvm.mlir.constant(0.176776692 : f32)
-// CHECK: llvm.call @milm_op_attention(%[[EX]], %{{.*}}, %{{.*}}, %{{.*}}, %[[KV]], %{{.*}}, %[[POS]], %[[T]], %{{.*}}, %{{.*}}, %{{.*}}, %[[SCALE]], %{{.*}})
-// CHECK: %[[N128:.*]] = llvm.mlir.constant(128 : i64)
-// CHECK: %[[ELEMS:.*]] = llvm.mul %[[T]], %[[N128]]
-// CHECK: llvm.call @milm_op_add(%[[ARENA]], %{{.*}}, %{{.*}}, %[[ELEMS]])
-// CHECK: llvm.call @milm_op_linear
-// CHECK: llvm.call @milm_op_swiglu
-// CHECK: llvm.call @milm_op_linear
-// CHECK: llvm.call @milm_op_add
+// CHECK: %[[XQOFF2:.*]] = arith.constant [[XQ]] : index
+// CHECK: %[[FF16:.*]] = arith.constant 1 : i32
+// CHECK: func.call @milm_op_linear(%[[EX]], %[[FF16]], %{{.*}}, %[[NOBIAS]],
+// The q projection is roped in place (neox, yarn x4 from 4096); k has another user (v), so it is copied first.
+// CHECK-NOT: linalg.copy
+// CHECK: %[[NEOX:.*]] = arith.constant 1 : i32
+// CHECK: %[[ROT:.*]] = arith.constant 32 : i32
+// CHECK: %[[BASE:.*]] = arith.constant 1.000000e+06 : f32
+// CHECK: %[[YARN:.*]] = arith.constant 3 : i32
+// CHECK: %[[FACTOR:.*]] = arith.constant 4.000000e+00 : f32
+// CHECK: %[[ORIG:.*]] = arith.constant 4096 : i32
+// CHECK: func.call @milm_op_rope(%{{.*}}, %[[T]], %{{.*}}, %{{.*}}, %{{.*}}, %[[NEOX]], %[[ROT]], %[[BASE]], %[[YARN]], %[[FACTOR]], %[[ORIG]])
+// CHECK: linalg.copy ins(%{{.*}} : memref<?x64xf32, strided<[64, 1]>>) outs(%{{.*}} : memref<?x64xf32, strided<[64, 1]>>)
+// CHECK: func.call @milm_op_rope
+// Attention: layer 0's slice of the KV cache, 1/sqrt(32).
+// CHECK: memref.view %[[KV]][%{{.*}}][] : memref<32768xi8> to memref<32768xi8>
+// CHECK: %[[SCALE:.*]] = arith.constant 0.176776692 : f32
+// CHECK: func.call @milm_op_attention(%[[EX]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[T]], %{{.*}}, %{{.*}}, %{{.*}}, %[[SCALE]], %{{.*}})
+// The residual add is an elementwise linalg.generic over the first T rows.
+// CHECK: linalg.generic {{{.*}}iterator_types = ["parallel", "parallel"]} ins(%{{.*}}, %{{.*}} : memref<?x128xf32, strided<[128, 1]>>, memref<?x128xf32, strided<[128, 1]>>) outs(%{{.*}} : memref<?x128xf32, strided<[128, 1]>>)
+// CHECK: arith.addf
+// CHECK: func.call @milm_op_linear
+// swiglu: g / (1 + exp(-g)) * u, exp as a polynomial (range reduction by
+// floor, fma chain, 2^n by shifting into the exponent).
+// CHECK: linalg.generic
+// CHECK: arith.negf
+// CHECK-NOT: math.exp
+// CHECK: math.floor
+// CHECK: math.fma
+// CHECK: arith.shli
+// CHECK: arith.divf
+// CHECK: arith.mulf
+// CHECK: func.call @milm_op_linear
+// CHECK: linalg.generic
+// CHECK: arith.addf
 // The logits read the table at the same place as the embedding and write the caller's buffer.
-// CHECK: llvm.call @milm_op_logits(%[[EX]], %{{.*}}, %[[W]], %{{.*}}, %[[T]], %{{.*}}, %{{.*}}, %[[LOGITS]], %[[ALL]], %{{.*}})
-// CHECK: %[[OK:.*]] = llvm.mlir.constant(0 : i32)
-// CHECK: llvm.return %[[OK]]
+// CHECK: memref.view %[[W]][%{{.*}}][] : memref<[[WB]]xi8> to memref<69632xi8>
+// CHECK: func.call @milm_op_logits(%[[EX]], %{{.*}}, %{{.*}}, %{{.*}}, %[[T]], %{{.*}}, %{{.*}}, %[[LOGITS]], %[[ALL]], %{{.*}})
+// CHECK: %[[OK:.*]] = arith.constant 0 : i32
+// CHECK: scf.yield %[[OK]]
+// CHECK: arith.constant 1 : i32
+// CHECK: return %[[TOK_OK]] : i32
 // CHECK-NOT: = milm.
 // CHECK-NOT: milm.model
 
@@ -105,24 +149,24 @@ milm.model @moe #milm.config<arch = "llama", vocab_size = 256, context_length = 
 
 // CHECK: model_name = "moe"
 // CHECK-SAME: {format = 8 : i64, name = "blk.0.ffn_gate_exps.weight", offset = {{[0-9]+}} : i64, part_files = ["a", "b", "c", "d"], part_offsets = array<i64: 0, 1, 2, 3>, shape = array<i64: 4, 128, 64>, size = 34816 : i64}
-// CHECK: llvm.func @milm_forward
+// CHECK: func.func @milm_forward
 // Hidden 64, ffn 128, 4 experts, top 2, Mixtral weighting (0), router f32, experts q8_0, q8_0, q4_0.
-// CHECK: llvm.call @milm_op_embedding
-// CHECK: %[[D:.*]] = llvm.mlir.constant(64 : i64)
-// CHECK-NEXT: %[[F:.*]] = llvm.mlir.constant(128 : i64)
-// CHECK-NEXT: %[[E:.*]] = llvm.mlir.constant(4 : i64)
-// CHECK-NEXT: %[[K:.*]] = llvm.mlir.constant(2 : i64)
-// CHECK-NEXT: %[[MODE:.*]] = llvm.mlir.constant(0 : i32)
-// CHECK-NEXT: %[[RF:.*]] = llvm.mlir.constant(0 : i32)
-// CHECK: %[[GF:.*]] = llvm.mlir.constant(8 : i32)
-// CHECK: %[[UF:.*]] = llvm.mlir.constant(8 : i32)
-// CHECK: %[[DF:.*]] = llvm.mlir.constant(2 : i32)
-// CHECK: llvm.call @milm_op_moe(%{{.*}}, %{{.*}}, %{{.*}}, %[[D]], %[[F]], %[[E]], %[[K]], %[[MODE]], %[[RF]], %{{.*}}, %[[GF]], %{{.*}}, %[[UF]], %{{.*}}, %[[DF]],
+// CHECK: func.call @milm_op_embedding
+// CHECK: %[[D:.*]] = arith.constant 64 : i64
+// CHECK-NEXT: %[[F:.*]] = arith.constant 128 : i64
+// CHECK-NEXT: %[[E:.*]] = arith.constant 4 : i64
+// CHECK-NEXT: %[[K:.*]] = arith.constant 2 : i64
+// CHECK-NEXT: %[[MODE:.*]] = arith.constant 0 : i32
+// CHECK-NEXT: %[[RF:.*]] = arith.constant 0 : i32
+// CHECK: %[[GF:.*]] = arith.constant 8 : i32
+// CHECK: %[[UF:.*]] = arith.constant 8 : i32
+// CHECK: %[[DF:.*]] = arith.constant 2 : i32
+// CHECK: func.call @milm_op_moe(%{{.*}}, %{{.*}}, %{{.*}}, %[[D]], %[[F]], %[[E]], %[[K]], %[[MODE]], %[[RF]], %{{.*}}, %[[GF]], %{{.*}}, %[[UF]], %{{.*}}, %[[DF]],
 
 // -----
 
-// Weight offsets past 2^28 bytes (any model of a few hundred MB) are i64
-// operands: GEP's inline constant indices would wrap.
+// Weight offsets past 2^31 bytes (any model of a few GB) stay exact: the
+// weight section is one static memref, views at index offsets.
 !cache = !milm.kv_cache<layers = 1, kv_heads = 1, head_dim = 64, capacity = 64, element = f16>
 milm.model @big #milm.config<arch = "llama", vocab_size = 65536, context_length = 64, hidden_size = 8192, num_layers = 1, num_heads = 1, num_kv_heads = 1, head_dim = 64, ffn_size = 128> {
   func.func @forward(%tokens: tensor<?xi32>, %pos: tensor<?xi32>, %cache: !cache) -> tensor<?x65536xf32> {
@@ -135,6 +179,10 @@ milm.model @big #milm.config<arch = "llama", vocab_size = 65536, context_length 
 }
 
 // CHECK: model_name = "big"
-// CHECK: %[[OFF:.*]] = llvm.mlir.constant(2147483648 : i64)
-// CHECK: %[[OUT:.*]] = llvm.getelementptr %{{.*}}[%[[OFF]]]
-// CHECK: llvm.call @milm_op_logits(%{{.*}}, %{{.*}}, %[[OUT]],
+// CHECK: func.func @milm_forward(%{{.*}}: !llvm.ptr, %[[W:.*]]: memref<2717908992xi8>,
+// CHECK: %[[OFF:.*]] = arith.constant 2147483648 : index
+// CHECK: %[[OUT:.*]] = memref.view %[[W]][%[[OFF]]][] : memref<2717908992xi8> to memref<570425344xi8>
+// CHECK: %[[P:.*]] = memref.extract_aligned_pointer_as_index %[[OUT]]
+// CHECK: %[[PI:.*]] = arith.index_cast %[[P]] : index to i64
+// CHECK: %[[PTR:.*]] = llvm.inttoptr %[[PI]] : i64 to !llvm.ptr
+// CHECK: func.call @milm_op_logits(%{{.*}}, %{{.*}}, %[[PTR]],

@@ -76,7 +76,7 @@ llvm::Error compileModel(const CompileOptions &opts) {
 
   Stage lowering("lowering to the CPU op layer");
   mlir::PassManager pm(&ctx);
-  pm.addPass(createLowerToCPUPass(opts.maxTokens));
+  buildCPUToLLVMPipeline(pm, opts.maxTokens);
   std::string diag;
   {
     mlir::ScopedDiagnosticHandler handler(&ctx, [&](mlir::Diagnostic &d) {

@@ -1,6 +1,8 @@
 /*===- milm_ops.c - the op layer generated model code calls ---------------===*
  *
- * One function per milm op. Generated code calls them with compile-time
+ * One function per heavy milm op (products, attention, rope, embedding
+ * lookup, MoE); norms and elementwise ops are linalg in the generated code
+ * (codegen/cpu/LowerToCPU.cpp). Generated code calls them with compile-time
  * constant shapes, formats and offsets; they split the work across the
  * runtime's threads (milm_rt_parallel_for) and call the microkernels of
  * codegen/ukernels. This file is compiled to LLVM bitcode with the
@@ -86,21 +88,6 @@ void milm_op_embedding(uint32_t format, const void *table, int64_t dim, const in
   milm_uk_embedding(format, table, dim, tokens, T, out, dim);
 }
 
-void milm_op_rms_norm(const float *x, const float *w, float *y, int64_t T, int64_t n, float eps) {
-  milm_uk_rms_norm(x, n, w, y, n, T, n, eps);
-}
-
-void milm_op_add(const float *a, const float *b, float *out, int64_t n) { milm_uk_add(a, b, out, n); }
-
-void milm_op_swiglu(const float *g, const float *u, float *out, int64_t n) {
-  milm_uk_swiglu(g, u, out, n);
-}
-
-void milm_op_copy(const float *src, float *dst, int64_t n) {
-  for (int64_t i = 0; i < n; ++i)
-    dst[i] = src[i];
-}
-
 /* In place on x[T, heads * head_dim]. */
 void milm_op_rope(float *x, int64_t T, int64_t heads, int64_t head_dim, const int32_t *pos,
                   int32_t pairing, int32_t rotary_dim, float base, int32_t scaling, float factor,
@@ -148,14 +135,6 @@ void milm_op_attention(milm_exec *ex, const float *q, const float *k, const floa
   milm_uk_kv_append_f16(k, KV * HD, v, KV * HD, kc, vc, pos, T, KV, HD, 0, KV);
   attn_task a = {q, k, v, kc, vc, out, pos, T, H, KV, HD, scale};
   milm_rt_parallel_for(ex, KV, 1, attn_groups, &a);
-}
-
-/* Checks positions before anything is written: 0 when all are < capacity. */
-int32_t milm_op_check_positions(const int32_t *pos, int64_t T, int64_t capacity) {
-  for (int64_t t = 0; t < T; ++t)
-    if (pos[t] < 0 || pos[t] >= capacity)
-      return 1;
-  return 0;
 }
 
 /* ---- mixture of experts ----------------------------------------------------- */
