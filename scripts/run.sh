@@ -4,10 +4,11 @@
 #
 #   bash scripts/run.sh [MODEL] [PROMPT]
 #
-# MODEL is a GGUF file or a Hugging Face checkpoint. Without one, the LLaMA-style
-# fixture model next to this repository (../shared/fixtures) is used when it is
-# there, else a random-weight `tiny` preset written by `milmc synth`. Both have
-# random weights, so the text is noise: the point is the pipeline.
+# MODEL is a GGUF file or a Hugging Face checkpoint. Without one it is
+# models/milm-tiny-kjv.gguf, a 2-million-parameter LLaMA-style model this project
+# trained on the King James Bible (scripts/train_tiny_model.sh; models/README.md),
+# so the text reads like that book; PROMPT defaults to "In the beginning" then,
+# "Once upon a time" otherwise.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -16,14 +17,11 @@ export PATH=/usr/lib/llvm-22/bin:$PATH
 bash scripts/build.sh
 
 model=${1:-}
-prompt=${2:-Once upon a time}
 if [ -z "$model" ]; then
-  model="$root/../shared/fixtures/gguf/llama-dense-q4_0.gguf"
-  if [ ! -f "$model" ]; then
-    model="$root/build/models/tiny-q4_0.gguf"
-    mkdir -p "$(dirname "$model")"
-    [ -f "$model" ] || ./build/bin/milmc synth --preset tiny --format q4_0 -o "$model"
-  fi
+  model="$root/models/milm-tiny-kjv.gguf"
+  prompt=${2:-In the beginning}
+else
+  prompt=${2:-Once upon a time}
 fi
 out="$root/build/out"
 ./build/bin/milmc compile "$model" --target host -o "$out" -v

@@ -5,6 +5,10 @@ reference within the fixtures' tolerances; then checks that one batched call
 (prefill) gives the same logits as the single-token calls.
 
 Usage: check_fixture.py MILMC FIXTURES_DIR MODEL TARGET OUTDIR
+  MODEL: a fixture's name (FIXTURES_DIR/gguf/MODEL.gguf and MODEL.ref.jsonl), or the
+         path of a .gguf file with its reference logits next to it (X.gguf, X.ref.jsonl);
+         the bars are those of f32/f16 weights when the name ends in -f32 or -f16, else
+         those of quantized weights
   TARGET: host or aarch64-linux-gnu (run under qemu-aarch64)
 """
 import json
@@ -19,8 +23,13 @@ import compare_logits  # noqa: E402
 
 def main(argv):
     milmc, fixtures, model, target, out = argv[1:6]
-    gguf = os.path.join(fixtures, "gguf", model + ".gguf")
-    ref = os.path.join(fixtures, "gguf", model + ".ref.jsonl")
+    if model.endswith(".gguf"):
+        gguf = model
+        model = model[:-len(".gguf")]
+        ref = model + ".ref.jsonl"
+    else:
+        gguf = os.path.join(fixtures, "gguf", model + ".gguf")
+        ref = os.path.join(fixtures, "gguf", model + ".ref.jsonl")
     subprocess.run([milmc, "compile", gguf, "--target", target, "-o", out], check=True)
     exe = [os.path.join(out, "milm-run")]
     if target.startswith("aarch64"):
