@@ -22,3 +22,14 @@ llvm_config.add_tool_substitutions(
     ["milm-opt", "milmc", "milm-translate"], [config.milm_tools_dir])
 llvm_config.add_tool_substitutions(["FileCheck", "not", "count", "split-file"],
                                    [config.llvm_tools_dir])
+
+# x86-avx2: the host's CPU runs milm's AVX2 kernels (AVX2, FMA, F16C), so
+# `--target host` picks them (and the q4_0x8 repacking that goes with them).
+try:
+    import platform
+    with open("/proc/cpuinfo") as f:
+        flags = next((l.split(":", 1)[1].split() for l in f if l.startswith("flags")), [])
+    if platform.machine() in ("x86_64", "AMD64") and {"avx2", "fma", "f16c"} <= set(flags):
+        config.available_features.add("x86-avx2")
+except OSError:
+    pass

@@ -49,8 +49,25 @@ static uint64_t rnd(void) {
   return rng_state;
 }
 
+/* q4_0x8 (q4_0 rows repacked by 8) in the q8[] tables; GGUF's own numbers stop at 30. */
+#define BENCH_Q4_0_X8 31u
+static uint32_t base_format(uint32_t fmt) { return fmt == BENCH_Q4_0_X8 ? MILM_UK_Q4_0 : fmt; }
+
+static void fill_weights(uint32_t fmt, uint8_t *w, size_t bytes);
+/* q4_0 weights repacked as the model compiler does. */
+static void fill_weights_q4_0x8(uint8_t *w, size_t bytes) {
+  uint8_t *tmp = malloc(bytes);
+  fill_weights(MILM_UK_Q4_0, tmp, bytes);
+  milm_uk_generic_repack_q4_0x8(tmp, w, (int64_t)(bytes / milm_uk_avx2_weight_row_bytes(MILM_UK_Q4_0, K)), K);
+  free(tmp);
+}
+
 /* Random bytes, then every block's f16 scale fields set to small normal values. */
 static void fill_weights(uint32_t fmt, uint8_t *w, size_t bytes) {
+  if (fmt == BENCH_Q4_0_X8) {
+    fill_weights_q4_0x8(w, bytes);
+    return;
+  }
   for (size_t i = 0; i < bytes; ++i)
     w[i] = (uint8_t)rnd();
   const size_t bb = (size_t)milm_uk_avx2_block_bytes(fmt);
@@ -95,7 +112,7 @@ typedef void (*float_fn)(const void *, const float *, int64_t, float *, int64_t,
 
 struct impl {
   const char *name;
-  q8_fn q8[31];
+  q8_fn q8[32]; /* by format number; BENCH_Q4_0_X8 for q4_0x8 */
   float_fn f16;
 };
 
@@ -137,8 +154,8 @@ static double time_read(uint8_t **mats, int copies, size_t bytes, int reps) {
 /* T = 64 on one hot matrix: best of `reps` calls, GFLOP/s. */
 enum { TP = 64 };
 static int prefill(const struct impl *im) {
-  const uint32_t fmts[] = {MILM_UK_Q4_0, MILM_UK_Q8_0, MILM_UK_Q4_K, MILM_UK_Q6_K};
-  const char *names[] = {"q4_0", "q8_0", "q4_k", "q6_k"};
+  const uint32_t fmts[] = {MILM_UK_Q4_0, BENCH_Q4_0_X8, MILM_UK_Q8_0, MILM_UK_Q4_K, MILM_UK_Q6_K};
+  const char *names[] = {"q4_0", "q4_0x8", "q8_0", "q4_k", "q6_k"};
   float *x = malloc(sizeof(float) * K * TP), *y = malloc(sizeof(float) * N * TP);
   for (int i = 0; i < K * TP; ++i)
     x[i] = (float)((int)(rnd() % 2001) - 1000) / 1000.0f;
@@ -149,10 +166,10 @@ static int prefill(const struct impl *im) {
   printf("%-6s %9s %9s %9s\n", "format", "ms", "GFLOP/s", "GB/s");
   for (size_t f = 0; f < sizeof fmts / sizeof fmts[0]; ++f) {
     const uint32_t fmt = fmts[f];
-    const size_t bytes = milm_uk_avx2_weight_row_bytes(fmt, K) * N;
+    const size_t bytes = milm_uk_avx2_weight_row_bytes(base_format(fmt), K) * N;
     uint8_t *w = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
     fill_weights(fmt, w, bytes);
-    milm_uk_avx2_quantize_act(fmt, x, K, TP, K, xq);
+    milm_uk_avx2_quantize_act(base_format(fmt), x, K, TP, K, xq);
     double best = 1e30;
     for (int r = 0; r < 7; ++r) {
       const double t0 = now();
@@ -176,17 +193,20 @@ int main(int argc, char **argv) {
   const int with_prefill = argc > 1 && strcmp(argv[1], "--prefill") == 0;
   struct impl avx2 = {"avx2", {0}, milm_uk_avx2_matmul_f16};
   avx2.q8[MILM_UK_Q4_0] = milm_uk_avx2_matmul_q4_0_q8;
+  avx2.q8[BENCH_Q4_0_X8] = milm_uk_avx2_matmul_q4_0x8_q8;
   avx2.q8[MILM_UK_Q8_0] = milm_uk_avx2_matmul_q8_0_q8;
   avx2.q8[MILM_UK_Q4_K] = milm_uk_avx2_matmul_q4_k_q8;
   avx2.q8[MILM_UK_Q6_K] = milm_uk_avx2_matmul_q6_k_q8;
   struct impl gen = {"generic", {0}, milm_uk_generic_matmul_f16};
   gen.q8[MILM_UK_Q4_0] = milm_uk_generic_matmul_q4_0_q8;
+  gen.q8[BENCH_Q4_0_X8] = milm_uk_generic_matmul_q4_0x8_q8;
   gen.q8[MILM_UK_Q8_0] = milm_uk_generic_matmul_q8_0_q8;
   gen.q8[MILM_UK_Q4_K] = milm_uk_generic_matmul_q4_k_q8;
   gen.q8[MILM_UK_Q6_K] = milm_uk_generic_matmul_q6_k_q8;
 
   struct impl z = {"avx512", {0}, milm_uk_avx512_matmul_f16};
   z.q8[MILM_UK_Q4_0] = milm_uk_avx512_matmul_q4_0_q8;
+  z.q8[BENCH_Q4_0_X8] = milm_uk_avx512_matmul_q4_0x8_q8;
   z.q8[MILM_UK_Q8_0] = milm_uk_avx512_matmul_q8_0_q8;
   z.q8[MILM_UK_Q4_K] = milm_uk_avx512_matmul_q4_k_q8;
   z.q8[MILM_UK_Q6_K] = milm_uk_avx512_matmul_q6_k_q8;
@@ -205,8 +225,9 @@ int main(int argc, char **argv) {
   if (with_generic)
     impls[nimpl++] = &gen;
 
-  const uint32_t fmts[] = {MILM_UK_Q4_0, MILM_UK_Q8_0, MILM_UK_Q4_K, MILM_UK_Q6_K, MILM_UK_F16};
-  const char *names[] = {"q4_0", "q8_0", "q4_k", "q6_k", "f16"};
+  const uint32_t fmts[] = {MILM_UK_Q4_0, BENCH_Q4_0_X8, MILM_UK_Q8_0, MILM_UK_Q4_K, MILM_UK_Q6_K,
+                           MILM_UK_F16};
+  const char *names[] = {"q4_0", "q4_0x8", "q8_0", "q4_k", "q6_k", "f16"};
   float *x = malloc(sizeof(float) * K), *y = malloc(sizeof(float) * N);
   for (int i = 0; i < K; ++i)
     x[i] = (float)((int)(rnd() % 2001) - 1000) / 1000.0f;
@@ -220,14 +241,14 @@ int main(int argc, char **argv) {
          "read", "ratio");
   for (size_t f = 0; f < sizeof fmts / sizeof fmts[0]; ++f) {
     const uint32_t fmt = fmts[f];
-    const size_t bytes = milm_uk_avx2_weight_row_bytes(fmt, K) * N;
+    const size_t bytes = milm_uk_avx2_weight_row_bytes(base_format(fmt), K) * N;
     int copies = (int)((512ull << 20) / bytes) + 1;
     uint8_t **mats = malloc(sizeof(uint8_t *) * copies);
     for (int c = 0; c < copies; ++c) {
       mats[c] = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
       fill_weights(fmt, mats[c], bytes);
     }
-    milm_uk_avx2_quantize_act(fmt, x, K, 1, K, xq);
+    milm_uk_avx2_quantize_act(base_format(fmt), x, K, 1, K, xq);
     for (int i = 0; i < nimpl; ++i) {
       /* hot: one matrix, repeated; cold: all copies in turn. */
       const double kh = time_kernel(impls[i], fmt, mats, 1, bytes, xq, x, y, 20);

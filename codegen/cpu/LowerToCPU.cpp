@@ -43,6 +43,7 @@
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
 
 using namespace mlir;
 namespace mm = mlir::milm;
@@ -99,7 +100,13 @@ private:
 struct WeightInfo {
   mm::WeightOp op;
   uint64_t offset, size;
+  /// The format code the kernels read: the ggml_type, or a packed layout's
+  /// (kPackedQ4_0x8) when the weight is repacked for the target.
+  int64_t code;
 };
+
+/// milm_uk_format's MILM_UK_Q4_0_X8: q4_0 rows interleaved by 8.
+constexpr int64_t kPackedQ4_0x8 = 0x102;
 
 /// An activation's arena region and the max_tokens-row view of it.
 struct Buffer {
@@ -109,8 +116,9 @@ struct Buffer {
 
 class Lowering {
 public:
-  Lowering(ModuleOp module, int64_t maxTokens)
-      : module(module), ctx(module.getContext()), b(ctx), maxTokens(maxTokens) {}
+  Lowering(ModuleOp module, int64_t maxTokens, bool packQ4_0)
+      : module(module), ctx(module.getContext()), b(ctx), maxTokens(maxTokens),
+        packQ4_0(packQ4_0) {}
   LogicalResult run();
 
 private:
@@ -185,7 +193,12 @@ private:
   OpBuilder b;
   Location loc = UnknownLoc::get(ctx);
   int64_t maxTokens;
+  bool packQ4_0;
   Type ptrTy = LLVM::LLVMPointerType::get(ctx);
+  /// Weights read row by row (embedding tables): never repacked.
+  llvm::StringSet<> rowRead;
+  /// The format code to pass for weight `v` (see WeightInfo::code).
+  Value fmtOf(Value v) { return i32(weightOf[v].code); }
 
   // State while lowering @forward.
   func::FuncOp fn;
@@ -258,9 +271,13 @@ LogicalResult Lowering::lowerModel(mm::ModelOp model) {
   tokensTensor = body.getArgument(0);
   positionsTensor = body.getArgument(1);
   cacheTensor = body.getArgument(2);
-  for (Operation &op : body)
+  for (Operation &op : body) {
     for (Value operand : op.getOperands())
       lastUse[operand] = &op;
+    if (auto e = llvm::dyn_cast<mm::EmbeddingOp>(op))
+      if (auto w = e.getTable().getDefiningOp<mm::WeightOp>())
+        rowRead.insert(w.getName());
+  }
 
   // The weight section and the arena get their sizes once every op is lowered.
   Type i8 = b.getI8Type(), i32Ty = b.getI32Type(), i64Ty = b.getI64Type();
@@ -351,7 +368,7 @@ LogicalResult Lowering::lowerModel(mm::ModelOp model) {
     mm::WeightType t = llvm::cast<mm::WeightType>(w.op.getType());
     SmallVector<NamedAttribute> fields{
         b.getNamedAttr("name", w.op.getNameAttr()),
-        b.getNamedAttr("format", b.getI64IntegerAttr(static_cast<int64_t>(t.getFormat()))),
+        b.getNamedAttr("format", b.getI64IntegerAttr(w.code)),
         b.getNamedAttr("shape", b.getDenseI64ArrayAttr(t.getShape())),
         b.getNamedAttr("offset", b.getI64IntegerAttr(static_cast<int64_t>(w.offset))),
         b.getNamedAttr("size", b.getI64IntegerAttr(static_cast<int64_t>(w.size)))};
@@ -435,7 +452,14 @@ LogicalResult Lowering::lowerOp(Operation *op) {
       weightOf[w.getResult()] = it->second;
       return success();
     }
-    WeightInfo info{w, alignUp(weightsTop), t.getSizeInBytes()};
+    // q4_0 products read 8 interleaved rows at a time when the target's kernels
+    // have that layout (milm_uk_repack_q4_0x8; the driver repacks the bytes).
+    int64_t code = static_cast<int64_t>(t.getFormat());
+    int64_t rows = t.getShape().size() >= 2 ? t.getShape()[t.getShape().size() - 2] : 0;
+    if (packQ4_0 && t.getFormat() == mm::WeightFormat::q4_0 && rows > 0 && rows % 8 == 0 &&
+        !rowRead.contains(w.getName()))
+      code = kPackedQ4_0x8;
+    WeightInfo info{w, alignUp(weightsTop), t.getSizeInBytes(), code};
     weightsTop = info.offset + info.size;
     weightByName[w.getName()] = info;
     weightOf[w.getResult()] = info;
@@ -447,7 +471,7 @@ LogicalResult Lowering::lowerOp(Operation *op) {
       return fail("the token ids must be @forward's first argument");
     mm::WeightType t = wtype(e.getTable());
     call("milm_op_embedding", {},
-         {i32(static_cast<int64_t>(t.getFormat())), weightPtr(e.getTable()), i64(t.getShape()[1]),
+         {fmtOf(e.getTable()), weightPtr(e.getTable()), i64(t.getShape()[1]),
           ptrOf(tokensArg), T, bufPtr(e.getResult())});
     return success();
   }
@@ -468,7 +492,7 @@ LogicalResult Lowering::lowerOp(Operation *op) {
     needXQ(t.getFormat(), K);
     Value xq = scratchPtr(xqOffsetConsts);
     call("milm_op_linear", {},
-         {ex, i32(static_cast<int64_t>(t.getFormat())), weightPtr(l.getWeight()), bias,
+         {ex, fmtOf(l.getWeight()), weightPtr(l.getWeight()), bias,
           bufPtr(l.getInput()), T, i64(K), i64(N), bufPtr(l.getResult()), xq});
     return success();
   }
@@ -548,10 +572,9 @@ LogicalResult Lowering::lowerOp(Operation *op) {
     Value sc = scratchPtr(moeOffsetConsts);
     call("milm_op_moe", {},
          {ex, bufPtr(m.getInput()), T, i64(D), i64(F), i64(E), i64(k), i32(mode),
-          i32(static_cast<int64_t>(r.getFormat())), weightPtr(m.getRouter()),
-          i32(static_cast<int64_t>(g.getFormat())), weightPtr(m.getGateExps()),
-          i32(static_cast<int64_t>(u.getFormat())), weightPtr(m.getUpExps()),
-          i32(static_cast<int64_t>(d.getFormat())), weightPtr(m.getDownExps()),
+          fmtOf(m.getRouter()), weightPtr(m.getRouter()), fmtOf(m.getGateExps()),
+          weightPtr(m.getGateExps()), fmtOf(m.getUpExps()), weightPtr(m.getUpExps()),
+          fmtOf(m.getDownExps()), weightPtr(m.getDownExps()),
           bufPtr(m.getResult()), sc, xq});
     return success();
   }
@@ -562,8 +585,8 @@ LogicalResult Lowering::lowerOp(Operation *op) {
     Value xq = scratchPtr(xqOffsetConsts);
     resultTensor = l.getResult();
     call("milm_op_logits", {},
-         {ex, i32(static_cast<int64_t>(t.getFormat())), weightPtr(l.getWeight()),
-          bufPtr(l.getInput()), T, i64(K), i64(N), logitsArg, allLogits, xq});
+         {ex, fmtOf(l.getWeight()), weightPtr(l.getWeight()), bufPtr(l.getInput()), T, i64(K),
+          i64(N), logitsArg, allLogits, xq});
     return success();
   }
   if (auto r = llvm::dyn_cast<func::ReturnOp>(op)) {
@@ -579,7 +602,10 @@ struct LowerToCPUPass : PassWrapper<LowerToCPUPass, OperationPass<ModuleOp>> {
   MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(LowerToCPUPass)
   LowerToCPUPass() = default;
   LowerToCPUPass(const LowerToCPUPass &other) : PassWrapper(other) {}
-  explicit LowerToCPUPass(int64_t maxTokens) { this->maxTokens = maxTokens; }
+  LowerToCPUPass(int64_t maxTokens, bool packQ4_0) {
+    this->maxTokens = maxTokens;
+    this->packQ4_0 = packQ4_0;
+  }
   StringRef getArgument() const final { return "milm-lower-to-cpu"; }
   StringRef getDescription() const final {
     return "Lower a milm.model to @milm_forward in linalg/scf/arith/memref, calling the CPU op "
@@ -595,7 +621,7 @@ struct LowerToCPUPass : PassWrapper<LowerToCPUPass, OperationPass<ModuleOp>> {
       getOperation().emitError() << "max-tokens must be at least 1";
       return signalPassFailure();
     }
-    if (failed(Lowering(getOperation(), maxTokens).run()))
+    if (failed(Lowering(getOperation(), maxTokens, packQ4_0).run()))
       return signalPassFailure();
     // exp (swiglu) as a polynomial in arith ops, which LLVM vectorises with the
     // loop around it; llvm.exp would become one libm call per element.
@@ -613,22 +639,29 @@ struct LowerToCPUPass : PassWrapper<LowerToCPUPass, OperationPass<ModuleOp>> {
   Option<int64_t> maxTokens{*this, "max-tokens",
                             llvm::cl::desc("Most tokens one milm_forward call evaluates"),
                             llvm::cl::init(64)};
+  Option<bool> packQ4_0{*this, "pack-q4_0",
+                        llvm::cl::desc("Read q4_0 product weights with 8 rows interleaved "
+                                       "(format 0x102, for kernels that have that layout)"),
+                        llvm::cl::init(false)};
 };
 
 struct CPUPipelineOptions : PassPipelineOptions<CPUPipelineOptions> {
   Option<int64_t> maxTokens{*this, "max-tokens",
                             llvm::cl::desc("Most tokens one milm_forward call evaluates"),
                             llvm::cl::init(64)};
+  Option<bool> packQ4_0{*this, "pack-q4_0",
+                        llvm::cl::desc("Read q4_0 product weights with 8 rows interleaved"),
+                        llvm::cl::init(false)};
 };
 
 } // namespace
 
-std::unique_ptr<Pass> createLowerToCPUPass(int64_t maxTokens) {
-  return std::make_unique<LowerToCPUPass>(maxTokens);
+std::unique_ptr<Pass> createLowerToCPUPass(int64_t maxTokens, bool packQ4_0) {
+  return std::make_unique<LowerToCPUPass>(maxTokens, packQ4_0);
 }
 
-void buildCPUToLLVMPipeline(OpPassManager &pm, int64_t maxTokens) {
-  pm.addPass(createLowerToCPUPass(maxTokens));
+void buildCPUToLLVMPipeline(OpPassManager &pm, int64_t maxTokens, bool packQ4_0) {
+  pm.addPass(createLowerToCPUPass(maxTokens, packQ4_0));
   pm.addPass(createConvertLinalgToLoopsPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
@@ -649,7 +682,9 @@ void registerMilmCodegenPasses() {
       "milm-cpu-to-llvm",
       "milm-lower-to-cpu, then linalg -> scf -> cf and every dialect to LLVM (what milmc "
       "compile runs before translating to LLVM IR)",
-      [](OpPassManager &pm, const CPUPipelineOptions &o) { buildCPUToLLVMPipeline(pm, o.maxTokens); });
+      [](OpPassManager &pm, const CPUPipelineOptions &o) {
+        buildCPUToLLVMPipeline(pm, o.maxTokens, o.packQ4_0);
+      });
 }
 
 } // namespace milm

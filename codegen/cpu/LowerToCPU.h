@@ -13,7 +13,8 @@ namespace milm {
 /// Module attribute names the lowering leaves for the driver (milmc compile).
 /// `milm.lowered`: a dictionary with the model's shape and the arena, KV cache
 /// and weight-section sizes. `milm.weights`: an array with one dictionary per
-/// weight the code reads: name, format (ggml_type), shape, offset and size in
+/// weight the code reads: name, format (ggml_type, or a packed layout's code
+/// >= 0x100 such as 0x102 for q4_0x8), shape, offset and size in
 /// the weight section, and where its bytes come from (file + offset, or
 /// part_files + part_offsets for stacked weights).
 inline constexpr const char *kLoweredAttr = "milm.lowered";
@@ -24,12 +25,16 @@ inline constexpr const char *kWeightsAttr = "milm.weights";
 /// the T/position checks in scf/arith, and one func.call into the op layer of
 /// codegen/cpu/ops per heavy op, with shapes, formats, weight offsets and
 /// scratch offsets as constants (milm-lower-to-cpu).
-std::unique_ptr<mlir::Pass> createLowerToCPUPass(int64_t maxTokens = 64);
+/// With `packQ4_0`, q4_0 weights read only by products (N a multiple of 8)
+/// get format 0x102 (MILM_UK_Q4_0_X8) in milm.weights and the calls: the
+/// driver must write them repacked (milm_uk_repack_q4_0x8).
+std::unique_ptr<mlir::Pass> createLowerToCPUPass(int64_t maxTokens = 64, bool packQ4_0 = false);
 
 /// createLowerToCPUPass, then upstream passes down to the LLVM dialect, where
 /// milm_forward has the C signature of runtime/include/milm/model_abi.h
 /// (milm-cpu-to-llvm).
-void buildCPUToLLVMPipeline(mlir::OpPassManager &pm, int64_t maxTokens = 64);
+void buildCPUToLLVMPipeline(mlir::OpPassManager &pm, int64_t maxTokens = 64,
+                            bool packQ4_0 = false);
 void registerMilmCodegenPasses();
 
 } // namespace milm

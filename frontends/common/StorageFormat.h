@@ -50,6 +50,21 @@ inline const StorageFormatInfo &info(StorageFormat f) {
 /// block size or the byte count overflows 64 bits.
 std::optional<uint64_t> rowBytes(StorageFormat f, uint64_t elems);
 
+/// milm's packed layouts (codes >= 0x100, only in compiled artifacts): the same
+/// bytes as a GGUF format, rearranged for a target's kernels
+/// (codegen/ukernels/include/milm_ukernels.h).
+struct PackedLayoutInfo {
+  uint32_t code;
+  std::string_view name; ///< "q4_0x8"
+  StorageFormat base;    ///< the format whose bytes it rearranges
+  uint32_t rowGroup;     ///< rows rearranged together (the row count's divisor)
+};
+constexpr PackedLayoutInfo kPackedQ4_0x8{0x102, "q4_0x8", StorageFormat::Q4_0, 8};
+/// The packed layout with this code, or nullptr.
+inline const PackedLayoutInfo *lookupPackedLayout(uint32_t code) {
+  return code == kPackedQ4_0x8.code ? &kPackedQ4_0x8 : nullptr;
+}
+
 } // namespace milm
 
 #endif

@@ -158,18 +158,31 @@ llvm::Error checkSpec(llvm::StringRef path, const ArtifactSpec &spec,
     for (int64_t d : w.shape)
       if (d < 0)
         return bad("negative dimension in shape " + shapeString(w.shape));
-    if (w.format < 256) {
-      if (!lookupStorageFormat(w.format))
+    {
+      // A packed layout has its base format's size and whole row groups.
+      uint32_t format = w.format;
+      if (const PackedLayoutInfo *p = lookupPackedLayout(w.format)) {
+        format = static_cast<uint32_t>(p->base);
+        if (w.shape.size() < 2 || w.shape[w.shape.size() - 2] % p->rowGroup != 0)
+          return bad(std::string(p->name) + " needs a row count that is a multiple of " +
+                     std::to_string(p->rowGroup) + ", shape is " + shapeString(w.shape));
+      }
+      if (!lookupStorageFormat(format))
         return bad("unknown storage format " + llvm::Twine(w.format));
-      std::optional<uint64_t> expect = ggmlBytes(w.format, w.shape);
+      std::optional<uint64_t> expect = ggmlBytes(format, w.shape);
       if (!expect)
         return bad("shape " + shapeString(w.shape) + " does not fit storage format " +
-                   std::string(info(StorageFormat(w.format)).name));
+                   std::string(info(StorageFormat(format)).name));
       if (*expect != w.size)
         return bad("size " + llvm::Twine(w.size) + " does not match " +
-                   std::string(info(StorageFormat(w.format)).name) + " " + shapeString(w.shape) + " (" +
+                   std::string(info(StorageFormat(format)).name) + " " + shapeString(w.shape) + " (" +
                    llvm::Twine(*expect) + " bytes)");
     }
+    if (bool(w.repack) != (w.repackUnit != 0))
+      return bad("a repack needs both its function and its unit");
+    if (w.repackUnit && w.size % w.repackUnit != 0)
+      return bad("size " + llvm::Twine(w.size) + " is not a multiple of the repack unit (" +
+                 llvm::Twine(w.repackUnit) + " bytes)");
     int sources = int(!w.parts.empty()) + int(!w.memory.empty()) + int(bool(w.producer));
     if (sources > 1)
       return bad("more than one byte source (parts, memory, producer)");
@@ -243,15 +256,35 @@ public:
         return fail(path_ + ": cannot write: " + os_.error().message());
       return llvm::Error::success();
     };
+    // With a repack, whole units are collected and transformed before the sink.
+    std::vector<uint8_t> unitIn, unitOut;
+    auto repacking = [&](llvm::ArrayRef<uint8_t> bytes) -> llvm::Error {
+      while (!bytes.empty()) {
+        size_t take = size_t(std::min<uint64_t>(bytes.size(), w.repackUnit - unitIn.size()));
+        unitIn.insert(unitIn.end(), bytes.begin(), bytes.begin() + take);
+        bytes = bytes.drop_front(take);
+        if (unitIn.size() == w.repackUnit) {
+          unitOut.resize(unitIn.size());
+          w.repack(unitIn, unitOut);
+          unitIn.clear();
+          if (llvm::Error e = sink(unitOut))
+            return e;
+        }
+      }
+      return llvm::Error::success();
+    };
+    auto feed = [&](llvm::ArrayRef<uint8_t> bytes) -> llvm::Error {
+      return w.repack ? repacking(bytes) : sink(bytes);
+    };
     if (!w.memory.empty()) {
-      if (llvm::Error e = sink(w.memory))
+      if (llvm::Error e = feed(w.memory))
         return std::move(e);
     } else if (w.producer) {
-      if (llvm::Error e = w.producer(sink))
+      if (llvm::Error e = w.producer(feed))
         return std::move(e);
     } else {
       for (const FilePart &p : w.parts)
-        if (llvm::Error e = copyPart(w, p, sink))
+        if (llvm::Error e = copyPart(w, p, feed))
           return std::move(e);
     }
     if (written != w.size)

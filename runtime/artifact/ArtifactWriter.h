@@ -74,6 +74,12 @@ struct ArtifactWeight {
   /// returns.
   llvm::ArrayRef<uint8_t> memory;
   WeightProducer producer;
+  /// When set, the bytes from the source above pass through `repack` in units
+  /// of `repackUnit` bytes (size must be a multiple) on their way to the file:
+  /// e.g. q4_0 rows interleaved by 8 for the target's kernels. `repack` writes
+  /// exactly in.size() bytes to out.
+  uint64_t repackUnit = 0;
+  std::function<void(llvm::ArrayRef<uint8_t> in, llvm::MutableArrayRef<uint8_t> out)> repack;
 
   /// Bytes from a TensorRef (its parts when it has any, else its own range).
   static ArtifactWeight fromTensorRef(const TensorRef &t, uint64_t offset);

@@ -233,6 +233,28 @@ int32_t milm_model_info(const milm_model *m, char *buf, size_t capacity) {
            h.checksum_kind() == milm::fb::ChecksumKind_Milm64 ? "milm64" : "none",
            (long long)d.kv_capacity, (long long)d.max_tokens, (unsigned long long)d.arena_bytes);
   out += line;
+  // How many tensors of each storage format (packed layouts included), in
+  // order of first appearance.
+  {
+    uint32_t formats[16], counts[16];
+    int n = 0;
+    for (const milm::fb::Tensor *t : *h.tensors()) {
+      int i = 0;
+      while (i < n && formats[i] != t->format())
+        ++i;
+      if (i == n && n < 16)
+        formats[n] = t->format(), counts[n++] = 0;
+      if (i < n)
+        ++counts[i];
+    }
+    out += "formats:";
+    for (int i = 0; i < n; ++i) {
+      const char *name = milm::rt::storageFormatName(formats[i]);
+      snprintf(line, sizeof line, "%s %s x%u", i ? "," : "", name ? name : "?", counts[i]);
+      out += line;
+    }
+    out += "\n";
+  }
   if (h.options())
     for (const milm::fb::CompileOption *o : *h.options())
       out += "option: " + s(o->key()) + " = " + s(o->value()) + "\n";

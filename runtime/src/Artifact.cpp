@@ -32,6 +32,9 @@ constexpr FormatInfo kFormats[] = {
     {0, "f32", 1, 4},      {1, "f16", 1, 2},      {2, "q4_0", 32, 18},  {3, "q4_1", 32, 20},
     {6, "q5_0", 32, 22},   {7, "q5_1", 32, 24},   {8, "q8_0", 32, 34},  {12, "q4_k", 256, 144},
     {13, "q5_k", 256, 176}, {14, "q6_k", 256, 210}, {30, "bf16", 1, 2},
+    // milm's packed layouts (frontends/common/StorageFormat.h): the base
+    // format's bytes per row, rows rearranged in groups of 8.
+    {0x102, "q4_0x8", 32, 18},
 };
 
 const FormatInfo *findFormat(uint32_t format) {
@@ -84,6 +87,11 @@ bool ggmlFormatBlock(uint32_t format, uint64_t *blockElems, uint64_t *blockBytes
   *blockElems = f->blockElems;
   *blockBytes = f->blockBytes;
   return true;
+}
+
+const char *storageFormatName(uint32_t format) {
+  const FormatInfo *f = findFormat(format);
+  return f ? f->name : nullptr;
 }
 
 Artifact::~Artifact() { close(); }
@@ -257,7 +265,7 @@ bool Artifact::checkTensors(std::string *error) {
         if (shape->Get(d) < 0)
           return fail(error, fmt("tensor '%s': negative dimension in shape %s", n,
                                  shapeString(shape).c_str()));
-    if (t->format() < 256) { // >= 256: milm's packed layouts, the compiled code knows their size
+    {
       const FormatInfo *f = findFormat(t->format());
       if (!f)
         return fail(error, fmt("tensor '%s': unknown storage format %u", n, t->format()));

@@ -186,3 +186,41 @@ milm.model @big #milm.config<arch = "llama", vocab_size = 65536, context_length 
 // CHECK: %[[PI:.*]] = arith.index_cast %[[P]] : index to i64
 // CHECK: %[[PTR:.*]] = llvm.inttoptr %[[PI]] : i64 to !llvm.ptr
 // CHECK: func.call @milm_op_logits(%{{.*}}, %{{.*}}, %[[PTR]],
+
+// -----
+
+// pack-q4_0 (what milmc sets for the x86-64 AVX2/AVX-512 kernels): q4_0
+// weights read only by products, with a row count that is a multiple of 8, get
+// the q4_0x8 layout (format 0x102 = 258) in milm.weights and in the calls; a
+// table the embedding reads row by row (here tied to the logits) keeps q4_0,
+// and so does a product weight of 12 rows.
+// RUN: milm-opt %s --split-input-file --milm-lower-to-cpu="max-tokens=4 pack-q4_0=1" | FileCheck %s --check-prefix=PACK
+// RUN: milm-opt %s --split-input-file --milm-lower-to-cpu="max-tokens=4" | FileCheck %s --check-prefix=NOPACK
+!cache = !milm.kv_cache<layers = 1, kv_heads = 1, head_dim = 32, capacity = 64, element = f16>
+milm.model @packed #milm.config<arch = "llama", vocab_size = 64, context_length = 64, hidden_size = 64, num_layers = 1, num_heads = 2, num_kv_heads = 1, head_dim = 32, ffn_size = 128> {
+  func.func @forward(%tokens: tensor<?xi32>, %pos: tensor<?xi32>, %cache: !cache) -> tensor<?x64xf32> {
+    %emb = milm.weight "token_embd.weight" : !milm.weight<64x64xq4_0>
+    %x = milm.embedding %emb, %tokens : (!milm.weight<64x64xq4_0>, tensor<?xi32>) -> tensor<?x64xf32>
+    %wg = milm.weight "blk.0.ffn_gate.weight" : !milm.weight<128x64xq4_0>
+    %g = milm.linear %x, %wg : (tensor<?x64xf32>, !milm.weight<128x64xq4_0>) -> tensor<?x128xf32>
+    %w12 = milm.weight "blk.0.odd.weight" : !milm.weight<12x128xq4_0>
+    %o = milm.linear %g, %w12 : (tensor<?x128xf32>, !milm.weight<12x128xq4_0>) -> tensor<?x12xf32>
+    %l = milm.logits %x, %emb : (tensor<?x64xf32>, !milm.weight<64x64xq4_0>) -> tensor<?x64xf32>
+    return %l : tensor<?x64xf32>
+  }
+}
+
+// PACK-LABEL: model_name = "packed"
+// PACK-SAME: milm.weights = [{format = 2 : i64, name = "token_embd.weight"
+// PACK-SAME: {format = 258 : i64, name = "blk.0.ffn_gate.weight"
+// PACK-SAME: {format = 2 : i64, name = "blk.0.odd.weight"
+// PACK: %[[E:.*]] = arith.constant 2 : i32
+// PACK: func.call @milm_op_embedding(%[[E]],
+// PACK: %[[G:.*]] = arith.constant 258 : i32
+// PACK: func.call @milm_op_linear(%{{.*}}, %[[G]],
+// PACK: %[[O:.*]] = arith.constant 2 : i32
+// PACK: func.call @milm_op_linear(%{{.*}}, %[[O]],
+// PACK: %[[L:.*]] = arith.constant 2 : i32
+// PACK: func.call @milm_op_logits(%{{.*}}, %[[L]],
+// NOPACK-NOT: format = 258
+// NOPACK-NOT: constant 258

@@ -15,6 +15,12 @@
 #include "runtime/LinkConfig.h"
 #include "runtime/artifact/ArtifactWriter.h"
 
+// The generic (portable C) microkernels' repackers: the same code, linked into
+// milmc, that defines the packed layouts the target kernels read.
+#define MILM_UK_PREFIX milm_uk_generic_
+#include "codegen/ukernels/include/milm_ukernels.h"
+#undef MILM_UK_PREFIX
+
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
 #include "llvm/Support/FileSystem.h"
@@ -76,7 +82,10 @@ llvm::Error compileModel(const CompileOptions &opts) {
 
   Stage lowering("lowering to the CPU op layer");
   mlir::PassManager pm(&ctx);
-  buildCPUToLLVMPipeline(pm, opts.maxTokens);
+  // The x86-64 SIMD kernels read q4_0 with 8 rows interleaved (q4_0x8).
+  bool packQ4_0 = opts.repack && (target->ukernels == "x86_64-avx2" ||
+                                  target->ukernels == "x86_64-avx512");
+  buildCPUToLLVMPipeline(pm, opts.maxTokens, packQ4_0);
   std::string diag;
   {
     mlir::ScopedDiagnosticHandler handler(&ctx, [&](mlir::Diagnostic &d) {
@@ -101,6 +110,7 @@ llvm::Error compileModel(const CompileOptions &opts) {
   spec.options = {{"target", target->name}, {"cpu", target->cpu},
                   {"ukernels", target->ukernels},
                   {"max_tokens", std::to_string(opts.maxTokens)},
+                  {"repack", packQ4_0 ? "q4_0x8" : "none"},
                   {"kv_capacity", std::to_string(info->kvCapacity)},
                   {"source", opts.model}};
   spec.weightsSize = info->weightsBytes;
@@ -117,6 +127,16 @@ llvm::Error compileModel(const CompileOptions &opts) {
       uint64_t each = w.size / w.partFiles.size();
       for (size_t i = 0; i < w.partFiles.size(); ++i)
         aw.parts.push_back({w.partFiles[i], static_cast<uint64_t>(w.partOffsets[i]), each});
+    }
+    if (const PackedLayoutInfo *p = lookupPackedLayout(w.format)) {
+      if (p->code != kPackedQ4_0x8.code || w.shape.size() < 2)
+        return err(opts.model + ": weight '" + w.name + "': no repacker for layout " +
+                   std::string(p->name));
+      int64_t K = w.shape.back();
+      aw.repackUnit = p->rowGroup * *rowBytes(p->base, static_cast<uint64_t>(K));
+      aw.repack = [K](llvm::ArrayRef<uint8_t> in, llvm::MutableArrayRef<uint8_t> out) {
+        milm_uk_generic_repack_q4_0x8(in.data(), out.data(), 8, K);
+      };
     }
     spec.weights.push_back(std::move(aw));
   }

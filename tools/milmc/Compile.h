@@ -17,6 +17,7 @@ struct CompileOptions {
   int64_t kvCacheSize = 0;  ///< 0: the model's context length
   bool verbose = false;     ///< per-stage timings
   bool embedWeights = false; ///< link model.milm into milm-run; OUT/ gets no model.milm
+  bool repack = true;        ///< repack weights into the target kernels' layouts (q4_0x8 on x86-64)
 };
 
 /// Import, lower, generate code, write the artifact and link the executable.

@@ -81,6 +81,11 @@ static cl::opt<int64_t> compileMaxTokens("max-tokens", cl::desc("Tokens per eval
 static cl::opt<int64_t> compileKV("kv-cache-size",
                                   cl::desc("KV cache capacity in positions (default: the context length)"),
                                   cl::init(0), cl::sub(compileCmd), cl::cat(compileCat));
+static cl::opt<bool> compileNoRepack(
+    "no-repack",
+    cl::desc("Keep every weight in its GGUF layout (by default q4_0 products are repacked to "
+             "8 interleaved rows for the x86-64 AVX2/AVX-512 kernels)"),
+    cl::sub(compileCmd), cl::cat(compileCat));
 static cl::opt<bool> compileEmbed("embed-weights",
                                   cl::desc("Link the weights into milm-run, which then runs alone: "
                                            "OUT/ holds only milm-run and model.o, no model.milm"),
@@ -270,6 +275,7 @@ int main(int argc, char **argv) {
     opts.kvCacheSize = compileKV;
     opts.verbose = compileVerbose;
     opts.embedWeights = compileEmbed;
+    opts.repack = !compileNoRepack;
     if (Error e = milm::compileModel(opts))
       return fail(std::move(e));
     return 0;

@@ -54,6 +54,10 @@ typedef struct {
   uint8_t qs[128];
 } uk_block_q5_k;
 typedef struct { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint16_t d; } uk_block_q6_k;
+/* milm's q4_0x8 (see milm_uk_repack_q4_0x8): one block of 8 interleaved rows. */
+typedef struct { uint16_t d[8]; uint8_t qs[128]; } uk_block_q4_0x8;
+/* Row r of a q4_0x8 group is at qs[16 * uk_q4_0x8_slot(r)]. */
+static inline int uk_q4_0x8_slot(int r) { return r < 4 ? 2 * r : 2 * (r - 4) + 1; }
 
 _Static_assert(sizeof(uk_block_q4_0) == 18, "q4_0 block");
 _Static_assert(sizeof(uk_block_q4_1) == 20, "q4_1 block");
@@ -63,6 +67,7 @@ _Static_assert(sizeof(uk_block_q8_0) == 34, "q8_0 block");
 _Static_assert(sizeof(uk_block_q4_k) == 144, "q4_k block");
 _Static_assert(sizeof(uk_block_q5_k) == 176, "q5_k block");
 _Static_assert(sizeof(uk_block_q6_k) == 210, "q6_k block");
+_Static_assert(sizeof(uk_block_q4_0x8) == 144, "q4_0x8 block");
 _Static_assert(sizeof(milm_uk_block_q8_32) == 40, "q8_32 activation block");
 _Static_assert(sizeof(milm_uk_block_q8_k) == 292, "q8_k activation block");
 
@@ -85,10 +90,26 @@ static inline float uk_bits_f32(uint32_t u) {
   return f;
 }
 
-/* binary16 -> f32, exact. The 15 magnitude bits shifted into an f32's place
- * read as a number 2^112 too small (normal and subnormal alike); infinities and
- * NaNs get the f32 all-ones exponent. */
+/* binary16 -> f32, exact. Where the instruction set converts binary16 itself
+ * (AArch64's FCVT is base Armv8; x86's F16C) the compiler's __fp16 conversion
+ * is one instruction; the portable version, a dozen integer operations per
+ * scale, dominated the decode loops on AArch64 (bench/mca.sh). They differ only
+ * in the payload of signalling NaNs, which the hardware quiets. */
+static inline float uk_fp16_to_fp32_portable(uint16_t h);
+#if defined(__aarch64__) || defined(__F16C__)
 static inline float uk_fp16_to_fp32(uint16_t h) {
+  __fp16 v;
+  __builtin_memcpy(&v, &h, 2);
+  return (float)v;
+}
+#else
+static inline float uk_fp16_to_fp32(uint16_t h) { return uk_fp16_to_fp32_portable(h); }
+#endif
+
+/* The 15 magnitude bits shifted into an f32's place read as a number 2^112
+ * too small (normal and subnormal alike); infinities and NaNs get the f32
+ * all-ones exponent. */
+static inline float uk_fp16_to_fp32_portable(uint16_t h) {
   const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
   const uint32_t mag = (uint32_t)(h & 0x7fffu) << 13;
   float f;
@@ -152,7 +173,7 @@ static inline int64_t uk_block_elems(uint32_t f) {
   switch (f) {
   case MILM_UK_F32: case MILM_UK_F16: case MILM_UK_BF16: return 1;
   case MILM_UK_Q4_0: case MILM_UK_Q4_1: case MILM_UK_Q5_0: case MILM_UK_Q5_1:
-  case MILM_UK_Q8_0: return UK_QK;
+  case MILM_UK_Q8_0: case MILM_UK_Q4_0_X8: return UK_QK;
   case MILM_UK_Q4_K: case MILM_UK_Q5_K: case MILM_UK_Q6_K: return UK_QK_K;
   default: return 0;
   }
@@ -162,7 +183,7 @@ static inline int64_t uk_block_bytes(uint32_t f) {
   switch (f) {
   case MILM_UK_F32: return 4;
   case MILM_UK_F16: case MILM_UK_BF16: return 2;
-  case MILM_UK_Q4_0: return 18;
+  case MILM_UK_Q4_0: case MILM_UK_Q4_0_X8: return 18; /* per row */
   case MILM_UK_Q4_1: return 20;
   case MILM_UK_Q5_0: return 22;
   case MILM_UK_Q5_1: return 24;
@@ -178,7 +199,7 @@ static inline int32_t uk_act_kind(uint32_t f) {
   switch (f) {
   case MILM_UK_F32: case MILM_UK_F16: case MILM_UK_BF16: return MILM_UK_ACT_F32;
   case MILM_UK_Q4_0: case MILM_UK_Q4_1: case MILM_UK_Q5_0: case MILM_UK_Q5_1:
-  case MILM_UK_Q8_0: return MILM_UK_ACT_Q8_32;
+  case MILM_UK_Q8_0: case MILM_UK_Q4_0_X8: return MILM_UK_ACT_Q8_32;
   case MILM_UK_Q4_K: case MILM_UK_Q5_K: case MILM_UK_Q6_K: return MILM_UK_ACT_Q8_K;
   default: return -1;
   }

@@ -64,7 +64,11 @@ enum milm_uk_format {
   MILM_UK_Q4_K = 12,
   MILM_UK_Q5_K = 13,
   MILM_UK_Q6_K = 14,
-  MILM_UK_BF16 = 30
+  MILM_UK_BF16 = 30,
+  /* milm's packed layouts (>= 0x100, never in a GGUF file): written by the
+   * model compiler with milm_uk_repack_<layout>() from the GGUF format in the
+   * low byte, same bytes per row. */
+  MILM_UK_Q4_0_X8 = 0x102 /* q4_0, rows interleaved by 8, see milm_uk_repack_q4_0x8 */
 };
 
 /* Which 8-bit activation blocks a weight format's products use. */
@@ -138,6 +142,18 @@ enum milm_uk_moe_mode {
 extern "C" {
 #endif
 
+/* -- Packed layouts --------------------------------------------------------- */
+
+/* q4_0x8: the N x K q4_0 matrix (N a multiple of 8) as N/8 groups of 8 rows;
+ * group g holds K/32 blocks of 144 bytes, block b of the group being
+ *   f16 d[8]      the scales of rows 8g .. 8g+7, block b
+ *   u8  qs[128]   16 bytes per row in the row order 0,4,1,5,2,6,3,7 (of the
+ *                 group), each row's 16 bytes exactly q4_0's qs
+ * so one 32-byte load covers rows (j, j+4) and a decode kernel gets the
+ * group's 8 dot products in one vector in row order. Products with it,
+ * milm_uk_matmul_q4_0x8_q8(), need o_begin and o_end multiples of 8. */
+void MILM_UK_FN(repack_q4_0x8)(const void *src, void *dst, int64_t N, int64_t K);
+
 /* -- Sizes ---------------------------------------------------------------- */
 
 /* Values per block (1 for f32/f16/bf16), bytes per block; 0 for an unknown format. */
@@ -182,6 +198,7 @@ MILM_UK_DECLARE_MATMUL(bf16)
 /* Quantized formats: matmul_<fmt> quantizes x into scratch and calls
  * matmul_<fmt>_q8, which takes activations from quantize_act(). */
 MILM_UK_DECLARE_MATMUL_Q8(q4_0)
+MILM_UK_DECLARE_MATMUL_Q8(q4_0x8) /* o_begin, o_end: multiples of 8 */
 MILM_UK_DECLARE_MATMUL_Q8(q4_1)
 MILM_UK_DECLARE_MATMUL_Q8(q5_0)
 MILM_UK_DECLARE_MATMUL_Q8(q5_1)

@@ -207,6 +207,66 @@ void MILM_UK_FN(matmul_q4_0_q8)(const void *w, const void *xq, float *y, int64_t
 }
 #endif
 
+/* q4_0x8 (milm_uk_repack_q4_0x8): one 32-byte load holds rows (j, j+4) of a
+ * group; the nibbles stay unsigned (vpmaddubsw needs no sign trick) and the
+ * 8 * sum(a) offset is taken off the integer dot product. Each load gives four
+ * partial sums per row; three vphaddd leave the group's 8 dot products in one
+ * vector, in row order, so the 8 scales are one vcvtph2ps and one FMA serves 8
+ * rows. The unpacked block is used for NT (1..4) tokens; each token's float
+ * operations are the same whatever NT is (prefill == decode, bit for bit). */
+#ifndef UK_Q4X8_PREFETCH
+#define UK_Q4X8_PREFETCH 8
+#endif
+UK_AI void avx_group_q4_0x8(const uk_block_q4_0x8 *wg, const milm_uk_block_q8_32 *X, int64_t nb,
+                            float *y, int64_t ldy, int64_t t0, int64_t o, const int NT) {
+  const __m256i m4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
+  __m256 acc[4];
+  for (int u = 0; u < NT; ++u)
+    acc[u] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uk_block_q4_0x8 *wb = wg + b;
+    _mm_prefetch((const char *)(wb + UK_Q4X8_PREFETCH), _MM_HINT_T0);
+    _mm_prefetch((const char *)(wb + UK_Q4X8_PREFETCH) + 64, _MM_HINT_T0);
+    _mm_prefetch((const char *)(wb + UK_Q4X8_PREFETCH) + 128, _MM_HINT_T0);
+    __m256i lo[4], hi[4];
+    for (int k = 0; k < 4; ++k) {
+      const __m256i q = _mm256_loadu_si256((const __m256i *)(wb->qs + 32 * k));
+      lo[k] = _mm256_and_si256(q, m4);
+      hi[k] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+    }
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wb->d));
+    for (int u = 0; u < NT; ++u) {
+      const milm_uk_block_q8_32 *a = X + (t0 + u) * nb + b;
+      const __m256i xlo = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)a->qs));
+      const __m256i xhi =
+          _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(a->qs + 16)));
+      __m256i p[4];
+      for (int k = 0; k < 4; ++k)
+        p[k] = _mm256_madd_epi16(
+            _mm256_add_epi16(_mm256_maddubs_epi16(lo[k], xlo), _mm256_maddubs_epi16(hi[k], xhi)),
+            ones);
+      __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+      h = _mm256_sub_epi32(h, _mm256_set1_epi32(8 * a->sum));
+      acc[u] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(h), _mm256_mul_ps(dw, _mm256_set1_ps(a->d)),
+                               acc[u]);
+    }
+  }
+  for (int u = 0; u < NT; ++u)
+    _mm256_storeu_ps(y + (t0 + u) * ldy + o, acc[u]);
+}
+
+#ifndef MILM_UK_HAVE_matmul_q4_0x8_q8
+#define MILM_UK_HAVE_matmul_q4_0x8_q8 1
+void MILM_UK_FN(matmul_q4_0x8_q8)(const void *w, const void *xq, float *y, int64_t ldy,
+                                  int64_t T, int64_t K, int64_t o_begin, int64_t o_end) {
+  const int64_t nb = K / UK_QK;
+  const uk_block_q4_0x8 *W = (const uk_block_q4_0x8 *)w;
+  const milm_uk_block_q8_32 *X = (const milm_uk_block_q8_32 *)xq;
+  for (int64_t o = o_begin; o < o_end; o += 8)
+    UK_AVX2_TOKEN_LOOP(avx_group_q4_0x8, W + (o / 8) * nb, X, nb, y, ldy, T, o);
+}
+#endif
+
 #ifndef MILM_UK_HAVE_matmul_q8_0_q8
 #define MILM_UK_HAVE_matmul_q8_0_q8 1
 void MILM_UK_FN(matmul_q8_0_q8)(const void *w, const void *xq, float *y, int64_t ldy,

@@ -50,6 +50,8 @@ constexpr uint16_t kArtifactMinor = 0;
 /// Bytes per block and values per block of a GGUF storage format (ggml_type);
 /// false for formats the runtime does not know.
 bool ggmlFormatBlock(uint32_t format, uint64_t *blockElems, uint64_t *blockBytes);
+/// "q4_0", "q4_0x8" (a packed layout), ...; nullptr for an unknown format.
+const char *storageFormatName(uint32_t format);
 
 class Artifact {
 public:

@@ -501,7 +501,12 @@ TEST_F(ArtifactTest, BadTensorTables) {
   EXPECT_EQ(err(rawArtifact(0, 36, 2, {2, 32}, 128)), "");
   EXPECT_EQ(err(rawArtifact(0, 36, 4, {2, 32}, 128)),
             path + ": tensor 'w': unknown storage format 4");
-  EXPECT_EQ(err(rawArtifact(0, 100, 1000, {7}, 128)), ""); // packed layouts: not checked
+  EXPECT_EQ(err(rawArtifact(0, 100, 1000, {7}, 128)),
+            path + ": tensor 'w': unknown storage format 1000");
+  // q4_0x8 (0x102): q4_0's bytes, rows interleaved by 8.
+  EXPECT_EQ(err(rawArtifact(0, 144, 0x102, {8, 32}, 256)), "");
+  EXPECT_EQ(err(rawArtifact(0, 128, 0x102, {8, 32}, 256)),
+            path + ": tensor 'w': size 128 does not match q4_0x8 [8, 32] (144 bytes)");
 }
 
 TEST(RuntimeFormats, AgreeWithTheCompiler) {
@@ -517,6 +522,12 @@ TEST(RuntimeFormats, AgreeWithTheCompiler) {
     uint64_t e, b;
     EXPECT_EQ(rt::ggmlFormatBlock(t, &e, &b), lookupStorageFormat(t) != nullptr) << t;
   }
+  // Packed layouts: their base format's blocks.
+  uint64_t e = 0, b = 0;
+  ASSERT_TRUE(rt::ggmlFormatBlock(kPackedQ4_0x8.code, &e, &b));
+  EXPECT_EQ(e, info(kPackedQ4_0x8.base).blockElems);
+  EXPECT_EQ(b, info(kPackedQ4_0x8.base).blockBytes);
+  EXPECT_FALSE(rt::ggmlFormatBlock(0x101, &e, &b));
 }
 
 } // namespace

@@ -137,6 +137,11 @@ INSTANTIATE_TEST_SUITE_P(All, UKernelVsGenericTest,
 
 class UKernelOpsTest : public testing::TestWithParam<Which> {};
 
+TEST_P(UKernelOpsTest, PackedQ4_0x8) {
+  SKIP_UNLESS_RUNNABLE(GetParam());
+  EXPECT_EQ(checkPackedQ4_0x8Cases(implOf(GetParam()), implOf(Which::Generic)), "");
+}
+
 TEST_P(UKernelOpsTest, Elementwise) {
   SKIP_UNLESS_RUNNABLE(GetParam());
   EXPECT_EQ(checkElementwise(implOf(GetParam())), "");
