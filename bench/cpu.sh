@@ -33,7 +33,8 @@ for a in "$@"; do
     --write-doc) write_doc=1 ;;
     --no-llamacpp) use_ref=0 ;;
     quick) models+=(0.3b:q4_0 0.3b:q8_0 1.3b:q4_0) ;;
-    all) models+=(0.3b:q4_0 0.3b:q8_0 0.3b:q4_k_m 1.3b:q4_0 1.3b:q8_0 1.3b:q4_k_m moe-0.7bx8:q4_0) ;;
+    all) models+=(0.3b:q4_0 0.3b:q8_0 0.3b:q4_k_m 1.3b:q4_0 1.3b:q8_0 1.3b:q4_k_m moe-0.7bx8:q4_0
+                  0.7bx8-dense:q4_0) ;;
     *:*) models+=("$a") ;;
     -h|--help) sed -n 2,19p "$0"; exit 0 ;;
     *) echo "cpu.sh: unknown argument '$a' (PRESET:FORMAT, quick, all, --write-doc, --no-llamacpp)" >&2; exit 2 ;;

@@ -31,6 +31,10 @@ static const SynthPreset kPresets[] = {
     {"6b", "MiLM2-6B (synthetic)", 30, 4096, 32, 8, 128, 11264, 65536, 4096, 0, 0},
     {"moe-0.7bx8", "MiLM2-0.7Bx8 (synthetic)", 20, 1536, 12, 4, 128, 4096, 65536, 4096, 8, 2},
     {"moe-2bx8", "MiLM2-2Bx8 (synthetic)", 24, 2560, 20, 4, 128, 5632, 65536, 4096, 8, 2},
+    // moe-0.7bx8's dense twin: its two active experts' FFN (2 x 4096) as one
+    // dense FFN, so both read the same weights per token (less the router).
+    {"0.7bx8-dense", "MiLM2-0.7Bx8 dense twin (synthetic)", 20, 1536, 12, 4, 128, 8192, 65536,
+     4096, 0, 0},
 };
 
 llvm::ArrayRef<SynthPreset> synthPresets() { return kPresets; }

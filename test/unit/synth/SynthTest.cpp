@@ -140,6 +140,15 @@ TEST(SynthPresets, ParameterCountsMatchTheirNames) {
     SynthParamCount c = countSynthParameters(*p);
     EXPECT_LT(c.active, c.total / 2) << name;
   }
+  // The dense twin of moe-0.7bx8 has its active parameters but the routers'.
+  {
+    const SynthPreset *moe = lookupSynthPreset("moe-0.7bx8");
+    const SynthPreset *twin = lookupSynthPreset("0.7bx8-dense");
+    ASSERT_NE(twin, nullptr);
+    EXPECT_EQ(twin->experts, 0);
+    uint64_t routers = uint64_t(moe->layers) * moe->experts * moe->hidden;
+    EXPECT_EQ(countSynthParameters(*twin).active + routers, countSynthParameters(*moe).active);
+  }
   // Hand count for tiny: embeddings 2 * 512 * 64, per layer q/o 64x64, k/v 64x32,
   // ffn 3 * 64 * 256, two norms of 64; one final norm.
   SynthParamCount t = countSynthParameters(*lookupSynthPreset("tiny"));
