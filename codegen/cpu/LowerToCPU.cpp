@@ -566,7 +566,12 @@ LogicalResult Lowering::lowerOp(Operation *op) {
     needXQ(g.getFormat(), D);
     needXQ(u.getFormat(), D);
     needXQ(d.getFormat(), F);
-    uint64_t scratch = 4ull * (maxTokens * E + 2 * maxTokens * k + 2 * F + D);
+    // milm_op_moe's scratch: logits [T, E], ids and weights [T, k], gathered
+    // inputs [T, D], gate/up [T, F] x 2, outputs [T, D], per-slot results
+    // [T, k, D], (token, slot) pairs [T] x 2.
+    uint64_t T64 = static_cast<uint64_t>(maxTokens);
+    uint64_t scratch =
+        4ull * (T64 * E + 2 * T64 * k + T64 * D + 2 * T64 * F + T64 * D + T64 * k * D + 2 * T64);
     moeScratchBytes = std::max(moeScratchBytes, scratch);
     Value xq = scratchPtr(xqOffsetConsts);
     Value sc = scratchPtr(moeOffsetConsts);

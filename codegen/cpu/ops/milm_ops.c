@@ -148,9 +148,14 @@ void milm_op_attention(milm_exec *ex, const float *q, const float *k, const floa
 
 /* y[T, D] = sum over the top_k experts e of token t of
  *   weight * down_e(silu(gate_e x) * up_e x).
- * Tokens are processed one at a time per expert: only the selected experts'
- * weights are read. scratch: router logits [T, E], ids/weights [T, k],
- * gate/up [F] x 2, down output [D], and the quantized activation buffer. */
+ * Only the selected experts' weights are read, each once per call: the tokens
+ * routed to expert e are gathered and go through its three products together
+ * (multi-token kernels), then each token's top_k results are summed in its own
+ * slot order, so a token's output does not depend on the other tokens of the
+ * call (prefill == decode). scratch (milm_moe_scratch_bytes): router logits
+ * [T, E], ids and weights [T, k], gathered inputs [T, D], gate and up [T, F],
+ * expert outputs [T, D], per-slot results [T, k, D], and the gathered tokens'
+ * (token, slot) pairs [T] x 2; xq_scratch: the quantized activations of T rows. */
 void milm_op_moe(milm_exec *ex, const float *x, int64_t T, int64_t D, int64_t F, int64_t E,
                  int64_t top_k, int32_t mode, uint32_t router_format, const void *router,
                  uint32_t gate_format, const void *gate, uint32_t up_format, const void *up,
@@ -159,30 +164,53 @@ void milm_op_moe(milm_exec *ex, const float *x, int64_t T, int64_t D, int64_t F,
   float *logits = (float *)scratch;
   int32_t *ids = (int32_t *)(logits + T * E);
   float *wts = (float *)(ids + T * top_k);
-  float *g = wts + T * top_k;
-  float *u = g + F;
-  float *o = u + F;
+  float *xg = wts + T * top_k;
+  float *g = xg + T * D;
+  float *u = g + T * F;
+  float *o = u + T * F;
+  float *parts = o + T * D;
+  int32_t *rows = (int32_t *)(parts + T * top_k * D);
+  int32_t *slots = rows + T;
   milm_op_linear(ex, router_format, router, NULL, x, T, D, E, logits, xq_scratch);
   milm_uk_moe_route(logits, E, T, E, top_k, mode, ids, wts);
   size_t gateBytes = milm_uk_weight_row_bytes(gate_format, D) * (size_t)F;
   size_t upBytes = milm_uk_weight_row_bytes(up_format, D) * (size_t)F;
   size_t downBytes = milm_uk_weight_row_bytes(down_format, F) * (size_t)D;
+  for (int64_t e = 0; e < E; ++e) {
+    int64_t n = 0;
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t j = 0; j < top_k; ++j)
+        if (ids[t * top_k + j] == e) {
+          rows[n] = (int32_t)t;
+          slots[n] = (int32_t)j;
+          for (int64_t i = 0; i < D; ++i)
+            xg[n * D + i] = x[t * D + i];
+          ++n;
+        }
+    if (n == 0)
+      continue;
+    milm_op_linear(ex, gate_format, (const uint8_t *)gate + e * gateBytes, NULL, xg, n, D, F, g,
+                   xq_scratch);
+    milm_op_linear(ex, up_format, (const uint8_t *)up + e * upBytes, NULL, xg, n, D, F, u,
+                   xq_scratch);
+    milm_uk_swiglu(g, u, g, n * F);
+    milm_op_linear(ex, down_format, (const uint8_t *)down + e * downBytes, NULL, g, n, F, D, o,
+                   xq_scratch);
+    for (int64_t r = 0; r < n; ++r) {
+      float *dst = parts + ((int64_t)rows[r] * top_k + slots[r]) * D;
+      for (int64_t i = 0; i < D; ++i)
+        dst[i] = o[r * D + i];
+    }
+  }
   for (int64_t t = 0; t < T; ++t) {
     float *yt = y + t * D;
     for (int64_t i = 0; i < D; ++i)
       yt[i] = 0.0f;
     for (int64_t j = 0; j < top_k; ++j) {
-      int64_t e = ids[t * top_k + j];
-      float wt = wts[t * top_k + j];
-      milm_op_linear(ex, gate_format, (const uint8_t *)gate + e * gateBytes, NULL, x + t * D, 1,
-                     D, F, g, xq_scratch);
-      milm_op_linear(ex, up_format, (const uint8_t *)up + e * upBytes, NULL, x + t * D, 1, D, F,
-                     u, xq_scratch);
-      milm_uk_swiglu(g, u, g, F);
-      milm_op_linear(ex, down_format, (const uint8_t *)down + e * downBytes, NULL, g, 1, F, D, o,
-                     xq_scratch);
+      const float wt = wts[t * top_k + j];
+      const float *pj = parts + (t * top_k + j) * D;
       for (int64_t i = 0; i < D; ++i)
-        yt[i] += wt * o[i];
+        yt[i] += wt * pj[i];
     }
   }
 }
