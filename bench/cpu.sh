@@ -12,7 +12,8 @@
 #   bash bench/cpu.sh [--write-doc] [--no-llamacpp] [MODEL...]
 #     MODEL: PRESET:FORMAT (0.3b:q4_0, 1.3b:q4_k_m, moe-0.7bx8:q4_0, ...),
 #            "quick" (default: 0.3b:q4_0 0.3b:q8_0 1.3b:q4_0) or "all" (the issue's set:
-#            0.3b and 1.3b in q4_0, q8_0, q4_k_m, and moe-0.7bx8:q4_0; q4_k_m synth is slow)
+#            0.3b and 1.3b in q4_0, q8_0, q4_k_m, moe-0.7bx8:q4_0 and its dense twin
+#            0.7bx8-dense:q4_0; q4_k_m synth is slow)
 #   env: MILMC (default: the newer of build/bin/milmc and build-dev/bin/milmc), MILM_BENCH_DIR
 #        (cache, default /tmp/milm-bench), MILM_RUNS (3), MILM_THREADS (2),
 #        MILM_PROMPT_TOKENS (128), MILM_GEN_TOKENS (128)
@@ -206,14 +207,6 @@ cat "$work/cpu-results.md"
 
 if [ $write_doc = 1 ]; then
   doc=$root/docs/PERFORMANCE.md
-  [ -f "$doc" ] || printf '# Performance\n\n<!-- bench:cpu:begin -->\n<!-- bench:cpu:end -->\n' >"$doc"
-  python3 - "$doc" "$work/cpu-results.md" <<'PY'
-import sys
-doc, res = sys.argv[1], open(sys.argv[2]).read()
-s = open(doc).read()
-b, e = "<!-- bench:cpu:begin -->", "<!-- bench:cpu:end -->"
-i, j = s.index(b) + len(b), s.index(e)
-open(doc, "w").write(s[:i] + "\n" + res + s[j:])
-PY
+  python3 "$root/bench/write_doc_section.py" "$doc" "$work/cpu-results.md" cpu
   log "wrote $doc"
 fi

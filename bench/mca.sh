@@ -127,16 +127,6 @@ cat "$work/mca-results.md"
 
 if [ $write_doc = 1 ]; then
   doc=$root/docs/PERFORMANCE.md
-  [ -f "$doc" ] || printf '# Performance\n' >"$doc"
-  python3 - "$doc" "$work/mca-results.md" <<'PY'
-import sys
-doc, res = sys.argv[1], open(sys.argv[2]).read()
-s = open(doc).read()
-b, e = "<!-- bench:mca:begin -->", "<!-- bench:mca:end -->"
-if b not in s:
-    s = s.rstrip("\n") + "\n\n## AArch64 microkernels: llvm-mca estimates\n\n" + b + "\n" + e + "\n"
-i, j = s.index(b) + len(b), s.index(e)
-open(doc, "w").write(s[:i] + "\n" + res + s[j:])
-PY
+  python3 "$root/bench/write_doc_section.py" "$doc" "$work/mca-results.md" mca "AArch64 microkernels: llvm-mca estimates"
   log "wrote $doc"
 fi
