@@ -204,6 +204,31 @@ TEST_F(ArtifactTest, ProducerWeights) {
   EXPECT_EQ(load(path), "");
 }
 
+TEST_F(ArtifactTest, RepackedWeights) {
+  // The bytes from the parts pass through `repack` a unit at a time (here each
+  // 64-byte unit reversed) and the file holds the result, checksummed as written.
+  artifact::ArtifactWeight &exps = f->spec.weights[2];
+  ASSERT_EQ(exps.name, "blk.0.ffn_up_exps.weight");
+  ASSERT_EQ(exps.size % 64, 0u);
+  exps.repackUnit = 64;
+  exps.repack = [](llvm::ArrayRef<uint8_t> in, llvm::MutableArrayRef<uint8_t> out) {
+    std::reverse_copy(in.begin(), in.end(), out.begin());
+  };
+  write();
+  Artifact a;
+  std::string err;
+  ASSERT_TRUE(a.open(path.c_str(), &err)) << err;
+  const fb::Tensor *t = a.header().tensors()->Get(2);
+  ASSERT_STREQ(t->name()->c_str(), "blk.0.ffn_up_exps.weight");
+  std::vector<uint8_t> expect(reinterpret_cast<const uint8_t *>(f->exps.data()),
+                              reinterpret_cast<const uint8_t *>(f->exps.data()) + exps.size);
+  for (size_t at = 0; at < expect.size(); at += 64)
+    std::reverse(expect.begin() + at, expect.begin() + at + 64);
+  EXPECT_EQ(memcmp(a.weights() + t->offset(), expect.data(), expect.size()), 0);
+  EXPECT_EQ(t->checksum(), rt::milm64(expect.data(), expect.size()));
+  EXPECT_TRUE(a.verifyChecksums(nullptr, &err)) << err;
+}
+
 TEST_F(ArtifactTest, WriterRejectsBadSpecs) {
   auto err = [&](auto mutate) {
     auto g = fake::makeFakeArtifact(dir, kHostTriple);
@@ -226,6 +251,23 @@ TEST_F(ArtifactTest, WriterRejectsBadSpecs) {
             p + ": tensor 'token_embd.weight': shape [320, 10] does not fit storage format q4_0");
   EXPECT_EQ(err([](artifact::ArtifactSpec &s) { s.weights[0].format = 5; }),
             p + ": tensor 'token_embd.weight': unknown storage format 5");
+  EXPECT_EQ(err([](artifact::ArtifactSpec &s) { s.weights[2].repackUnit = 64; }),
+            p + ": tensor 'blk.0.ffn_up_exps.weight': a repack needs both its function and its "
+                "unit");
+  EXPECT_EQ(err([](artifact::ArtifactSpec &s) {
+              s.weights[2].repackUnit = 96;
+              s.weights[2].repack = [](llvm::ArrayRef<uint8_t>, llvm::MutableArrayRef<uint8_t>) {};
+            }),
+            p + ": tensor 'blk.0.ffn_up_exps.weight': size 256 is not a multiple of the repack "
+                "unit (96 bytes)");
+  // q4_0x8 needs whole groups of 8 rows.
+  EXPECT_EQ(err([](artifact::ArtifactSpec &s) {
+              s.weights[0].format = 0x102;
+              s.weights[0].shape = {4, 32};
+              s.weights[0].size = 72;
+            }),
+            p + ": tensor 'token_embd.weight': q4_0x8 needs a row count that is a multiple of 8, "
+                "shape is [4, 32]");
   EXPECT_EQ(err([](artifact::ArtifactSpec &s) { s.weights[2].parts[1].size -= 4; }),
             p + ": tensor 'blk.0.ffn_up_exps.weight': parts add up to 252 bytes, expected 256");
   EXPECT_EQ(err([](artifact::ArtifactSpec &s) { s.weights[2].name = "output.weight"; }),
