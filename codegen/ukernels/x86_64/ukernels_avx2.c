@@ -365,14 +365,15 @@ UK_AVX2_MATMUL_Q8(q5_1, UK_QK, milm_uk_block_q8_32)
 
 /* q4_k / q5_k: per 64-value chunk c, the low nibbles (sub-block 2c) and high
  * nibbles (2c + 1) times the activations, scaled by the 6-bit scales in i32;
- * the mins times the activation sums (bsums) go to a second accumulator.
+ * the mins times the activation sums (bsums) are subtracted from the same
+ * accumulator (a second one per token made the 4-token tile spill).
  * HIGH5(c, lo, hi) adds q5_k's fifth bits. */
 #define UK_AVX2_QK4_KERNEL(NAME, WBLK, HIGH5)                                          \
   UK_AI void NAME(const WBLK *wr, const milm_uk_block_q8_k *X, int64_t nb, float *y,    \
                   int64_t ldy, int64_t t0, int64_t o, const int NT) {                  \
-    __m256 acc[4], accm[4];                                                            \
+    __m256 acc[4]; /* one accumulator per token: the mins are subtracted per block */ \
     for (int u = 0; u < NT; ++u)                                                       \
-      acc[u] = accm[u] = _mm256_setzero_ps();                                          \
+      acc[u] = _mm256_setzero_ps();                                                    \
     const __m256i m4 = _mm256_set1_epi8(0x0F);                                         \
     for (int64_t b = 0; b < nb; ++b) {                                                 \
       const WBLK *wb = wr + b;                                                         \
@@ -410,12 +411,12 @@ UK_AVX2_MATMUL_Q8(q5_1, UK_QK, milm_uk_block_q8_32)
         const milm_uk_block_q8_k *xb = X + (t0 + u) * nb + b;                          \
         const __m256i bs = _mm256_loadu_si256((const __m256i *)xb->bsums);             \
         acc[u] = _mm256_fmadd_ps(_mm256_set1_ps(d * xb->d), _mm256_cvtepi32_ps(sumi[u]), acc[u]); \
-        accm[u] = _mm256_fmadd_ps(_mm256_set1_ps(dmin * xb->d),                        \
-                                  _mm256_cvtepi32_ps(_mm256_madd_epi16(bs, mins)), accm[u]); \
+        acc[u] = _mm256_fnmadd_ps(_mm256_set1_ps(dmin * xb->d),                        \
+                                  _mm256_cvtepi32_ps(_mm256_madd_epi16(bs, mins)), acc[u]); \
       }                                                                                \
     }                                                                                  \
     for (int u = 0; u < NT; ++u)                                                       \
-      y[(t0 + u) * ldy + o] = avx_hsum_ps(_mm256_sub_ps(acc[u], accm[u]));             \
+      y[(t0 + u) * ldy + o] = avx_hsum_ps(acc[u]);                                     \
   }
 #define UK_NO_HIGH5(c, lo, hi) ((void)0)
 /* Bit 2c of qh[l] is the fifth bit of low-nibble value l, bit 2c + 1 of the high. */
