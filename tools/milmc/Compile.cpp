@@ -133,7 +133,11 @@ llvm::Error compileModel(const CompileOptions &opts) {
         return err(opts.model + ": weight '" + w.name + "': no repacker for layout " +
                    std::string(p->name));
       int64_t K = w.shape.back();
-      aw.repackUnit = p->rowGroup * *rowBytes(p->base, static_cast<uint64_t>(K));
+      std::optional<uint64_t> row = rowBytes(p->base, static_cast<uint64_t>(K));
+      if (!row)
+        return err(opts.model + ": weight '" + w.name + "': rows of " + llvm::Twine(K) +
+                   " values do not fit " + std::string(p->name));
+      aw.repackUnit = p->rowGroup * *row;
       aw.repack = [K](llvm::ArrayRef<uint8_t> in, llvm::MutableArrayRef<uint8_t> out) {
         milm_uk_generic_repack_q4_0x8(in.data(), out.data(), 8, K);
       };
