@@ -25,6 +25,7 @@
 #include "codegen/cpu/LowerToCPU.h"
 
 #include "dialects/milm/MilmDialect.h"
+#include "frontends/common/StorageFormat.h"
 
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -101,12 +102,10 @@ struct WeightInfo {
   mm::WeightOp op;
   uint64_t offset, size;
   /// The format code the kernels read: the ggml_type, or a packed layout's
-  /// (kPackedQ4_0x8) when the weight is repacked for the target.
+  /// (kPackedQ4_0x8, frontends/common/StorageFormat.h) when the weight is
+  /// repacked for the target.
   int64_t code;
 };
-
-/// milm_uk_format's MILM_UK_Q4_0_X8: q4_0 rows interleaved by 8.
-constexpr int64_t kPackedQ4_0x8 = 0x102;
 
 /// An activation's arena region and the max_tokens-row view of it.
 struct Buffer {
@@ -172,6 +171,10 @@ private:
   Value weightPtr(Value v) { return ptrOf(bytesAt(weights, weightOf[v].offset, weightOf[v].size)); }
   mm::WeightType wtype(Value v) { return llvm::cast<mm::WeightType>(v.getType()); }
   int64_t features(Value v) { return llvm::cast<RankedTensorType>(v.getType()).getDimSize(1); }
+  /// One layer's K and V caches (f16): the attention op's slice of `kv`.
+  uint64_t kvLayerBytes() const {
+    return 2ull * cacheType.getCapacity() * cacheType.getKvHeads() * cacheType.getHeadDim() * 2;
+  }
   uint64_t bufferBytes(Value v) { return static_cast<uint64_t>(maxTokens) * features(v) * 4; }
   void needXQ(mm::WeightFormat f, int64_t K) {
     xqBytes = std::max(xqBytes, static_cast<uint64_t>(maxTokens) * actRowBytes(f, K));
@@ -282,8 +285,7 @@ LogicalResult Lowering::lowerModel(mm::ModelOp model) {
   // The weight section and the arena get their sizes once every op is lowered.
   Type i8 = b.getI8Type(), i32Ty = b.getI32Type(), i64Ty = b.getI64Type();
   auto bytes = [&](int64_t n) { return MemRefType::get({n}, i8); };
-  int64_t kvBytes = cacheType.getLayers() * 2 * cacheType.getCapacity() *
-                    cacheType.getKvHeads() * cacheType.getHeadDim() * 2;
+  int64_t kvBytes = cacheType.getLayers() * static_cast<int64_t>(kvLayerBytes());
   auto ids = MemRefType::get({maxTokens}, i32Ty);
   SmallVector<Type> argTypes{ptrTy, bytes(1), bytes(kvBytes), bytes(1), ids, ids,
                              i64Ty, i32Ty, ptrTy};
@@ -456,9 +458,9 @@ LogicalResult Lowering::lowerOp(Operation *op) {
     // have that layout (milm_uk_repack_q4_0x8; the driver repacks the bytes).
     int64_t code = static_cast<int64_t>(t.getFormat());
     int64_t rows = t.getShape().size() >= 2 ? t.getShape()[t.getShape().size() - 2] : 0;
-    if (packQ4_0 && t.getFormat() == mm::WeightFormat::q4_0 && rows > 0 && rows % 8 == 0 &&
-        !rowRead.contains(w.getName()))
-      code = kPackedQ4_0x8;
+    if (packQ4_0 && t.getFormat() == mm::WeightFormat::q4_0 && rows > 0 &&
+        rows % kPackedQ4_0x8.rowGroup == 0 && !rowRead.contains(w.getName()))
+      code = kPackedQ4_0x8.code;
     WeightInfo info{w, alignUp(weightsTop), t.getSizeInBytes(), code};
     weightsTop = info.offset + info.size;
     weightByName[w.getName()] = info;
@@ -525,7 +527,7 @@ LogicalResult Lowering::lowerOp(Operation *op) {
       return fail("the cache and positions must be @forward's arguments");
     int64_t H = a.getNumHeads(), KV = a.getNumKvHeads(), HD = a.getHeadDim();
     int64_t cap = cacheType.getCapacity();
-    uint64_t layerBytes = 2ull * cap * KV * HD * 2; // k and v, f16
+    uint64_t layerBytes = kvLayerBytes();
     double scale = a.getScale() ? a.getScale()->convertToDouble() : 1.0 / std::sqrt(double(HD));
     call("milm_op_attention", {},
          {ex, bufPtr(a.getQ()), bufPtr(a.getK()), bufPtr(a.getV()),

@@ -138,8 +138,9 @@ llvm::Error compileModel(const CompileOptions &opts) {
         return err(opts.model + ": weight '" + w.name + "': rows of " + llvm::Twine(K) +
                    " values do not fit " + std::string(p->name));
       aw.repackUnit = p->rowGroup * *row;
-      aw.repack = [K](llvm::ArrayRef<uint8_t> in, llvm::MutableArrayRef<uint8_t> out) {
-        milm_uk_generic_repack_q4_0x8(in.data(), out.data(), 8, K);
+      aw.repack = [K, rows = p->rowGroup](llvm::ArrayRef<uint8_t> in,
+                                          llvm::MutableArrayRef<uint8_t> out) {
+        milm_uk_generic_repack_q4_0x8(in.data(), out.data(), rows, K);
       };
     }
     spec.weights.push_back(std::move(aw));

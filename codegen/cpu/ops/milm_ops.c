@@ -29,19 +29,19 @@ typedef struct {
   int64_t K, T;
   float *y;
   int64_t ldy;
+  int64_t group; /* milm_uk_row_group(format): the task range counts groups of rows */
 } matmul_task;
 
 static void matmul_rows(void *arg, int64_t begin, int64_t end) {
   const matmul_task *m = (const matmul_task *)arg;
+  begin *= m->group;
+  end *= m->group;
   switch (m->format) {
   case MILM_UK_F32: milm_uk_matmul_f32(m->w, m->x, m->K, m->y, m->ldy, m->T, m->K, begin, end, NULL); break;
   case MILM_UK_F16: milm_uk_matmul_f16(m->w, m->x, m->K, m->y, m->ldy, m->T, m->K, begin, end, NULL); break;
   case MILM_UK_BF16: milm_uk_matmul_bf16(m->w, m->x, m->K, m->y, m->ldy, m->T, m->K, begin, end, NULL); break;
   case MILM_UK_Q4_0: milm_uk_matmul_q4_0_q8(m->w, m->xq, m->y, m->ldy, m->T, m->K, begin, end); break;
-  /* Packed by groups of 8 rows: the task range counts groups. */
-  case MILM_UK_Q4_0_X8:
-    milm_uk_matmul_q4_0x8_q8(m->w, m->xq, m->y, m->ldy, m->T, m->K, 8 * begin, 8 * end);
-    break;
+  case MILM_UK_Q4_0_X8: milm_uk_matmul_q4_0x8_q8(m->w, m->xq, m->y, m->ldy, m->T, m->K, begin, end); break;
   case MILM_UK_Q4_1: milm_uk_matmul_q4_1_q8(m->w, m->xq, m->y, m->ldy, m->T, m->K, begin, end); break;
   case MILM_UK_Q5_0: milm_uk_matmul_q5_0_q8(m->w, m->xq, m->y, m->ldy, m->T, m->K, begin, end); break;
   case MILM_UK_Q5_1: milm_uk_matmul_q5_1_q8(m->w, m->xq, m->y, m->ldy, m->T, m->K, begin, end); break;
@@ -64,15 +64,13 @@ static int64_t row_grain(int64_t K) {
 void milm_op_linear(milm_exec *ex, uint32_t format, const void *w, const float *bias,
                     const float *x, int64_t T, int64_t K, int64_t N, float *y,
                     void *xq_scratch) {
-  matmul_task m = {format, w, x, x, K, T, y, N};
+  const int64_t group = milm_uk_row_group(format);
+  matmul_task m = {format, w, x, x, K, T, y, N, group};
   if (milm_uk_act_kind(format) != MILM_UK_ACT_F32) {
     milm_uk_quantize_act(format, x, K, T, K, xq_scratch);
     m.xq = xq_scratch;
   }
-  if (format == MILM_UK_Q4_0_X8)
-    milm_rt_parallel_for(ex, N / 8, (row_grain(K) + 7) / 8, matmul_rows, &m);
-  else
-    milm_rt_parallel_for(ex, N, row_grain(K), matmul_rows, &m);
+  milm_rt_parallel_for(ex, N / group, (row_grain(K) + group - 1) / group, matmul_rows, &m);
   if (bias)
     for (int64_t t = 0; t < T; ++t)
       milm_uk_add(y + t * N, bias, y + t * N, N);

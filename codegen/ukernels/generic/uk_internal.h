@@ -205,6 +205,10 @@ static inline int32_t uk_act_kind(uint32_t f) {
   }
 }
 
+static inline int64_t uk_row_group(uint32_t f) {
+  return f == MILM_UK_Q4_0_X8 ? 8 : 1;
+}
+
 static inline size_t uk_weight_row_bytes(uint32_t f, int64_t K) {
   const int64_t be = uk_block_elems(f);
   if (be == 0 || K < 0 || K % be != 0)

@@ -163,6 +163,9 @@ int64_t MILM_UK_FN(block_bytes)(uint32_t format);
 size_t MILM_UK_FN(weight_row_bytes)(uint32_t format, int64_t K);
 /* enum milm_uk_act_kind of a weight format (-1 for an unknown format). */
 int32_t MILM_UK_FN(act_kind)(uint32_t format);
+/* Rows a product splits on: its o_begin and o_end must be multiples of this
+ * (8 for q4_0x8, 1 for every other format). */
+int64_t MILM_UK_FN(row_group)(uint32_t format);
 /* Bytes of one token's quantized activations for weight format `format`
  * (K/32 * 40 or K/256 * 292; 0 for the float formats). */
 size_t MILM_UK_FN(act_row_bytes)(uint32_t format, int64_t K);
