@@ -102,7 +102,7 @@ struct WeightInfo {
   mm::WeightOp op;
   uint64_t offset, size;
   /// The format code the kernels read: the ggml_type, or a packed layout's
-  /// (kPackedQ4_0x8, frontends/common/StorageFormat.h) when the weight is
+  /// (kPackedLayouts, frontends/common/StorageFormat.h) when the weight is
   /// repacked for the target.
   int64_t code;
 };
@@ -115,9 +115,9 @@ struct Buffer {
 
 class Lowering {
 public:
-  Lowering(ModuleOp module, int64_t maxTokens, bool packQ4_0)
+  Lowering(ModuleOp module, int64_t maxTokens, bool repack)
       : module(module), ctx(module.getContext()), b(ctx), maxTokens(maxTokens),
-        packQ4_0(packQ4_0) {}
+        repack(repack) {}
   LogicalResult run();
 
 private:
@@ -196,7 +196,7 @@ private:
   OpBuilder b;
   Location loc = UnknownLoc::get(ctx);
   int64_t maxTokens;
-  bool packQ4_0;
+  bool repack;
   Type ptrTy = LLVM::LLVMPointerType::get(ctx);
   /// Weights read row by row (embedding tables): never repacked.
   llvm::StringSet<> rowRead;
@@ -454,13 +454,16 @@ LogicalResult Lowering::lowerOp(Operation *op) {
       weightOf[w.getResult()] = it->second;
       return success();
     }
-    // q4_0 products read 8 interleaved rows at a time when the target's kernels
-    // have that layout (milm_uk_repack_q4_0x8; the driver repacks the bytes).
+    // Products read the packed layout of their format (8 interleaved rows:
+    // q4_0x8, q8_0x8) when the target's kernels have one; the driver repacks
+    // the bytes (milm_uk_repack_<layout>). Weights read by rows (embedding
+    // tables) keep GGUF's layout.
     int64_t code = static_cast<int64_t>(t.getFormat());
     int64_t rows = t.getShape().size() >= 2 ? t.getShape()[t.getShape().size() - 2] : 0;
-    if (packQ4_0 && t.getFormat() == mm::WeightFormat::q4_0 && rows > 0 &&
-        rows % kPackedQ4_0x8.rowGroup == 0 && !rowRead.contains(w.getName()))
-      code = kPackedQ4_0x8.code;
+    const PackedLayoutInfo *packed =
+        repack ? packedLayoutFor(static_cast<StorageFormat>(code)) : nullptr;
+    if (packed && rows > 0 && rows % packed->rowGroup == 0 && !rowRead.contains(w.getName()))
+      code = packed->code;
     WeightInfo info{w, alignUp(weightsTop), t.getSizeInBytes(), code};
     weightsTop = info.offset + info.size;
     weightByName[w.getName()] = info;
@@ -609,9 +612,9 @@ struct LowerToCPUPass : PassWrapper<LowerToCPUPass, OperationPass<ModuleOp>> {
   MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(LowerToCPUPass)
   LowerToCPUPass() = default;
   LowerToCPUPass(const LowerToCPUPass &other) : PassWrapper(other) {}
-  LowerToCPUPass(int64_t maxTokens, bool packQ4_0) {
+  LowerToCPUPass(int64_t maxTokens, bool repack) {
     this->maxTokens = maxTokens;
-    this->packQ4_0 = packQ4_0;
+    this->repack = repack;
   }
   StringRef getArgument() const final { return "milm-lower-to-cpu"; }
   StringRef getDescription() const final {
@@ -628,7 +631,7 @@ struct LowerToCPUPass : PassWrapper<LowerToCPUPass, OperationPass<ModuleOp>> {
       getOperation().emitError() << "max-tokens must be at least 1";
       return signalPassFailure();
     }
-    if (failed(Lowering(getOperation(), maxTokens, packQ4_0).run()))
+    if (failed(Lowering(getOperation(), maxTokens, repack).run()))
       return signalPassFailure();
     // exp (swiglu) as a polynomial in arith ops, which LLVM vectorises with the
     // loop around it; llvm.exp would become one libm call per element.
@@ -646,29 +649,30 @@ struct LowerToCPUPass : PassWrapper<LowerToCPUPass, OperationPass<ModuleOp>> {
   Option<int64_t> maxTokens{*this, "max-tokens",
                             llvm::cl::desc("Most tokens one milm_forward call evaluates"),
                             llvm::cl::init(64)};
-  Option<bool> packQ4_0{*this, "pack-q4_0",
-                        llvm::cl::desc("Read q4_0 product weights with 8 rows interleaved "
-                                       "(format 0x102, for kernels that have that layout)"),
-                        llvm::cl::init(false)};
+  Option<bool> repack{*this, "repack",
+                      llvm::cl::desc("Read product weights in their format's packed layout "
+                                     "(q4_0x8 = 0x102, q8_0x8 = 0x108; for kernels that have "
+                                     "them)"),
+                      llvm::cl::init(false)};
 };
 
 struct CPUPipelineOptions : PassPipelineOptions<CPUPipelineOptions> {
   Option<int64_t> maxTokens{*this, "max-tokens",
                             llvm::cl::desc("Most tokens one milm_forward call evaluates"),
                             llvm::cl::init(64)};
-  Option<bool> packQ4_0{*this, "pack-q4_0",
-                        llvm::cl::desc("Read q4_0 product weights with 8 rows interleaved"),
-                        llvm::cl::init(false)};
+  Option<bool> repack{*this, "repack",
+                      llvm::cl::desc("Read product weights in their format's packed layout"),
+                      llvm::cl::init(false)};
 };
 
 } // namespace
 
-std::unique_ptr<Pass> createLowerToCPUPass(int64_t maxTokens, bool packQ4_0) {
-  return std::make_unique<LowerToCPUPass>(maxTokens, packQ4_0);
+std::unique_ptr<Pass> createLowerToCPUPass(int64_t maxTokens, bool repack) {
+  return std::make_unique<LowerToCPUPass>(maxTokens, repack);
 }
 
-void buildCPUToLLVMPipeline(OpPassManager &pm, int64_t maxTokens, bool packQ4_0) {
-  pm.addPass(createLowerToCPUPass(maxTokens, packQ4_0));
+void buildCPUToLLVMPipeline(OpPassManager &pm, int64_t maxTokens, bool repack) {
+  pm.addPass(createLowerToCPUPass(maxTokens, repack));
   pm.addPass(createConvertLinalgToLoopsPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
@@ -690,7 +694,7 @@ void registerMilmCodegenPasses() {
       "milm-lower-to-cpu, then linalg -> scf -> cf and every dialect to LLVM (what milmc "
       "compile runs before translating to LLVM IR)",
       [](OpPassManager &pm, const CPUPipelineOptions &o) {
-        buildCPUToLLVMPipeline(pm, o.maxTokens, o.packQ4_0);
+        buildCPUToLLVMPipeline(pm, o.maxTokens, o.repack);
       });
 }
 

@@ -25,16 +25,18 @@ inline constexpr const char *kWeightsAttr = "milm.weights";
 /// the T/position checks in scf/arith, and one func.call into the op layer of
 /// codegen/cpu/ops per heavy op, with shapes, formats, weight offsets and
 /// scratch offsets as constants (milm-lower-to-cpu).
-/// With `packQ4_0`, q4_0 weights read only by products (N a multiple of 8)
-/// get format 0x102 (MILM_UK_Q4_0_X8) in milm.weights and the calls: the
-/// driver must write them repacked (milm_uk_repack_q4_0x8).
-std::unique_ptr<mlir::Pass> createLowerToCPUPass(int64_t maxTokens = 64, bool packQ4_0 = false);
+/// With `repack`, weights read only by products whose format has a packed
+/// layout (StorageFormat.h's kPackedLayouts: q4_0 -> q4_0x8 = 0x102, q8_0 ->
+/// q8_0x8 = 0x108), N a multiple of its row group, get the layout's code in
+/// milm.weights and the calls: the driver must write them repacked
+/// (milm_uk_repack_<layout>).
+std::unique_ptr<mlir::Pass> createLowerToCPUPass(int64_t maxTokens = 64, bool repack = false);
 
 /// createLowerToCPUPass, then upstream passes down to the LLVM dialect, where
 /// milm_forward has the C signature of runtime/include/milm/model_abi.h
 /// (milm-cpu-to-llvm).
 void buildCPUToLLVMPipeline(mlir::OpPassManager &pm, int64_t maxTokens = 64,
-                            bool packQ4_0 = false);
+                            bool repack = false);
 void registerMilmCodegenPasses();
 
 } // namespace milm

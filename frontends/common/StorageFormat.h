@@ -60,9 +60,22 @@ struct PackedLayoutInfo {
   uint32_t rowGroup;     ///< rows rearranged together (the row count's divisor)
 };
 constexpr PackedLayoutInfo kPackedQ4_0x8{0x102, "q4_0x8", StorageFormat::Q4_0, 8};
+constexpr PackedLayoutInfo kPackedQ8_0x8{0x108, "q8_0x8", StorageFormat::Q8_0, 8};
+/// Every packed layout; a layout's code is 0x100 + its base format's ggml_type.
+constexpr PackedLayoutInfo kPackedLayouts[] = {kPackedQ4_0x8, kPackedQ8_0x8};
 /// The packed layout with this code, or nullptr.
 inline const PackedLayoutInfo *lookupPackedLayout(uint32_t code) {
-  return code == kPackedQ4_0x8.code ? &kPackedQ4_0x8 : nullptr;
+  for (const PackedLayoutInfo &p : kPackedLayouts)
+    if (p.code == code)
+      return &p;
+  return nullptr;
+}
+/// The packed layout of `base`'s bytes, or nullptr when it has none.
+inline const PackedLayoutInfo *packedLayoutFor(StorageFormat base) {
+  for (const PackedLayoutInfo &p : kPackedLayouts)
+    if (p.base == base)
+      return &p;
+  return nullptr;
 }
 
 } // namespace milm

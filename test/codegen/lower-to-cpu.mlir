@@ -189,12 +189,13 @@ milm.model @big #milm.config<arch = "llama", vocab_size = 65536, context_length 
 
 // -----
 
-// pack-q4_0 (what milmc sets for the x86-64 AVX2/AVX-512 kernels): q4_0
+// repack (what milmc sets for the x86-64 AVX2/AVX-512 kernels): q4_0 and q8_0
 // weights read only by products, with a row count that is a multiple of 8, get
-// the q4_0x8 layout (format 0x102 = 258) in milm.weights and in the calls; a
-// table the embedding reads row by row (here tied to the logits) keeps q4_0,
-// and so does a product weight of 12 rows.
-// RUN: milm-opt %s --split-input-file --milm-lower-to-cpu="max-tokens=4 pack-q4_0=1" | FileCheck %s --check-prefix=PACK
+// the q4_0x8 / q8_0x8 layouts (formats 0x102 = 258, 0x108 = 264) in
+// milm.weights and in the calls; a table the embedding reads row by row (here
+// tied to the logits) keeps q4_0, and so does a product weight of 12 rows;
+// q4_1 has no packed layout.
+// RUN: milm-opt %s --split-input-file --milm-lower-to-cpu="max-tokens=4 repack=1" | FileCheck %s --check-prefix=PACK
 // RUN: milm-opt %s --split-input-file --milm-lower-to-cpu="max-tokens=4" | FileCheck %s --check-prefix=NOPACK
 !cache = !milm.kv_cache<layers = 1, kv_heads = 1, head_dim = 32, capacity = 64, element = f16>
 milm.model @packed #milm.config<arch = "llama", vocab_size = 64, context_length = 64, hidden_size = 64, num_layers = 1, num_heads = 2, num_kv_heads = 1, head_dim = 32, ffn_size = 128> {
@@ -205,6 +206,10 @@ milm.model @packed #milm.config<arch = "llama", vocab_size = 64, context_length 
     %g = milm.linear %x, %wg : (tensor<?x64xf32>, !milm.weight<128x64xq4_0>) -> tensor<?x128xf32>
     %w12 = milm.weight "blk.0.odd.weight" : !milm.weight<12x128xq4_0>
     %o = milm.linear %g, %w12 : (tensor<?x128xf32>, !milm.weight<12x128xq4_0>) -> tensor<?x12xf32>
+    %wd = milm.weight "blk.0.ffn_down.weight" : !milm.weight<64x128xq8_0>
+    %d = milm.linear %g, %wd : (tensor<?x128xf32>, !milm.weight<64x128xq8_0>) -> tensor<?x64xf32>
+    %wu = milm.weight "blk.0.ffn_up.weight" : !milm.weight<64x64xq4_1>
+    %u = milm.linear %d, %wu : (tensor<?x64xf32>, !milm.weight<64x64xq4_1>) -> tensor<?x64xf32>
     %l = milm.logits %x, %emb : (tensor<?x64xf32>, !milm.weight<64x64xq4_0>) -> tensor<?x64xf32>
     return %l : tensor<?x64xf32>
   }
@@ -214,13 +219,21 @@ milm.model @packed #milm.config<arch = "llama", vocab_size = 64, context_length 
 // PACK-SAME: milm.weights = [{format = 2 : i64, name = "token_embd.weight"
 // PACK-SAME: {format = 258 : i64, name = "blk.0.ffn_gate.weight"
 // PACK-SAME: {format = 2 : i64, name = "blk.0.odd.weight"
+// PACK-SAME: {format = 264 : i64, name = "blk.0.ffn_down.weight"
+// PACK-SAME: {format = 3 : i64, name = "blk.0.ffn_up.weight"
 // PACK: %[[E:.*]] = arith.constant 2 : i32
 // PACK: func.call @milm_op_embedding(%[[E]],
 // PACK: %[[G:.*]] = arith.constant 258 : i32
 // PACK: func.call @milm_op_linear(%{{.*}}, %[[G]],
 // PACK: %[[O:.*]] = arith.constant 2 : i32
 // PACK: func.call @milm_op_linear(%{{.*}}, %[[O]],
+// PACK: %[[D:.*]] = arith.constant 264 : i32
+// PACK: func.call @milm_op_linear(%{{.*}}, %[[D]],
+// PACK: %[[U:.*]] = arith.constant 3 : i32
+// PACK: func.call @milm_op_linear(%{{.*}}, %[[U]],
 // PACK: %[[L:.*]] = arith.constant 2 : i32
 // PACK: func.call @milm_op_logits(%{{.*}}, %[[L]],
 // NOPACK-NOT: format = 258
+// NOPACK-NOT: format = 264
 // NOPACK-NOT: constant 258
+// NOPACK-NOT: constant 264

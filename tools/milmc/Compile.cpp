@@ -38,6 +38,14 @@ llvm::Error err(const llvm::Twine &msg) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), msg);
 }
 
+/// The packed layouts milmc writes for kernels that read them, "q4_0x8 q8_0x8".
+std::string repackedLayoutNames() {
+  std::string names;
+  for (const PackedLayoutInfo &p : kPackedLayouts)
+    names += (names.empty() ? "" : " ") + std::string(p.name);
+  return names;
+}
+
 struct Stage {
   explicit Stage(const char *what) : what(what), start(std::chrono::steady_clock::now()) {
     llvm::errs() << "milmc: " << what << "...\n";
@@ -82,10 +90,11 @@ llvm::Error compileModel(const CompileOptions &opts) {
 
   Stage lowering("lowering to the CPU op layer");
   mlir::PassManager pm(&ctx);
-  // The x86-64 SIMD kernels read q4_0 with 8 rows interleaved (q4_0x8).
-  bool packQ4_0 = opts.repack && (target->ukernels == "x86_64-avx2" ||
-                                  target->ukernels == "x86_64-avx512");
-  buildCPUToLLVMPipeline(pm, opts.maxTokens, packQ4_0);
+  // The x86-64 SIMD kernels read q4_0 and q8_0 with 8 rows interleaved
+  // (q4_0x8, q8_0x8); the other targets' kernels read GGUF's layouts.
+  bool repack = opts.repack && (target->ukernels == "x86_64-avx2" ||
+                                target->ukernels == "x86_64-avx512");
+  buildCPUToLLVMPipeline(pm, opts.maxTokens, repack);
   std::string diag;
   {
     mlir::ScopedDiagnosticHandler handler(&ctx, [&](mlir::Diagnostic &d) {
@@ -110,7 +119,7 @@ llvm::Error compileModel(const CompileOptions &opts) {
   spec.options = {{"target", target->name}, {"cpu", target->cpu},
                   {"ukernels", target->ukernels},
                   {"max_tokens", std::to_string(opts.maxTokens)},
-                  {"repack", packQ4_0 ? "q4_0x8" : "none"},
+                  {"repack", repack ? repackedLayoutNames() : "none"},
                   {"kv_capacity", std::to_string(info->kvCapacity)},
                   {"source", opts.model}};
   spec.weightsSize = info->weightsBytes;
@@ -129,7 +138,12 @@ llvm::Error compileModel(const CompileOptions &opts) {
         aw.parts.push_back({w.partFiles[i], static_cast<uint64_t>(w.partOffsets[i]), each});
     }
     if (const PackedLayoutInfo *p = lookupPackedLayout(w.format)) {
-      if (p->code != kPackedQ4_0x8.code || w.shape.size() < 2)
+      void (*repacker)(const void *, void *, int64_t, int64_t) = nullptr;
+      if (p->code == kPackedQ4_0x8.code)
+        repacker = milm_uk_generic_repack_q4_0x8;
+      else if (p->code == kPackedQ8_0x8.code)
+        repacker = milm_uk_generic_repack_q8_0x8;
+      if (!repacker || w.shape.size() < 2)
         return err(opts.model + ": weight '" + w.name + "': no repacker for layout " +
                    std::string(p->name));
       int64_t K = w.shape.back();
@@ -138,9 +152,9 @@ llvm::Error compileModel(const CompileOptions &opts) {
         return err(opts.model + ": weight '" + w.name + "': rows of " + llvm::Twine(K) +
                    " values do not fit " + std::string(p->name));
       aw.repackUnit = p->rowGroup * *row;
-      aw.repack = [K, rows = p->rowGroup](llvm::ArrayRef<uint8_t> in,
-                                          llvm::MutableArrayRef<uint8_t> out) {
-        milm_uk_generic_repack_q4_0x8(in.data(), out.data(), rows, K);
+      aw.repack = [K, rows = p->rowGroup, repacker](llvm::ArrayRef<uint8_t> in,
+                                                    llvm::MutableArrayRef<uint8_t> out) {
+        repacker(in.data(), out.data(), rows, K);
       };
     }
     spec.weights.push_back(std::move(aw));

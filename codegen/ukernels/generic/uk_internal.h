@@ -58,6 +58,9 @@ typedef struct { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint16_t d;
 typedef struct { uint16_t d[8]; uint8_t qs[128]; } uk_block_q4_0x8;
 /* Row r of a q4_0x8 group is at qs[16 * uk_q4_0x8_slot(r)]. */
 static inline int uk_q4_0x8_slot(int r) { return r < 4 ? 2 * r : 2 * (r - 4) + 1; }
+/* milm's q8_0x8 (see milm_uk_repack_q8_0x8): value k of row r at qs[uk_q8_0x8_at(r, k)]. */
+typedef struct { uint16_t d[8]; int8_t qs[256]; } uk_block_q8_0x8;
+static inline int uk_q8_0x8_at(int r, int k) { return 32 * (k >> 2) + 4 * r + (k & 3); }
 
 _Static_assert(sizeof(uk_block_q4_0) == 18, "q4_0 block");
 _Static_assert(sizeof(uk_block_q4_1) == 20, "q4_1 block");
@@ -68,6 +71,7 @@ _Static_assert(sizeof(uk_block_q4_k) == 144, "q4_k block");
 _Static_assert(sizeof(uk_block_q5_k) == 176, "q5_k block");
 _Static_assert(sizeof(uk_block_q6_k) == 210, "q6_k block");
 _Static_assert(sizeof(uk_block_q4_0x8) == 144, "q4_0x8 block");
+_Static_assert(sizeof(uk_block_q8_0x8) == 272, "q8_0x8 block");
 _Static_assert(sizeof(milm_uk_block_q8_32) == 40, "q8_32 activation block");
 _Static_assert(sizeof(milm_uk_block_q8_k) == 292, "q8_k activation block");
 
@@ -173,7 +177,7 @@ static inline int64_t uk_block_elems(uint32_t f) {
   switch (f) {
   case MILM_UK_F32: case MILM_UK_F16: case MILM_UK_BF16: return 1;
   case MILM_UK_Q4_0: case MILM_UK_Q4_1: case MILM_UK_Q5_0: case MILM_UK_Q5_1:
-  case MILM_UK_Q8_0: case MILM_UK_Q4_0_X8: return UK_QK;
+  case MILM_UK_Q8_0: case MILM_UK_Q4_0_X8: case MILM_UK_Q8_0_X8: return UK_QK;
   case MILM_UK_Q4_K: case MILM_UK_Q5_K: case MILM_UK_Q6_K: return UK_QK_K;
   default: return 0;
   }
@@ -187,7 +191,7 @@ static inline int64_t uk_block_bytes(uint32_t f) {
   case MILM_UK_Q4_1: return 20;
   case MILM_UK_Q5_0: return 22;
   case MILM_UK_Q5_1: return 24;
-  case MILM_UK_Q8_0: return 34;
+  case MILM_UK_Q8_0: case MILM_UK_Q8_0_X8: return 34; /* per row */
   case MILM_UK_Q4_K: return 144;
   case MILM_UK_Q5_K: return 176;
   case MILM_UK_Q6_K: return 210;
@@ -199,14 +203,14 @@ static inline int32_t uk_act_kind(uint32_t f) {
   switch (f) {
   case MILM_UK_F32: case MILM_UK_F16: case MILM_UK_BF16: return MILM_UK_ACT_F32;
   case MILM_UK_Q4_0: case MILM_UK_Q4_1: case MILM_UK_Q5_0: case MILM_UK_Q5_1:
-  case MILM_UK_Q8_0: case MILM_UK_Q4_0_X8: return MILM_UK_ACT_Q8_32;
+  case MILM_UK_Q8_0: case MILM_UK_Q4_0_X8: case MILM_UK_Q8_0_X8: return MILM_UK_ACT_Q8_32;
   case MILM_UK_Q4_K: case MILM_UK_Q5_K: case MILM_UK_Q6_K: return MILM_UK_ACT_Q8_K;
   default: return -1;
   }
 }
 
 static inline int64_t uk_row_group(uint32_t f) {
-  return f == MILM_UK_Q4_0_X8 ? 8 : 1;
+  return f == MILM_UK_Q4_0_X8 || f == MILM_UK_Q8_0_X8 ? 8 : 1;
 }
 
 static inline size_t uk_weight_row_bytes(uint32_t f, int64_t K) {

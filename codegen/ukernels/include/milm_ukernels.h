@@ -68,7 +68,8 @@ enum milm_uk_format {
   /* milm's packed layouts (>= 0x100, never in a GGUF file): written by the
    * model compiler with milm_uk_repack_<layout>() from the GGUF format in the
    * low byte, same bytes per row. */
-  MILM_UK_Q4_0_X8 = 0x102 /* q4_0, rows interleaved by 8, see milm_uk_repack_q4_0x8 */
+  MILM_UK_Q4_0_X8 = 0x102, /* q4_0, rows interleaved by 8, see milm_uk_repack_q4_0x8 */
+  MILM_UK_Q8_0_X8 = 0x108  /* q8_0, rows interleaved by 8, see milm_uk_repack_q8_0x8 */
 };
 
 /* Which 8-bit activation blocks a weight format's products use. */
@@ -154,6 +155,16 @@ extern "C" {
  * milm_uk_matmul_q4_0x8_q8(), need o_begin and o_end multiples of 8. */
 void MILM_UK_FN(repack_q4_0x8)(const void *src, void *dst, int64_t N, int64_t K);
 
+/* q8_0x8: the N x K q8_0 matrix (N a multiple of 8) as N/8 groups of 8 rows;
+ * group g holds K/32 blocks of 272 bytes, block b of the group being
+ *   f16 d[8]      the scales of rows 8g .. 8g+7, block b
+ *   i8  qs[256]   qs[32v + 4r + j] = value 4v + j of row r (v < 8, r < 8, j < 4)
+ * so each 32-byte vector holds 4 consecutive values of all 8 rows: with the
+ * activations' 4 bytes broadcast, one vpmaddubsw/vpmaddwd pair (or SDOT) gives
+ * the 8 rows' partial dot products in row order, no horizontal sums. Products
+ * with it, milm_uk_matmul_q8_0x8_q8(), need o_begin and o_end multiples of 8. */
+void MILM_UK_FN(repack_q8_0x8)(const void *src, void *dst, int64_t N, int64_t K);
+
 /* -- Sizes ---------------------------------------------------------------- */
 
 /* Values per block (1 for f32/f16/bf16), bytes per block; 0 for an unknown format. */
@@ -164,7 +175,7 @@ size_t MILM_UK_FN(weight_row_bytes)(uint32_t format, int64_t K);
 /* enum milm_uk_act_kind of a weight format (-1 for an unknown format). */
 int32_t MILM_UK_FN(act_kind)(uint32_t format);
 /* Rows a product splits on: its o_begin and o_end must be multiples of this
- * (8 for q4_0x8, 1 for every other format). */
+ * (8 for q4_0x8 and q8_0x8, 1 for every other format). */
 int64_t MILM_UK_FN(row_group)(uint32_t format);
 /* Bytes of one token's quantized activations for weight format `format`
  * (K/32 * 40 or K/256 * 292; 0 for the float formats). */
@@ -206,6 +217,7 @@ MILM_UK_DECLARE_MATMUL_Q8(q4_1)
 MILM_UK_DECLARE_MATMUL_Q8(q5_0)
 MILM_UK_DECLARE_MATMUL_Q8(q5_1)
 MILM_UK_DECLARE_MATMUL_Q8(q8_0)
+MILM_UK_DECLARE_MATMUL_Q8(q8_0x8) /* o_begin, o_end: multiples of 8 */
 MILM_UK_DECLARE_MATMUL_Q8(q4_k)
 MILM_UK_DECLARE_MATMUL_Q8(q5_k)
 MILM_UK_DECLARE_MATMUL_Q8(q6_k)

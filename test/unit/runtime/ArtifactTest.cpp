@@ -549,6 +549,10 @@ TEST_F(ArtifactTest, BadTensorTables) {
   EXPECT_EQ(err(rawArtifact(0, 144, 0x102, {8, 32}, 256)), "");
   EXPECT_EQ(err(rawArtifact(0, 128, 0x102, {8, 32}, 256)),
             path + ": tensor 'w': size 128 does not match q4_0x8 [8, 32] (144 bytes)");
+  // q8_0x8 (0x108): q8_0's bytes, rows interleaved by 8.
+  EXPECT_EQ(err(rawArtifact(0, 272, 0x108, {8, 32}, 384)), "");
+  EXPECT_EQ(err(rawArtifact(0, 256, 0x108, {8, 32}, 384)),
+            path + ": tensor 'w': size 256 does not match q8_0x8 [8, 32] (272 bytes)");
 }
 
 TEST(RuntimeFormats, AgreeWithTheCompiler) {
@@ -566,10 +570,17 @@ TEST(RuntimeFormats, AgreeWithTheCompiler) {
   }
   // Packed layouts: their base format's blocks.
   uint64_t e = 0, b = 0;
-  ASSERT_TRUE(rt::ggmlFormatBlock(kPackedQ4_0x8.code, &e, &b));
-  EXPECT_EQ(e, info(kPackedQ4_0x8.base).blockElems);
-  EXPECT_EQ(b, info(kPackedQ4_0x8.base).blockBytes);
+  for (const PackedLayoutInfo &p : kPackedLayouts) {
+    ASSERT_TRUE(rt::ggmlFormatBlock(p.code, &e, &b)) << p.name;
+    EXPECT_EQ(e, info(p.base).blockElems) << p.name;
+    EXPECT_EQ(b, info(p.base).blockBytes) << p.name;
+    EXPECT_EQ(p.code, 0x100u + uint32_t(p.base)) << p.name;
+    EXPECT_EQ(lookupPackedLayout(p.code), &p) << p.name;
+    EXPECT_EQ(packedLayoutFor(p.base), &p) << p.name;
+  }
   EXPECT_FALSE(rt::ggmlFormatBlock(0x101, &e, &b));
+  EXPECT_EQ(lookupPackedLayout(0x101), nullptr);
+  EXPECT_EQ(packedLayoutFor(StorageFormat::Q4_1), nullptr);
 }
 
 } // namespace

@@ -75,7 +75,8 @@ int main() {
       expectOk(n + " dequantize_row " + formatName(f), checkDequantRow(*impl, f));
     }
     expectOk(n + " elementwise", checkElementwise(*impl));
-    expectOk(n + " q4_0x8", checkPackedQ4_0x8Cases(*impl, generic));
+    for (size_t l = 0; l < std::size(kPackedLayouts); ++l)
+      expectOk(n + " " + kPackedLayouts[l].name, checkPackedCases(*impl, generic, l));
     for (int32_t pairing : {MILM_UK_ROPE_NORM, MILM_UK_ROPE_NEOX})
       for (int32_t scaling : {MILM_UK_ROPE_SCALING_NONE, MILM_UK_ROPE_SCALING_LINEAR,
                               MILM_UK_ROPE_SCALING_NTK, MILM_UK_ROPE_SCALING_YARN})

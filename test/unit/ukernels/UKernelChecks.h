@@ -81,9 +81,20 @@ struct UKImpl {
                           int64_t, int64_t, int64_t, int64_t, float, int64_t, int64_t);
   void (*moe_route)(const float *, int64_t, int64_t, int64_t, int64_t, int32_t, int32_t *,
                     float *);
-  void (*repack_q4_0x8)(const void *, void *, int64_t, int64_t);
-  MatmulQ8Fn mmq8_q4_0x8;
+  /// The packed layouts (kPackedLayouts below): repack and product.
+  struct Packed {
+    void (*repack)(const void *, void *, int64_t, int64_t) = nullptr;
+    MatmulQ8Fn mmq8 = nullptr;
+  } packed[2];
 };
+
+/// milm's packed layouts, in UKImpl::packed's order: code, base format, name.
+struct PackedLayout {
+  uint32_t code, base;
+  const char *name;
+};
+inline constexpr PackedLayout kPackedLayouts[] = {{MILM_UK_Q4_0_X8, MILM_UK_Q4_0, "q4_0x8"},
+                                                  {MILM_UK_Q8_0_X8, MILM_UK_Q8_0, "q8_0x8"}};
 
 /// Fills a UKImpl from the functions declared with prefix P (a token such as
 /// milm_uk_generic_); the prototypes must have been declared with that prefix.
@@ -127,8 +138,8 @@ struct UKImpl {
     u.kv_append_f16 = P##kv_append_f16;                                                \
     u.attention_f16kv = P##attention_f16kv;                                            \
     u.moe_route = P##moe_route;                                                        \
-    u.repack_q4_0x8 = P##repack_q4_0x8;                                                \
-    u.mmq8_q4_0x8 = P##matmul_q4_0x8_q8;                                               \
+    u.packed[0] = {P##repack_q4_0x8, P##matmul_q4_0x8_q8};                             \
+    u.packed[1] = {P##repack_q8_0x8, P##matmul_q8_0x8_q8};                             \
     return u;                                                                          \
   }()
 
@@ -882,30 +893,34 @@ inline std::string checkMoeRoute(const UKImpl &impl) {
 /// 2, 4, 5, 7, 8, 64),
 /// odd row ranges, two K (one of them not a multiple of 256 for the 32-value
 /// formats and not a multiple of 8 for the float formats).
-/// q4_0x8 (q4_0 rows interleaved by 8, repacked by `packer`'s repack, as the
-/// model compiler does with the generic one): impl's matmul_q4_0x8_q8 against
-/// its own q4_0 product on the same quantized activations. Both compute the same
-/// integer per block and weight row, so they differ only in the order of the
-/// float additions: |y - y_q4_0| <= 1e-6 * sum|W x| (activations as quantized).
-/// Every token of a T-token product must equal, bit for bit, that token
-/// computed alone (prefill == decode), and only rows [oBegin, oEnd) are written.
-inline std::string checkPackedQ4_0x8(const UKImpl &impl, const UKImpl &packer, int64_t T,
-                                     int64_t K, int64_t N, int64_t oBegin, int64_t oEnd,
-                                     uint32_t seed) {
-  const std::string name = fmt("q4_0x8 T=%lld K=%lld rows [%lld,%lld) of %lld", (long long)T,
-                               (long long)K, (long long)oBegin, (long long)oEnd, (long long)N);
-  const Weights &W = makeWeights(MILM_UK_Q4_0, N, K, seed);
+/// A packed layout (rows interleaved by 8, repacked by `packer`'s repack, as
+/// the model compiler does with the generic one): impl's product with it
+/// against its own product in the base format on the same quantized
+/// activations. Both compute the same integer per block and weight row, so they
+/// differ only in the order of the float additions: |y - y_base| <= 1e-6 *
+/// sum|W x| (activations as quantized). Every token of a T-token product must
+/// equal, bit for bit, that token computed alone (prefill == decode), and only
+/// rows [oBegin, oEnd) are written.
+inline std::string checkPacked(const UKImpl &impl, const UKImpl &packer, size_t layout,
+                               int64_t T, int64_t K, int64_t N, int64_t oBegin, int64_t oEnd,
+                               uint32_t seed) {
+  const PackedLayout &L = kPackedLayouts[layout];
+  const UKImpl::Packed &P = impl.packed[layout];
+  const std::string name =
+      fmt("%s T=%lld K=%lld rows [%lld,%lld) of %lld", L.name, (long long)T, (long long)K,
+          (long long)oBegin, (long long)oEnd, (long long)N);
+  const Weights &W = makeWeights(L.base, N, K, seed);
   std::vector<uint8_t> packed(W.rowBytes * N + 64, 0x5A);
-  packer.repack_q4_0x8(W.bytes.data(), packed.data(), N, K);
+  packer.packed[layout].repack(W.bytes.data(), packed.data(), N, K);
   for (size_t i = W.rowBytes * N; i < packed.size(); ++i)
     if (packed[i] != 0x5A)
       return name + ": repack wrote past N rows";
   const std::vector<float> x = makeActivations(T, K, K, seed + 7);
-  std::vector<uint8_t> xq(impl.act_row_bytes(MILM_UK_Q4_0, K) * T + 64);
-  impl.quantize_act(MILM_UK_Q4_0, x.data(), K, T, K, xq.data());
+  std::vector<uint8_t> xq(impl.act_row_bytes(L.base, K) * T + 64);
+  impl.quantize_act(L.base, x.data(), K, T, K, xq.data());
   std::vector<float> ref(T * N, kSentinel), y(T * N, kSentinel);
-  impl.mmq8[MILM_UK_Q4_0](W.bytes.data(), xq.data(), ref.data(), N, T, K, oBegin, oEnd);
-  impl.mmq8_q4_0x8(packed.data(), xq.data(), y.data(), N, T, K, oBegin, oEnd);
+  impl.mmq8[L.base](W.bytes.data(), xq.data(), ref.data(), N, T, K, oBegin, oEnd);
+  P.mmq8(packed.data(), xq.data(), y.data(), N, T, K, oBegin, oEnd);
   std::string bad = checkUntouched(y, T, N, oBegin, oEnd);
   if (!bad.empty())
     return name + ": " + bad;
@@ -921,13 +936,14 @@ inline std::string checkPackedQ4_0x8(const UKImpl &impl, const UKImpl &packer, i
       }
       const double diff = std::fabs(double(y[t * N + o]) - double(ref[t * N + o]));
       if (!(diff <= 1e-6 * mag + 1e-30))
-        return name + fmt(": y[%lld][%lld] = %.9g, q4_0 gives %.9g (|diff| %.3g > 1e-6 * %.4g)",
-                          (long long)t, (long long)o, y[t * N + o], ref[t * N + o], diff, mag);
+        return name + fmt(": y[%lld][%lld] = %.9g, %s gives %.9g (|diff| %.3g > 1e-6 * %.4g)",
+                          (long long)t, (long long)o, y[t * N + o], formatName(L.base),
+                          ref[t * N + o], diff, mag);
     }
   for (int64_t t = 0; T > 1 && t < T; ++t) {
     std::vector<float> one(N, kSentinel);
-    impl.mmq8_q4_0x8(packed.data(), xq.data() + t * impl.act_row_bytes(MILM_UK_Q4_0, K),
-                     one.data(), N, 1, K, oBegin, oEnd);
+    P.mmq8(packed.data(), xq.data() + t * impl.act_row_bytes(L.base, K), one.data(), N, 1, K,
+           oBegin, oEnd);
     for (int64_t o = oBegin; o < oEnd; ++o)
       if (std::memcmp(&one[o], &y[t * N + o], sizeof(float)) != 0)
         return name + fmt(": token %lld row %lld alone gives %.9g, in the batch %.9g",
@@ -936,16 +952,16 @@ inline std::string checkPackedQ4_0x8(const UKImpl &impl, const UKImpl &packer, i
   return "";
 }
 
-/// The q4_0x8 shapes: row ranges of whole groups, token tiles and tails, a
-/// large K.
-inline std::string checkPackedQ4_0x8Cases(const UKImpl &impl, const UKImpl &packer) {
+/// A packed layout's shapes: row ranges of whole groups, token tiles and tails,
+/// a large K.
+inline std::string checkPackedCases(const UKImpl &impl, const UKImpl &packer, size_t layout) {
   struct C { int64_t T, K, N, b, e; };
   const C cases[] = {{1, 256, 16, 0, 16}, {1, 96, 24, 8, 16}, {3, 512, 32, 8, 32},
                      {4, 64, 8, 0, 8},    {7, 256, 16, 0, 16}, {8, 1024, 24, 16, 24},
                      {64, 4096, 16, 0, 16}, {5, 256, 16, 8, 8}};
-  uint32_t seed = 9001;
+  uint32_t seed = 9001 + 1000 * uint32_t(layout);
   for (const C &c : cases) {
-    std::string bad = checkPackedQ4_0x8(impl, packer, c.T, c.K, c.N, c.b, c.e, seed++);
+    std::string bad = checkPacked(impl, packer, layout, c.T, c.K, c.N, c.b, c.e, seed++);
     if (!bad.empty())
       return std::string(impl.name) + ": " + bad;
   }

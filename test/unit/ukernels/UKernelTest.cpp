@@ -139,7 +139,12 @@ class UKernelOpsTest : public testing::TestWithParam<Which> {};
 
 TEST_P(UKernelOpsTest, PackedQ4_0x8) {
   SKIP_UNLESS_RUNNABLE(GetParam());
-  EXPECT_EQ(checkPackedQ4_0x8Cases(implOf(GetParam()), implOf(Which::Generic)), "");
+  EXPECT_EQ(checkPackedCases(implOf(GetParam()), implOf(Which::Generic), 0), "");
+}
+
+TEST_P(UKernelOpsTest, PackedQ8_0x8) {
+  SKIP_UNLESS_RUNNABLE(GetParam());
+  EXPECT_EQ(checkPackedCases(implOf(GetParam()), implOf(Which::Generic), 1), "");
 }
 
 TEST_P(UKernelOpsTest, Elementwise) {
