@@ -49,23 +49,39 @@ static uint64_t rnd(void) {
   return rng_state;
 }
 
-/* q4_0x8 (q4_0 rows repacked by 8) in the q8[] tables; GGUF's own numbers stop at 30. */
+/* The packed layouts (rows repacked by 8, as the model compiler does) in the
+ * q8[] tables after GGUF's own numbers, which stop at 30. */
 #define BENCH_Q4_0_X8 31u
-static uint32_t base_format(uint32_t fmt) { return fmt == BENCH_Q4_0_X8 ? MILM_UK_Q4_0 : fmt; }
+#define BENCH_Q8_0_X8 32u
+#define BENCH_Q4_K_X8 33u
+static uint32_t base_format(uint32_t fmt) {
+  switch (fmt) {
+  case BENCH_Q4_0_X8: return MILM_UK_Q4_0;
+  case BENCH_Q8_0_X8: return MILM_UK_Q8_0;
+  case BENCH_Q4_K_X8: return MILM_UK_Q4_K;
+  default: return fmt;
+  }
+}
 
 static void fill_weights(uint32_t fmt, uint8_t *w, size_t bytes);
-/* q4_0 weights repacked as the model compiler does. */
-static void fill_weights_q4_0x8(uint8_t *w, size_t bytes) {
+static void fill_weights_packed(uint32_t fmt, uint8_t *w, size_t bytes) {
+  const uint32_t base = base_format(fmt);
   uint8_t *tmp = malloc(bytes);
-  fill_weights(MILM_UK_Q4_0, tmp, bytes);
-  milm_uk_generic_repack_q4_0x8(tmp, w, (int64_t)(bytes / milm_uk_avx2_weight_row_bytes(MILM_UK_Q4_0, K)), K);
+  fill_weights(base, tmp, bytes);
+  const int64_t rows = (int64_t)(bytes / milm_uk_avx2_weight_row_bytes(base, K));
+  if (fmt == BENCH_Q4_0_X8)
+    milm_uk_generic_repack_q4_0x8(tmp, w, rows, K);
+  else if (fmt == BENCH_Q8_0_X8)
+    milm_uk_generic_repack_q8_0x8(tmp, w, rows, K);
+  else
+    milm_uk_generic_repack_q4_kx8(tmp, w, rows, K);
   free(tmp);
 }
 
 /* Random bytes, then every block's f16 scale fields set to small normal values. */
 static void fill_weights(uint32_t fmt, uint8_t *w, size_t bytes) {
-  if (fmt == BENCH_Q4_0_X8) {
-    fill_weights_q4_0x8(w, bytes);
+  if (base_format(fmt) != fmt) {
+    fill_weights_packed(fmt, w, bytes);
     return;
   }
   for (size_t i = 0; i < bytes; ++i)
@@ -112,7 +128,7 @@ typedef void (*float_fn)(const void *, const float *, int64_t, float *, int64_t,
 
 struct impl {
   const char *name;
-  q8_fn q8[32]; /* by format number; BENCH_Q4_0_X8 for q4_0x8 */
+  q8_fn q8[40]; /* by format number; BENCH_*_X8 for the packed layouts */
   float_fn f16;
 };
 
@@ -154,8 +170,9 @@ static double time_read(uint8_t **mats, int copies, size_t bytes, int reps) {
 /* T = 64 on one hot matrix: best of `reps` calls, GFLOP/s. */
 enum { TP = 64 };
 static int prefill(const struct impl *im) {
-  const uint32_t fmts[] = {MILM_UK_Q4_0, BENCH_Q4_0_X8, MILM_UK_Q8_0, MILM_UK_Q4_K, MILM_UK_Q6_K};
-  const char *names[] = {"q4_0", "q4_0x8", "q8_0", "q4_k", "q6_k"};
+  const uint32_t fmts[] = {MILM_UK_Q4_0,  BENCH_Q4_0_X8, MILM_UK_Q8_0, BENCH_Q8_0_X8,
+                           MILM_UK_Q4_K,  BENCH_Q4_K_X8, MILM_UK_Q6_K};
+  const char *names[] = {"q4_0", "q4_0x8", "q8_0", "q8_0x8", "q4_k", "q4_kx8", "q6_k"};
   float *x = malloc(sizeof(float) * K * TP), *y = malloc(sizeof(float) * N * TP);
   for (int i = 0; i < K * TP; ++i)
     x[i] = (float)((int)(rnd() % 2001) - 1000) / 1000.0f;
@@ -194,12 +211,16 @@ int main(int argc, char **argv) {
   struct impl avx2 = {"avx2", {0}, milm_uk_avx2_matmul_f16};
   avx2.q8[MILM_UK_Q4_0] = milm_uk_avx2_matmul_q4_0_q8;
   avx2.q8[BENCH_Q4_0_X8] = milm_uk_avx2_matmul_q4_0x8_q8;
+  avx2.q8[BENCH_Q8_0_X8] = milm_uk_avx2_matmul_q8_0x8_q8;
+  avx2.q8[BENCH_Q4_K_X8] = milm_uk_avx2_matmul_q4_kx8_q8;
   avx2.q8[MILM_UK_Q8_0] = milm_uk_avx2_matmul_q8_0_q8;
   avx2.q8[MILM_UK_Q4_K] = milm_uk_avx2_matmul_q4_k_q8;
   avx2.q8[MILM_UK_Q6_K] = milm_uk_avx2_matmul_q6_k_q8;
   struct impl gen = {"generic", {0}, milm_uk_generic_matmul_f16};
   gen.q8[MILM_UK_Q4_0] = milm_uk_generic_matmul_q4_0_q8;
   gen.q8[BENCH_Q4_0_X8] = milm_uk_generic_matmul_q4_0x8_q8;
+  gen.q8[BENCH_Q8_0_X8] = milm_uk_generic_matmul_q8_0x8_q8;
+  gen.q8[BENCH_Q4_K_X8] = milm_uk_generic_matmul_q4_kx8_q8;
   gen.q8[MILM_UK_Q8_0] = milm_uk_generic_matmul_q8_0_q8;
   gen.q8[MILM_UK_Q4_K] = milm_uk_generic_matmul_q4_k_q8;
   gen.q8[MILM_UK_Q6_K] = milm_uk_generic_matmul_q6_k_q8;
@@ -207,6 +228,8 @@ int main(int argc, char **argv) {
   struct impl z = {"avx512", {0}, milm_uk_avx512_matmul_f16};
   z.q8[MILM_UK_Q4_0] = milm_uk_avx512_matmul_q4_0_q8;
   z.q8[BENCH_Q4_0_X8] = milm_uk_avx512_matmul_q4_0x8_q8;
+  z.q8[BENCH_Q8_0_X8] = milm_uk_avx512_matmul_q8_0x8_q8;
+  z.q8[BENCH_Q4_K_X8] = milm_uk_avx512_matmul_q4_kx8_q8;
   z.q8[MILM_UK_Q8_0] = milm_uk_avx512_matmul_q8_0_q8;
   z.q8[MILM_UK_Q4_K] = milm_uk_avx512_matmul_q4_k_q8;
   z.q8[MILM_UK_Q6_K] = milm_uk_avx512_matmul_q6_k_q8;
@@ -225,9 +248,9 @@ int main(int argc, char **argv) {
   if (with_generic)
     impls[nimpl++] = &gen;
 
-  const uint32_t fmts[] = {MILM_UK_Q4_0, BENCH_Q4_0_X8, MILM_UK_Q8_0, MILM_UK_Q4_K, MILM_UK_Q6_K,
-                           MILM_UK_F16};
-  const char *names[] = {"q4_0", "q4_0x8", "q8_0", "q4_k", "q6_k", "f16"};
+  const uint32_t fmts[] = {MILM_UK_Q4_0, BENCH_Q4_0_X8, MILM_UK_Q8_0, BENCH_Q8_0_X8,
+                           MILM_UK_Q4_K, BENCH_Q4_K_X8, MILM_UK_Q6_K, MILM_UK_F16};
+  const char *names[] = {"q4_0", "q4_0x8", "q8_0", "q8_0x8", "q4_k", "q4_kx8", "q6_k", "f16"};
   float *x = malloc(sizeof(float) * K), *y = malloc(sizeof(float) * N);
   for (int i = 0; i < K; ++i)
     x[i] = (float)((int)(rnd() % 2001) - 1000) / 1000.0f;

@@ -34,7 +34,7 @@ constexpr FormatInfo kFormats[] = {
     {13, "q5_k", 256, 176}, {14, "q6_k", 256, 210}, {30, "bf16", 1, 2},
     // milm's packed layouts (frontends/common/StorageFormat.h): the base
     // format's bytes per row, rows rearranged in groups of 8.
-    {0x102, "q4_0x8", 32, 18}, {0x108, "q8_0x8", 32, 34},
+    {0x102, "q4_0x8", 32, 18}, {0x108, "q8_0x8", 32, 34}, {0x10C, "q4_kx8", 256, 144},
 };
 
 const FormatInfo *findFormat(uint32_t format) {

@@ -69,7 +69,8 @@ enum milm_uk_format {
    * model compiler with milm_uk_repack_<layout>() from the GGUF format in the
    * low byte, same bytes per row. */
   MILM_UK_Q4_0_X8 = 0x102, /* q4_0, rows interleaved by 8, see milm_uk_repack_q4_0x8 */
-  MILM_UK_Q8_0_X8 = 0x108  /* q8_0, rows interleaved by 8, see milm_uk_repack_q8_0x8 */
+  MILM_UK_Q8_0_X8 = 0x108, /* q8_0, rows interleaved by 8, see milm_uk_repack_q8_0x8 */
+  MILM_UK_Q4_K_X8 = 0x10C  /* q4_k, rows interleaved by 8, see milm_uk_repack_q4_kx8 */
 };
 
 /* Which 8-bit activation blocks a weight format's products use. */
@@ -165,6 +166,18 @@ void MILM_UK_FN(repack_q4_0x8)(const void *src, void *dst, int64_t N, int64_t K)
  * with it, milm_uk_matmul_q8_0x8_q8(), need o_begin and o_end multiples of 8. */
 void MILM_UK_FN(repack_q8_0x8)(const void *src, void *dst, int64_t N, int64_t K);
 
+/* q4_kx8: the N x K q4_k matrix (N a multiple of 8) as N/8 groups of 8 rows;
+ * group g holds K/256 blocks of 1152 bytes, block b of the group being
+ *   f16 d[8], dmin[8]  rows 8g .. 8g+7's super-block scales
+ *   u8  scales[96]     scales[8i + r] = byte i of row r's 12 packed 6-bit
+ *                      scales and mins (so byte i of the 8 rows is one u64)
+ *   u8  qs[1024]       qs[256c + 32v + 4r + j] = byte 32c + 4v + j of row r's
+ *                      qs (c < 4, v < 8, r < 8, j < 4)
+ * so a 32-byte vector holds, for all 8 rows, 4 consecutive values of
+ * sub-block 2c (low nibbles) and 4 of sub-block 2c + 1 (high nibbles). Products
+ * with it, milm_uk_matmul_q4_kx8_q8(), need o_begin and o_end multiples of 8. */
+void MILM_UK_FN(repack_q4_kx8)(const void *src, void *dst, int64_t N, int64_t K);
+
 /* -- Sizes ---------------------------------------------------------------- */
 
 /* Values per block (1 for f32/f16/bf16), bytes per block; 0 for an unknown format. */
@@ -175,7 +188,7 @@ size_t MILM_UK_FN(weight_row_bytes)(uint32_t format, int64_t K);
 /* enum milm_uk_act_kind of a weight format (-1 for an unknown format). */
 int32_t MILM_UK_FN(act_kind)(uint32_t format);
 /* Rows a product splits on: its o_begin and o_end must be multiples of this
- * (8 for q4_0x8 and q8_0x8, 1 for every other format). */
+ * (8 for the packed layouts q4_0x8, q8_0x8 and q4_kx8, 1 for every other format). */
 int64_t MILM_UK_FN(row_group)(uint32_t format);
 /* Bytes of one token's quantized activations for weight format `format`
  * (K/32 * 40 or K/256 * 292; 0 for the float formats). */
@@ -219,6 +232,7 @@ MILM_UK_DECLARE_MATMUL_Q8(q5_1)
 MILM_UK_DECLARE_MATMUL_Q8(q8_0)
 MILM_UK_DECLARE_MATMUL_Q8(q8_0x8) /* o_begin, o_end: multiples of 8 */
 MILM_UK_DECLARE_MATMUL_Q8(q4_k)
+MILM_UK_DECLARE_MATMUL_Q8(q4_kx8) /* o_begin, o_end: multiples of 8 */
 MILM_UK_DECLARE_MATMUL_Q8(q5_k)
 MILM_UK_DECLARE_MATMUL_Q8(q6_k)
 

@@ -193,17 +193,40 @@ UK_AI __m256i avx_load_q8_0(const uk_block_q8_0 *b) {
 UK_AVX2_Q32_KERNEL(avx_rows_q4_0, uk_block_q4_0, avx_load_q4_0)
 UK_AVX2_Q32_KERNEL(avx_rows_q8_0, uk_block_q8_0, avx_load_q8_0)
 
-/* The token loop shared by every format: groups of four, then the rest. */
-#define UK_AVX2_TOKEN_LOOP(KERNEL, WR, X, NB, Y, LDY, T, O)                            \
+/* The token loop shared by every format: tokens [T0, T1) in groups of four,
+ * then the rest. */
+#define UK_AVX2_TOKEN_LOOP(KERNEL, WR, X, NB, Y, LDY, T0, T1, O)                       \
   do {                                                                                 \
-    int64_t t0_ = 0;                                                                   \
-    for (; t0_ + 4 <= (T); t0_ += 4)                                                   \
+    int64_t t0_ = (T0);                                                                \
+    for (; t0_ + 4 <= (T1); t0_ += 4)                                                  \
       KERNEL(WR, X, NB, Y, LDY, t0_, O, 4);                                            \
-    switch ((T) - t0_) {                                                               \
+    switch ((T1) - t0_) {                                                              \
     case 3: KERNEL(WR, X, NB, Y, LDY, t0_, O, 3); break;                               \
     case 2: KERNEL(WR, X, NB, Y, LDY, t0_, O, 2); break;                               \
     case 1: KERNEL(WR, X, NB, Y, LDY, t0_, O, 1); break;                               \
     default: break;                                                                    \
+    }                                                                                  \
+  } while (0)
+
+/* Tokens per pass over the rows: a chunk's quantized activations (row_bytes
+ * each) stay in L2 (192 KiB of it) while every row of the range goes by; the
+ * weights of a thread's row range are read once per chunk, from L2 after the
+ * first. Without it, a long K (ffn_down's) streamed all T tokens' activations
+ * from L3 once per row (group). */
+static inline int64_t avx_token_chunk(size_t row_bytes) {
+  const int64_t n = (int64_t)((192u << 10) / (row_bytes ? row_bytes : 1)) & ~(int64_t)3;
+  return n < 4 ? 4 : n;
+}
+
+/* A product over rows [OB, OE) in steps of STEP (1, or a packed layout's 8),
+ * WROW(o) the weights of row (group) o, by token chunks. */
+#define UK_AVX2_PRODUCT(KERNEL, WROW, STEP, X, NB, ACT_BYTES, Y, LDY, T, OB, OE)        \
+  do {                                                                                 \
+    const int64_t tc_ = avx_token_chunk((size_t)(NB) * (ACT_BYTES));                   \
+    for (int64_t ts_ = 0; ts_ < (T); ts_ += tc_) {                                     \
+      const int64_t te_ = ts_ + tc_ < (T) ? ts_ + tc_ : (T);                           \
+      for (int64_t o = (OB); o < (OE); o += (STEP))                                    \
+        UK_AVX2_TOKEN_LOOP(KERNEL, WROW, X, NB, Y, LDY, ts_, te_, o);                  \
     }                                                                                  \
   } while (0)
 
@@ -214,8 +237,8 @@ void MILM_UK_FN(matmul_q4_0_q8)(const void *w, const void *xq, float *y, int64_t
   const int64_t nb = K / UK_QK;
   const uk_block_q4_0 *W = (const uk_block_q4_0 *)w;
   const milm_uk_block_q8_32 *X = (const milm_uk_block_q8_32 *)xq;
-  for (int64_t o = o_begin; o < o_end; ++o)
-    UK_AVX2_TOKEN_LOOP(avx_rows_q4_0, W + o * nb, X, nb, y, ldy, T, o);
+  UK_AVX2_PRODUCT(avx_rows_q4_0, W + o * nb, 1, X, nb, sizeof(milm_uk_block_q8_32),
+                  y, ldy, T, o_begin, o_end);
 }
 #endif
 
@@ -269,8 +292,8 @@ void MILM_UK_FN(matmul_q4_0x8_q8)(const void *w, const void *xq, float *y, int64
   const int64_t nb = K / UK_QK;
   const uk_block_q4_0x8 *W = (const uk_block_q4_0x8 *)w;
   const milm_uk_block_q8_32 *X = (const milm_uk_block_q8_32 *)xq;
-  for (int64_t o = o_begin; o < o_end; o += 8)
-    UK_AVX2_TOKEN_LOOP(avx_group_q4_0x8, W + (o / 8) * nb, X, nb, y, ldy, T, o);
+  UK_AVX2_PRODUCT(avx_group_q4_0x8, W + (o / 8) * nb, 8, X, nb, sizeof(milm_uk_block_q8_32),
+                  y, ldy, T, o_begin, o_end);
 }
 #endif
 
@@ -319,8 +342,8 @@ void MILM_UK_FN(matmul_q8_0x8_q8)(const void *w, const void *xq, float *y, int64
   const int64_t nb = K / UK_QK;
   const uk_block_q8_0x8 *W = (const uk_block_q8_0x8 *)w;
   const milm_uk_block_q8_32 *X = (const milm_uk_block_q8_32 *)xq;
-  for (int64_t o = o_begin; o < o_end; o += 8)
-    UK_AVX2_TOKEN_LOOP(avx_group_q8_0x8, W + (o / 8) * nb, X, nb, y, ldy, T, o);
+  UK_AVX2_PRODUCT(avx_group_q8_0x8, W + (o / 8) * nb, 8, X, nb, sizeof(milm_uk_block_q8_32),
+                  y, ldy, T, o_begin, o_end);
 }
 #endif
 
@@ -331,8 +354,8 @@ void MILM_UK_FN(matmul_q8_0_q8)(const void *w, const void *xq, float *y, int64_t
   const int64_t nb = K / UK_QK;
   const uk_block_q8_0 *W = (const uk_block_q8_0 *)w;
   const milm_uk_block_q8_32 *X = (const milm_uk_block_q8_32 *)xq;
-  for (int64_t o = o_begin; o < o_end; ++o)
-    UK_AVX2_TOKEN_LOOP(avx_rows_q8_0, W + o * nb, X, nb, y, ldy, T, o);
+  UK_AVX2_PRODUCT(avx_rows_q8_0, W + o * nb, 1, X, nb, sizeof(milm_uk_block_q8_32),
+                  y, ldy, T, o_begin, o_end);
 }
 #endif
 
@@ -395,8 +418,8 @@ UK_AVX2_Q32_MIN_KERNEL(avx_rows_q5_1, uk_block_q5_1, avx_load_q5_1)
     const int64_t nb = K / (QK);                                                       \
     const uk_block_##fmt *W = (const uk_block_##fmt *)w;                               \
     const ABLK *X = (const ABLK *)xq;                                                  \
-    for (int64_t o = o_begin; o < o_end; ++o)                                          \
-      UK_AVX2_TOKEN_LOOP(avx_rows_##fmt, W + o * nb, X, nb, y, ldy, T, o);             \
+    UK_AVX2_PRODUCT(avx_rows_##fmt, W + o * nb, 1, X, nb, sizeof(ABLK), y, ldy, T,     \
+                    o_begin, o_end);                                                   \
   }
 #ifndef MILM_UK_HAVE_matmul_q4_1_q8
 #define MILM_UK_HAVE_matmul_q4_1_q8 1
@@ -483,6 +506,95 @@ UK_AVX2_MATMUL_Q8(q5_1, UK_QK, milm_uk_block_q8_32)
 UK_AVX2_QK4_KERNEL(avx_rows_q4_k, uk_block_q4_k, UK_NO_HIGH5)
 UK_AVX2_QK4_KERNEL(avx_rows_q5_k, uk_block_q5_k, UK_Q5K_HIGH5)
 
+/* q4_kx8 (milm_uk_repack_q4_kx8): the 8 rows' 6-bit scales and mins are
+ * decoded together, byte i of the 8 rows being one u64 (SWAR), into i16 pairs
+ * (s, s) per row lane, once per super-block for the NT tokens. Each 32-byte
+ * vector holds 4 values of sub-blocks 2c (low nibbles) and 2c + 1 (high) for
+ * all 8 rows; with the token's 4 activation bytes broadcast, vpmaddubsw gives
+ * the rows' pair sums, which 8 vectors add up in i16 (8 * 2 * 15 * 127 <
+ * 2^15) before one vpmaddwd by the scales: the row sums in row order, no
+ * horizontal sums. The mins times the activations' sub-block sums likewise
+ * (vpmaddwd of (m, m) by the two 16-value bsums). Each token's float
+ * operations are the same whatever NT is (prefill == decode, bit for bit). */
+UK_AI __m256i avx_dup_u8_to_i16_pairs(uint64_t v) {
+  const __m128i x = _mm_cvtsi64_si128((long long)v);
+  return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(x, x));
+}
+
+UK_AI void avx_group_q4_kx8(const uk_block_q4_kx8 *wg, const milm_uk_block_q8_k *X, int64_t nb,
+                            float *y, int64_t ldy, int64_t t0, int64_t o, const int NT) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const uint64_t k3f = 0x3F3F3F3F3F3F3F3Full, k0f = 0x0F0F0F0F0F0F0F0Full,
+                 k30 = 0x3030303030303030ull;
+  __m256 acc[4];
+  for (int u = 0; u < NT; ++u)
+    acc[u] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uk_block_q4_kx8 *wb = wg + b;
+    avx_prefetch(wb, 18);
+    uint64_t B[12];
+    __builtin_memcpy(B, wb->scales, sizeof B);
+    __m256i scv[8], mnv[8];
+    for (int j = 0; j < 4; ++j) {
+      scv[j] = avx_dup_u8_to_i16_pairs(B[j] & k3f);
+      mnv[j] = avx_dup_u8_to_i16_pairs(B[j + 4] & k3f);
+      scv[j + 4] = avx_dup_u8_to_i16_pairs((B[j + 8] & k0f) | ((B[j] >> 2) & k30));
+      mnv[j + 4] = avx_dup_u8_to_i16_pairs(((B[j + 8] >> 4) & k0f) | ((B[j + 4] >> 2) & k30));
+    }
+    __m256i isum[4], msum[4];
+    for (int u = 0; u < NT; ++u) {
+      const milm_uk_block_q8_k *a = X + (t0 + u) * nb + b;
+      __m256i m = _mm256_setzero_si256();
+      for (int j = 0; j < 8; ++j) {
+        int32_t bs2;
+        __builtin_memcpy(&bs2, a->bsums + 2 * j, 4);
+        m = _mm256_add_epi32(m, _mm256_madd_epi16(mnv[j], _mm256_set1_epi32(bs2)));
+      }
+      msum[u] = m;
+      isum[u] = _mm256_setzero_si256();
+    }
+    for (int s = 0; s < 8; ++s) {
+      const uint8_t *q = wb->qs + 256 * (s >> 1);
+      __m256i p[4];
+      for (int u = 0; u < NT; ++u)
+        p[u] = _mm256_setzero_si256();
+      for (int v = 0; v < 8; ++v) {
+        const __m256i raw = _mm256_loadu_si256((const __m256i *)(q + 32 * v));
+        const __m256i w = (s & 1) ? _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4)
+                                  : _mm256_and_si256(raw, m4);
+        for (int u = 0; u < NT; ++u) {
+          int32_t a4;
+          __builtin_memcpy(&a4, X[(t0 + u) * nb + b].qs + 32 * s + 4 * v, 4);
+          p[u] = _mm256_add_epi16(p[u], _mm256_maddubs_epi16(w, _mm256_set1_epi32(a4)));
+        }
+      }
+      for (int u = 0; u < NT; ++u)
+        isum[u] = _mm256_add_epi32(isum[u], _mm256_madd_epi16(p[u], scv[s]));
+    }
+    const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wb->d));
+    const __m256 dmv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wb->dmin));
+    for (int u = 0; u < NT; ++u) {
+      const __m256 ad = _mm256_set1_ps(X[(t0 + u) * nb + b].d);
+      acc[u] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[u]), _mm256_mul_ps(dv, ad), acc[u]);
+      acc[u] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum[u]), _mm256_mul_ps(dmv, ad), acc[u]);
+    }
+  }
+  for (int u = 0; u < NT; ++u)
+    _mm256_storeu_ps(y + (t0 + u) * ldy + o, acc[u]);
+}
+
+#ifndef MILM_UK_HAVE_matmul_q4_kx8_q8
+#define MILM_UK_HAVE_matmul_q4_kx8_q8 1
+void MILM_UK_FN(matmul_q4_kx8_q8)(const void *w, const void *xq, float *y, int64_t ldy,
+                                  int64_t T, int64_t K, int64_t o_begin, int64_t o_end) {
+  const int64_t nb = K / UK_QK_K;
+  const uk_block_q4_kx8 *W = (const uk_block_q4_kx8 *)w;
+  const milm_uk_block_q8_k *X = (const milm_uk_block_q8_k *)xq;
+  UK_AVX2_PRODUCT(avx_group_q4_kx8, W + (o / 8) * nb, 8, X, nb, sizeof(milm_uk_block_q8_k),
+                  y, ldy, T, o_begin, o_end);
+}
+#endif
+
 #ifndef MILM_UK_HAVE_matmul_q5_k_q8
 #define MILM_UK_HAVE_matmul_q5_k_q8 1
 UK_AVX2_MATMUL_Q8(q5_k, UK_QK_K, milm_uk_block_q8_k)
@@ -495,8 +607,8 @@ void MILM_UK_FN(matmul_q4_k_q8)(const void *w, const void *xq, float *y, int64_t
   const int64_t nb = K / UK_QK_K;
   const uk_block_q4_k *W = (const uk_block_q4_k *)w;
   const milm_uk_block_q8_k *X = (const milm_uk_block_q8_k *)xq;
-  for (int64_t o = o_begin; o < o_end; ++o)
-    UK_AVX2_TOKEN_LOOP(avx_rows_q4_k, W + o * nb, X, nb, y, ldy, T, o);
+  UK_AVX2_PRODUCT(avx_rows_q4_k, W + o * nb, 1, X, nb, sizeof(milm_uk_block_q8_k),
+                  y, ldy, T, o_begin, o_end);
 }
 #endif
 
@@ -563,8 +675,8 @@ void MILM_UK_FN(matmul_q6_k_q8)(const void *w, const void *xq, float *y, int64_t
   const int64_t nb = K / UK_QK_K;
   const uk_block_q6_k *W = (const uk_block_q6_k *)w;
   const milm_uk_block_q8_k *X = (const milm_uk_block_q8_k *)xq;
-  for (int64_t o = o_begin; o < o_end; ++o)
-    UK_AVX2_TOKEN_LOOP(avx_rows_q6_k, W + o * nb, X, nb, y, ldy, T, o);
+  UK_AVX2_PRODUCT(avx_rows_q6_k, W + o * nb, 1, X, nb, sizeof(milm_uk_block_q8_k),
+                  y, ldy, T, o_begin, o_end);
 }
 #endif
 

@@ -85,7 +85,7 @@ struct UKImpl {
   struct Packed {
     void (*repack)(const void *, void *, int64_t, int64_t) = nullptr;
     MatmulQ8Fn mmq8 = nullptr;
-  } packed[2];
+  } packed[3];
 };
 
 /// milm's packed layouts, in UKImpl::packed's order: code, base format, name.
@@ -94,7 +94,8 @@ struct PackedLayout {
   const char *name;
 };
 inline constexpr PackedLayout kPackedLayouts[] = {{MILM_UK_Q4_0_X8, MILM_UK_Q4_0, "q4_0x8"},
-                                                  {MILM_UK_Q8_0_X8, MILM_UK_Q8_0, "q8_0x8"}};
+                                                  {MILM_UK_Q8_0_X8, MILM_UK_Q8_0, "q8_0x8"},
+                                                  {MILM_UK_Q4_K_X8, MILM_UK_Q4_K, "q4_kx8"}};
 
 /// Fills a UKImpl from the functions declared with prefix P (a token such as
 /// milm_uk_generic_); the prototypes must have been declared with that prefix.
@@ -140,6 +141,7 @@ inline constexpr PackedLayout kPackedLayouts[] = {{MILM_UK_Q4_0_X8, MILM_UK_Q4_0
     u.moe_route = P##moe_route;                                                        \
     u.packed[0] = {P##repack_q4_0x8, P##matmul_q4_0x8_q8};                             \
     u.packed[1] = {P##repack_q8_0x8, P##matmul_q8_0x8_q8};                             \
+    u.packed[2] = {P##repack_q4_kx8, P##matmul_q4_kx8_q8};                             \
     return u;                                                                          \
   }()
 
@@ -925,15 +927,21 @@ inline std::string checkPacked(const UKImpl &impl, const UKImpl &packer, size_t 
   if (!bad.empty())
     return name + ": " + bad;
   // sum|W x| with the activations as quantized (d * q).
-  const auto *A = reinterpret_cast<const milm_uk_block_q8_32 *>(xq.data());
-  const int64_t nb = K / 32;
+  const bool kAct = isKFormat(L.base);
+  const int64_t qk = kAct ? 256 : 32, nb = K / qk;
+  auto act = [&](int64_t t, int64_t i) {
+    if (kAct) {
+      const auto &a = reinterpret_cast<const milm_uk_block_q8_k *>(xq.data())[t * nb + i / qk];
+      return double(a.d) * a.qs[i % qk];
+    }
+    const auto &a = reinterpret_cast<const milm_uk_block_q8_32 *>(xq.data())[t * nb + i / qk];
+    return double(a.d) * a.qs[i % qk];
+  };
   for (int64_t t = 0; t < T; ++t)
     for (int64_t o = oBegin; o < oEnd; ++o) {
       double mag = 0;
-      for (int64_t i = 0; i < K; ++i) {
-        const milm_uk_block_q8_32 &a = A[t * nb + i / 32];
-        mag += std::fabs(W.w[o * K + i] * double(a.d) * a.qs[i % 32]);
-      }
+      for (int64_t i = 0; i < K; ++i)
+        mag += std::fabs(W.w[o * K + i] * act(t, i));
       const double diff = std::fabs(double(y[t * N + o]) - double(ref[t * N + o]));
       if (!(diff <= 1e-6 * mag + 1e-30))
         return name + fmt(": y[%lld][%lld] = %.9g, %s gives %.9g (|diff| %.3g > 1e-6 * %.4g)",
@@ -953,11 +961,12 @@ inline std::string checkPacked(const UKImpl &impl, const UKImpl &packer, size_t 
 }
 
 /// A packed layout's shapes: row ranges of whole groups, token tiles and tails,
-/// a large K.
+/// a large K (multiples of 256 for the K formats).
 inline std::string checkPackedCases(const UKImpl &impl, const UKImpl &packer, size_t layout) {
   struct C { int64_t T, K, N, b, e; };
-  const C cases[] = {{1, 256, 16, 0, 16}, {1, 96, 24, 8, 16}, {3, 512, 32, 8, 32},
-                     {4, 64, 8, 0, 8},    {7, 256, 16, 0, 16}, {8, 1024, 24, 16, 24},
+  const bool k = isKFormat(kPackedLayouts[layout].base);
+  const C cases[] = {{1, 256, 16, 0, 16}, {1, k ? 512 : 96, 24, 8, 16}, {3, 512, 32, 8, 32},
+                     {4, k ? 256 : 64, 8, 0, 8}, {7, 256, 16, 0, 16}, {8, 1024, 24, 16, 24},
                      {64, 4096, 16, 0, 16}, {5, 256, 16, 8, 8}};
   uint32_t seed = 9001 + 1000 * uint32_t(layout);
   for (const C &c : cases) {

@@ -147,6 +147,11 @@ TEST_P(UKernelOpsTest, PackedQ8_0x8) {
   EXPECT_EQ(checkPackedCases(implOf(GetParam()), implOf(Which::Generic), 1), "");
 }
 
+TEST_P(UKernelOpsTest, PackedQ4_Kx8) {
+  SKIP_UNLESS_RUNNABLE(GetParam());
+  EXPECT_EQ(checkPackedCases(implOf(GetParam()), implOf(Which::Generic), 2), "");
+}
+
 TEST_P(UKernelOpsTest, Elementwise) {
   SKIP_UNLESS_RUNNABLE(GetParam());
   EXPECT_EQ(checkElementwise(implOf(GetParam())), "");
