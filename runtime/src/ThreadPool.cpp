@@ -131,14 +131,26 @@ void ThreadPool::workerLoop() {
   }
 }
 
+// Guided scheduling: each chunk is about 1/spread_ of what is left (a multiple
+// of the grain, at least one), so the first chunks are large (few grabs, long
+// runs over a weight range) and the last ones small: a thread that finishes
+// early waits for at most a small chunk, where equal chunks of an eighth of the
+// job left the pool idle for 5-8% of a 2-thread prompt (perf).
 void ThreadPool::runChunks() {
-  const int64_t n = n_, chunk = chunk_;
+  const int64_t n = n_, grain = grain_, spread = spread_;
+  int64_t begin = next_.load(std::memory_order_relaxed);
   for (;;) {
-    int64_t begin = next_.fetch_add(chunk, std::memory_order_relaxed);
-    if (begin >= n)
-      return;
-    int64_t end = n - begin < chunk ? n : begin + chunk;
-    fn_(arg_, begin, end);
+    int64_t take;
+    do {
+      if (begin >= n)
+        return;
+      take = (n - begin) / spread;
+      take = take < grain ? grain : (take + grain - 1) / grain * grain;
+      if (take > n - begin)
+        take = n - begin;
+    } while (!next_.compare_exchange_weak(begin, begin + take, std::memory_order_relaxed));
+    fn_(arg_, begin, begin + take);
+    begin = next_.load(std::memory_order_relaxed);
   }
 }
 
@@ -152,15 +164,13 @@ void ThreadPool::parallelFor(int64_t n, int64_t grain, milm_task_fn fn, void *ar
     fn(arg, 0, n);
     return;
   }
-  // About four chunks per thread, each a multiple of the grain.
-  int64_t chunk = (n + 4 * threads - 1) / (4 * threads);
-  chunk = (chunk + grain - 1) / grain * grain;
 
   // No worker is in a job now (the previous call waited for them): publish.
   fn_ = fn;
   arg_ = arg;
   n_ = n;
-  chunk_ = chunk;
+  grain_ = grain;
+  spread_ = 2 * threads;
   next_.store(0, std::memory_order_relaxed);
   ++generation_;
   state_.store((uint64_t(generation_) << 32) | kOpen); // seq_cst: then the sleepers check

@@ -55,10 +55,13 @@ static void matmul_rows(void *arg, int64_t begin, int64_t end) {
   }
 }
 
-/* Rows per task: enough work per chunk that scheduling costs little. */
-static int64_t row_grain(int64_t K) {
-  int64_t g = 65536 / (K > 0 ? K : 1);
-  return g < 4 ? 4 : g;
+/* Rows per task at least: enough work per chunk (about 64K multiply-adds) that
+ * scheduling costs little, and no more, so that the pool's last chunks are
+ * small (a prompt's T tokens make each row T times the work). */
+static int64_t row_grain(int64_t K, int64_t T) {
+  const int64_t work = (K > 0 ? K : 1) * (T > 0 ? T : 1);
+  const int64_t g = 65536 / work;
+  return g < 1 ? 1 : g;
 }
 
 /* y[T, N] = x[T, K] * W[N, K]^T (+ bias), W in `format`; xq_scratch holds
@@ -72,7 +75,7 @@ void milm_op_linear(milm_exec *ex, uint32_t format, const void *w, const float *
     milm_uk_quantize_act(format, x, K, T, K, xq_scratch);
     m.xq = xq_scratch;
   }
-  milm_rt_parallel_for(ex, N / group, (row_grain(K) + group - 1) / group, matmul_rows, &m);
+  milm_rt_parallel_for(ex, N / group, (row_grain(K, T) + group - 1) / group, matmul_rows, &m);
   if (bias)
     for (int64_t t = 0; t < T; ++t)
       milm_uk_add(y + t * N, bias, y + t * N, N);

@@ -74,7 +74,8 @@ private:
   milm_task_fn fn_ = nullptr;
   void *arg_ = nullptr;
   int64_t n_ = 0;
-  int64_t chunk_ = 1;
+  int64_t grain_ = 1;   // chunks are multiples of it (but the last)
+  int64_t spread_ = 2;  // a chunk is about (what is left) / spread_
   alignas(64) std::atomic<int64_t> next_{0};
 };
 
