@@ -56,8 +56,8 @@ typedef struct {
 typedef struct { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint16_t d; } uk_block_q6_k;
 /* milm's q4_0x8 (see milm_uk_repack_q4_0x8): one block of 8 interleaved rows. */
 typedef struct { uint16_t d[8]; uint8_t qs[128]; } uk_block_q4_0x8;
-/* Row r of a q4_0x8 group is at qs[16 * uk_q4_0x8_slot(r)]. */
-static inline int uk_q4_0x8_slot(int r) { return r < 4 ? 2 * r : 2 * (r - 4) + 1; }
+/* Byte i (< 16) of row r's q4_0 qs is at qs[uk_q4_0x8_at(r, i)]. */
+static inline int uk_q4_0x8_at(int r, int i) { return 32 * (i >> 2) + 4 * r + (i & 3); }
 /* milm's q8_0x8 (see milm_uk_repack_q8_0x8): value k of row r at qs[uk_q8_0x8_at(r, k)]. */
 typedef struct { uint16_t d[8]; int8_t qs[256]; } uk_block_q8_0x8;
 static inline int uk_q8_0x8_at(int r, int k) { return 32 * (k >> 2) + 4 * r + (k & 3); }

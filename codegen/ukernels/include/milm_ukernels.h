@@ -149,10 +149,13 @@ extern "C" {
 /* q4_0x8: the N x K q4_0 matrix (N a multiple of 8) as N/8 groups of 8 rows;
  * group g holds K/32 blocks of 144 bytes, block b of the group being
  *   f16 d[8]      the scales of rows 8g .. 8g+7, block b
- *   u8  qs[128]   16 bytes per row in the row order 0,4,1,5,2,6,3,7 (of the
- *                 group), each row's 16 bytes exactly q4_0's qs
- * so one 32-byte load covers rows (j, j+4) and a decode kernel gets the
- * group's 8 dot products in one vector in row order. Products with it,
+ *   u8  qs[128]   qs[32v + 4r + j] = byte 4v + j of row r's q4_0 qs (v < 4,
+ *                 r < 8, j < 4): low nibble value 4v + j, high nibble value
+ *                 16 + 4v + j
+ * so a 32-byte vector holds, for all 8 rows, 4 consecutive values in its low
+ * nibbles and the 4 values 16 further on in its high nibbles: with the
+ * activations' 4 bytes broadcast, vpmaddubsw (or SDOT) gives the 8 rows'
+ * partial dot products in row order, no horizontal sums. Products with it,
  * milm_uk_matmul_q4_0x8_q8(), need o_begin and o_end multiples of 8. */
 void MILM_UK_FN(repack_q4_0x8)(const void *src, void *dst, int64_t N, int64_t K);
 

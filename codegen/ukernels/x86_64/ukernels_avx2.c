@@ -208,6 +208,20 @@ UK_AVX2_Q32_KERNEL(avx_rows_q8_0, uk_block_q8_0, avx_load_q8_0)
     }                                                                                  \
   } while (0)
 
+/* The packed (x8) kernels' token tiles: up to UK_X8_NT tokens per pass over a
+ * weight block (the unpacked vector serves them all), then the rest. */
+#ifndef UK_X8_NT
+#define UK_X8_NT 4
+#endif
+#define UK_AVX2_TOKEN_LOOP_X8(KERNEL, WR, X, NB, Y, LDY, T0, T1, O)                    \
+  do {                                                                                 \
+    int64_t t0_ = (T0);                                                                \
+    for (; t0_ + UK_X8_NT <= (T1); t0_ += UK_X8_NT)                                    \
+      KERNEL(WR, X, NB, Y, LDY, t0_, O, UK_X8_NT);                                     \
+    for (; t0_ < (T1); ++t0_)                                                          \
+      KERNEL(WR, X, NB, Y, LDY, t0_, O, 1);                                            \
+  } while (0)
+
 /* Tokens per pass over the rows: a chunk's quantized activations (row_bytes
  * each) stay in L2 (192 KiB of it) while every row of the range goes by; the
  * weights of a thread's row range are read once per chunk, from L2 after the
@@ -220,15 +234,17 @@ static inline int64_t avx_token_chunk(size_t row_bytes) {
 
 /* A product over rows [OB, OE) in steps of STEP (1, or a packed layout's 8),
  * WROW(o) the weights of row (group) o, by token chunks. */
-#define UK_AVX2_PRODUCT(KERNEL, WROW, STEP, X, NB, ACT_BYTES, Y, LDY, T, OB, OE)        \
+#define UK_AVX2_PRODUCT_WITH(LOOP, KERNEL, WROW, STEP, X, NB, ACT_BYTES, Y, LDY, T, OB, OE) \
   do {                                                                                 \
     const int64_t tc_ = avx_token_chunk((size_t)(NB) * (ACT_BYTES));                   \
     for (int64_t ts_ = 0; ts_ < (T); ts_ += tc_) {                                     \
       const int64_t te_ = ts_ + tc_ < (T) ? ts_ + tc_ : (T);                           \
       for (int64_t o = (OB); o < (OE); o += (STEP))                                    \
-        UK_AVX2_TOKEN_LOOP(KERNEL, WROW, X, NB, Y, LDY, ts_, te_, o);                  \
+        LOOP(KERNEL, WROW, X, NB, Y, LDY, ts_, te_, o);                                \
     }                                                                                  \
   } while (0)
+#define UK_AVX2_PRODUCT(...) UK_AVX2_PRODUCT_WITH(UK_AVX2_TOKEN_LOOP, __VA_ARGS__)
+#define UK_AVX2_PRODUCT_X8(...) UK_AVX2_PRODUCT_WITH(UK_AVX2_TOKEN_LOOP_X8, __VA_ARGS__)
 
 #ifndef MILM_UK_HAVE_matmul_q4_0_q8
 #define MILM_UK_HAVE_matmul_q4_0_q8 1
@@ -242,41 +258,44 @@ void MILM_UK_FN(matmul_q4_0_q8)(const void *w, const void *xq, float *y, int64_t
 }
 #endif
 
-/* q4_0x8 (milm_uk_repack_q4_0x8): one 32-byte load holds rows (j, j+4) of a
- * group; the nibbles stay unsigned (vpmaddubsw needs no sign trick) and the
- * 8 * sum(a) offset is taken off the integer dot product. Each load gives four
- * partial sums per row; three vphaddd leave the group's 8 dot products in one
- * vector, in row order, so the 8 scales are one vcvtph2ps and one FMA serves 8
- * rows. The unpacked block is used for NT (1..4) tokens; each token's float
- * operations are the same whatever NT is (prefill == decode, bit for bit). */
+/* q4_0x8 (milm_uk_repack_q4_0x8): each 32-byte load holds 4 values of the
+ * group's 8 rows in its low nibbles and the 4 values 16 further on in its high
+ * nibbles; with the token's 4 activation bytes broadcast, vpmaddubsw gives the
+ * rows' pair sums in row order. The nibbles stay unsigned (no sign trick): the
+ * 8 vectors of a block add up in i16 (8 * 2 * 15 * 127 < 2^15), one vpmaddwd
+ * makes them i32 and the 8 * sum(a) offset comes off. One FMA per block serves
+ * the 8 rows. Each token's float operations are the same whatever NT is
+ * (prefill == decode, bit for bit). */
 UK_AI void avx_group_q4_0x8(const uk_block_q4_0x8 *wg, const milm_uk_block_q8_32 *X, int64_t nb,
                             float *y, int64_t ldy, int64_t t0, int64_t o, const int NT) {
   const __m256i m4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
-  __m256 acc[4];
+  __m256 acc[UK_X8_NT];
   for (int u = 0; u < NT; ++u)
     acc[u] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const uk_block_q4_0x8 *wb = wg + b;
     avx_prefetch(wb, 3);
-    __m256i lo[4], hi[4];
-    for (int k = 0; k < 4; ++k) {
-      const __m256i q = _mm256_loadu_si256((const __m256i *)(wb->qs + 32 * k));
-      lo[k] = _mm256_and_si256(q, m4);
-      hi[k] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+    __m256i p[UK_X8_NT];
+    for (int u = 0; u < NT; ++u)
+      p[u] = _mm256_setzero_si256();
+    for (int v = 0; v < 4; ++v) {
+      const __m256i q = _mm256_loadu_si256((const __m256i *)(wb->qs + 32 * v));
+      const __m256i lo = _mm256_and_si256(q, m4);
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+      for (int u = 0; u < NT; ++u) {
+        const int8_t *a = X[(t0 + u) * nb + b].qs;
+        int32_t alo, ahi;
+        __builtin_memcpy(&alo, a + 4 * v, 4);
+        __builtin_memcpy(&ahi, a + 16 + 4 * v, 4);
+        p[u] = _mm256_add_epi16(p[u], _mm256_maddubs_epi16(lo, _mm256_set1_epi32(alo)));
+        p[u] = _mm256_add_epi16(p[u], _mm256_maddubs_epi16(hi, _mm256_set1_epi32(ahi)));
+      }
     }
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wb->d));
     for (int u = 0; u < NT; ++u) {
       const milm_uk_block_q8_32 *a = X + (t0 + u) * nb + b;
-      const __m256i xlo = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)a->qs));
-      const __m256i xhi =
-          _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(a->qs + 16)));
-      __m256i p[4];
-      for (int k = 0; k < 4; ++k)
-        p[k] = _mm256_madd_epi16(
-            _mm256_add_epi16(_mm256_maddubs_epi16(lo[k], xlo), _mm256_maddubs_epi16(hi[k], xhi)),
-            ones);
-      __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
-      h = _mm256_sub_epi32(h, _mm256_set1_epi32(8 * a->sum));
+      const __m256i h =
+          _mm256_sub_epi32(_mm256_madd_epi16(p[u], ones), _mm256_set1_epi32(8 * a->sum));
       acc[u] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(h), _mm256_mul_ps(dw, _mm256_set1_ps(a->d)),
                                acc[u]);
     }
@@ -292,7 +311,7 @@ void MILM_UK_FN(matmul_q4_0x8_q8)(const void *w, const void *xq, float *y, int64
   const int64_t nb = K / UK_QK;
   const uk_block_q4_0x8 *W = (const uk_block_q4_0x8 *)w;
   const milm_uk_block_q8_32 *X = (const milm_uk_block_q8_32 *)xq;
-  UK_AVX2_PRODUCT(avx_group_q4_0x8, W + (o / 8) * nb, 8, X, nb, sizeof(milm_uk_block_q8_32),
+  UK_AVX2_PRODUCT_X8(avx_group_q4_0x8, W + (o / 8) * nb, 8, X, nb, sizeof(milm_uk_block_q8_32),
                   y, ldy, T, o_begin, o_end);
 }
 #endif
@@ -526,7 +545,7 @@ UK_AI void avx_group_q4_kx8(const uk_block_q4_kx8 *wg, const milm_uk_block_q8_k 
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   const uint64_t k3f = 0x3F3F3F3F3F3F3F3Full, k0f = 0x0F0F0F0F0F0F0F0Full,
                  k30 = 0x3030303030303030ull;
-  __m256 acc[4];
+  __m256 acc[UK_X8_NT];
   for (int u = 0; u < NT; ++u)
     acc[u] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
@@ -541,21 +560,14 @@ UK_AI void avx_group_q4_kx8(const uk_block_q4_kx8 *wg, const milm_uk_block_q8_k 
       scv[j + 4] = avx_dup_u8_to_i16_pairs((B[j + 8] & k0f) | ((B[j] >> 2) & k30));
       mnv[j + 4] = avx_dup_u8_to_i16_pairs(((B[j + 8] >> 4) & k0f) | ((B[j + 4] >> 2) & k30));
     }
-    __m256i isum[4], msum[4];
-    for (int u = 0; u < NT; ++u) {
-      const milm_uk_block_q8_k *a = X + (t0 + u) * nb + b;
-      __m256i m = _mm256_setzero_si256();
-      for (int j = 0; j < 8; ++j) {
-        int32_t bs2;
-        __builtin_memcpy(&bs2, a->bsums + 2 * j, 4);
-        m = _mm256_add_epi32(m, _mm256_madd_epi16(mnv[j], _mm256_set1_epi32(bs2)));
-      }
-      msum[u] = m;
+    const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wb->d));
+    const __m256 dmv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wb->dmin));
+    __m256i isum[UK_X8_NT];
+    for (int u = 0; u < NT; ++u)
       isum[u] = _mm256_setzero_si256();
-    }
     for (int s = 0; s < 8; ++s) {
       const uint8_t *q = wb->qs + 256 * (s >> 1);
-      __m256i p[4];
+      __m256i p[UK_X8_NT];
       for (int u = 0; u < NT; ++u)
         p[u] = _mm256_setzero_si256();
       for (int v = 0; v < 8; ++v) {
@@ -571,12 +583,17 @@ UK_AI void avx_group_q4_kx8(const uk_block_q4_kx8 *wg, const milm_uk_block_q8_k 
       for (int u = 0; u < NT; ++u)
         isum[u] = _mm256_add_epi32(isum[u], _mm256_madd_epi16(p[u], scv[s]));
     }
-    const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wb->d));
-    const __m256 dmv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wb->dmin));
     for (int u = 0; u < NT; ++u) {
-      const __m256 ad = _mm256_set1_ps(X[(t0 + u) * nb + b].d);
+      const milm_uk_block_q8_k *a = X + (t0 + u) * nb + b;
+      __m256i m = _mm256_setzero_si256();
+      for (int j = 0; j < 8; ++j) {
+        int32_t bs2;
+        __builtin_memcpy(&bs2, a->bsums + 2 * j, 4);
+        m = _mm256_add_epi32(m, _mm256_madd_epi16(mnv[j], _mm256_set1_epi32(bs2)));
+      }
+      const __m256 ad = _mm256_set1_ps(a->d);
       acc[u] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[u]), _mm256_mul_ps(dv, ad), acc[u]);
-      acc[u] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum[u]), _mm256_mul_ps(dmv, ad), acc[u]);
+      acc[u] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(m), _mm256_mul_ps(dmv, ad), acc[u]);
     }
   }
   for (int u = 0; u < NT; ++u)
@@ -590,7 +607,7 @@ void MILM_UK_FN(matmul_q4_kx8_q8)(const void *w, const void *xq, float *y, int64
   const int64_t nb = K / UK_QK_K;
   const uk_block_q4_kx8 *W = (const uk_block_q4_kx8 *)w;
   const milm_uk_block_q8_k *X = (const milm_uk_block_q8_k *)xq;
-  UK_AVX2_PRODUCT(avx_group_q4_kx8, W + (o / 8) * nb, 8, X, nb, sizeof(milm_uk_block_q8_k),
+  UK_AVX2_PRODUCT_X8(avx_group_q4_kx8, W + (o / 8) * nb, 8, X, nb, sizeof(milm_uk_block_q8_k),
                   y, ldy, T, o_begin, o_end);
 }
 #endif
