@@ -54,11 +54,13 @@ static uint64_t rnd(void) {
 #define BENCH_Q4_0_X8 31u
 #define BENCH_Q8_0_X8 32u
 #define BENCH_Q4_K_X8 33u
+#define BENCH_Q6_K_X8 34u
 static uint32_t base_format(uint32_t fmt) {
   switch (fmt) {
   case BENCH_Q4_0_X8: return MILM_UK_Q4_0;
   case BENCH_Q8_0_X8: return MILM_UK_Q8_0;
   case BENCH_Q4_K_X8: return MILM_UK_Q4_K;
+  case BENCH_Q6_K_X8: return MILM_UK_Q6_K;
   default: return fmt;
   }
 }
@@ -73,8 +75,10 @@ static void fill_weights_packed(uint32_t fmt, uint8_t *w, size_t bytes) {
     milm_uk_generic_repack_q4_0x8(tmp, w, rows, K);
   else if (fmt == BENCH_Q8_0_X8)
     milm_uk_generic_repack_q8_0x8(tmp, w, rows, K);
-  else
+  else if (fmt == BENCH_Q4_K_X8)
     milm_uk_generic_repack_q4_kx8(tmp, w, rows, K);
+  else
+    milm_uk_generic_repack_q6_kx8(tmp, w, rows, K);
   free(tmp);
 }
 
@@ -171,8 +175,8 @@ static double time_read(uint8_t **mats, int copies, size_t bytes, int reps) {
 enum { TP = 64 };
 static int prefill(const struct impl *im) {
   const uint32_t fmts[] = {MILM_UK_Q4_0,  BENCH_Q4_0_X8, MILM_UK_Q8_0, BENCH_Q8_0_X8,
-                           MILM_UK_Q4_K,  BENCH_Q4_K_X8, MILM_UK_Q6_K};
-  const char *names[] = {"q4_0", "q4_0x8", "q8_0", "q8_0x8", "q4_k", "q4_kx8", "q6_k"};
+                           MILM_UK_Q4_K,  BENCH_Q4_K_X8, MILM_UK_Q6_K, BENCH_Q6_K_X8};
+  const char *names[] = {"q4_0", "q4_0x8", "q8_0", "q8_0x8", "q4_k", "q4_kx8", "q6_k", "q6_kx8"};
   float *x = malloc(sizeof(float) * K * TP), *y = malloc(sizeof(float) * N * TP);
   for (int i = 0; i < K * TP; ++i)
     x[i] = (float)((int)(rnd() % 2001) - 1000) / 1000.0f;
@@ -213,6 +217,7 @@ int main(int argc, char **argv) {
   avx2.q8[BENCH_Q4_0_X8] = milm_uk_avx2_matmul_q4_0x8_q8;
   avx2.q8[BENCH_Q8_0_X8] = milm_uk_avx2_matmul_q8_0x8_q8;
   avx2.q8[BENCH_Q4_K_X8] = milm_uk_avx2_matmul_q4_kx8_q8;
+  avx2.q8[BENCH_Q6_K_X8] = milm_uk_avx2_matmul_q6_kx8_q8;
   avx2.q8[MILM_UK_Q8_0] = milm_uk_avx2_matmul_q8_0_q8;
   avx2.q8[MILM_UK_Q4_K] = milm_uk_avx2_matmul_q4_k_q8;
   avx2.q8[MILM_UK_Q6_K] = milm_uk_avx2_matmul_q6_k_q8;
@@ -221,6 +226,7 @@ int main(int argc, char **argv) {
   gen.q8[BENCH_Q4_0_X8] = milm_uk_generic_matmul_q4_0x8_q8;
   gen.q8[BENCH_Q8_0_X8] = milm_uk_generic_matmul_q8_0x8_q8;
   gen.q8[BENCH_Q4_K_X8] = milm_uk_generic_matmul_q4_kx8_q8;
+  gen.q8[BENCH_Q6_K_X8] = milm_uk_generic_matmul_q6_kx8_q8;
   gen.q8[MILM_UK_Q8_0] = milm_uk_generic_matmul_q8_0_q8;
   gen.q8[MILM_UK_Q4_K] = milm_uk_generic_matmul_q4_k_q8;
   gen.q8[MILM_UK_Q6_K] = milm_uk_generic_matmul_q6_k_q8;
@@ -230,6 +236,7 @@ int main(int argc, char **argv) {
   z.q8[BENCH_Q4_0_X8] = milm_uk_avx512_matmul_q4_0x8_q8;
   z.q8[BENCH_Q8_0_X8] = milm_uk_avx512_matmul_q8_0x8_q8;
   z.q8[BENCH_Q4_K_X8] = milm_uk_avx512_matmul_q4_kx8_q8;
+  z.q8[BENCH_Q6_K_X8] = milm_uk_avx512_matmul_q6_kx8_q8;
   z.q8[MILM_UK_Q8_0] = milm_uk_avx512_matmul_q8_0_q8;
   z.q8[MILM_UK_Q4_K] = milm_uk_avx512_matmul_q4_k_q8;
   z.q8[MILM_UK_Q6_K] = milm_uk_avx512_matmul_q6_k_q8;
@@ -249,8 +256,9 @@ int main(int argc, char **argv) {
     impls[nimpl++] = &gen;
 
   const uint32_t fmts[] = {MILM_UK_Q4_0, BENCH_Q4_0_X8, MILM_UK_Q8_0, BENCH_Q8_0_X8,
-                           MILM_UK_Q4_K, BENCH_Q4_K_X8, MILM_UK_Q6_K, MILM_UK_F16};
-  const char *names[] = {"q4_0", "q4_0x8", "q8_0", "q8_0x8", "q4_k", "q4_kx8", "q6_k", "f16"};
+                           MILM_UK_Q4_K, BENCH_Q4_K_X8, MILM_UK_Q6_K, BENCH_Q6_K_X8, MILM_UK_F16};
+  const char *names[] = {"q4_0", "q4_0x8", "q8_0", "q8_0x8", "q4_k",
+                         "q4_kx8", "q6_k", "q6_kx8", "f16"};
   float *x = malloc(sizeof(float) * K), *y = malloc(sizeof(float) * N);
   for (int i = 0; i < K; ++i)
     x[i] = (float)((int)(rnd() % 2001) - 1000) / 1000.0f;

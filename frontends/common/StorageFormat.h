@@ -62,8 +62,10 @@ struct PackedLayoutInfo {
 constexpr PackedLayoutInfo kPackedQ4_0x8{0x102, "q4_0x8", StorageFormat::Q4_0, 8};
 constexpr PackedLayoutInfo kPackedQ8_0x8{0x108, "q8_0x8", StorageFormat::Q8_0, 8};
 constexpr PackedLayoutInfo kPackedQ4_Kx8{0x10C, "q4_kx8", StorageFormat::Q4_K, 8};
+constexpr PackedLayoutInfo kPackedQ6_Kx8{0x10E, "q6_kx8", StorageFormat::Q6_K, 8};
 /// Every packed layout; a layout's code is 0x100 + its base format's ggml_type.
-constexpr PackedLayoutInfo kPackedLayouts[] = {kPackedQ4_0x8, kPackedQ8_0x8, kPackedQ4_Kx8};
+constexpr PackedLayoutInfo kPackedLayouts[] = {kPackedQ4_0x8, kPackedQ8_0x8, kPackedQ4_Kx8,
+                                               kPackedQ6_Kx8};
 /// The packed layout with this code, or nullptr.
 inline const PackedLayoutInfo *lookupPackedLayout(uint32_t code) {
   for (const PackedLayoutInfo &p : kPackedLayouts)

@@ -35,6 +35,7 @@ constexpr FormatInfo kFormats[] = {
     // milm's packed layouts (frontends/common/StorageFormat.h): the base
     // format's bytes per row, rows rearranged in groups of 8.
     {0x102, "q4_0x8", 32, 18}, {0x108, "q8_0x8", 32, 34}, {0x10C, "q4_kx8", 256, 144},
+    {0x10E, "q6_kx8", 256, 210},
 };
 
 const FormatInfo *findFormat(uint32_t format) {

@@ -90,8 +90,8 @@ llvm::Error compileModel(const CompileOptions &opts) {
 
   Stage lowering("lowering to the CPU op layer");
   mlir::PassManager pm(&ctx);
-  // The x86-64 SIMD kernels read q4_0, q8_0 and q4_k with 8 rows interleaved
-  // (q4_0x8, q8_0x8, q4_kx8); the other targets' kernels read GGUF's layouts.
+  // The x86-64 SIMD kernels read q4_0, q8_0, q4_k and q6_k with 8 rows
+  // interleaved (kPackedLayouts); the other targets' kernels read GGUF's layouts.
   bool repack = opts.repack && (target->ukernels == "x86_64-avx2" ||
                                 target->ukernels == "x86_64-avx512");
   buildCPUToLLVMPipeline(pm, opts.maxTokens, repack);
@@ -145,6 +145,8 @@ llvm::Error compileModel(const CompileOptions &opts) {
         repacker = milm_uk_generic_repack_q8_0x8;
       else if (p->code == kPackedQ4_Kx8.code)
         repacker = milm_uk_generic_repack_q4_kx8;
+      else if (p->code == kPackedQ6_Kx8.code)
+        repacker = milm_uk_generic_repack_q6_kx8;
       if (!repacker || w.shape.size() < 2)
         return err(opts.model + ": weight '" + w.name + "': no repacker for layout " +
                    std::string(p->name));

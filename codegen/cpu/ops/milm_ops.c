@@ -50,6 +50,7 @@ static void matmul_rows(void *arg, int64_t begin, int64_t end) {
   case MILM_UK_Q4_K_X8: milm_uk_matmul_q4_kx8_q8(m->w, m->xq, m->y, m->ldy, m->T, m->K, begin, end); break;
   case MILM_UK_Q4_K: milm_uk_matmul_q4_k_q8(m->w, m->xq, m->y, m->ldy, m->T, m->K, begin, end); break;
   case MILM_UK_Q5_K: milm_uk_matmul_q5_k_q8(m->w, m->xq, m->y, m->ldy, m->T, m->K, begin, end); break;
+  case MILM_UK_Q6_K_X8: milm_uk_matmul_q6_kx8_q8(m->w, m->xq, m->y, m->ldy, m->T, m->K, begin, end); break;
   case MILM_UK_Q6_K: milm_uk_matmul_q6_k_q8(m->w, m->xq, m->y, m->ldy, m->T, m->K, begin, end); break;
   default: break;
   }

@@ -71,6 +71,15 @@ typedef struct {
 static inline int uk_q4_kx8_at(int r, int i) {
   return 256 * (i >> 5) + 32 * ((i & 31) >> 2) + 4 * r + (i & 3);
 }
+/* milm's q6_kx8 (see milm_uk_repack_q6_kx8): byte i of row r's ql (qh) at
+ * ql[uk_x8_k4_at(r, i)] (qh[...]), its scale s at scales[8s + r]. */
+typedef struct {
+  uint16_t d[8];
+  int8_t scales[128];
+  uint8_t ql[1024];
+  uint8_t qh[512];
+} uk_block_q6_kx8;
+static inline int uk_x8_k4_at(int r, int i) { return 32 * (i >> 2) + 4 * r + (i & 3); }
 
 _Static_assert(sizeof(uk_block_q4_0) == 18, "q4_0 block");
 _Static_assert(sizeof(uk_block_q4_1) == 20, "q4_1 block");
@@ -83,6 +92,7 @@ _Static_assert(sizeof(uk_block_q6_k) == 210, "q6_k block");
 _Static_assert(sizeof(uk_block_q4_0x8) == 144, "q4_0x8 block");
 _Static_assert(sizeof(uk_block_q8_0x8) == 272, "q8_0x8 block");
 _Static_assert(sizeof(uk_block_q4_kx8) == 1152, "q4_kx8 block");
+_Static_assert(sizeof(uk_block_q6_kx8) == 1680, "q6_kx8 block");
 _Static_assert(sizeof(milm_uk_block_q8_32) == 40, "q8_32 activation block");
 _Static_assert(sizeof(milm_uk_block_q8_k) == 292, "q8_k activation block");
 
@@ -189,7 +199,8 @@ static inline int64_t uk_block_elems(uint32_t f) {
   case MILM_UK_F32: case MILM_UK_F16: case MILM_UK_BF16: return 1;
   case MILM_UK_Q4_0: case MILM_UK_Q4_1: case MILM_UK_Q5_0: case MILM_UK_Q5_1:
   case MILM_UK_Q8_0: case MILM_UK_Q4_0_X8: case MILM_UK_Q8_0_X8: return UK_QK;
-  case MILM_UK_Q4_K: case MILM_UK_Q5_K: case MILM_UK_Q6_K: case MILM_UK_Q4_K_X8: return UK_QK_K;
+  case MILM_UK_Q4_K: case MILM_UK_Q5_K: case MILM_UK_Q6_K: case MILM_UK_Q4_K_X8:
+  case MILM_UK_Q6_K_X8: return UK_QK_K;
   default: return 0;
   }
 }
@@ -205,7 +216,7 @@ static inline int64_t uk_block_bytes(uint32_t f) {
   case MILM_UK_Q8_0: case MILM_UK_Q8_0_X8: return 34; /* per row */
   case MILM_UK_Q4_K: case MILM_UK_Q4_K_X8: return 144; /* per row */
   case MILM_UK_Q5_K: return 176;
-  case MILM_UK_Q6_K: return 210;
+  case MILM_UK_Q6_K: case MILM_UK_Q6_K_X8: return 210; /* per row */
   default: return 0;
   }
 }
@@ -216,13 +227,16 @@ static inline int32_t uk_act_kind(uint32_t f) {
   case MILM_UK_Q4_0: case MILM_UK_Q4_1: case MILM_UK_Q5_0: case MILM_UK_Q5_1:
   case MILM_UK_Q8_0: case MILM_UK_Q4_0_X8: case MILM_UK_Q8_0_X8: return MILM_UK_ACT_Q8_32;
   case MILM_UK_Q4_K: case MILM_UK_Q5_K: case MILM_UK_Q6_K: case MILM_UK_Q4_K_X8:
-    return MILM_UK_ACT_Q8_K;
+  case MILM_UK_Q6_K_X8: return MILM_UK_ACT_Q8_K;
   default: return -1;
   }
 }
 
 static inline int64_t uk_row_group(uint32_t f) {
-  return f == MILM_UK_Q4_0_X8 || f == MILM_UK_Q8_0_X8 || f == MILM_UK_Q4_K_X8 ? 8 : 1;
+  switch (f) {
+  case MILM_UK_Q4_0_X8: case MILM_UK_Q8_0_X8: case MILM_UK_Q4_K_X8: case MILM_UK_Q6_K_X8: return 8;
+  default: return 1;
+  }
 }
 
 static inline size_t uk_weight_row_bytes(uint32_t f, int64_t K) {

@@ -70,7 +70,8 @@ enum milm_uk_format {
    * low byte, same bytes per row. */
   MILM_UK_Q4_0_X8 = 0x102, /* q4_0, rows interleaved by 8, see milm_uk_repack_q4_0x8 */
   MILM_UK_Q8_0_X8 = 0x108, /* q8_0, rows interleaved by 8, see milm_uk_repack_q8_0x8 */
-  MILM_UK_Q4_K_X8 = 0x10C  /* q4_k, rows interleaved by 8, see milm_uk_repack_q4_kx8 */
+  MILM_UK_Q4_K_X8 = 0x10C, /* q4_k, rows interleaved by 8, see milm_uk_repack_q4_kx8 */
+  MILM_UK_Q6_K_X8 = 0x10E  /* q6_k, rows interleaved by 8, see milm_uk_repack_q6_kx8 */
 };
 
 /* Which 8-bit activation blocks a weight format's products use. */
@@ -181,6 +182,17 @@ void MILM_UK_FN(repack_q8_0x8)(const void *src, void *dst, int64_t N, int64_t K)
  * with it, milm_uk_matmul_q4_kx8_q8(), need o_begin and o_end multiples of 8. */
 void MILM_UK_FN(repack_q4_kx8)(const void *src, void *dst, int64_t N, int64_t K);
 
+/* q6_kx8: the N x K q6_k matrix (N a multiple of 8) as N/8 groups of 8 rows;
+ * group g holds K/256 blocks of 1680 bytes, block b of the group being
+ *   f16 d[8]       rows 8g .. 8g+7's super-block scales
+ *   i8  scales[128] scales[8s + r] = row r's scale of sub-block s (16 values)
+ *   u8  ql[1024]   ql[32v + 4r + j] = byte 4v + j of row r's ql (v < 32)
+ *   u8  qh[512]    qh[32v + 4r + j] = byte 4v + j of row r's qh (v < 16)
+ * so one vector of ql (and one of qh) gives 4 consecutive values of the 8
+ * rows for each of q6_k's four value groups of a 32-byte ql/qh stretch. Products
+ * with it, milm_uk_matmul_q6_kx8_q8(), need o_begin and o_end multiples of 8. */
+void MILM_UK_FN(repack_q6_kx8)(const void *src, void *dst, int64_t N, int64_t K);
+
 /* -- Sizes ---------------------------------------------------------------- */
 
 /* Values per block (1 for f32/f16/bf16), bytes per block; 0 for an unknown format. */
@@ -191,7 +203,8 @@ size_t MILM_UK_FN(weight_row_bytes)(uint32_t format, int64_t K);
 /* enum milm_uk_act_kind of a weight format (-1 for an unknown format). */
 int32_t MILM_UK_FN(act_kind)(uint32_t format);
 /* Rows a product splits on: its o_begin and o_end must be multiples of this
- * (8 for the packed layouts q4_0x8, q8_0x8 and q4_kx8, 1 for every other format). */
+ * (8 for the packed layouts q4_0x8, q8_0x8, q4_kx8 and q6_kx8, 1 for every other
+ * format). */
 int64_t MILM_UK_FN(row_group)(uint32_t format);
 /* Bytes of one token's quantized activations for weight format `format`
  * (K/32 * 40 or K/256 * 292; 0 for the float formats). */
@@ -238,6 +251,7 @@ MILM_UK_DECLARE_MATMUL_Q8(q4_k)
 MILM_UK_DECLARE_MATMUL_Q8(q4_kx8) /* o_begin, o_end: multiples of 8 */
 MILM_UK_DECLARE_MATMUL_Q8(q5_k)
 MILM_UK_DECLARE_MATMUL_Q8(q6_k)
+MILM_UK_DECLARE_MATMUL_Q8(q6_kx8) /* o_begin, o_end: multiples of 8 */
 
 /* Any format by number (dispatches to the entries above). */
 void MILM_UK_FN(matmul)(uint32_t format, const void *w, const float *x, int64_t ldx,

@@ -85,7 +85,7 @@ struct UKImpl {
   struct Packed {
     void (*repack)(const void *, void *, int64_t, int64_t) = nullptr;
     MatmulQ8Fn mmq8 = nullptr;
-  } packed[3];
+  } packed[4];
 };
 
 /// milm's packed layouts, in UKImpl::packed's order: code, base format, name.
@@ -95,7 +95,8 @@ struct PackedLayout {
 };
 inline constexpr PackedLayout kPackedLayouts[] = {{MILM_UK_Q4_0_X8, MILM_UK_Q4_0, "q4_0x8"},
                                                   {MILM_UK_Q8_0_X8, MILM_UK_Q8_0, "q8_0x8"},
-                                                  {MILM_UK_Q4_K_X8, MILM_UK_Q4_K, "q4_kx8"}};
+                                                  {MILM_UK_Q4_K_X8, MILM_UK_Q4_K, "q4_kx8"},
+                                                  {MILM_UK_Q6_K_X8, MILM_UK_Q6_K, "q6_kx8"}};
 
 /// Fills a UKImpl from the functions declared with prefix P (a token such as
 /// milm_uk_generic_); the prototypes must have been declared with that prefix.
@@ -142,6 +143,7 @@ inline constexpr PackedLayout kPackedLayouts[] = {{MILM_UK_Q4_0_X8, MILM_UK_Q4_0
     u.packed[0] = {P##repack_q4_0x8, P##matmul_q4_0x8_q8};                             \
     u.packed[1] = {P##repack_q8_0x8, P##matmul_q8_0x8_q8};                             \
     u.packed[2] = {P##repack_q4_kx8, P##matmul_q4_kx8_q8};                             \
+    u.packed[3] = {P##repack_q6_kx8, P##matmul_q6_kx8_q8};                             \
     return u;                                                                          \
   }()
 

@@ -152,6 +152,11 @@ TEST_P(UKernelOpsTest, PackedQ4_Kx8) {
   EXPECT_EQ(checkPackedCases(implOf(GetParam()), implOf(Which::Generic), 2), "");
 }
 
+TEST_P(UKernelOpsTest, PackedQ6_Kx8) {
+  SKIP_UNLESS_RUNNABLE(GetParam());
+  EXPECT_EQ(checkPackedCases(implOf(GetParam()), implOf(Which::Generic), 3), "");
+}
+
 TEST_P(UKernelOpsTest, Elementwise) {
   SKIP_UNLESS_RUNNABLE(GetParam());
   EXPECT_EQ(checkElementwise(implOf(GetParam())), "");
