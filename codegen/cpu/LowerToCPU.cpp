@@ -216,6 +216,12 @@ private:
   uint64_t weightsTop = 0, xqBytes = 0, moeScratchBytes = 0;
   // Placeholders patched once the arena's final size is known.
   SmallVector<arith::ConstantOp> xqOffsetConsts, moeOffsetConsts;
+  /// What the xq scratch holds after the last call that wrote it: the input
+  /// quantized by the last milm_op_linear (null after other users of the
+  /// scratch), for that many bytes per token. A linear of the same input with
+  /// the same activation row (q/k/v, gate/up) passes xq_ready = 1.
+  Value xqInput;
+  uint64_t xqRowBytes = 0;
   mm::ModelConfigAttr config;
   mm::KVCacheType cacheType;
 };
@@ -496,9 +502,17 @@ LogicalResult Lowering::lowerOp(Operation *op) {
     int64_t K = t.getShape()[1], N = t.getShape()[0];
     needXQ(t.getFormat(), K);
     Value xq = scratchPtr(xqOffsetConsts);
+    // The same input, quantized the same way, by the previous linear: its
+    // 8-bit activations are still in the scratch (SSA values are immutable and
+    // the input is live here, so its buffer holds the same numbers).
+    uint64_t rowBytes = actRowBytes(t.getFormat(), K);
+    bool ready = rowBytes != 0 && l.getInput() == xqInput && rowBytes == xqRowBytes;
+    xqInput = rowBytes != 0 ? l.getInput() : Value();
+    xqRowBytes = rowBytes;
     call("milm_op_linear", {},
          {ex, fmtOf(l.getWeight()), weightPtr(l.getWeight()), bias,
-          bufPtr(l.getInput()), T, i64(K), i64(N), bufPtr(l.getResult()), xq});
+          bufPtr(l.getInput()), T, i64(K), i64(N), bufPtr(l.getResult()), xq,
+          i32(ready ? 1 : 0)});
     return success();
   }
   if (auto r = llvm::dyn_cast<mm::RopeOp>(op)) {
@@ -579,6 +593,7 @@ LogicalResult Lowering::lowerOp(Operation *op) {
         4ull * (T64 * E + 2 * T64 * k + T64 * D + 2 * T64 * F + T64 * D + T64 * k * D + 2 * T64);
     moeScratchBytes = std::max(moeScratchBytes, scratch);
     Value xq = scratchPtr(xqOffsetConsts);
+    xqInput = Value();
     Value sc = scratchPtr(moeOffsetConsts);
     call("milm_op_moe", {},
          {ex, bufPtr(m.getInput()), T, i64(D), i64(F), i64(E), i64(k), i32(mode),
@@ -593,6 +608,7 @@ LogicalResult Lowering::lowerOp(Operation *op) {
     int64_t K = t.getShape()[1], N = t.getShape()[0];
     needXQ(t.getFormat(), K);
     Value xq = scratchPtr(xqOffsetConsts);
+    xqInput = Value();
     resultTensor = l.getResult();
     call("milm_op_logits", {},
          {ex, fmtOf(l.getWeight()), weightPtr(l.getWeight()), bufPtr(l.getInput()), T, i64(K),

@@ -65,15 +65,42 @@ static int64_t row_grain(int64_t K, int64_t T) {
   return g < 1 ? 1 : g;
 }
 
+typedef struct {
+  uint32_t format;
+  const float *x;
+  int64_t K;
+  char *xq;
+  size_t row_bytes;
+} quantize_task;
+
+static void quantize_rows(void *arg, int64_t begin, int64_t end) {
+  const quantize_task *q = (const quantize_task *)arg;
+  milm_uk_quantize_act(q->format, q->x + begin * q->K, q->K, end - begin, q->K,
+                       q->xq + (size_t)begin * q->row_bytes);
+}
+
+/* x[T, K] -> its 8-bit activations for `format` in xq, the tokens split across
+ * the pool (a prompt's quantization is otherwise a serial stretch that leaves
+ * the other threads waiting). */
+static void quantize_act(milm_exec *ex, uint32_t format, const float *x, int64_t T, int64_t K,
+                         void *xq) {
+  quantize_task q = {format, x, K, (char *)xq, milm_uk_act_row_bytes(format, K)};
+  const int64_t grain = 16384 / (K > 0 ? K : 1);
+  milm_rt_parallel_for(ex, T, grain < 1 ? 1 : grain, quantize_rows, &q);
+}
+
 /* y[T, N] = x[T, K] * W[N, K]^T (+ bias), W in `format`; xq_scratch holds
- * T * act_row_bytes(format, K) bytes. */
+ * T * act_row_bytes(format, K) bytes. With xq_ready, it already holds x's
+ * activations for this format's kind (the previous linear had the same input:
+ * q/k/v, gate/up) and x is not quantized again. */
 void milm_op_linear(milm_exec *ex, uint32_t format, const void *w, const float *bias,
                     const float *x, int64_t T, int64_t K, int64_t N, float *y,
-                    void *xq_scratch) {
+                    void *xq_scratch, int32_t xq_ready) {
   const int64_t group = milm_uk_row_group(format);
   matmul_task m = {format, w, x, x, K, T, y, N, group};
   if (milm_uk_act_kind(format) != MILM_UK_ACT_F32) {
-    milm_uk_quantize_act(format, x, K, T, K, xq_scratch);
+    if (!xq_ready)
+      quantize_act(ex, format, x, T, K, xq_scratch);
     m.xq = xq_scratch;
   }
   milm_rt_parallel_for(ex, N / group, (row_grain(K, T) + group - 1) / group, matmul_rows, &m);
@@ -89,7 +116,7 @@ void milm_op_logits(milm_exec *ex, uint32_t format, const void *w, const float *
     x += (T - 1) * K;
     T = 1;
   }
-  milm_op_linear(ex, format, w, NULL, x, T, K, N, y, xq_scratch);
+  milm_op_linear(ex, format, w, NULL, x, T, K, N, y, xq_scratch, 0);
 }
 
 /* ---- small ops ---------------------------------------------------------- */
@@ -175,11 +202,16 @@ void milm_op_moe(milm_exec *ex, const float *x, int64_t T, int64_t D, int64_t F,
   float *parts = o + T * D;
   int32_t *rows = (int32_t *)(parts + T * top_k * D);
   int32_t *slots = rows + T;
-  milm_op_linear(ex, router_format, router, NULL, x, T, D, E, logits, xq_scratch);
+  milm_op_linear(ex, router_format, router, NULL, x, T, D, E, logits, xq_scratch, 0);
   milm_uk_moe_route(logits, E, T, E, top_k, mode, ids, wts);
   size_t gateBytes = milm_uk_weight_row_bytes(gate_format, D) * (size_t)F;
   size_t upBytes = milm_uk_weight_row_bytes(up_format, D) * (size_t)F;
   size_t downBytes = milm_uk_weight_row_bytes(down_format, F) * (size_t)D;
+  /* up reads the gathered inputs gate has just quantized, when both use the
+   * same activation blocks. */
+  const int32_t up_reuses_xq =
+      milm_uk_act_kind(gate_format) == milm_uk_act_kind(up_format) &&
+      milm_uk_act_kind(up_format) != MILM_UK_ACT_F32;
   for (int64_t e = 0; e < E; ++e) {
     int64_t n = 0;
     for (int64_t t = 0; t < T; ++t)
@@ -194,12 +226,12 @@ void milm_op_moe(milm_exec *ex, const float *x, int64_t T, int64_t D, int64_t F,
     if (n == 0)
       continue;
     milm_op_linear(ex, gate_format, (const uint8_t *)gate + e * gateBytes, NULL, xg, n, D, F, g,
-                   xq_scratch);
+                   xq_scratch, 0);
     milm_op_linear(ex, up_format, (const uint8_t *)up + e * upBytes, NULL, xg, n, D, F, u,
-                   xq_scratch);
+                   xq_scratch, up_reuses_xq);
     milm_uk_swiglu(g, u, g, n * F);
     milm_op_linear(ex, down_format, (const uint8_t *)down + e * downBytes, NULL, g, n, F, D, o,
-                   xq_scratch);
+                   xq_scratch, 0);
     for (int64_t r = 0; r < n; ++r) {
       float *dst = parts + ((int64_t)rows[r] * top_k + slots[r]) * D;
       for (int64_t i = 0; i < D; ++i)
