@@ -11,15 +11,16 @@
 // Every activation tensor is a memref.view of the arena sized for max_tokens
 // rows (regions are reused once a value is dead); the first T rows are a
 // memref.subview. Every weight gets a 64-byte aligned place in the artifact's
-// weight section. Elementwise and normalisation ops (add, swiglu, rms_norm,
-// copies) become linalg.generic/linalg.copy on those views; the heavy ops
+// weight section. Elementwise ops (add, swiglu, copies) become
+// linalg.generic/linalg.copy on those views, rms_norm a loop over the rows
+// with its two passes in vector<8xf32> (scf.for, vector.load/store); the heavy ops
 // (quantized products, attention, rope, embedding lookup, MoE) become func.call
 // into the op layer of codegen/cpu/ops, whose bitcode is linked in later so the
 // calls inline. T and the positions are checked with scf/arith first; nothing is
 // written when they are out of range.
 //
-// buildCPUToLLVMPipeline then lowers linalg -> scf loops -> cf and everything
-// to the LLVM dialect with upstream passes.
+// buildCPUToLLVMPipeline then lowers linalg -> scf loops -> cf, vector and
+// everything else to the LLVM dialect with upstream passes.
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/cpu/LowerToCPU.h"
@@ -38,6 +39,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
@@ -407,41 +409,67 @@ LogicalResult Lowering::lowerModel(mm::ModelOp model) {
 /// y = x * w / sqrt(mean(x^2) + eps) per row: a reduction into a scratch
 /// column, then an elementwise generic.
 LogicalResult Lowering::lowerRMSNorm(mm::RMSNormOp n) {
+  // Per row t < T: the sum of squares in 8 lanes (a vector<8xf32> carried by
+  // the scf.for, summed across lanes at the end), then y = x * rsqrt(mean +
+  // eps) * w, 8 values at a time; scalar loops for a tail of N % 8. Every
+  // value lives in registers (a linalg reduction into an arena column made the
+  // sum a load-add-store chain: no vectors, no reassociation), and each row is
+  // computed the same whatever T is (prefill == decode).
   int64_t N = features(n.getInput());
-  uint64_t sumsOff = arenaAlloc.allocate(static_cast<uint64_t>(maxTokens) * 4);
-  Value sums = view(arena, idx(static_cast<int64_t>(sumsOff)),
-                    MemRefType::get({maxTokens}, b.getF32Type()));
-  Value sumsRows = memref::SubViewOp::create(
-      b, loc, sums, SmallVector<OpFoldResult>{b.getIndexAttr(0)}, SmallVector<OpFoldResult>{Tidx},
-      SmallVector<OpFoldResult>{b.getIndexAttr(1)});
-  Value x = rows(n.getInput());
+  const int64_t VL = 8, N8 = N / VL * VL;
+  Value x = bufferOf(n.getInput()), y = bufferOf(n.getResult());
   Value w = view(weights, idx(static_cast<int64_t>(weightOf[n.getWeight()].offset)),
                  MemRefType::get({N}, b.getF32Type()));
-  linalg::FillOp::create(b, loc, ValueRange{f32(0.0)}, ValueRange{sumsRows});
-  AffineMap id = b.getMultiDimIdentityMap(2);
-  AffineMap row = AffineMap::get(2, 0, {b.getAffineDimExpr(0)}, ctx);
-  AffineMap col = AffineMap::get(2, 0, {b.getAffineDimExpr(1)}, ctx);
-  linalg::GenericOp::create(
-      b, loc, TypeRange{}, ValueRange{x}, ValueRange{sumsRows}, SmallVector<AffineMap>{id, row},
-      SmallVector<utils::IteratorType>{utils::IteratorType::parallel,
-                                       utils::IteratorType::reduction},
-      [&](OpBuilder &nb, Location nl, ValueRange a) {
-        Value sq = arith::MulFOp::create(nb, nl, a[0], a[0]);
-        linalg::YieldOp::create(nb, nl, ValueRange{arith::AddFOp::create(nb, nl, a[1], sq)});
-      });
+  VectorType vt = VectorType::get({VL}, b.getF32Type());
   Value invN = f32(1.0 / static_cast<double>(N));
   Value eps = f32(n.getEps().convertToDouble());
-  linalg::GenericOp::create(
-      b, loc, TypeRange{}, ValueRange{x, sumsRows, w}, ValueRange{rows(n.getResult())},
-      SmallVector<AffineMap>{id, row, col, id},
-      SmallVector<utils::IteratorType>(2, utils::IteratorType::parallel),
-      [&](OpBuilder &nb, Location nl, ValueRange a) {
-        Value mean = arith::MulFOp::create(nb, nl, a[1], invN);
-        Value inv = math::RsqrtOp::create(nb, nl, arith::AddFOp::create(nb, nl, mean, eps));
-        Value y = arith::MulFOp::create(nb, nl, arith::MulFOp::create(nb, nl, a[0], inv), a[2]);
-        linalg::YieldOp::create(nb, nl, ValueRange{y});
-      });
-  arenaAlloc.release(sumsOff, static_cast<uint64_t>(maxTokens) * 4);
+  Value zero = f32(0.0);
+  Value zeroV = vector::BroadcastOp::create(b, loc, vt, zero);
+  auto rowLoop = scf::ForOp::create(b, loc, idx(0), Tidx, idx(1));
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(rowLoop.getBody());
+    Value t = rowLoop.getInductionVar();
+    auto sumV = scf::ForOp::create(
+        b, loc, idx(0), idx(N8), idx(VL), ValueRange{zeroV},
+        [&](OpBuilder &nb, Location nl, Value i, ValueRange acc) {
+          Value v = vector::LoadOp::create(nb, nl, vt, x, ValueRange{t, i});
+          Value a = math::FmaOp::create(nb, nl, v, v, acc[0]);
+          scf::YieldOp::create(nb, nl, ValueRange{a});
+        });
+    Value sum = vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD, sumV.getResult(0));
+    if (N8 < N) {
+      auto tail = scf::ForOp::create(
+          b, loc, idx(N8), idx(N), idx(1), ValueRange{sum},
+          [&](OpBuilder &nb, Location nl, Value i, ValueRange acc) {
+            Value v = memref::LoadOp::create(nb, nl, x, ValueRange{t, i});
+            scf::YieldOp::create(nb, nl, ValueRange{math::FmaOp::create(nb, nl, v, v, acc[0])});
+          });
+      sum = tail.getResult(0);
+    }
+    Value mean = arith::MulFOp::create(b, loc, sum, invN);
+    Value inv = math::RsqrtOp::create(b, loc, arith::AddFOp::create(b, loc, mean, eps));
+    Value invV = vector::BroadcastOp::create(b, loc, vt, inv);
+    scf::ForOp::create(b, loc, idx(0), idx(N8), idx(VL), ValueRange{},
+                       [&](OpBuilder &nb, Location nl, Value i, ValueRange) {
+                         Value v = vector::LoadOp::create(nb, nl, vt, x, ValueRange{t, i});
+                         Value wv = vector::LoadOp::create(nb, nl, vt, w, ValueRange{i});
+                         Value r = arith::MulFOp::create(
+                             nb, nl, arith::MulFOp::create(nb, nl, v, invV), wv);
+                         vector::StoreOp::create(nb, nl, r, y, ValueRange{t, i});
+                         scf::YieldOp::create(nb, nl);
+                       });
+    if (N8 < N)
+      scf::ForOp::create(b, loc, idx(N8), idx(N), idx(1), ValueRange{},
+                         [&](OpBuilder &nb, Location nl, Value i, ValueRange) {
+                           Value v = memref::LoadOp::create(nb, nl, x, ValueRange{t, i});
+                           Value wv = memref::LoadOp::create(nb, nl, w, ValueRange{i});
+                           Value r = arith::MulFOp::create(
+                               nb, nl, arith::MulFOp::create(nb, nl, v, inv), wv);
+                           memref::StoreOp::create(nb, nl, r, y, ValueRange{t, i});
+                           scf::YieldOp::create(nb, nl);
+                         });
+  }
   return success();
 }
 
@@ -640,7 +668,7 @@ struct LowerToCPUPass : PassWrapper<LowerToCPUPass, OperationPass<ModuleOp>> {
   void getDependentDialects(DialectRegistry &registry) const override {
     registry.insert<arith::ArithDialect, func::FuncDialect, linalg::LinalgDialect,
                     math::MathDialect, memref::MemRefDialect, scf::SCFDialect,
-                    LLVM::LLVMDialect>();
+                    vector::VectorDialect, LLVM::LLVMDialect>();
   }
   void runOnOperation() override {
     if (maxTokens < 1) {
@@ -693,6 +721,7 @@ void buildCPUToLLVMPipeline(OpPassManager &pm, int64_t maxTokens, bool repack) {
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
   pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(createConvertVectorToLLVMPass());
   pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createArithToLLVMConversionPass());
   pm.addPass(createFinalizeMemRefToLLVMConversionPass());

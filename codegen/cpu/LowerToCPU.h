@@ -21,7 +21,8 @@ inline constexpr const char *kLoweredAttr = "milm.lowered";
 inline constexpr const char *kWeightsAttr = "milm.weights";
 
 /// Replaces the module's milm.model by `func.func @milm_forward` in upstream
-/// dialects: elementwise ops and norms as linalg on memref views of the arena,
+/// dialects: elementwise ops as linalg on memref views of the arena, rms_norm
+/// as scf.for loops over vector<8xf32>,
 /// the T/position checks in scf/arith, and one func.call into the op layer of
 /// codegen/cpu/ops per heavy op, with shapes, formats, weight offsets and
 /// scratch offsets as constants (milm-lower-to-cpu).

@@ -64,20 +64,27 @@ milm.model @dense #milm.config<arch = "qwen2", vocab_size = 512, context_length 
 // CHECK: memref.extract_aligned_pointer_as_index %[[TOK]]
 // CHECK: %[[X:.*]] = memref.view %[[ARENA]][%{{.*}}][] : memref<[[ARENABYTES]]xi8> to memref<16x128xf32>
 // CHECK: func.call @milm_op_embedding(%[[FQ8]], %{{.*}}, %[[DIM]], %{{.*}}, %[[T]], %{{.*}})
-// rms_norm: sum of squares per row into a scratch column, then x * rsqrt(mean + eps) * w.
-// CHECK: %[[SUMS:.*]] = memref.subview %{{.*}}[0] [%[[TI]]] [1] : memref<16xf32> to memref<?xf32, strided<[1]>>
-// CHECK: %[[XR:.*]] = memref.subview %[[X]][0, 0] [%[[TI]], 128] [1, 1] : memref<16x128xf32> to memref<?x128xf32, strided<[128, 1]>>
+// rms_norm, per row of the first T: the sum of squares in a vector<8xf32>
+// carried by an scf.for, summed across lanes, then x * rsqrt(mean + eps) * w
+// 8 values at a time, from the embedding's buffer into the norm's.
+// CHECK: %[[XN:.*]] = memref.view %[[ARENA]][%{{.*}}][] : memref<[[ARENABYTES]]xi8> to memref<16x128xf32>
 // CHECK: %[[NW:.*]] = memref.view %[[W]][%{{.*}}][] : memref<[[WB]]xi8> to memref<128xf32>
-// CHECK: linalg.fill ins(%{{.*}} : f32) outs(%[[SUMS]]
-// CHECK: linalg.generic {{{.*}}iterator_types = ["parallel", "reduction"]} ins(%[[XR]] {{.*}} outs(%[[SUMS]]
-// CHECK: arith.mulf
-// CHECK: arith.addf
 // CHECK: %[[INVN:.*]] = arith.constant 7.812500e-03 : f32
 // CHECK: %[[EPS:.*]] = arith.constant 9.99999997E-7 : f32
-// CHECK: linalg.generic {{{.*}}iterator_types = ["parallel", "parallel"]} ins(%[[XR]], %[[SUMS]], %[[NW]] :
-// CHECK: arith.mulf %{{.*}}, %[[INVN]]
-// CHECK: arith.addf %{{.*}}, %[[EPS]]
+// CHECK: scf.for %[[ROW:.*]] = %{{.*}} to %[[TI]] step
+// CHECK: %[[SQ:.*]] = scf.for %[[I:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%[[ACC:.*]] = %{{.*}}) -> (vector<8xf32>)
+// CHECK: %[[V:.*]] = vector.load %[[X]][%[[ROW]], %[[I]]] : memref<16x128xf32>, vector<8xf32>
+// CHECK: math.fma %[[V]], %[[V]], %[[ACC]] : vector<8xf32>
+// CHECK: %[[SUM:.*]] = vector.reduction <add>, %[[SQ]] : vector<8xf32> into f32
+// CHECK: %[[MEAN:.*]] = arith.mulf %[[SUM]], %[[INVN]]
+// CHECK: arith.addf %[[MEAN]], %[[EPS]]
 // CHECK: math.rsqrt
+// CHECK: scf.for %[[J:.*]] = %{{.*}} to %{{.*}} step
+// CHECK: vector.load %[[X]][%[[ROW]], %[[J]]]
+// CHECK: vector.load %[[NW]][%[[J]]]
+// CHECK: arith.mulf
+// CHECK: arith.mulf
+// CHECK: vector.store %{{.*}}, %[[XN]][%[[ROW]], %[[J]]] : memref<16x128xf32>, vector<8xf32>
 // q projection: q5_1 (7) with an f32 bias; the quantized activations go to the shared scratch region.
 // CHECK: %[[BQ:.*]] = memref.view %[[W]][%{{.*}}][] : memref<[[WB]]xi8> to memref<512xi8>
 // CHECK: %[[XQOFF:.*]] = arith.constant [[XQ:[0-9]+]] : index

@@ -83,8 +83,9 @@ static cl::opt<int64_t> compileKV("kv-cache-size",
                                   cl::init(0), cl::sub(compileCmd), cl::cat(compileCat));
 static cl::opt<bool> compileNoRepack(
     "no-repack",
-    cl::desc("Keep every weight in its GGUF layout (by default q4_0 products are repacked to "
-             "8 interleaved rows for the x86-64 AVX2/AVX-512 kernels)"),
+    cl::desc("Keep every weight in its GGUF layout (by default q4_0, q8_0, q4_k and q6_k "
+             "products are repacked to 8 interleaved rows for the x86-64 AVX2/AVX-512 "
+             "kernels)"),
     cl::sub(compileCmd), cl::cat(compileCat));
 static cl::opt<bool> compileEmbed("embed-weights",
                                   cl::desc("Link the weights into milm-run, which then runs alone: "
