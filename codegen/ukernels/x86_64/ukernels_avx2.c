@@ -694,6 +694,7 @@ UK_AI void avx_rows_q6_k(const uk_block_q6_k *wr, const milm_uk_block_q8_k *X, i
  * (s, s) pairs per row lane, takes them to i32. The -32 offset comes off as
  * 32 * sum_s sc_s * bsums_s (vpmaddwd of (sc_s, sc_s+1) by two bsums). Each
  * token's float operations are the same whatever NT is (prefill == decode). */
+#define UK_UNROLL _Pragma("clang loop unroll(full)")
 UK_AI __m256i avx_dup_i8_to_i16_pairs(uint64_t v) {
   const __m128i x = _mm_cvtsi64_si128((long long)v);
   return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(x, x));
@@ -741,12 +742,12 @@ UK_AI void avx_group_q6_kx8(const uk_block_q6_kx8 *wg, const milm_uk_block_q8_k 
       }
       isum[u] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(c, 5));
     }
-    for (int n = 0; n < 2; ++n)
-      for (int gp = 0; gp < 8; gp += 2) {
+    UK_UNROLL for (int n = 0; n < 2; ++n)
+      UK_UNROLL for (int gp = 0; gp < 8; gp += 2) {
         __m256i qv[2][4];
         avx_q6_kx8_unpack(wb, n, gp, qv[0]);
         avx_q6_kx8_unpack(wb, n, gp + 1, qv[1]);
-        for (int k = 0; k < 4; ++k) {
+        UK_UNROLL for (int k = 0; k < 4; ++k) {
           const __m256i q0 = qv[0][k], q1 = qv[1][k];
           const __m256i sc = scv[8 * n + 2 * k + (gp >> 2)];
           for (int u = 0; u < NT; ++u) {
