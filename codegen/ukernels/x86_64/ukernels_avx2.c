@@ -246,6 +246,32 @@ static inline int64_t avx_token_chunk(size_t row_bytes) {
 #define UK_AVX2_PRODUCT(...) UK_AVX2_PRODUCT_WITH(UK_AVX2_TOKEN_LOOP, __VA_ARGS__)
 #define UK_AVX2_PRODUCT_X8(...) UK_AVX2_PRODUCT_WITH(UK_AVX2_TOKEN_LOOP_X8, __VA_ARGS__)
 
+/* The product entry point of packed layout LAYOUT (uk_block_LAYOUT, kernel
+ * avx_group_LAYOUT over groups of 8 rows), blocks of QK values, activations
+ * ABLK. */
+#define UK_AVX2_MATMUL_X8(LAYOUT, QK, ABLK)                                             \
+  void MILM_UK_FN(matmul_##LAYOUT##_q8)(const void *w, const void *xq, float *y,       \
+                                        int64_t ldy, int64_t T, int64_t K,             \
+                                        int64_t o_begin, int64_t o_end) {              \
+    const int64_t nb = K / (QK);                                                       \
+    const uk_block_##LAYOUT *W = (const uk_block_##LAYOUT *)w;                         \
+    const ABLK *X = (const ABLK *)xq;                                                  \
+    UK_AVX2_PRODUCT_X8(avx_group_##LAYOUT, W + (o / 8) * nb, 8, X, nb, sizeof(ABLK), y, \
+                       ldy, T, o_begin, o_end);                                        \
+  }
+
+/* The x8 kernels' per-block step for one token: the 8 rows' exact integer sums
+ * times d_w * d_a (8 weight scales, one activation scale), added with one FMA;
+ * and the tile's store. */
+UK_AI __m256 avx_x8_fma(__m256i isum, __m256 dw, float ad, __m256 acc) {
+  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, _mm256_set1_ps(ad)), acc);
+}
+UK_AI void avx_x8_store(float *y, int64_t ldy, int64_t t0, int64_t o, const __m256 *acc,
+                        const int NT) {
+  for (int u = 0; u < NT; ++u)
+    _mm256_storeu_ps(y + (t0 + u) * ldy + o, acc[u]);
+}
+
 #ifndef MILM_UK_HAVE_matmul_q4_0_q8
 #define MILM_UK_HAVE_matmul_q4_0_q8 1
 void MILM_UK_FN(matmul_q4_0_q8)(const void *w, const void *xq, float *y, int64_t ldy,
@@ -296,24 +322,15 @@ UK_AI void avx_group_q4_0x8(const uk_block_q4_0x8 *wg, const milm_uk_block_q8_32
       const milm_uk_block_q8_32 *a = X + (t0 + u) * nb + b;
       const __m256i h =
           _mm256_sub_epi32(_mm256_madd_epi16(p[u], ones), _mm256_set1_epi32(8 * a->sum));
-      acc[u] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(h), _mm256_mul_ps(dw, _mm256_set1_ps(a->d)),
-                               acc[u]);
+      acc[u] = avx_x8_fma(h, dw, a->d, acc[u]);
     }
   }
-  for (int u = 0; u < NT; ++u)
-    _mm256_storeu_ps(y + (t0 + u) * ldy + o, acc[u]);
+  avx_x8_store(y, ldy, t0, o, acc, NT);
 }
 
 #ifndef MILM_UK_HAVE_matmul_q4_0x8_q8
 #define MILM_UK_HAVE_matmul_q4_0x8_q8 1
-void MILM_UK_FN(matmul_q4_0x8_q8)(const void *w, const void *xq, float *y, int64_t ldy,
-                                  int64_t T, int64_t K, int64_t o_begin, int64_t o_end) {
-  const int64_t nb = K / UK_QK;
-  const uk_block_q4_0x8 *W = (const uk_block_q4_0x8 *)w;
-  const milm_uk_block_q8_32 *X = (const milm_uk_block_q8_32 *)xq;
-  UK_AVX2_PRODUCT_X8(avx_group_q4_0x8, W + (o / 8) * nb, 8, X, nb, sizeof(milm_uk_block_q8_32),
-                  y, ldy, T, o_begin, o_end);
-}
+UK_AVX2_MATMUL_X8(q4_0x8, UK_QK, milm_uk_block_q8_32)
 #endif
 
 /* q8_0x8 (milm_uk_repack_q8_0x8): each 32-byte vector holds values 4v..4v+3 of
@@ -326,13 +343,13 @@ void MILM_UK_FN(matmul_q4_0x8_q8)(const void *w, const void *xq, float *y, int64
 UK_AI void avx_group_q8_0x8(const uk_block_q8_0x8 *wg, const milm_uk_block_q8_32 *X, int64_t nb,
                             float *y, int64_t ldy, int64_t t0, int64_t o, const int NT) {
   const __m256i ones = _mm256_set1_epi16(1);
-  __m256 acc[4];
+  __m256 acc[UK_X8_NT];
   for (int u = 0; u < NT; ++u)
     acc[u] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const uk_block_q8_0x8 *wb = wg + b;
     avx_prefetch(wb, 5);
-    __m256i s[4];
+    __m256i s[UK_X8_NT];
     for (int u = 0; u < NT; ++u)
       s[u] = _mm256_setzero_si256();
     for (int v = 0; v < 8; ++v) {
@@ -347,23 +364,14 @@ UK_AI void avx_group_q8_0x8(const uk_block_q8_0x8 *wg, const milm_uk_block_q8_32
     }
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wb->d));
     for (int u = 0; u < NT; ++u)
-      acc[u] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[u]),
-                               _mm256_mul_ps(dw, _mm256_set1_ps(X[(t0 + u) * nb + b].d)), acc[u]);
+      acc[u] = avx_x8_fma(s[u], dw, X[(t0 + u) * nb + b].d, acc[u]);
   }
-  for (int u = 0; u < NT; ++u)
-    _mm256_storeu_ps(y + (t0 + u) * ldy + o, acc[u]);
+  avx_x8_store(y, ldy, t0, o, acc, NT);
 }
 
 #ifndef MILM_UK_HAVE_matmul_q8_0x8_q8
 #define MILM_UK_HAVE_matmul_q8_0x8_q8 1
-void MILM_UK_FN(matmul_q8_0x8_q8)(const void *w, const void *xq, float *y, int64_t ldy,
-                                  int64_t T, int64_t K, int64_t o_begin, int64_t o_end) {
-  const int64_t nb = K / UK_QK;
-  const uk_block_q8_0x8 *W = (const uk_block_q8_0x8 *)w;
-  const milm_uk_block_q8_32 *X = (const milm_uk_block_q8_32 *)xq;
-  UK_AVX2_PRODUCT(avx_group_q8_0x8, W + (o / 8) * nb, 8, X, nb, sizeof(milm_uk_block_q8_32),
-                  y, ldy, T, o_begin, o_end);
-}
+UK_AVX2_MATMUL_X8(q8_0x8, UK_QK, milm_uk_block_q8_32)
 #endif
 
 #ifndef MILM_UK_HAVE_matmul_q8_0_q8
@@ -596,20 +604,12 @@ UK_AI void avx_group_q4_kx8(const uk_block_q4_kx8 *wg, const milm_uk_block_q8_k 
       acc[u] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(m), _mm256_mul_ps(dmv, ad), acc[u]);
     }
   }
-  for (int u = 0; u < NT; ++u)
-    _mm256_storeu_ps(y + (t0 + u) * ldy + o, acc[u]);
+  avx_x8_store(y, ldy, t0, o, acc, NT);
 }
 
 #ifndef MILM_UK_HAVE_matmul_q4_kx8_q8
 #define MILM_UK_HAVE_matmul_q4_kx8_q8 1
-void MILM_UK_FN(matmul_q4_kx8_q8)(const void *w, const void *xq, float *y, int64_t ldy,
-                                  int64_t T, int64_t K, int64_t o_begin, int64_t o_end) {
-  const int64_t nb = K / UK_QK_K;
-  const uk_block_q4_kx8 *W = (const uk_block_q4_kx8 *)w;
-  const milm_uk_block_q8_k *X = (const milm_uk_block_q8_k *)xq;
-  UK_AVX2_PRODUCT_X8(avx_group_q4_kx8, W + (o / 8) * nb, 8, X, nb, sizeof(milm_uk_block_q8_k),
-                  y, ldy, T, o_begin, o_end);
-}
+UK_AVX2_MATMUL_X8(q4_kx8, UK_QK_K, milm_uk_block_q8_k)
 #endif
 
 #ifndef MILM_UK_HAVE_matmul_q5_k_q8
@@ -763,23 +763,14 @@ UK_AI void avx_group_q6_kx8(const uk_block_q6_kx8 *wg, const milm_uk_block_q8_k 
       }
     const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wb->d));
     for (int u = 0; u < NT; ++u)
-      acc[u] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[u]),
-                               _mm256_mul_ps(dv, _mm256_set1_ps(X[(t0 + u) * nb + b].d)), acc[u]);
+      acc[u] = avx_x8_fma(isum[u], dv, X[(t0 + u) * nb + b].d, acc[u]);
   }
-  for (int u = 0; u < NT; ++u)
-    _mm256_storeu_ps(y + (t0 + u) * ldy + o, acc[u]);
+  avx_x8_store(y, ldy, t0, o, acc, NT);
 }
 
 #ifndef MILM_UK_HAVE_matmul_q6_kx8_q8
 #define MILM_UK_HAVE_matmul_q6_kx8_q8 1
-void MILM_UK_FN(matmul_q6_kx8_q8)(const void *w, const void *xq, float *y, int64_t ldy,
-                                  int64_t T, int64_t K, int64_t o_begin, int64_t o_end) {
-  const int64_t nb = K / UK_QK_K;
-  const uk_block_q6_kx8 *W = (const uk_block_q6_kx8 *)w;
-  const milm_uk_block_q8_k *X = (const milm_uk_block_q8_k *)xq;
-  UK_AVX2_PRODUCT_X8(avx_group_q6_kx8, W + (o / 8) * nb, 8, X, nb, sizeof(milm_uk_block_q8_k),
-                     y, ldy, T, o_begin, o_end);
-}
+UK_AVX2_MATMUL_X8(q6_kx8, UK_QK_K, milm_uk_block_q8_k)
 #endif
 
 #ifndef MILM_UK_HAVE_matmul_q6_k_q8
