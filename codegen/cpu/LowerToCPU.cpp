@@ -285,14 +285,14 @@ LogicalResult Lowering::lowerModel(mm::ModelOp model) {
   positionsTensor = body.getArgument(1);
   cacheTensor = body.getArgument(2);
   for (Operation &op : body) {
-    for (Value operand : op.getOperands())
+    for (Value operand : op.getOperands()) {
       lastUse[operand] = &op;
+      if (auto w = operand.getDefiningOp<mm::WeightOp>())
+        (llvm::isa<mm::LogitsOp>(op) ? logitsRead : otherRead).insert(w.getName());
+    }
     if (auto e = llvm::dyn_cast<mm::EmbeddingOp>(op))
       if (auto w = e.getTable().getDefiningOp<mm::WeightOp>())
         rowRead.insert(w.getName());
-    for (Value operand : op.getOperands())
-      if (auto w = operand.getDefiningOp<mm::WeightOp>())
-        (llvm::isa<mm::LogitsOp>(op) ? logitsRead : otherRead).insert(w.getName());
   }
 
   // The weight section and the arena get their sizes once every op is lowered.
@@ -703,8 +703,8 @@ struct LowerToCPUPass : PassWrapper<LowerToCPUPass, OperationPass<ModuleOp>> {
                             llvm::cl::init(64)};
   Option<bool> repack{*this, "repack",
                       llvm::cl::desc("Read product weights in their format's packed layout "
-                                     "(q4_0x8 = 0x102, q8_0x8 = 0x108; for kernels that have "
-                                     "them)"),
+                                     "(StorageFormat.h's kPackedLayouts: q4_0x8, q8_0x8, "
+                                     "q4_kx8, q6_kx8; for kernels that have them)"),
                       llvm::cl::init(false)};
 };
 

@@ -54,32 +54,24 @@ typedef struct {
   uint8_t qs[128];
 } uk_block_q5_k;
 typedef struct { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint16_t d; } uk_block_q6_k;
-/* milm's q4_0x8 (see milm_uk_repack_q4_0x8): one block of 8 interleaved rows. */
+/* milm's packed layouts (see milm_uk_repack_<layout>): 8 rows interleaved 4
+ * bytes at a time. Byte i of row r's array (qs, ql, qh) is at [uk_x8_at(r, i)]
+ * of the packed block's array; per-row scale bytes are transposed (byte i of
+ * row r at [8i + r]). */
+static inline int uk_x8_at(int r, int i) { return 32 * (i >> 2) + 4 * r + (i & 3); }
 typedef struct { uint16_t d[8]; uint8_t qs[128]; } uk_block_q4_0x8;
-/* Byte i (< 16) of row r's q4_0 qs is at qs[uk_q4_0x8_at(r, i)]. */
-static inline int uk_q4_0x8_at(int r, int i) { return 32 * (i >> 2) + 4 * r + (i & 3); }
-/* milm's q8_0x8 (see milm_uk_repack_q8_0x8): value k of row r at qs[uk_q8_0x8_at(r, k)]. */
 typedef struct { uint16_t d[8]; int8_t qs[256]; } uk_block_q8_0x8;
-static inline int uk_q8_0x8_at(int r, int k) { return 32 * (k >> 2) + 4 * r + (k & 3); }
-/* milm's q4_kx8 (see milm_uk_repack_q4_kx8): byte i of row r's q4_k qs at
- * qs[uk_q4_kx8_at(r, i)], byte i of its scales at scales[8i + r]. */
 typedef struct {
   uint16_t d[8], dmin[8];
   uint8_t scales[96];
   uint8_t qs[1024];
 } uk_block_q4_kx8;
-static inline int uk_q4_kx8_at(int r, int i) {
-  return 256 * (i >> 5) + 32 * ((i & 31) >> 2) + 4 * r + (i & 3);
-}
-/* milm's q6_kx8 (see milm_uk_repack_q6_kx8): byte i of row r's ql (qh) at
- * ql[uk_x8_k4_at(r, i)] (qh[...]), its scale s at scales[8s + r]. */
 typedef struct {
   uint16_t d[8];
   int8_t scales[128];
   uint8_t ql[1024];
   uint8_t qh[512];
 } uk_block_q6_kx8;
-static inline int uk_x8_k4_at(int r, int i) { return 32 * (i >> 2) + 4 * r + (i & 3); }
 
 _Static_assert(sizeof(uk_block_q4_0) == 18, "q4_0 block");
 _Static_assert(sizeof(uk_block_q4_1) == 20, "q4_1 block");

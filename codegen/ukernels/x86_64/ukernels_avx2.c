@@ -260,6 +260,13 @@ static inline int64_t avx_token_chunk(size_t row_bytes) {
                        ldy, T, o_begin, o_end);                                        \
   }
 
+/* 4 activation bytes at p in every 32-bit lane: the x8 kernels' token operand. */
+UK_AI __m256i avx_bcast4(const int8_t *p) {
+  int32_t v;
+  __builtin_memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
+}
+
 /* The x8 kernels' per-block step for one token: the 8 rows' exact integer sums
  * times d_w * d_a (8 weight scales, one activation scale), added with one FMA;
  * and the tile's store. */
@@ -310,11 +317,8 @@ UK_AI void avx_group_q4_0x8(const uk_block_q4_0x8 *wg, const milm_uk_block_q8_32
       const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
       for (int u = 0; u < NT; ++u) {
         const int8_t *a = X[(t0 + u) * nb + b].qs;
-        int32_t alo, ahi;
-        __builtin_memcpy(&alo, a + 4 * v, 4);
-        __builtin_memcpy(&ahi, a + 16 + 4 * v, 4);
-        p[u] = _mm256_add_epi16(p[u], _mm256_maddubs_epi16(lo, _mm256_set1_epi32(alo)));
-        p[u] = _mm256_add_epi16(p[u], _mm256_maddubs_epi16(hi, _mm256_set1_epi32(ahi)));
+        p[u] = _mm256_add_epi16(p[u], _mm256_maddubs_epi16(lo, avx_bcast4(a + 4 * v)));
+        p[u] = _mm256_add_epi16(p[u], _mm256_maddubs_epi16(hi, avx_bcast4(a + 16 + 4 * v)));
       }
     }
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wb->d));
@@ -356,9 +360,8 @@ UK_AI void avx_group_q8_0x8(const uk_block_q8_0x8 *wg, const milm_uk_block_q8_32
       const __m256i w = _mm256_loadu_si256((const __m256i *)(wb->qs + 32 * v));
       const __m256i aw = _mm256_sign_epi8(w, w);
       for (int u = 0; u < NT; ++u) {
-        int32_t a4;
-        __builtin_memcpy(&a4, X[(t0 + u) * nb + b].qs + 4 * v, 4);
-        const __m256i p = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(_mm256_set1_epi32(a4), w));
+        const __m256i a4 = avx_bcast4(X[(t0 + u) * nb + b].qs + 4 * v);
+        const __m256i p = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(a4, w));
         s[u] = _mm256_add_epi32(s[u], _mm256_madd_epi16(p, ones));
       }
     }
@@ -583,9 +586,8 @@ UK_AI void avx_group_q4_kx8(const uk_block_q4_kx8 *wg, const milm_uk_block_q8_k 
         const __m256i w = (s & 1) ? _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4)
                                   : _mm256_and_si256(raw, m4);
         for (int u = 0; u < NT; ++u) {
-          int32_t a4;
-          __builtin_memcpy(&a4, X[(t0 + u) * nb + b].qs + 32 * s + 4 * v, 4);
-          p[u] = _mm256_add_epi16(p[u], _mm256_maddubs_epi16(w, _mm256_set1_epi32(a4)));
+          const __m256i a4 = avx_bcast4(X[(t0 + u) * nb + b].qs + 32 * s + 4 * v);
+          p[u] = _mm256_add_epi16(p[u], _mm256_maddubs_epi16(w, a4));
         }
       }
       for (int u = 0; u < NT; ++u)
@@ -752,11 +754,8 @@ UK_AI void avx_group_q6_kx8(const uk_block_q6_kx8 *wg, const milm_uk_block_q8_k 
           const __m256i sc = scv[8 * n + 2 * k + (gp >> 2)];
           for (int u = 0; u < NT; ++u) {
             const int8_t *a = X[(t0 + u) * nb + b].qs + 128 * n + 32 * k + 4 * gp;
-            int32_t a0, a1;
-            __builtin_memcpy(&a0, a, 4);
-            __builtin_memcpy(&a1, a + 4, 4);
-            const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(q0, _mm256_set1_epi32(a0)),
-                                               _mm256_maddubs_epi16(q1, _mm256_set1_epi32(a1)));
+            const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(q0, avx_bcast4(a)),
+                                               _mm256_maddubs_epi16(q1, avx_bcast4(a + 4)));
             isum[u] = _mm256_add_epi32(isum[u], _mm256_madd_epi16(p, sc));
           }
         }
