@@ -14,6 +14,15 @@
  * --prefill: instead, T = 64 tokens at once (prompt processing) on one hot
  * matrix in q4_0, q8_0, q4_k and q6_k, reported as GFLOP/s (2 N K T flops) and
  * as GB/s of weight bytes.
+ * --threads N: both settings with N threads each taking its share of
+ * every matrix's rows (and of the read's bytes), as decode does: what the
+ * kernels keep of the bandwidth when several cores share it.
+ * --only F[,F...]: only these formats (q4_0, q4_0x8, ..., f16).
+ * --ab (built by `ukernels.sh --ab REV`): the working tree's AVX2 kernels
+ * against REV's (prefix milm_uk_base_), cold, alternating the two for several
+ * rounds (each side's weights repacked by its own repack functions), with a
+ * check that both give the same outputs: median GB/s of each and the ratio;
+ * then the same at T = 64 on one hot matrix (GFLOP/s).
  * Not part of the test suite; see ukernels.sh.
  *===----------------------------------------------------------------------===*/
 #define _POSIX_C_SOURCE 200112L /* clock_gettime */
@@ -27,7 +36,14 @@
 #include "milm_ukernels.h"
 #undef MILM_UK_PREFIX
 
+#ifdef UK_BENCH_AB
+#define MILM_UK_PREFIX milm_uk_base_
+#include "milm_ukernels.h"
+#undef MILM_UK_PREFIX
+#endif
+
 #include <immintrin.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +81,20 @@ static uint32_t base_format(uint32_t fmt) {
   }
 }
 
+typedef void (*repack_fn)(const void *, void *, int64_t, int64_t);
+struct repacks {
+  repack_fn q4_0x8, q8_0x8, q4_kx8, q6_kx8;
+};
+static const struct repacks generic_repacks = {
+    milm_uk_generic_repack_q4_0x8, milm_uk_generic_repack_q8_0x8,
+    milm_uk_generic_repack_q4_kx8, milm_uk_generic_repack_q6_kx8};
+#ifdef UK_BENCH_AB
+static const struct repacks base_repacks = {milm_uk_base_repack_q4_0x8, milm_uk_base_repack_q8_0x8,
+                                            milm_uk_base_repack_q4_kx8, milm_uk_base_repack_q6_kx8};
+#endif
+/* The repack functions of the packed layouts' weights being filled. */
+static const struct repacks *fill_repacks = &generic_repacks;
+
 static void fill_weights(uint32_t fmt, uint8_t *w, size_t bytes);
 static void fill_weights_packed(uint32_t fmt, uint8_t *w, size_t bytes) {
   const uint32_t base = base_format(fmt);
@@ -72,13 +102,13 @@ static void fill_weights_packed(uint32_t fmt, uint8_t *w, size_t bytes) {
   fill_weights(base, tmp, bytes);
   const int64_t rows = (int64_t)(bytes / milm_uk_avx2_weight_row_bytes(base, K));
   if (fmt == BENCH_Q4_0_X8)
-    milm_uk_generic_repack_q4_0x8(tmp, w, rows, K);
+    fill_repacks->q4_0x8(tmp, w, rows, K);
   else if (fmt == BENCH_Q8_0_X8)
-    milm_uk_generic_repack_q8_0x8(tmp, w, rows, K);
+    fill_repacks->q8_0x8(tmp, w, rows, K);
   else if (fmt == BENCH_Q4_K_X8)
-    milm_uk_generic_repack_q4_kx8(tmp, w, rows, K);
+    fill_repacks->q4_kx8(tmp, w, rows, K);
   else
-    milm_uk_generic_repack_q6_kx8(tmp, w, rows, K);
+    fill_repacks->q6_kx8(tmp, w, rows, K);
   free(tmp);
 }
 
@@ -171,6 +201,63 @@ static double time_read(uint8_t **mats, int copies, size_t bytes, int reps) {
   return (double)bytes * copies / best * 1e-9;
 }
 
+/* --threads: one pass over `copies` matrices, rows (bytes) split among the
+ * threads; the pass ends when every thread is done. */
+struct share {
+  const struct impl *im;
+  uint32_t fmt;
+  uint8_t **mats;
+  int copies, part, parts;
+  size_t bytes;
+  const void *xq;
+  const float *x;
+  float *y;
+  uint64_t sum;
+};
+static void *run_share(void *arg) {
+  struct share *s = arg;
+  /* Rows in multiples of 8 (a packed group), and the same share of the bytes. */
+  const int64_t r0 = (int64_t)N * s->part / s->parts / 8 * 8;
+  const int64_t r1 = s->part + 1 == s->parts ? N : (int64_t)N * (s->part + 1) / s->parts / 8 * 8;
+  const size_t b0 = s->bytes / N * (size_t)r0, b1 = s->bytes / N * (size_t)r1;
+  for (int c = 0; c < s->copies; ++c) {
+    if (!s->im)
+      s->sum += read_bytes(s->mats[c] + b0, b1 - b0);
+    else if (s->fmt == MILM_UK_F16)
+      s->im->f16(s->mats[c], s->x, K, s->y, N, 1, K, r0, r1, NULL);
+    else
+      s->im->q8[s->fmt](s->mats[c], s->xq, s->y, N, 1, K, r0, r1);
+  }
+  return NULL;
+}
+/* Best GB/s over `reps` passes with `threads` threads; im NULL: the read. */
+static double time_threads(const struct impl *im, uint32_t fmt, uint8_t **mats, int copies,
+                           size_t bytes, const void *xq, const float *x, float *y, int reps,
+                           int threads) {
+  double best = 1e30;
+  struct share sh[64];
+  pthread_t tid[64];
+  for (int r = 0; r < reps; ++r) {
+    const double t0 = now();
+    for (int i = 0; i < threads; ++i) {
+      sh[i] = (struct share){im, fmt, mats, copies, i, threads, bytes, xq, x, y, 0};
+      if (i > 0 && pthread_create(&tid[i], NULL, run_share, &sh[i]) != 0) {
+        fprintf(stderr, "ukernel-bench: pthread_create failed\n");
+        exit(1);
+      }
+    }
+    run_share(&sh[0]);
+    for (int i = 1; i < threads; ++i)
+      pthread_join(tid[i], NULL);
+    const double dt = now() - t0;
+    for (int i = 0; i < threads; ++i)
+      sink += sh[i].sum;
+    best = dt < best ? dt : best;
+  }
+  sink += (uint64_t)y[7];
+  return (double)bytes * copies / best * 1e-9;
+}
+
 /* T = 64 on one hot matrix: best of `reps` calls, GFLOP/s. */
 enum { TP = 64 };
 static int prefill(const struct impl *im) {
@@ -209,9 +296,139 @@ static int prefill(const struct impl *im) {
   return (int)(sink & 0);
 }
 
+/* Whether name is a whole entry of the comma-separated list (all when NULL). */
+static int selected(const char *name, const char *list) {
+  if (!list)
+    return 1;
+  const size_t n = strlen(name);
+  for (const char *p = list; (p = strstr(p, name)); ++p)
+    if ((p == list || p[-1] == ',') && (!p[n] || p[n] == ','))
+      return 1;
+  return 0;
+}
+
+#ifdef UK_BENCH_AB
+static int cmp_double(const void *a, const void *b) {
+  const double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+static double median(double *v, int n) {
+  qsort(v, (size_t)n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+/* Cold T = 1 with `threads` threads: this tree's kernel (im) against the base
+ * (bm), alternating, `rounds` passes each over the same weights (each side
+ * repacked by its own functions; the generator restarts from the same seed). */
+static void ab(const struct impl *im, const struct impl *bm, uint32_t fmt, const char *name,
+               int threads, int rounds) {
+  const size_t bytes = milm_uk_avx2_weight_row_bytes(base_format(fmt), K) * N;
+  const int copies = (int)((512ull << 20) / bytes) + 1;
+  uint8_t **mats[2];
+  const uint64_t seed = rng_state;
+  for (int side = 0; side < 2; ++side) {
+    rng_state = seed;
+    fill_repacks = side ? &base_repacks : &generic_repacks;
+    mats[side] = malloc(sizeof(uint8_t *) * copies);
+    for (int c = 0; c < copies; ++c) {
+      mats[side][c] = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+      fill_weights(fmt, mats[side][c], bytes);
+    }
+  }
+  fill_repacks = &generic_repacks;
+  float *x = malloc(sizeof(float) * K);
+  float *y[2] = {malloc(sizeof(float) * N), malloc(sizeof(float) * N)};
+  for (int i = 0; i < K; ++i)
+    x[i] = (float)((int)(rnd() % 2001) - 1000) / 1000.0f;
+  void *xq = malloc(milm_uk_avx2_matmul_scratch_bytes(base_format(fmt), 1, K));
+  milm_uk_avx2_quantize_act(base_format(fmt), x, K, 1, K, xq);
+  /* Same outputs? (the last copy of each side) */
+  if (fmt == MILM_UK_F16) {
+    im->f16(mats[0][copies - 1], x, K, y[0], N, 1, K, 0, N, NULL);
+    bm->f16(mats[1][copies - 1], x, K, y[1], N, 1, K, 0, N, NULL);
+  } else {
+    im->q8[fmt](mats[0][copies - 1], xq, y[0], N, 1, K, 0, N);
+    bm->q8[fmt](mats[1][copies - 1], xq, y[1], N, 1, K, 0, N);
+  }
+  double maxd = 0, maxy = 0;
+  for (int o = 0; o < N; ++o) {
+    const double d = y[0][o] > y[1][o] ? y[0][o] - y[1][o] : y[1][o] - y[0][o];
+    maxd = d > maxd ? d : maxd;
+    maxy = y[1][o] > maxy ? y[1][o] : -y[1][o] > maxy ? -y[1][o] : maxy;
+  }
+  double g[2][64];
+  for (int r = 0; r < rounds; ++r)
+    for (int side = 0; side < 2; ++side) {
+      const int first = r % 2 ? 1 - side : side; /* alternate which side goes first */
+      g[first][r] = time_threads(first ? bm : im, fmt, mats[first], copies, bytes, xq, x,
+                                 y[first], 1, threads);
+    }
+  const double gn = median(g[0], rounds), gb = median(g[1], rounds);
+  /* Prefill: T = 64 on one hot matrix, best of 3 calls per round. */
+  double pf[2][64];
+  if (fmt != MILM_UK_F16) {
+    float *xp = malloc(sizeof(float) * K * TP), *yp = malloc(sizeof(float) * N * TP);
+    for (int i = 0; i < K * TP; ++i)
+      xp[i] = (float)((int)(rnd() % 2001) - 1000) / 1000.0f;
+    void *xqp = malloc(milm_uk_avx2_matmul_scratch_bytes(base_format(fmt), TP, K));
+    milm_uk_avx2_quantize_act(base_format(fmt), xp, K, TP, K, xqp);
+    for (int r = 0; r < rounds; ++r)
+      for (int side = 0; side < 2; ++side) {
+        const int first = r % 2 ? 1 - side : side;
+        double best = 1e30;
+        for (int c = 0; c < 3; ++c) {
+          const double t0 = now();
+          (first ? bm : im)->q8[fmt](mats[first][0], xqp, yp, N, TP, K, 0, N);
+          const double dt = now() - t0;
+          best = dt < best ? dt : best;
+        }
+        pf[first][r] = 2.0 * N * K * TP / best * 1e-9;
+      }
+    free(xp);
+    free(yp);
+    free(xqp);
+  }
+  const double pn = fmt != MILM_UK_F16 ? median(pf[0], rounds) : 0,
+               pb = fmt != MILM_UK_F16 ? median(pf[1], rounds) : 1;
+  printf("%-6s %9.2f %9.2f %7.3f %9.1f %9.1f %7.3f   max |y - y_base| %.3g (max |y| %.3g)\n",
+         name, gn, gb, gn / gb, pn, pb, pn / pb, maxd, maxy);
+  for (int side = 0; side < 2; ++side) {
+    for (int c = 0; c < copies; ++c)
+      free(mats[side][c]);
+    free(mats[side]);
+  }
+  free(x);
+  free(y[0]);
+  free(y[1]);
+  free(xq);
+}
+#endif
+
 int main(int argc, char **argv) {
-  const int with_generic = argc > 1 && strcmp(argv[1], "--generic") == 0;
-  const int with_prefill = argc > 1 && strcmp(argv[1], "--prefill") == 0;
+  int with_generic = 0, with_prefill = 0, threads = 0, with_ab = 0;
+  const char *only = NULL;
+  for (int a = 1; a < argc; ++a) {
+    if (strcmp(argv[a], "--generic") == 0)
+      with_generic = 1;
+    else if (strcmp(argv[a], "--prefill") == 0)
+      with_prefill = 1;
+    else if (strcmp(argv[a], "--threads") == 0 && a + 1 < argc)
+      threads = atoi(argv[++a]);
+    else if (strcmp(argv[a], "--only") == 0 && a + 1 < argc)
+      only = argv[++a];
+#ifdef UK_BENCH_AB
+    else if (strcmp(argv[a], "--ab") == 0)
+      with_ab = 1;
+#endif
+    else {
+      fprintf(stderr, "ukernel-bench: unknown argument '%s' (--generic, --prefill, --threads N, "
+                      "--only F[,F...])\n", argv[a]);
+      return 2;
+    }
+  }
+  if (threads < 0 || threads > 64) {
+    fprintf(stderr, "ukernel-bench: --threads takes 1 to 64\n");
+    return 2;
+  }
   struct impl avx2 = {"avx2", {0}, milm_uk_avx2_matmul_f16};
   avx2.q8[MILM_UK_Q4_0] = milm_uk_avx2_matmul_q4_0_q8;
   avx2.q8[BENCH_Q4_0_X8] = milm_uk_avx2_matmul_q4_0x8_q8;
@@ -259,19 +476,50 @@ int main(int argc, char **argv) {
                            MILM_UK_Q4_K, BENCH_Q4_K_X8, MILM_UK_Q6_K, BENCH_Q6_K_X8, MILM_UK_F16};
   const char *names[] = {"q4_0", "q4_0x8", "q8_0", "q8_0x8", "q4_k",
                          "q4_kx8", "q6_k", "q6_kx8", "f16"};
+#ifdef UK_BENCH_AB
+  if (with_ab) {
+    struct impl base = {"base", {0}, milm_uk_base_matmul_f16};
+    base.q8[MILM_UK_Q4_0] = milm_uk_base_matmul_q4_0_q8;
+    base.q8[BENCH_Q4_0_X8] = milm_uk_base_matmul_q4_0x8_q8;
+    base.q8[BENCH_Q8_0_X8] = milm_uk_base_matmul_q8_0x8_q8;
+    base.q8[BENCH_Q4_K_X8] = milm_uk_base_matmul_q4_kx8_q8;
+    base.q8[BENCH_Q6_K_X8] = milm_uk_base_matmul_q6_kx8_q8;
+    base.q8[MILM_UK_Q8_0] = milm_uk_base_matmul_q8_0_q8;
+    base.q8[MILM_UK_Q4_K] = milm_uk_base_matmul_q4_k_q8;
+    base.q8[MILM_UK_Q6_K] = milm_uk_base_matmul_q6_k_q8;
+    const int abt = threads ? threads : 1, rounds = 7;
+    printf("AVX2 kernels, this tree against the base, %d x %d weights, medians of %d alternating "
+           "rounds:\n  T = 1 cold with %d thread(s), GB/s; T = %d hot (one thread, best of 3 "
+           "calls per round), GFLOP/s\n",
+           N, K, rounds, abt, TP);
+    printf("%-6s %9s %9s %7s %9s %9s %7s\n", "format", "T1 tree", "T1 base", "ratio", "T64 tree",
+           "T64 base", "ratio");
+    for (size_t f = 0; f < sizeof fmts / sizeof fmts[0]; ++f)
+      if (selected(names[f], only))
+        ab(&avx2, &base, fmts[f], names[f], abt, rounds);
+    return (int)(sink & 0);
+  }
+#endif
   float *x = malloc(sizeof(float) * K), *y = malloc(sizeof(float) * N);
   for (int i = 0; i < K; ++i)
     x[i] = (float)((int)(rnd() % 2001) - 1000) / 1000.0f;
   void *xq = malloc(milm_uk_avx2_matmul_scratch_bytes(MILM_UK_Q4_K, 1, K) +
                     milm_uk_avx2_matmul_scratch_bytes(MILM_UK_Q4_0, 1, K));
 
-  printf("single thread, %d x %d weights, T = 1; GB/s of weight bytes (1e9 B/s), best of "
-         "several passes\n",
-         N, K);
+  if (threads)
+    printf("%d threads, %d x %d weights, T = 1; GB/s of weight bytes (1e9 B/s), best "
+           "of several passes\n",
+           threads, N, K);
+  else
+    printf("single thread, %d x %d weights, T = 1; GB/s of weight bytes (1e9 B/s), best of "
+           "several passes\n",
+           N, K);
   printf("%-6s %-8s %5s %9s %9s %9s %7s\n", "format", "kernel", "set", "MiB", "kernel",
          "read", "ratio");
   for (size_t f = 0; f < sizeof fmts / sizeof fmts[0]; ++f) {
     const uint32_t fmt = fmts[f];
+    if (!selected(names[f], only))
+      continue;
     const size_t bytes = milm_uk_avx2_weight_row_bytes(base_format(fmt), K) * N;
     int copies = (int)((512ull << 20) / bytes) + 1;
     uint8_t **mats = malloc(sizeof(uint8_t *) * copies);
@@ -280,7 +528,17 @@ int main(int argc, char **argv) {
       fill_weights(fmt, mats[c], bytes);
     }
     milm_uk_avx2_quantize_act(base_format(fmt), x, K, 1, K, xq);
-    for (int i = 0; i < nimpl; ++i) {
+    for (int i = 0; i < nimpl && threads; ++i) {
+      const double kh = time_threads(impls[i], fmt, mats, 1, bytes, xq, x, y, 20, threads);
+      const double rh = time_threads(NULL, fmt, mats, 1, bytes, xq, x, y, 20, threads);
+      printf("%-6s %-8s %5s %9.1f %9.2f %9.2f %7.2f\n", names[f], impls[i]->name, "hot",
+             bytes / 1048576.0, kh, rh, kh / rh);
+      const double kc = time_threads(impls[i], fmt, mats, copies, bytes, xq, x, y, 3, threads);
+      const double rc = time_threads(NULL, fmt, mats, copies, bytes, xq, x, y, 3, threads);
+      printf("%-6s %-8s %5s %9.1f %9.2f %9.2f %7.2f\n", names[f], impls[i]->name, "cold",
+             bytes * (double)copies / 1048576.0, kc, rc, kc / rc);
+    }
+    for (int i = 0; i < nimpl && !threads; ++i) {
       /* hot: one matrix, repeated; cold: all copies in turn. */
       const double kh = time_kernel(impls[i], fmt, mats, 1, bytes, xq, x, y, 20);
       const double rh = time_read(mats, 1, bytes, 20);

@@ -202,8 +202,6 @@ private:
   Type ptrTy = LLVM::LLVMPointerType::get(ctx);
   /// Weights read row by row (embedding tables): never repacked.
   llvm::StringSet<> rowRead;
-  /// Weights read by the logits (one token per call), and by any other op.
-  llvm::StringSet<> logitsRead, otherRead;
   /// The format code to pass for weight `v` (see WeightInfo::code).
   Value fmtOf(Value v) { return i32(weightOf[v].code); }
 
@@ -285,11 +283,8 @@ LogicalResult Lowering::lowerModel(mm::ModelOp model) {
   positionsTensor = body.getArgument(1);
   cacheTensor = body.getArgument(2);
   for (Operation &op : body) {
-    for (Value operand : op.getOperands()) {
+    for (Value operand : op.getOperands())
       lastUse[operand] = &op;
-      if (auto w = operand.getDefiningOp<mm::WeightOp>())
-        (llvm::isa<mm::LogitsOp>(op) ? logitsRead : otherRead).insert(w.getName());
-    }
     if (auto e = llvm::dyn_cast<mm::EmbeddingOp>(op))
       if (auto w = e.getTable().getDefiningOp<mm::WeightOp>())
         rowRead.insert(w.getName());
@@ -496,15 +491,12 @@ LogicalResult Lowering::lowerOp(Operation *op) {
     // Products read the packed layout of their format (8 interleaved rows:
     // q4_0x8, q8_0x8, ...) when the target's kernels have one; the driver
     // repacks the bytes (milm_uk_repack_<layout>). Weights read by rows
-    // (embedding tables) keep GGUF's layout, and so do weights only the logits
-    // read (one token per call) where the layout is slower for one token.
+    // (embedding tables) keep GGUF's layout.
     int64_t code = static_cast<int64_t>(t.getFormat());
     int64_t rows = t.getShape().size() >= 2 ? t.getShape()[t.getShape().size() - 2] : 0;
     const PackedLayoutInfo *packed =
         repack ? packedLayoutFor(static_cast<StorageFormat>(code)) : nullptr;
-    bool oneTokenOnly = logitsRead.contains(w.getName()) && !otherRead.contains(w.getName());
-    if (packed && rows > 0 && rows % packed->rowGroup == 0 && !rowRead.contains(w.getName()) &&
-        (packed->singleToken || !oneTokenOnly))
+    if (packed && rows > 0 && rows % packed->rowGroup == 0 && !rowRead.contains(w.getName()))
       code = packed->code;
     WeightInfo info{w, alignUp(weightsTop), t.getSizeInBytes(), code};
     weightsTop = info.offset + info.size;

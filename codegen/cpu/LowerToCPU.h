@@ -30,9 +30,7 @@ inline constexpr const char *kWeightsAttr = "milm.weights";
 /// layout (StorageFormat.h's kPackedLayouts: q4_0 -> q4_0x8 = 0x102, q8_0 ->
 /// q8_0x8 = 0x108, q4_k -> q4_kx8 = 0x10C, q6_k -> q6_kx8 = 0x10E), N a
 /// multiple of its row group, get the layout's code in milm.weights and the
-/// calls (a weight only the logits read, only where the layout's one-token
-/// product is not slower): the driver must write them repacked
-/// (milm_uk_repack_<layout>).
+/// calls: the driver must write them repacked (milm_uk_repack_<layout>).
 std::unique_ptr<mlir::Pass> createLowerToCPUPass(int64_t maxTokens = 64, bool repack = false);
 
 /// createLowerToCPUPass, then upstream passes down to the LLVM dialect, where

@@ -58,20 +58,15 @@ struct PackedLayoutInfo {
   std::string_view name; ///< "q4_0x8"
   StorageFormat base;    ///< the format whose bytes it rearranges
   uint32_t rowGroup;     ///< rows rearranged together (the row count's divisor)
-  /// Whether its one-token product (decode) is at least as fast as the base
-  /// format's, so that a weight only ever read one token at a time (the
-  /// logits, which a prompt computes for its last token only) gains from it
-  /// too; otherwise only weights that see whole prompts are repacked.
-  bool singleToken;
 };
-// One-token speed (bench/ukernels/ukernels.sh, AVX2, hot/cold GB/s): q4_0x8,
-// q8_0x8 and q4_kx8 read faster than their base formats; q6_kx8 reads 10-25%
-// slower (its 6-bit unpacking costs more per byte than q6_k's), while its
-// T = 64 products are 1.3x faster.
-constexpr PackedLayoutInfo kPackedQ4_0x8{0x102, "q4_0x8", StorageFormat::Q4_0, 8, true};
-constexpr PackedLayoutInfo kPackedQ8_0x8{0x108, "q8_0x8", StorageFormat::Q8_0, 8, true};
-constexpr PackedLayoutInfo kPackedQ4_Kx8{0x10C, "q4_kx8", StorageFormat::Q4_K, 8, true};
-constexpr PackedLayoutInfo kPackedQ6_Kx8{0x10E, "q6_kx8", StorageFormat::Q6_K, 8, false};
+// Every layout's one-token product (decode, and the logits of a prompt's last
+// token) reads at least as fast as its base format's (bench/ukernels/ukernels.sh
+// --threads 2), and its T = 64 products are faster: a layout that were slower
+// for one token would have to leave the weights only the logits read alone.
+constexpr PackedLayoutInfo kPackedQ4_0x8{0x102, "q4_0x8", StorageFormat::Q4_0, 8};
+constexpr PackedLayoutInfo kPackedQ8_0x8{0x108, "q8_0x8", StorageFormat::Q8_0, 8};
+constexpr PackedLayoutInfo kPackedQ4_Kx8{0x10C, "q4_kx8", StorageFormat::Q4_K, 8};
+constexpr PackedLayoutInfo kPackedQ6_Kx8{0x10E, "q6_kx8", StorageFormat::Q6_K, 8};
 /// Every packed layout; a layout's code is 0x100 + its base format's ggml_type.
 constexpr PackedLayoutInfo kPackedLayouts[] = {kPackedQ4_0x8, kPackedQ8_0x8, kPackedQ4_Kx8,
                                                kPackedQ6_Kx8};

@@ -260,9 +260,8 @@ milm.model @packed #milm.config<arch = "llama", vocab_size = 64, context_length 
 
 // -----
 
-// q6_k's packed layout is slower than q6_k for one token: a q6_k weight only
-// the logits read (one token per call) keeps format 14, a q6_k product weight
-// gets q6_kx8 (0x10E = 270).
+// q6_k product weights get q6_kx8 (0x10E = 270), the logits' weight too (one
+// token per call: the layout is not slower for one token).
 !cache = !milm.kv_cache<layers = 1, kv_heads = 1, head_dim = 32, capacity = 64, element = f16>
 milm.model @q6out #milm.config<arch = "llama", vocab_size = 64, context_length = 64, hidden_size = 256, num_layers = 1, num_heads = 8, num_kv_heads = 1, head_dim = 32, ffn_size = 256> {
   func.func @forward(%tokens: tensor<?xi32>, %pos: tensor<?xi32>, %cache: !cache) -> tensor<?x64xf32> {
@@ -278,8 +277,8 @@ milm.model @q6out #milm.config<arch = "llama", vocab_size = 64, context_length =
 
 // PACK-LABEL: model_name = "q6out"
 // PACK-SAME: {format = 270 : i64, name = "blk.0.ffn_down.weight"
-// PACK-SAME: {format = 14 : i64, name = "output.weight"
+// PACK-SAME: {format = 270 : i64, name = "output.weight"
 // PACK: %[[DF:.*]] = arith.constant 270 : i32
 // PACK: func.call @milm_op_linear(%{{.*}}, %[[DF]],
-// PACK: %[[OF:.*]] = arith.constant 14 : i32
+// PACK: %[[OF:.*]] = arith.constant 270 : i32
 // PACK: func.call @milm_op_logits(%{{.*}}, %[[OF]],

@@ -69,8 +69,7 @@ typedef struct {
 typedef struct {
   uint16_t d[8];
   int8_t scales[128];
-  uint8_t ql[1024];
-  uint8_t qh[512];
+  uint8_t q[1536]; /* 16 sub-blocks of 96 bytes: see milm_uk_repack_q6_kx8 */
 } uk_block_q6_kx8;
 
 _Static_assert(sizeof(uk_block_q4_0) == 18, "q4_0 block");

@@ -186,11 +186,13 @@ void MILM_UK_FN(repack_q4_kx8)(const void *src, void *dst, int64_t N, int64_t K)
  * group g holds K/256 blocks of 1680 bytes, block b of the group being
  *   f16 d[8]       rows 8g .. 8g+7's super-block scales
  *   i8  scales[128] scales[8s + r] = row r's scale of sub-block s (16 values)
- *   u8  ql[1024]   ql[32v + 4r + j] = byte 4v + j of row r's ql (v < 32)
- *   u8  qh[512]    qh[32v + 4r + j] = byte 4v + j of row r's qh (v < 16)
- * so one vector of ql (and one of qh) gives 4 consecutive values of the 8
- * rows for each of q6_k's four value groups of a 32-byte ql/qh stretch. Products
- * with it, milm_uk_matmul_q6_kx8_q8(), need o_begin and o_end multiples of 8. */
+ *   u8  q[1536]    for sub-block s, j < 3, row r and e < 4:
+ *                  q[96s + 32j + 4r + e] = v(16s + 4j + e) | (bits 2j, 2j+1 of
+ *                  v(16s + 12 + e)) << 6, v(i) being row r's 6-bit value i
+ * so three 32-byte vectors give a sub-block's 16 values of the 8 rows as four
+ * vectors of 4 values per row (three by a mask, the fourth from the top bits)
+ * with the same bytes per row as q6_k. Products with it,
+ * milm_uk_matmul_q6_kx8_q8(), need o_begin and o_end multiples of 8. */
 void MILM_UK_FN(repack_q6_kx8)(const void *src, void *dst, int64_t N, int64_t K);
 
 /* -- Sizes ---------------------------------------------------------------- */

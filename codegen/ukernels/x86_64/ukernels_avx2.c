@@ -687,13 +687,13 @@ UK_AI void avx_rows_q6_k(const uk_block_q6_k *wr, const milm_uk_block_q8_k *X, i
     y[(t0 + u) * ldy + o] = avx_hsum_ps(acc[u]);
 }
 
-/* q6_kx8 (milm_uk_repack_q6_kx8): for half n and a 4-byte stretch g of ql/qh,
- * one ql vector at 64n + 4g, one at 64n + 32 + 4g and one qh vector give, for
- * the 8 rows, the 4 values at 128n + 32k + 4g of each value group k, unsigned
- * in [0, 64). With the token's 4 activation bytes broadcast, vpmaddubsw gives
- * the rows' pair sums; two stretches add up in i16 (2 * 2 * 63 * 127 < 2^15)
- * and one vpmaddwd by the (signed) sub-block scales, decoded once per block as
- * (s, s) pairs per row lane, takes them to i32. The -32 offset comes off as
+/* q6_kx8 (milm_uk_repack_q6_kx8): sub-block s's three vectors give, for the 8
+ * rows, its 16 values as four vectors of 4 values per row, unsigned in [0, 64)
+ * (three by a mask, the fourth from the three top-bit pairs: 11 operations).
+ * With the token's 4 activation bytes broadcast, vpmaddubsw gives the rows'
+ * pair sums; two vectors add up in i16 (2 * 2 * 63 * 127 < 2^15) and one
+ * vpmaddwd by the (signed) sub-block scales, decoded once per block as (s, s)
+ * pairs per row lane, takes them to i32. The -32 offset comes off as
  * 32 * sum_s sc_s * bsums_s (vpmaddwd of (sc_s, sc_s+1) by two bsums). Each
  * token's float operations are the same whatever NT is (prefill == decode). */
 #define UK_UNROLL _Pragma("clang loop unroll(full)")
@@ -702,17 +702,20 @@ UK_AI __m256i avx_dup_i8_to_i16_pairs(uint64_t v) {
   return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(x, x));
 }
 
-/* The 4 value vectors (value groups k = 0..3) of half n, stretch g. */
-UK_AI void avx_q6_kx8_unpack(const uk_block_q6_kx8 *wb, int n, int g, __m256i q[4]) {
-  const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
-  const __m256i l0 = _mm256_loadu_si256((const __m256i *)(wb->ql + 32 * (16 * n + g)));
-  const __m256i l1 = _mm256_loadu_si256((const __m256i *)(wb->ql + 32 * (16 * n + 8 + g)));
-  const __m256i h = _mm256_loadu_si256((const __m256i *)(wb->qh + 32 * (8 * n + g)));
-  q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(h, 4), m30));
-  q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(h, 2), m30));
-  q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(h, m30));
-  q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                         _mm256_and_si256(_mm256_srli_epi16(h, 2), m30));
+/* The 4 value vectors of sub-block s (values 16s + 4j .. 16s + 4j + 3, j < 4). */
+UK_AI void avx_q6_kx8_unpack(const uk_block_q6_kx8 *wb, int s, __m256i q[4]) {
+  const __m256i m6 = _mm256_set1_epi8(0x3F);
+  const __m256i v0 = _mm256_loadu_si256((const __m256i *)(wb->q + 96 * s));
+  const __m256i v1 = _mm256_loadu_si256((const __m256i *)(wb->q + 96 * s + 32));
+  const __m256i v2 = _mm256_loadu_si256((const __m256i *)(wb->q + 96 * s + 64));
+  q[0] = _mm256_and_si256(v0, m6);
+  q[1] = _mm256_and_si256(v1, m6);
+  q[2] = _mm256_and_si256(v2, m6);
+  /* Shifts by 16-bit lanes: a byte's top bits land in its own low bits. */
+  q[3] = _mm256_or_si256(
+      _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v0, 6), _mm256_set1_epi8(0x03)),
+                      _mm256_and_si256(_mm256_srli_epi16(v1, 4), _mm256_set1_epi8(0x0C))),
+      _mm256_and_si256(_mm256_srli_epi16(v2, 2), _mm256_set1_epi8(0x30)));
 }
 
 UK_AI void avx_group_q6_kx8(const uk_block_q6_kx8 *wg, const milm_uk_block_q8_k *X, int64_t nb,
@@ -725,41 +728,33 @@ UK_AI void avx_group_q6_kx8(const uk_block_q6_kx8 *wg, const milm_uk_block_q8_k 
     avx_prefetch(wb, 27);
     uint64_t S[16];
     __builtin_memcpy(S, wb->scales, sizeof S);
-    __m256i scv[16], scp[8];
-    for (int s = 0; s < 16; ++s)
-      scv[s] = avx_dup_i8_to_i16_pairs(S[s]);
-    for (int s = 0; s < 8; ++s) {
-      const __m128i x = _mm_unpacklo_epi8(_mm_cvtsi64_si128((long long)S[2 * s]),
-                                          _mm_cvtsi64_si128((long long)S[2 * s + 1]));
-      scp[s] = _mm256_cvtepi8_epi16(x);
-    }
     __m256i isum[UK_X8_NT];
     for (int u = 0; u < NT; ++u) {
       const milm_uk_block_q8_k *a = X + (t0 + u) * nb + b;
       __m256i c = _mm256_setzero_si256();
       for (int s = 0; s < 8; ++s) {
+        const __m128i x = _mm_unpacklo_epi8(_mm_cvtsi64_si128((long long)S[2 * s]),
+                                            _mm_cvtsi64_si128((long long)S[2 * s + 1]));
         int32_t bs2;
         __builtin_memcpy(&bs2, a->bsums + 2 * s, 4);
-        c = _mm256_add_epi32(c, _mm256_madd_epi16(scp[s], _mm256_set1_epi32(bs2)));
+        c = _mm256_add_epi32(c, _mm256_madd_epi16(_mm256_cvtepi8_epi16(x), _mm256_set1_epi32(bs2)));
       }
       isum[u] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(c, 5));
     }
-    UK_UNROLL for (int n = 0; n < 2; ++n)
-      UK_UNROLL for (int gp = 0; gp < 8; gp += 2) {
-        __m256i qv[2][4];
-        avx_q6_kx8_unpack(wb, n, gp, qv[0]);
-        avx_q6_kx8_unpack(wb, n, gp + 1, qv[1]);
-        UK_UNROLL for (int k = 0; k < 4; ++k) {
-          const __m256i q0 = qv[0][k], q1 = qv[1][k];
-          const __m256i sc = scv[8 * n + 2 * k + (gp >> 2)];
-          for (int u = 0; u < NT; ++u) {
-            const int8_t *a = X[(t0 + u) * nb + b].qs + 128 * n + 32 * k + 4 * gp;
-            const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(q0, avx_bcast4(a)),
-                                               _mm256_maddubs_epi16(q1, avx_bcast4(a + 4)));
-            isum[u] = _mm256_add_epi32(isum[u], _mm256_madd_epi16(p, sc));
-          }
-        }
+    UK_UNROLL for (int s = 0; s < 16; ++s) {
+      __m256i q[4];
+      avx_q6_kx8_unpack(wb, s, q);
+      const __m256i sc = avx_dup_i8_to_i16_pairs(S[s]);
+      for (int u = 0; u < NT; ++u) {
+        const int8_t *a = X[(t0 + u) * nb + b].qs + 16 * s;
+        const __m256i p0 = _mm256_add_epi16(_mm256_maddubs_epi16(q[0], avx_bcast4(a)),
+                                            _mm256_maddubs_epi16(q[1], avx_bcast4(a + 4)));
+        const __m256i p1 = _mm256_add_epi16(_mm256_maddubs_epi16(q[2], avx_bcast4(a + 8)),
+                                            _mm256_maddubs_epi16(q[3], avx_bcast4(a + 12)));
+        isum[u] = _mm256_add_epi32(isum[u], _mm256_add_epi32(_mm256_madd_epi16(p0, sc),
+                                                             _mm256_madd_epi16(p1, sc)));
       }
+    }
     const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wb->d));
     for (int u = 0; u < NT; ++u)
       acc[u] = avx_x8_fma(isum[u], dv, X[(t0 + u) * nb + b].d, acc[u]);
