@@ -548,8 +548,12 @@ LogicalResult Lowering::lowerOp(Operation *op) {
       return fail("positions must be @forward's second argument");
     // In place when rope is the input's only user, else on a copy.
     Value in = r.getInput();
-    if (in.hasOneUse() && buffers.count(in)) {
-      buffers[r.getResult()] = buffers[in];
+    if (auto it = buffers.find(in); in.hasOneUse() && it != buffers.end()) {
+      // A copy first: inserting the result may grow the map and move `in`'s
+      // entry (`buffers[res] = buffers[in]` read it after the move, now and
+      // then: an intermittent crash of milmc compile).
+      Buffer shared = it->second;
+      buffers[r.getResult()] = shared;
       lastUse.erase(in); // the region lives on as the result's
     } else {
       linalg::CopyOp::create(b, loc, rows(in), rows(r.getResult()));
