@@ -140,7 +140,7 @@ for m in "${models[@]}"; do
   ct=$(grep -h '^TIME' <<<"$ct"$'\n'"$(cat "$work/compile.err")" | tail -1)
   if [ ! -x "$out/milm-run" ]; then
     log "compile of $name failed: $(grep -m1 error "$work/compile.err")"
-    rows+=("| $name | $mib | compile failed | | | | | | | | | | |"); continue
+    rows+=("| $name | $mib | compile failed | | | | | | | | | | | | | |"); continue
   fi
   csec=$(awk '{print $2}' <<<"$ct"); crss=$(awk '{printf "%.0f", $3/1024}' <<<"$ct")
 
@@ -150,8 +150,11 @@ for m in "${models[@]}"; do
   # The runs alternate between the engines, so that both see the same load on a
   # shared machine: milm-run, then llama.cpp (one node process per run; loading
   # the model is not timed).
-  mpp=(); mtg=(); mrss=0; mN=""; mM=""; lpp=(); ltg=(); lN=""; ref_fail=""
+  mpp=(); mtg=(); mrss=0; mN=""; mM=""; lpp=(); ltg=(); lN=""; ref_fail=""; rbw=()
   for r in $(seq "$runs"); do
+    # The read bandwidth right before each round (best of 5 passes): the roofline
+    # of this row is the median of these, the memory these runs shared.
+    rbw+=("$("$work/bandwidth" "$ncpu" 1024 5 | awk '{print $2}')")
     line=$( { /usr/bin/time -f "RSS %M" "$out/milm-run" -f "$pfile" -n "$ngen" -t "$threads" --temp 0 \
               --no-display-prompt >/dev/null; } 2>&1 )
     t=$(grep '^milm: prompt' <<<"$line")
@@ -181,9 +184,12 @@ for m in "${models[@]}"; do
   fi
   [ "$mN" = "$npr" ] || notes+=("$name: milm-run evaluated a prompt of $mN tokens, not $npr")
   [ "$mM" = "$ngen" ] || notes+=("$name: milm-run generated $mM tokens, not $ngen (end of text)")
-  frac=$(awk -v t="${mtg_s%% *}" -v r="$roof" 'BEGIN { printf "%.0f%%\n", 100 * t / r }')
-  lfrac=$(awk -v t="${ltg_s%% *}" -v r="$roof" 'BEGIN { if (t=="-") print "–"; else printf "%.0f%%\n", 100 * t / r }')
-  rows+=("| $name | $mib | $csec | $crss | $(( mrss / 1024 )) | $(fmt "$mpp_s") | $(fmt "$lpp_s") | $(ratio "${mpp_s%% *}" "${lpp_s%% *}") | $(fmt "$mtg_s") | $(fmt "$ltg_s") | $(ratio "${mtg_s%% *}" "${ltg_s%% *}") | $(awk -v w="$wbytes" 'BEGIN{printf "%.1f", w/1048576}') | $(printf '%.1f' "$roof") | $frac / $lfrac |")
+  rbw_s=$(printf '%s\n' "${rbw[@]}" | stats)
+  rroof=$(awk -v b="${rbw_s%% *}" -v w="$wbytes" 'BEGIN { printf "%.4g\n", b * 1e9 / w }')
+  frac=$(awk -v t="${mtg_s%% *}" -v r="$rroof" 'BEGIN { printf "%.0f%%\n", 100 * t / r }')
+  lfrac=$(awk -v t="${ltg_s%% *}" -v r="$rroof" 'BEGIN { if (t=="-") print "–"; else printf "%.0f%%\n", 100 * t / r }')
+  gfrac=$(awk -v t="${mtg_s%% *}" -v r="$roof" 'BEGIN { printf "%.0f%%\n", 100 * t / r }')
+  rows+=("| $name | $mib | $csec | $crss | $(( mrss / 1024 )) | $(fmt "$mpp_s") | $(fmt "$lpp_s") | $(ratio "${mpp_s%% *}" "${lpp_s%% *}") | $(fmt "$mtg_s") | $(fmt "$ltg_s") | $(ratio "${mtg_s%% *}" "${ltg_s%% *}") | $(awk -v w="$wbytes" 'BEGIN{printf "%.1f", w/1048576}') | $(fmt "$rbw_s") | $(printf '%.1f' "$rroof") | $frac / $lfrac | $gfrac |")
 done
 
 # --- report -------------------------------------------------------------------
@@ -191,15 +197,15 @@ done
   echo "Command: \`$cmdline\` (milmc $("$milmc" version 2>/dev/null | head -1 | sed 's/^milmc *//'))"
   echo
   echo "Machine: $cpu, nproc $ncpu, $(date -u +'%Y-%m-%d %H:%M UTC'); $threads threads for both engines; $runs runs each, alternating between the engines, median (min–max); load average at start $load0 (the 2 cores are shared with other jobs)."
-  echo "Read bandwidth: $bw GB/s (best of 10 runs of bench/cpu/bandwidth.c over 1 GiB, $ncpu threads, AVX2 loads, 8 accumulators)."
+  echo "Read bandwidth: $bw GB/s at the start (best of 10 runs of bench/cpu/bandwidth.c over 1 GiB, $ncpu threads, AVX2 loads, 8 accumulators). Each row's roofline uses the bandwidth measured right before each of its rounds (best of 5 passes; median (min–max) of the rounds in the \"read GB/s\" column), the memory its runs shared with whatever else ran; the last column is milm's fraction of the roofline at the start's bandwidth."
   if [ -z "$ref_why" ]; then
     echo "Reference: node-llama-cpp $nlc_version, ${ref_info:-llama.cpp}."
   else
     echo "Reference: **missing** — $ref_why."
   fi
   echo
-  echo "| model | GGUF MiB | compile s | compile peak RSS MiB | run peak RSS MiB | prompt tok/s milm | prompt tok/s llama.cpp | prompt ratio | gen tok/s milm | gen tok/s llama.cpp | gen ratio | weights read/token MiB | roofline tok/s | gen % of roofline milm / llama.cpp |"
-  echo "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+  echo "| model | GGUF MiB | compile s | compile peak RSS MiB | run peak RSS MiB | prompt tok/s milm | prompt tok/s llama.cpp | prompt ratio | gen tok/s milm | gen tok/s llama.cpp | gen ratio | weights read/token MiB | read GB/s | roofline tok/s | gen % of roofline milm / llama.cpp | milm % of start roofline |"
+  echo "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
   printf '%s\n' "${rows[@]}"
   if [ ${#notes[@]} -gt 0 ]; then echo; for n in "${notes[@]}"; do echo "- $n"; done; fi
 } >"$work/cpu-results.md"

@@ -166,6 +166,18 @@ struct impl {
   float_fn f16;
 };
 
+/* struct impl VAR named NAME: the product entry points of prefix P. */
+#define BENCH_IMPL(VAR, NAME, P)                                                        \
+  struct impl VAR = {NAME, {0}, P##matmul_f16};                                         \
+  VAR.q8[MILM_UK_Q4_0] = P##matmul_q4_0_q8;                                             \
+  VAR.q8[BENCH_Q4_0_X8] = P##matmul_q4_0x8_q8;                                          \
+  VAR.q8[BENCH_Q8_0_X8] = P##matmul_q8_0x8_q8;                                          \
+  VAR.q8[BENCH_Q4_K_X8] = P##matmul_q4_kx8_q8;                                          \
+  VAR.q8[BENCH_Q6_K_X8] = P##matmul_q6_kx8_q8;                                          \
+  VAR.q8[MILM_UK_Q8_0] = P##matmul_q8_0_q8;                                             \
+  VAR.q8[MILM_UK_Q4_K] = P##matmul_q4_k_q8;                                             \
+  VAR.q8[MILM_UK_Q6_K] = P##matmul_q6_k_q8
+
 static volatile uint64_t sink;
 
 /* Best GB/s over `reps` passes; each pass runs over `copies` matrices. */
@@ -429,34 +441,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "ukernel-bench: --threads takes 1 to 64\n");
     return 2;
   }
-  struct impl avx2 = {"avx2", {0}, milm_uk_avx2_matmul_f16};
-  avx2.q8[MILM_UK_Q4_0] = milm_uk_avx2_matmul_q4_0_q8;
-  avx2.q8[BENCH_Q4_0_X8] = milm_uk_avx2_matmul_q4_0x8_q8;
-  avx2.q8[BENCH_Q8_0_X8] = milm_uk_avx2_matmul_q8_0x8_q8;
-  avx2.q8[BENCH_Q4_K_X8] = milm_uk_avx2_matmul_q4_kx8_q8;
-  avx2.q8[BENCH_Q6_K_X8] = milm_uk_avx2_matmul_q6_kx8_q8;
-  avx2.q8[MILM_UK_Q8_0] = milm_uk_avx2_matmul_q8_0_q8;
-  avx2.q8[MILM_UK_Q4_K] = milm_uk_avx2_matmul_q4_k_q8;
-  avx2.q8[MILM_UK_Q6_K] = milm_uk_avx2_matmul_q6_k_q8;
-  struct impl gen = {"generic", {0}, milm_uk_generic_matmul_f16};
-  gen.q8[MILM_UK_Q4_0] = milm_uk_generic_matmul_q4_0_q8;
-  gen.q8[BENCH_Q4_0_X8] = milm_uk_generic_matmul_q4_0x8_q8;
-  gen.q8[BENCH_Q8_0_X8] = milm_uk_generic_matmul_q8_0x8_q8;
-  gen.q8[BENCH_Q4_K_X8] = milm_uk_generic_matmul_q4_kx8_q8;
-  gen.q8[BENCH_Q6_K_X8] = milm_uk_generic_matmul_q6_kx8_q8;
-  gen.q8[MILM_UK_Q8_0] = milm_uk_generic_matmul_q8_0_q8;
-  gen.q8[MILM_UK_Q4_K] = milm_uk_generic_matmul_q4_k_q8;
-  gen.q8[MILM_UK_Q6_K] = milm_uk_generic_matmul_q6_k_q8;
-
-  struct impl z = {"avx512", {0}, milm_uk_avx512_matmul_f16};
-  z.q8[MILM_UK_Q4_0] = milm_uk_avx512_matmul_q4_0_q8;
-  z.q8[BENCH_Q4_0_X8] = milm_uk_avx512_matmul_q4_0x8_q8;
-  z.q8[BENCH_Q8_0_X8] = milm_uk_avx512_matmul_q8_0x8_q8;
-  z.q8[BENCH_Q4_K_X8] = milm_uk_avx512_matmul_q4_kx8_q8;
-  z.q8[BENCH_Q6_K_X8] = milm_uk_avx512_matmul_q6_kx8_q8;
-  z.q8[MILM_UK_Q8_0] = milm_uk_avx512_matmul_q8_0_q8;
-  z.q8[MILM_UK_Q4_K] = milm_uk_avx512_matmul_q4_k_q8;
-  z.q8[MILM_UK_Q6_K] = milm_uk_avx512_matmul_q6_k_q8;
+  BENCH_IMPL(avx2, "avx2", milm_uk_avx2_);
+  BENCH_IMPL(gen, "generic", milm_uk_generic_);
+  BENCH_IMPL(z, "avx512", milm_uk_avx512_);
   __builtin_cpu_init();
   const int with_avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                           __builtin_cpu_supports("avx512vl") &&
@@ -478,15 +465,7 @@ int main(int argc, char **argv) {
                          "q4_kx8", "q6_k", "q6_kx8", "f16"};
 #ifdef UK_BENCH_AB
   if (with_ab) {
-    struct impl base = {"base", {0}, milm_uk_base_matmul_f16};
-    base.q8[MILM_UK_Q4_0] = milm_uk_base_matmul_q4_0_q8;
-    base.q8[BENCH_Q4_0_X8] = milm_uk_base_matmul_q4_0x8_q8;
-    base.q8[BENCH_Q8_0_X8] = milm_uk_base_matmul_q8_0x8_q8;
-    base.q8[BENCH_Q4_K_X8] = milm_uk_base_matmul_q4_kx8_q8;
-    base.q8[BENCH_Q6_K_X8] = milm_uk_base_matmul_q6_kx8_q8;
-    base.q8[MILM_UK_Q8_0] = milm_uk_base_matmul_q8_0_q8;
-    base.q8[MILM_UK_Q4_K] = milm_uk_base_matmul_q4_k_q8;
-    base.q8[MILM_UK_Q6_K] = milm_uk_base_matmul_q6_k_q8;
+    BENCH_IMPL(base, "base", milm_uk_base_);
     const int abt = threads ? threads : 1, rounds = 7;
     printf("AVX2 kernels, this tree against the base, %d x %d weights, medians of %d alternating "
            "rounds:\n  T = 1 cold with %d thread(s), GB/s; T = %d hot (one thread, best of 3 "

@@ -12,7 +12,9 @@
 #   ... --only q4_kx8,q6_k                        (only these formats)
 #   bash bench/ukernels/ukernels.sh --ab REV [--threads 2] [--only F,...]
 #                                                 (this tree's AVX2 kernels against git
-#                                                  revision REV's, alternating, cold T = 1)
+#                                                  revision REV's, alternating, cold T = 1 and
+#                                                  hot T = 64; REV from 888f728 on: the same
+#                                                  entry points)
 #   env MILM_UK_CFLAGS: extra flags for the kernels (e.g. -DUK_PREFETCH_AHEAD=2048)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
