@@ -388,7 +388,11 @@ uint64_t computeModelHash(const ArtifactSpec &spec) {
       b[i] = uint8_t(v >> (8 * i));
     h.update(b, 8);
   };
-  static const char tag[] = "milm-model-hash-1";
+  // The tag's number changes whenever a packed layout's byte order does, so
+  // that a model.milm written by an older milmc is refused by a newer
+  // milm-run (and the reverse) instead of read with the wrong layout. 2:
+  // q6_kx8 relaid (three vectors per 16-value sub-block).
+  static const char tag[] = "milm-model-hash-2";
   h.update(tag, sizeof(tag));
   const ModelConfig &c = spec.config;
   for (int64_t v : {c.vocabSize, c.hiddenSize, c.numLayers, c.numHeads, c.numKVHeads, c.headDim,

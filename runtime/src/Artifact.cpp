@@ -337,7 +337,7 @@ bool Artifact::checkAgainst(const milm_model_desc &desc, std::string *error) con
                    printable(target.data(), target.size()).c_str(), mine));
   if (header_->model_hash() != desc.model_hash)
     return bad(fmt("model hash 0x%016llx does not match this binary's 0x%016llx (compiled from "
-                   "another model)",
+                   "another model, or by another milmc version)",
                    ull(header_->model_hash()), ull(desc.model_hash)));
   if (weightsSize_ != desc.weights_bytes)
     return bad(fmt("weight section has %llu bytes, this binary's model reads %llu",

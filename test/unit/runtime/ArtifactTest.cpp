@@ -471,7 +471,8 @@ TEST_F(ArtifactTest, MismatchWithTheBinary) {
   desc.target = kHostTriple;
   desc.model_hash = 1;
   EXPECT_EQ(load(path), path + ": model hash 0x6d696c6d66616b65 does not match this binary's "
-                               "0x0000000000000001 (compiled from another model)");
+                               "0x0000000000000001 (compiled from another model, or by another "
+                               "milmc version)");
   desc.model_hash = fake::kHash;
   desc.vocab_size = 321;
   EXPECT_EQ(load(path), path + ": vocab_size 320 does not match this binary's 321");
