@@ -180,41 +180,51 @@ struct impl {
 
 static volatile uint64_t sink;
 
-/* Best GB/s over `reps` passes; each pass runs over `copies` matrices. */
-static double time_kernel(const struct impl *im, uint32_t fmt, uint8_t **mats, int copies,
-                          size_t bytes, const void *xq, const float *x, float *y, int reps) {
+/* y[t, o] for rows [r0, r1) and one token: the product of weight format fmt
+ * (x in f32 for f16, its 8-bit activations xq for the others). */
+static void product1(const struct impl *im, uint32_t fmt, const void *w, const void *xq,
+                     const float *x, float *y, int64_t r0, int64_t r1) {
+  if (fmt == MILM_UK_F16)
+    im->f16(w, x, K, y, N, 1, K, r0, r1, NULL);
+  else
+    im->q8[fmt](w, xq, y, N, 1, K, r0, r1);
+}
+/* Seconds of the fastest of `calls` T-token products over the whole matrix. */
+static double best_call_s(const struct impl *im, uint32_t fmt, const void *w, const void *xq,
+                          float *y, int64_t T, int calls) {
   double best = 1e30;
-  for (int r = 0; r < reps; ++r) {
+  for (int c = 0; c < calls; ++c) {
     const double t0 = now();
-    for (int c = 0; c < copies; ++c) {
-      if (fmt == MILM_UK_F16)
-        im->f16(mats[c], x, K, y, N, 1, K, 0, N, NULL);
-      else
-        im->q8[fmt](mats[c], xq, y, N, 1, K, 0, N);
-    }
+    im->q8[fmt](w, xq, y, N, T, K, 0, N);
     const double dt = now() - t0;
     best = dt < best ? dt : best;
   }
   sink += (uint64_t)y[7];
-  return (double)bytes * copies / best * 1e-9;
+  return best;
 }
-
-static double time_read(uint8_t **mats, int copies, size_t bytes, int reps) {
-  double best = 1e30;
-  for (int r = 0; r < reps; ++r) {
-    const double t0 = now();
-    uint64_t s = 0;
-    for (int c = 0; c < copies; ++c)
-      s += read_bytes(mats[c], bytes);
-    const double dt = now() - t0;
-    sink += s;
-    best = dt < best ? dt : best;
+/* n activations uniform in [-1, 1] (steps of 1/1000). */
+static void random_acts(float *x, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    x[i] = (float)((int)(rnd() % 2001) - 1000) / 1000.0f;
+}
+/* `copies` filled matrices of `bytes` each (the cold setting's set), and back. */
+static uint8_t **alloc_mats(uint32_t fmt, size_t bytes, int copies) {
+  uint8_t **mats = malloc(sizeof(uint8_t *) * copies);
+  for (int c = 0; c < copies; ++c) {
+    mats[c] = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    fill_weights(fmt, mats[c], bytes);
   }
-  return (double)bytes * copies / best * 1e-9;
+  return mats;
+}
+static void free_mats(uint8_t **mats, int copies) {
+  for (int c = 0; c < copies; ++c)
+    free(mats[c]);
+  free(mats);
 }
 
-/* --threads: one pass over `copies` matrices, rows (bytes) split among the
- * threads; the pass ends when every thread is done. */
+/* One pass over `copies` matrices, rows (bytes) split among the threads (one:
+ * all of them, on the calling thread); the pass ends when every thread is
+ * done. */
 struct share {
   const struct impl *im;
   uint32_t fmt;
@@ -235,10 +245,8 @@ static void *run_share(void *arg) {
   for (int c = 0; c < s->copies; ++c) {
     if (!s->im)
       s->sum += read_bytes(s->mats[c] + b0, b1 - b0);
-    else if (s->fmt == MILM_UK_F16)
-      s->im->f16(s->mats[c], s->x, K, s->y, N, 1, K, r0, r1, NULL);
     else
-      s->im->q8[s->fmt](s->mats[c], s->xq, s->y, N, 1, K, r0, r1);
+      product1(s->im, s->fmt, s->mats[c], s->xq, s->x, s->y, r0, r1);
   }
   return NULL;
 }
@@ -277,8 +285,7 @@ static int prefill(const struct impl *im) {
                            MILM_UK_Q4_K,  BENCH_Q4_K_X8, MILM_UK_Q6_K, BENCH_Q6_K_X8};
   const char *names[] = {"q4_0", "q4_0x8", "q8_0", "q8_0x8", "q4_k", "q4_kx8", "q6_k", "q6_kx8"};
   float *x = malloc(sizeof(float) * K * TP), *y = malloc(sizeof(float) * N * TP);
-  for (int i = 0; i < K * TP; ++i)
-    x[i] = (float)((int)(rnd() % 2001) - 1000) / 1000.0f;
+  random_acts(x, (size_t)K * TP);
   void *xq = malloc(milm_uk_avx2_matmul_scratch_bytes(MILM_UK_Q4_K, TP, K) +
                     milm_uk_avx2_matmul_scratch_bytes(MILM_UK_Q4_0, TP, K));
   printf("single thread, %d x %d weights (hot), T = %d; %s kernels, best of 7 calls\n", N, K,
@@ -290,14 +297,7 @@ static int prefill(const struct impl *im) {
     uint8_t *w = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
     fill_weights(fmt, w, bytes);
     milm_uk_avx2_quantize_act(base_format(fmt), x, K, TP, K, xq);
-    double best = 1e30;
-    for (int r = 0; r < 7; ++r) {
-      const double t0 = now();
-      im->q8[fmt](w, xq, y, N, TP, K, 0, N);
-      const double dt = now() - t0;
-      best = dt < best ? dt : best;
-    }
-    sink += (uint64_t)y[7];
+    const double best = best_call_s(im, fmt, w, xq, y, TP, 7);
     printf("%-6s %9.2f %9.2f %9.2f\n", names[f], best * 1e3, 2.0 * N * K * TP / best * 1e-9,
            (double)bytes / best * 1e-9);
     free(w);
@@ -340,27 +340,17 @@ static void ab(const struct impl *im, const struct impl *bm, uint32_t fmt, const
   for (int side = 0; side < 2; ++side) {
     rng_state = seed;
     fill_repacks = side ? &base_repacks : &generic_repacks;
-    mats[side] = malloc(sizeof(uint8_t *) * copies);
-    for (int c = 0; c < copies; ++c) {
-      mats[side][c] = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
-      fill_weights(fmt, mats[side][c], bytes);
-    }
+    mats[side] = alloc_mats(fmt, bytes, copies);
   }
   fill_repacks = &generic_repacks;
   float *x = malloc(sizeof(float) * K);
   float *y[2] = {malloc(sizeof(float) * N), malloc(sizeof(float) * N)};
-  for (int i = 0; i < K; ++i)
-    x[i] = (float)((int)(rnd() % 2001) - 1000) / 1000.0f;
+  random_acts(x, K);
   void *xq = malloc(milm_uk_avx2_matmul_scratch_bytes(base_format(fmt), 1, K));
   milm_uk_avx2_quantize_act(base_format(fmt), x, K, 1, K, xq);
   /* Same outputs? (the last copy of each side) */
-  if (fmt == MILM_UK_F16) {
-    im->f16(mats[0][copies - 1], x, K, y[0], N, 1, K, 0, N, NULL);
-    bm->f16(mats[1][copies - 1], x, K, y[1], N, 1, K, 0, N, NULL);
-  } else {
-    im->q8[fmt](mats[0][copies - 1], xq, y[0], N, 1, K, 0, N);
-    bm->q8[fmt](mats[1][copies - 1], xq, y[1], N, 1, K, 0, N);
-  }
+  product1(im, fmt, mats[0][copies - 1], xq, x, y[0], 0, N);
+  product1(bm, fmt, mats[1][copies - 1], xq, x, y[1], 0, N);
   double maxd = 0, maxy = 0;
   for (int o = 0; o < N; ++o) {
     const double d = y[0][o] > y[1][o] ? y[0][o] - y[1][o] : y[1][o] - y[0][o];
@@ -379,20 +369,13 @@ static void ab(const struct impl *im, const struct impl *bm, uint32_t fmt, const
   double pf[2][64];
   if (fmt != MILM_UK_F16) {
     float *xp = malloc(sizeof(float) * K * TP), *yp = malloc(sizeof(float) * N * TP);
-    for (int i = 0; i < K * TP; ++i)
-      xp[i] = (float)((int)(rnd() % 2001) - 1000) / 1000.0f;
+    random_acts(xp, (size_t)K * TP);
     void *xqp = malloc(milm_uk_avx2_matmul_scratch_bytes(base_format(fmt), TP, K));
     milm_uk_avx2_quantize_act(base_format(fmt), xp, K, TP, K, xqp);
     for (int r = 0; r < rounds; ++r)
       for (int side = 0; side < 2; ++side) {
         const int first = r % 2 ? 1 - side : side;
-        double best = 1e30;
-        for (int c = 0; c < 3; ++c) {
-          const double t0 = now();
-          (first ? bm : im)->q8[fmt](mats[first][0], xqp, yp, N, TP, K, 0, N);
-          const double dt = now() - t0;
-          best = dt < best ? dt : best;
-        }
+        const double best = best_call_s(first ? bm : im, fmt, mats[first][0], xqp, yp, TP, 3);
         pf[first][r] = 2.0 * N * K * TP / best * 1e-9;
       }
     free(xp);
@@ -403,11 +386,8 @@ static void ab(const struct impl *im, const struct impl *bm, uint32_t fmt, const
                pb = fmt != MILM_UK_F16 ? median(pf[1], rounds) : 1;
   printf("%-6s %9.2f %9.2f %7.3f %9.1f %9.1f %7.3f   max |y - y_base| %.3g (max |y| %.3g)\n",
          name, gn, gb, gn / gb, pn, pb, pn / pb, maxd, maxy);
-  for (int side = 0; side < 2; ++side) {
-    for (int c = 0; c < copies; ++c)
-      free(mats[side][c]);
-    free(mats[side]);
-  }
+  for (int side = 0; side < 2; ++side)
+    free_mats(mats[side], copies);
   free(x);
   free(y[0]);
   free(y[1]);
@@ -480,8 +460,7 @@ int main(int argc, char **argv) {
   }
 #endif
   float *x = malloc(sizeof(float) * K), *y = malloc(sizeof(float) * N);
-  for (int i = 0; i < K; ++i)
-    x[i] = (float)((int)(rnd() % 2001) - 1000) / 1000.0f;
+  random_acts(x, K);
   void *xq = malloc(milm_uk_avx2_matmul_scratch_bytes(MILM_UK_Q4_K, 1, K) +
                     milm_uk_avx2_matmul_scratch_bytes(MILM_UK_Q4_0, 1, K));
 
@@ -501,36 +480,19 @@ int main(int argc, char **argv) {
       continue;
     const size_t bytes = milm_uk_avx2_weight_row_bytes(base_format(fmt), K) * N;
     int copies = (int)((512ull << 20) / bytes) + 1;
-    uint8_t **mats = malloc(sizeof(uint8_t *) * copies);
-    for (int c = 0; c < copies; ++c) {
-      mats[c] = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
-      fill_weights(fmt, mats[c], bytes);
-    }
+    uint8_t **mats = alloc_mats(fmt, bytes, copies);
     milm_uk_avx2_quantize_act(base_format(fmt), x, K, 1, K, xq);
-    for (int i = 0; i < nimpl && threads; ++i) {
-      const double kh = time_threads(impls[i], fmt, mats, 1, bytes, xq, x, y, 20, threads);
-      const double rh = time_threads(NULL, fmt, mats, 1, bytes, xq, x, y, 20, threads);
-      printf("%-6s %-8s %5s %9.1f %9.2f %9.2f %7.2f\n", names[f], impls[i]->name, "hot",
-             bytes / 1048576.0, kh, rh, kh / rh);
-      const double kc = time_threads(impls[i], fmt, mats, copies, bytes, xq, x, y, 3, threads);
-      const double rc = time_threads(NULL, fmt, mats, copies, bytes, xq, x, y, 3, threads);
-      printf("%-6s %-8s %5s %9.1f %9.2f %9.2f %7.2f\n", names[f], impls[i]->name, "cold",
-             bytes * (double)copies / 1048576.0, kc, rc, kc / rc);
-    }
-    for (int i = 0; i < nimpl && !threads; ++i) {
-      /* hot: one matrix, repeated; cold: all copies in turn. */
-      const double kh = time_kernel(impls[i], fmt, mats, 1, bytes, xq, x, y, 20);
-      const double rh = time_read(mats, 1, bytes, 20);
-      printf("%-6s %-8s %5s %9.1f %9.2f %9.2f %7.2f\n", names[f], impls[i]->name, "hot",
-             bytes / 1048576.0, kh, rh, kh / rh);
-      const double kc = time_kernel(impls[i], fmt, mats, copies, bytes, xq, x, y, 3);
-      const double rc = time_read(mats, copies, bytes, 3);
-      printf("%-6s %-8s %5s %9.1f %9.2f %9.2f %7.2f\n", names[f], impls[i]->name, "cold",
-             bytes * (double)copies / 1048576.0, kc, rc, kc / rc);
-    }
-    for (int c = 0; c < copies; ++c)
-      free(mats[c]);
-    free(mats);
+    const int nt = threads ? threads : 1;
+    for (int i = 0; i < nimpl; ++i)
+      for (int cold = 0; cold < 2; ++cold) {
+        /* hot: one matrix, repeated; cold: all copies in turn. */
+        const int n = cold ? copies : 1, reps = cold ? 3 : 20;
+        const double k = time_threads(impls[i], fmt, mats, n, bytes, xq, x, y, reps, nt);
+        const double r = time_threads(NULL, fmt, mats, n, bytes, xq, x, y, reps, nt);
+        printf("%-6s %-8s %5s %9.1f %9.2f %9.2f %7.2f\n", names[f], impls[i]->name,
+               cold ? "cold" : "hot", bytes * (double)n / 1048576.0, k, r, k / r);
+      }
+    free_mats(mats, copies);
   }
   return (int)(sink & 0);
 }
