@@ -406,8 +406,7 @@ LogicalResult Lowering::lowerModel(mm::ModelOp model) {
   return success();
 }
 
-/// y = x * w / sqrt(mean(x^2) + eps) per row: a reduction into a scratch
-/// column, then an elementwise generic.
+/// y = x * w / sqrt(mean(x^2) + eps) per row, as loops over the rows.
 LogicalResult Lowering::lowerRMSNorm(mm::RMSNormOp n) {
   // Per row t < T: the sum of squares in 8 lanes (a vector<8xf32> carried by
   // the scf.for, summed across lanes at the end), then y = x * rsqrt(mean +

@@ -618,7 +618,7 @@ UK_AI void avx_group_q4_kx8(const uk_block_q4_kx8 *wg, const milm_uk_block_q8_k 
         m = _mm256_add_epi32(m, _mm256_madd_epi16(mnv[j], _mm256_set1_epi32(bs2)));
       }
       const __m256 ad = _mm256_set1_ps(a->d);
-      acc[u] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[u]), _mm256_mul_ps(dv, ad), acc[u]);
+      acc[u] = avx_x8_fma(isum[u], dv, a->d, acc[u]);
       acc[u] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(m), _mm256_mul_ps(dmv, ad), acc[u]);
     }
   }
