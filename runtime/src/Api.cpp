@@ -13,11 +13,13 @@
 #include "LinkedModel.h"
 #include "milm/artifact.h"
 #include "milm/sampler.h"
+#include "milm/profile.h"
 #include "milm/thread_pool.h"
 
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <pthread.h>
 #include <string>
 #include <sys/mman.h>
@@ -26,6 +28,7 @@
 #include <vector>
 
 using milm::rt::Artifact;
+using milm::rt::OpProfile;
 using milm::rt::Sampler;
 using milm::rt::SamplerParams;
 using milm::rt::ThreadPool;
@@ -48,6 +51,7 @@ struct milm_context {
   int32_t nCtx = 0;
   int32_t nPast = 0;
   std::vector<int32_t> positions;
+  std::unique_ptr<OpProfile> profile; // with milm_context_params.profile
 };
 
 struct milm_sampler {
@@ -300,6 +304,7 @@ milm_context_params milm_context_default_params(void) {
   milm_context_params p;
   p.n_ctx = 0;
   p.n_threads = 0;
+  p.profile = 0;
   return p;
 }
 
@@ -341,6 +346,10 @@ milm_context *milm_context_new(milm_model *model, const milm_context_params *par
   }
   ctx->positions.resize(size_t(d.max_tokens));
   ctx->pool.start(resolveThreads(p.n_threads));
+  if (p.profile) {
+    ctx->profile.reset(new OpProfile);
+    ctx->pool.exec()->profile = ctx->profile.get();
+  }
   return ctx;
 }
 
@@ -390,8 +399,15 @@ int32_t milm_eval(milm_context *ctx, const int32_t *tokens, int32_t n_tokens,
       ctx->positions[size_t(i)] = ctx->nPast + i;
     float *out = all_logits ? ctx->logits.data() + size_t(done) * size_t(vocab)
                             : ctx->logits.data();
+    uint64_t t0 = 0;
+    if (ctx->profile) {
+      ctx->profile->setPhase(m == 1 ? OpProfile::Decode : OpProfile::Prompt);
+      t0 = OpProfile::nowNs();
+    }
     int32_t rc = milm_forward(ctx->pool.exec(), weights, ctx->kv, ctx->arena, tokens + done,
                               ctx->positions.data(), m, all_logits ? 1 : 0, out);
+    if (ctx->profile)
+      ctx->profile->addForward(OpProfile::nowNs() - t0);
     if (rc != 0)
       return setErrorf("the model code refused %d tokens at position %d (milm_forward returned "
                        "%d)",
@@ -569,6 +585,16 @@ int32_t milm_format_timings(const milm_generate_stats *s, char *buf, size_t capa
                    rate(s->prompt_tokens, s->prompt_seconds), int(s->generated_tokens),
                    s->generate_seconds, rate(s->generated_tokens, s->generate_seconds));
   return int32_t(n);
+}
+
+int32_t milm_format_profile(const milm_context *ctx, char *buf, size_t capacity) {
+  if (!ctx->profile) {
+    if (capacity)
+      buf[0] = 0;
+    return 0;
+  }
+  const std::string t = ctx->profile->format();
+  return int32_t(snprintf(buf, capacity, "%s", t.c_str()));
 }
 
 } // extern "C"

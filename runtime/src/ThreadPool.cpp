@@ -39,7 +39,7 @@ inline uint32_t generationOf(uint64_t state) { return uint32_t(state >> 32); }
 
 } // namespace
 
-ThreadPool::ThreadPool() : exec_(new milm_exec{this}) {
+ThreadPool::ThreadPool() : exec_(new milm_exec{this, nullptr}) {
   pthread_mutex_init(&mutex_, nullptr);
   pthread_cond_init(&wake_, nullptr);
 }

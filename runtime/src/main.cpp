@@ -49,6 +49,9 @@ void usage(FILE *out, const char *argv0) {
           "                          position per call and print, per position, one JSON\n"
           "                          line {\"pos\": P, \"input\": T, \"logits\": [...]}\n"
           "      --logits-batch      with --logits-for: evaluate all ids in one call\n"
+          "      --profile           after the run, print to stderr the time in each op\n"
+          "                          kind and weight format (prompt and decode apart),\n"
+          "                          with the weight bytes read and GB/s\n"
           "      --info              describe the model and exit\n"
           "  -h, --help              this help\n",
           argv0);
@@ -158,6 +161,7 @@ struct Options {
   bool logitsBatch = false;
   std::vector<int32_t> logitIds;
   bool info = false;
+  bool profile = false;
 };
 
 /// Parses argv; returns -1 to go on, else the exit code.
@@ -266,6 +270,8 @@ int parseArgs(int argc, char **argv, Options &o) {
       if (!parseInt(v, -1, INT64_MAX, &n))
         return badValue();
       o.sampling.seed = n < 0 ? MILM_SEED_RANDOM : uint64_t(n);
+    } else if (arg == "--profile") {
+      o.profile = true;
     } else if (arg == "--verify") {
       o.verify = true;
     } else if (arg == "--no-verify") {
@@ -338,6 +344,7 @@ int main(int argc, char **argv) {
   milm_context_params cp = milm_context_default_params();
   cp.n_ctx = int32_t(o.nCtx);
   cp.n_threads = int32_t(o.threads);
+  cp.profile = o.profile ? 1 : 0;
   milm_context *ctx = milm_context_new(model, &cp);
   if (!ctx) {
     rc = fail(milm_last_error());
@@ -375,6 +382,11 @@ int main(int argc, char **argv) {
       }
       milm_sampler_free(sampler);
     }
+  }
+  if (o.profile) {
+    std::string table(size_t(milm_format_profile(ctx, nullptr, 0)) + 1, '\0');
+    milm_format_profile(ctx, &table[0], table.size());
+    fputs(table.c_str(), stderr);
   }
   milm_context_free(ctx);
   milm_model_close(model);

@@ -18,6 +18,10 @@
 typedef struct milm_exec milm_exec;
 typedef void (*milm_task_fn)(void *arg, int64_t begin, int64_t end);
 void milm_rt_parallel_for(milm_exec *ex, int64_t n, int64_t grain, milm_task_fn fn, void *arg);
+/* The per-op profile (runtime/include/milm/model_abi.h; op kinds as there). */
+uint64_t milm_rt_op_begin(milm_exec *ex);
+void milm_rt_op_end(milm_exec *ex, uint64_t t0, int32_t op, uint32_t format, uint64_t bytes);
+enum { OP_LINEAR = 0, OP_LOGITS = 1, OP_ATTENTION = 2, OP_MOE = 3 };
 
 /* ---- linear / logits ------------------------------------------------------ */
 
@@ -93,9 +97,9 @@ static void quantize_act(milm_exec *ex, uint32_t format, const float *x, int64_t
  * T * act_row_bytes(format, K) bytes. With xq_ready, it already holds x's
  * activations for this format's kind (the previous linear had the same input:
  * q/k/v, gate/up) and x is not quantized again. */
-void milm_op_linear(milm_exec *ex, uint32_t format, const void *w, const float *bias,
-                    const float *x, int64_t T, int64_t K, int64_t N, float *y,
-                    void *xq_scratch, int32_t xq_ready) {
+static void linear(milm_exec *ex, uint32_t format, const void *w, const float *bias,
+                   const float *x, int64_t T, int64_t K, int64_t N, float *y, void *xq_scratch,
+                   int32_t xq_ready) {
   const int64_t group = milm_uk_row_group(format);
   matmul_task m = {format, w, x, x, K, T, y, N, group};
   if (milm_uk_act_kind(format) != MILM_UK_ACT_F32) {
@@ -109,14 +113,24 @@ void milm_op_linear(milm_exec *ex, uint32_t format, const void *w, const float *
       milm_uk_add(y + t * N, bias, y + t * N, N);
 }
 
+void milm_op_linear(milm_exec *ex, uint32_t format, const void *w, const float *bias,
+                    const float *x, int64_t T, int64_t K, int64_t N, float *y,
+                    void *xq_scratch, int32_t xq_ready) {
+  const uint64_t t0 = milm_rt_op_begin(ex);
+  linear(ex, format, w, bias, x, T, K, N, y, xq_scratch, xq_ready);
+  milm_rt_op_end(ex, t0, OP_LINEAR, format, (uint64_t)N * milm_uk_weight_row_bytes(format, K));
+}
+
 /* Logits of all T rows, or of the last row only (written at y[0..N)). */
 void milm_op_logits(milm_exec *ex, uint32_t format, const void *w, const float *x, int64_t T,
                     int64_t K, int64_t N, float *y, int32_t all_rows, void *xq_scratch) {
+  const uint64_t t0 = milm_rt_op_begin(ex);
   if (!all_rows) {
     x += (T - 1) * K;
     T = 1;
   }
-  milm_op_linear(ex, format, w, NULL, x, T, K, N, y, xq_scratch, 0);
+  linear(ex, format, w, NULL, x, T, K, N, y, xq_scratch, 0);
+  milm_rt_op_end(ex, t0, OP_LOGITS, format, (uint64_t)N * milm_uk_weight_row_bytes(format, K));
 }
 
 /* ---- small ops ---------------------------------------------------------- */
@@ -169,10 +183,12 @@ static void attn_groups(void *arg, int64_t begin, int64_t end) {
 void milm_op_attention(milm_exec *ex, const float *q, const float *k, const float *v,
                        uint16_t *kv_layer, int64_t capacity, const int32_t *pos, int64_t T,
                        int64_t H, int64_t KV, int64_t HD, float scale, float *out) {
+  const uint64_t t0 = milm_rt_op_begin(ex);
   uint16_t *kc = kv_layer, *vc = kv_layer + capacity * KV * HD;
   milm_uk_kv_append_f16(k, KV * HD, v, KV * HD, kc, vc, pos, T, KV, HD, 0, KV);
   attn_task a = {q, k, v, kc, vc, out, pos, T, H, KV, HD, scale};
   milm_rt_parallel_for(ex, KV, 1, attn_groups, &a);
+  milm_rt_op_end(ex, t0, OP_ATTENTION, 0, 0);
 }
 
 /* ---- mixture of experts ----------------------------------------------------- */
@@ -192,6 +208,8 @@ void milm_op_moe(milm_exec *ex, const float *x, int64_t T, int64_t D, int64_t F,
                  uint32_t gate_format, const void *gate, uint32_t up_format, const void *up,
                  uint32_t down_format, const void *down, float *y, uint8_t *scratch,
                  void *xq_scratch) {
+  /* Its products are recorded as linears; the op's own time is the rest. */
+  const uint64_t t0 = milm_rt_op_begin(ex);
   float *logits = (float *)scratch;
   int32_t *ids = (int32_t *)(logits + T * E);
   float *wts = (float *)(ids + T * top_k);
@@ -249,4 +267,5 @@ void milm_op_moe(milm_exec *ex, const float *x, int64_t T, int64_t D, int64_t F,
         yt[i] += wt * pj[i];
     }
   }
+  milm_rt_op_end(ex, t0, OP_MOE, 0, 0);
 }

@@ -95,6 +95,7 @@ int32_t milm_token_to_piece(const milm_model *model, int32_t token, int32_t rend
 typedef struct milm_context_params {
   int32_t n_ctx;     /* positions to use, <= the model's capacity (0: all of it) */
   int32_t n_threads; /* threads for evaluation (0: one per CPU) */
+  int32_t profile;   /* non-zero: time every op (milm_format_profile); default 0 */
 } milm_context_params;
 
 milm_context_params milm_context_default_params(void);
@@ -185,6 +186,14 @@ int32_t milm_generate_tokens(milm_context *ctx, milm_sampler *sampler, const int
  * "milm: prompt 8 tokens in 0.012 s (666.7 tok/s), generated 128 tokens in 1.234 s (103.7 tok/s)"
  * Writes at most `capacity` bytes including the NUL; returns the full length. */
 int32_t milm_format_timings(const milm_generate_stats *stats, char *buf, size_t capacity);
+
+/* With milm_context_params.profile: a table, per phase (prompt: evaluations of
+ * several tokens per model call; decode: of one), of the time in each op kind
+ * and weight format (calls, seconds, share of the phase, weight bytes read and
+ * GB/s) and the rest of the model calls, since the context was created. Writes
+ * at most `capacity` bytes including the NUL; returns the full length (0 when
+ * the context does not profile). */
+int32_t milm_format_profile(const milm_context *ctx, char *buf, size_t capacity);
 
 #ifdef __cplusplus
 }

@@ -21,7 +21,7 @@
 extern "C" {
 #endif
 
-#define MILM_MODEL_ABI_VERSION 1
+#define MILM_MODEL_ABI_VERSION 2
 
 typedef struct milm_exec milm_exec; /* runtime-owned: thread pool and friends */
 
@@ -31,6 +31,21 @@ typedef struct milm_exec milm_exec; /* runtime-owned: thread pool and friends */
  * items across the runtime's threads, and returns when all are done. */
 typedef void (*milm_task_fn)(void *arg, int64_t begin, int64_t end);
 void milm_rt_parallel_for(milm_exec *ex, int64_t n, int64_t grain, milm_task_fn fn, void *arg);
+
+/* Per-op profile (milm-run --profile). The op layer brackets each heavy op:
+ * t0 = milm_rt_op_begin(ex) (0 when profiling is off: then nothing is
+ * recorded), then milm_rt_op_end(ex, t0, op, format, bytes) with the weight
+ * bytes the op read. An op called inside another (a MoE's expert products) is
+ * recorded on its own and its time is taken off the outer op's. */
+enum {
+  MILM_OP_LINEAR = 0,
+  MILM_OP_LOGITS = 1,
+  MILM_OP_ATTENTION = 2,
+  MILM_OP_MOE = 3,
+  MILM_OP_KINDS = 4
+};
+uint64_t milm_rt_op_begin(milm_exec *ex);
+void milm_rt_op_end(milm_exec *ex, uint64_t t0, int32_t op, uint32_t format, uint64_t bytes);
 
 /* ---- defined by generated code ------------------------------------------ */
 

@@ -30,6 +30,8 @@
 namespace milm {
 namespace rt {
 
+class OpProfile;
+
 class ThreadPool {
 public:
   ThreadPool();
@@ -85,6 +87,7 @@ private:
 /// What the generated code sees as `milm_exec *`.
 struct milm_exec {
   milm::rt::ThreadPool *pool;
+  milm::rt::OpProfile *profile; // null unless the context profiles (milm/profile.h)
 };
 
 #endif // MILM_RUNTIME_THREAD_POOL_H
