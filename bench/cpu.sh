@@ -114,7 +114,7 @@ small notebook, because the old lighthouse keeper had asked it to watch the weat
 }
 
 # --- per model ----------------------------------------------------------------
-rows=(); notes=()
+rows=(); notes=(); profs=()
 for m in "${models[@]}"; do
   preset=${m%%:*}; format=${m#*:}; name="$preset $format"
   gguf="$work/synth-$preset-$format.gguf"
@@ -190,6 +190,24 @@ for m in "${models[@]}"; do
   lfrac=$(awk -v t="${ltg_s%% *}" -v r="$rroof" 'BEGIN { if (t=="-") print "–"; else printf "%.0f%%\n", 100 * t / r }')
   gfrac=$(awk -v t="${mtg_s%% *}" -v r="$roof" 'BEGIN { printf "%.0f%%\n", 100 * t / r }')
   rows+=("| $name | $mib | $csec | $crss | $(( mrss / 1024 )) | $(fmt "$mpp_s") | $(fmt "$lpp_s") | $(ratio "${mpp_s%% *}" "${lpp_s%% *}") | $(fmt "$mtg_s") | $(fmt "$ltg_s") | $(ratio "${mtg_s%% *}" "${ltg_s%% *}") | $(awk -v w="$wbytes" 'BEGIN{printf "%.1f", w/1048576}') | $(fmt "$rbw_s") | $(printf '%.1f' "$rroof") | $frac / $lfrac | $gfrac |")
+  # Where decode's time goes: one more run with --profile (not in the medians),
+  # right after a bandwidth measurement; the products' rate is their weight
+  # bytes over their time.
+  pbw=$("$work/bandwidth" "$ncpu" 1024 5 | awk '{print $2}')
+  prof=$("$out/milm-run" -f "$pfile" -n "$ngen" -t "$threads" --temp 0 --no-display-prompt --profile 2>&1 >/dev/null |
+         awk '/^profile: decode/ { d = 1; next } /^profile:/ { d = 0 } d && $1 != "op"' || true)
+  if [ -n "$prof" ]; then
+    profs+=("| $name | $pbw | $(awk -v bw="$pbw" '
+      $NF ~ /%$/ { n = $1; for (i = 2; i <= NF - 3; ++i) n = n " " $i; parts[++k] = n " " $NF; next }
+      { n = $1; for (i = 2; i <= NF - 6; ++i) n = n " " $i
+        f = $(NF - 5) == "-" ? "" : " " $(NF - 5)
+        r = $NF == "-" ? "" : " at " $NF " GB/s"
+        parts[++k] = n f " " $(NF - 2) r
+        if ($NF != "-") { mb += $(NF - 1); s += $(NF - 3) } }
+      END { for (i = 1; i <= k; ++i) printf "%s%s", (i > 1 ? "; " : ""), parts[i]
+            if (s > 0) printf " | %.2f GB/s (%.0f%%)", mb / 1000 / s, 100 * mb / 1000 / s / bw
+            else printf " | -" }' <<<"$prof") |")
+  fi
 done
 
 # --- report -------------------------------------------------------------------
@@ -208,6 +226,14 @@ done
   echo "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
   printf '%s\n' "${rows[@]}"
   if [ ${#notes[@]} -gt 0 ]; then echo; for n in "${notes[@]}"; do echo "- $n"; done; fi
+  if [ ${#profs[@]} -gt 0 ]; then
+    echo
+    echo "Where decode's time goes: one more milm-run per model with \`--profile\` (share of the decode calls' time per op kind and weight format, and the products' weight bytes over their time), after a bandwidth measurement (best of 5 passes)."
+    echo
+    echo "| model | read GB/s | decode time by op | products' rate (of the read bandwidth) |"
+    echo "|---|--:|---|--:|"
+    printf '%s\n' "${profs[@]}"
+  fi
 } >"$work/cpu-results.md"
 cat "$work/cpu-results.md"
 
