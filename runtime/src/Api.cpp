@@ -146,6 +146,7 @@ milm_model_params milm_model_default_params(void) {
   milm_model_params p;
   p.verify_checksums = 1;
   p.n_threads = 0;
+  p.use_mmap = 0;
   return p;
 }
 
@@ -166,7 +167,8 @@ milm_model *milm_model_open(const char *path, const milm_model_params *params) {
                            milm_embedded_artifact_start,
                            uint64_t(milm_embedded_artifact_end - milm_embedded_artifact_start),
                            "<embedded model.milm>", &err)
-                     : m->artifact.open(path, &err);
+                     : m->artifact.open(path, &err,
+                                        p.use_mmap ? Artifact::Load::Map : Artifact::Load::Read);
   ok = ok && m->artifact.checkAgainst(*m->desc, &err);
   if (ok && p.verify_checksums) {
     ThreadPool pool;

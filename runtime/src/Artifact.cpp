@@ -99,9 +99,10 @@ Artifact::~Artifact() { close(); }
 
 void Artifact::close() {
   if (base_ && mapped_)
-    munmap(const_cast<uint8_t *>(base_), size_t(size_));
+    munmap(const_cast<uint8_t *>(base_), mapBytes_);
   base_ = nullptr;
   mapped_ = false;
+  mapBytes_ = 0;
   size_ = 0;
   header_ = nullptr;
   major_ = minor_ = 0;
@@ -118,7 +119,33 @@ bool Artifact::fail(std::string *error, const std::string &msg) {
   return false;
 }
 
-bool Artifact::open(const char *path, std::string *error) {
+namespace {
+
+/// `bytes` of anonymous memory at a 2 MiB boundary, advised for transparent
+/// huge pages (where the kernel has them), rounded up to whole huge pages in
+/// *mapped; nullptr (errno set) when the system refuses.
+uint8_t *mapHugeAnonymous(size_t bytes, size_t *mapped) {
+  constexpr size_t kHuge = size_t(2) << 20;
+  const size_t len = (bytes + kHuge - 1) & ~(kHuge - 1);
+  void *raw = mmap(nullptr, len + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+  if (raw == MAP_FAILED)
+    return nullptr;
+  const uintptr_t start = uintptr_t(raw), aligned = (start + kHuge - 1) & ~uintptr_t(kHuge - 1);
+  if (aligned > start)
+    munmap(raw, aligned - start);
+  if (aligned + len < start + len + kHuge)
+    munmap(reinterpret_cast<void *>(aligned + len), start + len + kHuge - (aligned + len));
+#ifdef MADV_HUGEPAGE
+  madvise(reinterpret_cast<void *>(aligned), len, MADV_HUGEPAGE); // a hint: failure is fine
+#endif
+  *mapped = len;
+  return reinterpret_cast<uint8_t *>(aligned);
+}
+
+} // namespace
+
+bool Artifact::open(const char *path, std::string *error, Load load) {
   close();
   path_ = path ? path : "";
   int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
@@ -135,6 +162,39 @@ bool Artifact::open(const char *path, std::string *error) {
     return fail(error, fmt("truncated: the file has %llu bytes, too few for a milm header",
                            ull(fileSize)));
   }
+  if (load == Load::Read) {
+    size_t len = 0;
+    uint8_t *buf = mapHugeAnonymous(size_t(fileSize), &len);
+    if (!buf) {
+      int e = errno;
+      ::close(fd);
+      return fail(error, fmt("cannot allocate %llu bytes to read the file into: %s",
+                             ull(fileSize), strerror(e)));
+    }
+    base_ = buf; // close() unmaps it from here on
+    mapped_ = true;
+    mapBytes_ = len;
+    size_ = fileSize;
+    uint64_t done = 0;
+    while (done < fileSize) {
+      const size_t want = size_t(fileSize - done < (1u << 30) ? fileSize - done : (1u << 30));
+      const ssize_t n = pread(fd, buf + done, want, off_t(done));
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0) {
+        const int e = n < 0 ? errno : 0;
+        ::close(fd);
+        return fail(error, e ? fmt("read failed at byte %llu: %s", ull(done), strerror(e))
+                             : fmt("the file ended at byte %llu while being read (it had %llu "
+                                   "bytes when opened)",
+                                   ull(done), ull(fileSize)));
+      }
+      done += uint64_t(n);
+    }
+    ::close(fd);
+    mprotect(buf, len, PROT_READ); // the weights are read-only, as mapped ones are
+    return checkMapped(error);
+  }
   void *map = mmap(nullptr, size_t(fileSize), PROT_READ, MAP_PRIVATE, fd, 0);
   int mapErrno = errno;
   ::close(fd);
@@ -142,6 +202,7 @@ bool Artifact::open(const char *path, std::string *error) {
     return fail(error, fmt("cannot map: %s", strerror(mapErrno)));
   base_ = static_cast<const uint8_t *>(map);
   mapped_ = true;
+  mapBytes_ = size_t(fileSize);
   size_ = fileSize;
   return checkMapped(error);
 }

@@ -42,6 +42,8 @@ void usage(FILE *out, const char *argv0) {
           "      --repeat-penalty X  penalize recent tokens (default 1.0: off)\n"
           "      --repeat-last-n N   tokens the penalty looks back on (default 64)\n"
           "  -s, --seed N            random seed (default: from the clock)\n"
+          "      --mmap              map the model file instead of reading it into memory:\n"
+          "                          less memory, slower decoding\n"
           "      --verify            check every tensor's checksum at start (default)\n"
           "      --no-verify         skip that check\n"
           "      --no-display-prompt do not print the prompt before the generated text\n"
@@ -162,6 +164,7 @@ struct Options {
   std::vector<int32_t> logitIds;
   bool info = false;
   bool profile = false;
+  bool useMmap = false;
 };
 
 /// Parses argv; returns -1 to go on, else the exit code.
@@ -270,6 +273,8 @@ int parseArgs(int argc, char **argv, Options &o) {
       if (!parseInt(v, -1, INT64_MAX, &n))
         return badValue();
       o.sampling.seed = n < 0 ? MILM_SEED_RANDOM : uint64_t(n);
+    } else if (arg == "--mmap") {
+      o.useMmap = true;
     } else if (arg == "--profile") {
       o.profile = true;
     } else if (arg == "--verify") {
@@ -328,6 +333,7 @@ int main(int argc, char **argv) {
   milm_model_params mp = milm_model_default_params();
   mp.verify_checksums = o.verify ? 1 : 0;
   mp.n_threads = int32_t(o.threads);
+  mp.use_mmap = o.useMmap ? 1 : 0;
   milm_model *model = milm_model_open(o.model, &mp);
   if (!model)
     return fail(milm_last_error());

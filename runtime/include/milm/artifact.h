@@ -1,8 +1,8 @@
 //===- artifact.h - Mapping and checking model.milm --------------*- C++ -*-===//
 //
 // The runtime's loader for the artifact milmc writes (layout and schema in
-// runtime/schema/model.fbs). open() maps the file read-only and checks, in this
-// order, stopping at the first problem:
+// runtime/schema/model.fbs). open() maps the file read-only, or reads it into
+// memory, and checks, in this order, stopping at the first problem:
 //
 //   1. the file: it opens, it is at least 12 bytes, its identifier is "MILM",
 //      the header's size prefix fits in the file;
@@ -65,7 +65,16 @@ public:
   /// tokenizer the runtime cannot build (say, an unsupported pre-tokenizer)
   /// leaves tokenizer() invalid and tokenizerError() set, and only what needs
   /// text fails; evaluating token ids still works.
-  bool open(const char *path, std::string *error);
+  ///
+  /// How the bytes get into memory: Map maps the file (its page-cache pages,
+  /// shared, dropped and re-read under memory pressure); Read reads it into
+  /// anonymous memory, 2 MiB aligned and advised for transparent huge pages.
+  /// Decoding streams every weight once per token, and its products read
+  /// anonymous memory 10-15% faster than the file's pages on the benchmark
+  /// machine (docs/PERFORMANCE.md), at the cost of the copy (the page cache
+  /// keeps the file too until the system needs the memory).
+  enum class Load { Map, Read };
+  bool open(const char *path, std::string *error, Load load = Load::Map);
   /// The same checks on an artifact already in memory (`milmc compile
   /// --embed-weights` links model.milm into the executable). The bytes are not
   /// copied and must outlive the object; `name` starts error messages, as the
@@ -106,6 +115,7 @@ private:
   const uint8_t *base_ = nullptr;
   uint64_t size_ = 0;
   bool mapped_ = false; ///< base_ is our mmap (open()), not borrowed (openMemory())
+  size_t mapBytes_ = 0;  ///< the length of that mapping
   const fb::Model *header_ = nullptr;
   uint16_t major_ = 0, minor_ = 0;
   uint64_t weightsOffset_ = 0, weightsSize_ = 0;

@@ -43,13 +43,19 @@ protected:
   void write() { ASSERT_EQ(errorOf(artifact::writeArtifact(path, f->spec)), ""); }
   static std::string errorOf(llvm::Error e) { return e ? llvm::toString(std::move(e)) : ""; }
   /// open() + checkAgainst() + verifyChecksums(): "" or the first error.
-  std::string load(const std::string &p) {
+  std::string loadWith(const std::string &p, Artifact::Load how) {
     Artifact a;
     std::string err;
-    if (!a.open(p.c_str(), &err) || !a.checkAgainst(desc, &err) ||
+    if (!a.open(p.c_str(), &err, how) || !a.checkAgainst(desc, &err) ||
         !a.verifyChecksums(nullptr, &err))
       return err;
     return "";
+  }
+  // Mapped and read into memory, the same checks must give the same answer.
+  std::string load(const std::string &p) {
+    const std::string mapped = loadWith(p, Artifact::Load::Map);
+    EXPECT_EQ(loadWith(p, Artifact::Load::Read), mapped) << "read into memory vs mapped: " << p;
+    return mapped;
   }
   std::string bytes() { return fake::readFileBytes(path); }
 
@@ -138,6 +144,24 @@ TEST_F(ArtifactTest, ModelHashCoversTheLayout) {
   other.weights[0].shape[1] -= 1;
   other.config.numLayers = 3;
   EXPECT_NE(artifact::computeModelHash(other), h);
+}
+
+TEST_F(ArtifactTest, ReadIntoMemory) {
+  write();
+  Artifact mapped, read;
+  std::string err;
+  ASSERT_TRUE(mapped.open(path.c_str(), &err, Artifact::Load::Map)) << err;
+  ASSERT_TRUE(read.open(path.c_str(), &err, Artifact::Load::Read)) << err;
+  ASSERT_EQ(read.fileSize(), mapped.fileSize());
+  ASSERT_EQ(read.weightsOffset(), mapped.weightsOffset());
+  const uint8_t *base = read.weights() - read.weightsOffset();
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(base) % (uintptr_t(2) << 20), 0u);
+  EXPECT_NE(base, mapped.weights() - mapped.weightsOffset());
+  EXPECT_EQ(std::string(reinterpret_cast<const char *>(base), size_t(read.fileSize())), bytes());
+  EXPECT_TRUE(read.checkAgainst(desc, &err)) << err;
+  EXPECT_TRUE(read.verifyChecksums(nullptr, &err)) << err;
+  read.close();
+  EXPECT_FALSE(read.isOpen());
 }
 
 TEST_F(ArtifactTest, WritesAndLoads) {
