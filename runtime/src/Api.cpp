@@ -166,7 +166,8 @@ milm_model *milm_model_open(const char *path, const milm_model_params *params) {
   bool ok = embedded ? m->artifact.openMemory(
                            milm_embedded_artifact_start,
                            uint64_t(milm_embedded_artifact_end - milm_embedded_artifact_start),
-                           "<embedded model.milm>", &err)
+                           "<embedded model.milm>", &err,
+                           p.use_mmap ? Artifact::Load::Map : Artifact::Load::Read)
                      : m->artifact.open(path, &err,
                                         p.use_mmap ? Artifact::Load::Map : Artifact::Load::Read);
   ok = ok && m->artifact.checkAgainst(*m->desc, &err);

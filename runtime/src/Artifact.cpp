@@ -208,7 +208,7 @@ bool Artifact::open(const char *path, std::string *error, Load load) {
 }
 
 bool Artifact::openMemory(const uint8_t *data, uint64_t size, const char *name,
-                          std::string *error) {
+                          std::string *error, Load load) {
   close();
   path_ = name ? name : "";
   if (!data)
@@ -219,6 +219,18 @@ bool Artifact::openMemory(const uint8_t *data, uint64_t size, const char *name,
   if (size < 12)
     return fail(error, fmt("truncated: the file has %llu bytes, too few for a milm header",
                            ull(size)));
+  if (load == Load::Read) {
+    size_t len = 0;
+    uint8_t *buf = mapHugeAnonymous(size_t(size), &len);
+    if (!buf)
+      return fail(error, fmt("cannot allocate %llu bytes to copy the model into: %s", ull(size),
+                             strerror(errno)));
+    memcpy(buf, data, size_t(size));
+    mprotect(buf, len, PROT_READ);
+    data = buf;
+    mapped_ = true; // ours to unmap
+    mapBytes_ = len;
+  }
   base_ = data;
   size_ = size;
   return checkMapped(error);

@@ -77,9 +77,11 @@ public:
   bool open(const char *path, std::string *error, Load load = Load::Map);
   /// The same checks on an artifact already in memory (`milmc compile
   /// --embed-weights` links model.milm into the executable). The bytes are not
-  /// copied and must outlive the object; `name` starts error messages, as the
-  /// path does for open(). `data` must be 64-byte aligned.
-  bool openMemory(const uint8_t *data, uint64_t size, const char *name, std::string *error);
+  /// copied (Load::Map, the bytes must then outlive the object) or copied into
+  /// anonymous memory as open() reads a file (Load::Read); `name` starts error
+  /// messages, as the path does for open(). `data` must be 64-byte aligned.
+  bool openMemory(const uint8_t *data, uint64_t size, const char *name, std::string *error,
+                  Load load = Load::Map);
   void close();
   bool isOpen() const { return base_ != nullptr; }
 

@@ -340,6 +340,13 @@ TEST_F(ArtifactTest, OpensFromMemory) {
   EXPECT_TRUE(a.checkAgainst(desc, &err)) << err;
   EXPECT_TRUE(a.verifyChecksums(nullptr, &err)) << err;
   a.close(); // does not unmap or free borrowed bytes
+  // Load::Read copies them into memory of its own, which close() gives back.
+  ASSERT_TRUE(a.openMemory(p, b.size(), "<embedded>", &err, Artifact::Load::Read)) << err;
+  EXPECT_NE(a.weights(), p + a.weightsOffset());
+  EXPECT_EQ(memcmp(a.weights() - a.weightsOffset(), p, b.size()), 0);
+  EXPECT_TRUE(a.verifyChecksums(nullptr, &err)) << err;
+  a.close();
+  EXPECT_EQ(memcmp(p, b.data(), b.size()), 0);
   EXPECT_FALSE(a.openMemory(p, b.size() - 100, "<embedded>", &err));
   EXPECT_EQ(err.rfind("<embedded>: truncated: weight section ends at byte ", 0), 0u) << err;
   EXPECT_FALSE(a.openMemory(p, 5, "<embedded>", &err));
