@@ -44,7 +44,7 @@ done
 [ ${#models[@]} -gt 0 ] || models=(0.3b:q4_0 0.3b:q8_0 1.3b:q4_0)
 mkdir -p "$work"
 log() { echo "cpu.sh: $*" >&2; }
-cmdline="bash bench/cpu.sh $*"
+cmdline="${MILM_RUNS:+MILM_RUNS=$MILM_RUNS }bash bench/cpu.sh $*"
 
 # --- machine and read bandwidth ------------------------------------------------
 load0=$(cut -d" " -f1-3 /proc/loadavg)
