@@ -23,6 +23,7 @@
 #include <pthread.h>
 #include <string>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <vector>
@@ -163,13 +164,21 @@ milm_model *milm_model_open(const char *path, const milm_model_params *params) {
   milm_model *m = new milm_model;
   m->desc = &milm::rt::linkedModelDesc();
   std::string err;
+  // Read into memory (faster decoding) unless asked to map, or unless the copy
+  // would not fit in the memory available.
+  Artifact::Load load = p.use_mmap ? Artifact::Load::Map : Artifact::Load::Read;
+  if (load == Artifact::Load::Read) {
+    struct stat st;
+    const uint64_t bytes =
+        embedded ? uint64_t(milm_embedded_artifact_end - milm_embedded_artifact_start)
+                 : (stat(path, &st) == 0 ? uint64_t(st.st_size) : 0);
+    load = Artifact::loadFor(bytes, Artifact::availableMemory());
+  }
   bool ok = embedded ? m->artifact.openMemory(
                            milm_embedded_artifact_start,
                            uint64_t(milm_embedded_artifact_end - milm_embedded_artifact_start),
-                           "<embedded model.milm>", &err,
-                           p.use_mmap ? Artifact::Load::Map : Artifact::Load::Read)
-                     : m->artifact.open(path, &err,
-                                        p.use_mmap ? Artifact::Load::Map : Artifact::Load::Read);
+                           "<embedded model.milm>", &err, load)
+                     : m->artifact.open(path, &err, load);
   ok = ok && m->artifact.checkAgainst(*m->desc, &err);
   if (ok && p.verify_checksums) {
     ThreadPool pool;

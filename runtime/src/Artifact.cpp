@@ -145,6 +145,25 @@ uint8_t *mapHugeAnonymous(size_t bytes, size_t *mapped) {
 
 } // namespace
 
+Artifact::Load Artifact::loadFor(uint64_t fileBytes, uint64_t availableBytes) {
+  if (availableBytes == 0)
+    return Load::Read;
+  return fileBytes <= availableBytes / 10 * 9 ? Load::Read : Load::Map;
+}
+
+uint64_t Artifact::availableMemory() {
+  FILE *f = fopen("/proc/meminfo", "r");
+  if (!f)
+    return 0;
+  char line[256];
+  unsigned long long kib = 0;
+  bool found = false;
+  while (!found && fgets(line, sizeof line, f))
+    found = sscanf(line, "MemAvailable: %llu kB", &kib) == 1;
+  fclose(f);
+  return found ? uint64_t(kib) * 1024 : 0;
+}
+
 bool Artifact::open(const char *path, std::string *error, Load load) {
   close();
   path_ = path ? path : "";

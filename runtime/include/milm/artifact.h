@@ -74,6 +74,13 @@ public:
   /// machine (docs/PERFORMANCE.md), at the cost of the copy (the page cache
   /// keeps the file too until the system needs the memory).
   enum class Load { Map, Read };
+  /// What milm_model_open() picks when asked to read: Read while the file takes
+  /// at most 90% of `availableBytes` (0: unknown, Read), else Map, so that a
+  /// model near the size of the free memory still runs (from the page cache)
+  /// instead of failing to be copied.
+  static Load loadFor(uint64_t fileBytes, uint64_t availableBytes);
+  /// MemAvailable of /proc/meminfo in bytes; 0 where it cannot be read.
+  static uint64_t availableMemory();
   bool open(const char *path, std::string *error, Load load = Load::Map);
   /// The same checks on an artifact already in memory (`milmc compile
   /// --embed-weights` links model.milm into the executable). The bytes are not

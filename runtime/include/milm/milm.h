@@ -48,7 +48,8 @@ typedef struct milm_model_params {
   int32_t verify_checksums; /* recompute every tensor's checksum when opening (default 1) */
   int32_t n_threads;        /* threads for that (0: one per CPU) */
   int32_t use_mmap;         /* map the file rather than read it into memory (default 0):
-                               less memory, slower decoding (artifact.h: Artifact::Load) */
+                               faster start, slower decoding (artifact.h: Artifact::Load);
+                               a file over 90% of the available memory is mapped anyway */
 } milm_model_params;
 
 milm_model_params milm_model_default_params(void);

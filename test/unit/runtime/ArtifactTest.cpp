@@ -164,6 +164,18 @@ TEST_F(ArtifactTest, ReadIntoMemory) {
   EXPECT_FALSE(read.isOpen());
 }
 
+TEST(ArtifactLoad, ReadsWhatFitsMapsTheRest) {
+  using Load = Artifact::Load;
+  EXPECT_EQ(Artifact::loadFor(900, 1000), Load::Read);
+  EXPECT_EQ(Artifact::loadFor(901, 1000), Load::Map);
+  EXPECT_EQ(Artifact::loadFor(uint64_t(8) << 30, uint64_t(4) << 30), Load::Map);
+  EXPECT_EQ(Artifact::loadFor(uint64_t(1) << 30, 0), Load::Read); // unknown: read
+  // This machine's /proc/meminfo: some memory is available, less than 2^50 bytes.
+  const uint64_t avail = Artifact::availableMemory();
+  EXPECT_GT(avail, 0u);
+  EXPECT_LT(avail, uint64_t(1) << 50);
+}
+
 TEST_F(ArtifactTest, WritesAndLoads) {
   write();
   Artifact a;
