@@ -23,7 +23,6 @@
 #include <pthread.h>
 #include <string>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <vector>
@@ -164,16 +163,9 @@ milm_model *milm_model_open(const char *path, const milm_model_params *params) {
   milm_model *m = new milm_model;
   m->desc = &milm::rt::linkedModelDesc();
   std::string err;
-  // Read into memory (faster decoding) unless asked to map, or unless the copy
-  // would not fit in the memory available.
-  Artifact::Load load = p.use_mmap ? Artifact::Load::Map : Artifact::Load::Read;
-  if (load == Artifact::Load::Read) {
-    struct stat st;
-    const uint64_t bytes =
-        embedded ? uint64_t(milm_embedded_artifact_end - milm_embedded_artifact_start)
-                 : (stat(path, &st) == 0 ? uint64_t(st.st_size) : 0);
-    load = Artifact::loadFor(bytes, Artifact::availableMemory());
-  }
+  // Read into memory (faster decoding; mapped anyway when the copy would not
+  // fit in the memory available) unless asked to map.
+  const Artifact::Load load = p.use_mmap ? Artifact::Load::Map : Artifact::Load::Read;
   bool ok = embedded ? m->artifact.openMemory(
                            milm_embedded_artifact_start,
                            uint64_t(milm_embedded_artifact_end - milm_embedded_artifact_start),

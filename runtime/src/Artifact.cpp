@@ -98,10 +98,9 @@ const char *storageFormatName(uint32_t format) {
 Artifact::~Artifact() { close(); }
 
 void Artifact::close() {
-  if (base_ && mapped_)
+  if (base_ && mapBytes_)
     munmap(const_cast<uint8_t *>(base_), mapBytes_);
   base_ = nullptr;
-  mapped_ = false;
   mapBytes_ = 0;
   size_ = 0;
   header_ = nullptr;
@@ -181,6 +180,8 @@ bool Artifact::open(const char *path, std::string *error, Load load) {
     return fail(error, fmt("truncated: the file has %llu bytes, too few for a milm header",
                            ull(fileSize)));
   }
+  if (load == Load::Read)
+    load = loadFor(fileSize, availableMemory());
   if (load == Load::Read) {
     size_t len = 0;
     uint8_t *buf = mapHugeAnonymous(size_t(fileSize), &len);
@@ -191,7 +192,6 @@ bool Artifact::open(const char *path, std::string *error, Load load) {
                              ull(fileSize), strerror(e)));
     }
     base_ = buf; // close() unmaps it from here on
-    mapped_ = true;
     mapBytes_ = len;
     size_ = fileSize;
     uint64_t done = 0;
@@ -220,7 +220,6 @@ bool Artifact::open(const char *path, std::string *error, Load load) {
   if (map == MAP_FAILED)
     return fail(error, fmt("cannot map: %s", strerror(mapErrno)));
   base_ = static_cast<const uint8_t *>(map);
-  mapped_ = true;
   mapBytes_ = size_t(fileSize);
   size_ = fileSize;
   return checkMapped(error);
@@ -238,6 +237,8 @@ bool Artifact::openMemory(const uint8_t *data, uint64_t size, const char *name,
   if (size < 12)
     return fail(error, fmt("truncated: the file has %llu bytes, too few for a milm header",
                            ull(size)));
+  if (load == Load::Read)
+    load = loadFor(size, availableMemory());
   if (load == Load::Read) {
     size_t len = 0;
     uint8_t *buf = mapHugeAnonymous(size_t(size), &len);
@@ -247,8 +248,7 @@ bool Artifact::openMemory(const uint8_t *data, uint64_t size, const char *name,
     memcpy(buf, data, size_t(size));
     mprotect(buf, len, PROT_READ);
     data = buf;
-    mapped_ = true; // ours to unmap
-    mapBytes_ = len;
+    mapBytes_ = len; // ours to unmap
   }
   base_ = data;
   size_ = size;

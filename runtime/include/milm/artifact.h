@@ -72,12 +72,12 @@ public:
   /// Decoding streams every weight once per token, and its products read
   /// anonymous memory 10-15% faster than the file's pages on the benchmark
   /// machine (docs/PERFORMANCE.md), at the cost of the copy (the page cache
-  /// keeps the file too until the system needs the memory).
+  /// keeps the file too until the system needs the memory). Read maps a file
+  /// that loadFor() says does not fit.
   enum class Load { Map, Read };
-  /// What milm_model_open() picks when asked to read: Read while the file takes
-  /// at most 90% of `availableBytes` (0: unknown, Read), else Map, so that a
-  /// model near the size of the free memory still runs (from the page cache)
-  /// instead of failing to be copied.
+  /// What Read does: Read while the file takes at most 90% of `availableBytes`
+  /// (0: unknown, Read), else Map, so that a model near the size of the free
+  /// memory still runs (from the page cache) instead of failing to be copied.
   static Load loadFor(uint64_t fileBytes, uint64_t availableBytes);
   /// MemAvailable of /proc/meminfo in bytes; 0 where it cannot be read.
   static uint64_t availableMemory();
@@ -123,8 +123,9 @@ private:
   std::string path_;
   const uint8_t *base_ = nullptr;
   uint64_t size_ = 0;
-  bool mapped_ = false; ///< base_ is our mmap (open()), not borrowed (openMemory())
-  size_t mapBytes_ = 0;  ///< the length of that mapping
+  /// The length of our mapping at base_ (the file's, or the memory it was
+  /// read or copied into); 0 when the bytes are borrowed (openMemory, Map).
+  size_t mapBytes_ = 0;
   const fb::Model *header_ = nullptr;
   uint16_t major_ = 0, minor_ = 0;
   uint64_t weightsOffset_ = 0, weightsSize_ = 0;
