@@ -363,24 +363,19 @@ static inline void uk_dequant_q5_k(const uk_block_q5_k *b, float *y) {
     }
   }
 }
+/* Value i (6 bits, unsigned, before the -32) of a q6_k block: value l + 32k of
+ * half n (see the layout above). */
+static inline int uk_q6_k_value(const uk_block_q6_k *b, int i) {
+  const int n = i >> 7, k = (i >> 5) & 3, l = i & 31;
+  const uint8_t ql = b->ql[64 * n + 32 * (k & 1) + l];
+  const uint8_t qh = b->qh[32 * n + l];
+  return ((k & 2 ? ql >> 4 : ql) & 0xF) | (((qh >> (2 * k)) & 3) << 4);
+}
+
 static inline void uk_dequant_q6_k(const uk_block_q6_k *b, float *y) {
   const float d = uk_fp16_to_fp32(b->d);
-  for (int n = 0; n < 2; ++n) {
-    const uint8_t *ql = b->ql + 64 * n, *qh = b->qh + 32 * n;
-    const int8_t *sc = b->scales + 8 * n;
-    float *yy = y + 128 * n;
-    for (int l = 0; l < 32; ++l) {
-      const int is = l / 16;
-      const int q0 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
-      const int q1 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-      const int q2 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-      const int q3 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-      yy[l] = d * (float)sc[is + 0] * (float)q0;
-      yy[l + 32] = d * (float)sc[is + 2] * (float)q1;
-      yy[l + 64] = d * (float)sc[is + 4] * (float)q2;
-      yy[l + 96] = d * (float)sc[is + 6] * (float)q3;
-    }
-  }
+  for (int i = 0; i < 256; ++i) /* value i uses the scale of its 16-value sub-block */
+    y[i] = d * (float)b->scales[i >> 4] * (float)(uk_q6_k_value(b, i) - 32);
 }
 
 /* Any block-format row (n a multiple of the block size) or float row. */
