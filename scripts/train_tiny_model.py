@@ -20,7 +20,7 @@ temporary folder). The script then
    matrices in Q8_0 (default) or F16, norms in F32;
 4. writes the reference logits of the weights as stored in the file (dequantized, float64)
    for a fixed token sequence next to it, as `<model>.ref.jsonl` in the format of
-   ../shared/fixtures (one line per position: pos, input, argmax, logits), which
+   test/fixtures (one line per position: pos, input, argmax, logits), which
    test/e2e/tiny-model.test compares with milm's.
 
 Same torch build and same options give the same file; timings vary with the machine.

@@ -4,7 +4,7 @@
 Usage: compare_logits.py REF.jsonl OURS.jsonl [--quantized]
        compare_logits.py - OURS.jsonl --against OTHER.jsonl --rtol R
 
-The bars are those of ../shared/fixtures/README.md:
+The bars are those of test/fixtures/README.md:
   f32/f16:   max|diff| / rms(ref logits) <= 2e-2 on every row, and top-1 agreement on all rows;
   quantized: mean KL(ref || ours) <= 1e-2, max KL <= 5e-2, top-1 agreement on >= 28 of 32 rows.
 With --against, OURS is compared with OTHER (prefill vs decode): max|diff|/rms <= R per row.

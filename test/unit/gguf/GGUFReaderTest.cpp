@@ -1,6 +1,6 @@
 //===- GGUFReaderTest.cpp - GGUFFile on the llama.cpp fixtures --------------===//
 //
-// The fixtures were written by llama.cpp (see ../shared/fixtures/README.md), so
+// The fixtures were written by llama.cpp (see test/fixtures/README.md), so
 // these tests check the reader against an independent writer.
 
 #include "GGUFTestUtil.h"
