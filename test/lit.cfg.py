@@ -31,6 +31,23 @@ try:
         flags = next((l.split(":", 1)[1].split() for l in f if l.startswith("flags")), [])
     if platform.machine() in ("x86_64", "AMD64") and {"avx2", "fma", "f16c"} <= set(flags):
         config.available_features.add("x86-avx2")
+        # x86-avx512: `--target host` picks the AVX-512 kernels (F/BW/VL/DQ + VNNI).
+        if {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni"} <= set(flags):
+            config.available_features.add("x86-avx512")
+    # host-lacks-cpu: an LLVM CPU name with an ISA feature this CPU lacks, for
+    # the test that such a binary refuses to start: (CPU, /proc/cpuinfo flag,
+    # LLVM feature name).
+    if platform.machine() in ("x86_64", "AMD64"):
+        for cpu, flag, feature in (("skylake-avx512", "avx512f", "avx512f"),
+                                   ("cascadelake", "avx512_vnni", "avx512vnni"),
+                                   ("tigerlake", "avx512_vp2intersect", "avx512vp2intersect"),
+                                   ("sapphirerapids", "avx512_fp16", "avx512fp16"),
+                                   ("sierraforest", "avx_ifma", "avxifma")):
+            if flag not in flags:
+                config.available_features.add("host-lacks-cpu")
+                config.substitutions.append(("%cpu_host_lacks", cpu))
+                config.substitutions.append(("%feature_host_lacks", feature))
+                break
 except OSError:
     pass
 
@@ -39,3 +56,14 @@ except OSError:
 import shutil
 if shutil.which("valgrind"):
     config.available_features.add("valgrind")
+
+# python3-regex: Debian's `regex` module for /usr/bin/python3 (scripts/setup.sh
+# installs it), which the pre-tokenizer vector generator needs; without it the
+# test that regenerates the vectors is reported unsupported, not passed.
+import subprocess
+try:
+    if subprocess.run(["/usr/bin/python3", "-c", "import regex"], stdout=subprocess.DEVNULL,
+                      stderr=subprocess.DEVNULL).returncode == 0:
+        config.available_features.add("python3-regex")
+except OSError:
+    pass

@@ -2,6 +2,7 @@
 #include "codegen/cpu/CPUCodegen.h"
 #include "codegen/cpu/LowerToCPU.h"
 #include "dialects/milm/MilmDialect.h"
+#include "runtime/include/milm/cpu_features.h"
 #include "runtime/include/milm/model_abi.h"
 
 #include "mlir/IR/BuiltinAttributes.h"
@@ -63,16 +64,25 @@ llvm::Expected<CPUTarget> resolveCPUTarget(llvm::StringRef target, llvm::StringR
                     f.getKey().str();
       t.features = features;
     }
-  } else if (target == "x86-64" || target == "x86_64" || target == "x86_64-linux-gnu") {
+  } else if (target == "x86-64" || target == "x86_64" || target == "x86_64-linux-gnu" ||
+             target == "x86-64-v3") {
     t.triple = "x86_64-unknown-linux-gnu";
     t.arch = "x86_64";
     t.cpu = cpu.empty() ? "x86-64-v3" : cpu.str(); // AVX2 + FMA + F16C
+  } else if (target == "x86-64-v4") {
+    // x86-64-v4 is AVX-512 F/BW/CD/DQ/VL; the AVX-512 kernels also need VNNI
+    // (Cascade Lake, Ice Lake, Sapphire Rapids, Zen 4 and later have it).
+    t.triple = "x86_64-unknown-linux-gnu";
+    t.arch = "x86_64";
+    t.cpu = cpu.empty() ? "x86-64-v4" : cpu.str();
+    t.features = "+avx512vnni";
   } else if (target == "aarch64-linux-gnu" || target == "aarch64") {
     t.triple = "aarch64-unknown-linux-gnu";
     t.arch = "aarch64";
     t.cpu = cpu.empty() ? "cortex-a76" : cpu.str(); // Armv8.2-A with dotprod
   } else {
-    return err("unknown --target '" + target + "' (host, x86-64, aarch64-linux-gnu)");
+    return err("unknown --target '" + target +
+               "' (host, x86-64, x86-64-v3, x86-64-v4, aarch64-linux-gnu)");
   }
 
   // The microkernel flavour follows what the CPU can do.
@@ -86,12 +96,29 @@ llvm::Expected<CPUTarget> resolveCPUTarget(llvm::StringRef target, llvm::StringR
     return err("--cpu '" + t.cpu + "' is not a CPU LLVM knows for " + t.triple);
   auto has = [&](llvm::StringRef f) { return sti->checkFeatures("+" + f.str()); };
   if (t.arch == "x86_64") {
-    t.ukernels = has("avx2") && has("fma") && has("f16c") ? "x86_64-avx2" : "x86_64-generic";
+    const bool avx2 = has("avx2") && has("fma") && has("f16c");
+    const bool avx512 = avx2 && has("avx512f") && has("avx512bw") && has("avx512vl") &&
+                        has("avx512dq") && has("avx512vnni");
+    t.ukernels = avx512 ? "x86_64-avx512" : avx2 ? "x86_64-avx2" : "x86_64-generic";
   } else {
     t.ukernels = has("i8mm") && has("dotprod")   ? "aarch64-i8mm"
                  : has("dotprod")                ? "aarch64-dotprod"
                                                  : "aarch64-generic";
   }
+  // What the runtime checks before it runs the code.
+  auto record = [&](const char *name) {
+    if (has(name))
+      t.requiredFeatures += (t.requiredFeatures.empty() ? "" : ",") + std::string(name);
+  };
+#define MILM_RECORD_X86(name, ...) record(name);
+#define MILM_RECORD_AARCH64(name, ...) record(name);
+  if (t.arch == "x86_64") {
+    MILM_X86_CPU_FEATURES(MILM_RECORD_X86)
+  } else {
+    MILM_AARCH64_CPU_FEATURES(MILM_RECORD_AARCH64)
+  }
+#undef MILM_RECORD_X86
+#undef MILM_RECORD_AARCH64
   return t;
 }
 
@@ -166,7 +193,7 @@ llvm::Error emitCPUObject(mlir::ModuleOp module, const LoweredModelInfo &info,
     llvm::Type *i32 = llvm::Type::getInt32Ty(llctx), *i64 = llvm::Type::getInt64Ty(llctx);
     llvm::Type *ptr = llvm::PointerType::get(llctx, 0);
     auto *descTy = llvm::StructType::get(
-        llctx, {i32, i32, i64, ptr, ptr, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64});
+        llctx, {i32, i32, i64, ptr, ptr, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, ptr});
     auto str = [&](llvm::StringRef s, const char *name) -> llvm::Constant * {
       auto *init = llvm::ConstantDataArray::getString(llctx, s);
       auto *g = new llvm::GlobalVariable(*mod, init->getType(), true,
@@ -181,7 +208,8 @@ llvm::Error emitCPUObject(mlir::ModuleOp module, const LoweredModelInfo &info,
                  c64(info.vocab), c64(info.hidden),
                  c64(info.layers), c64(info.heads), c64(info.kvHeads), c64(info.headDim),
                  c64(info.kvCapacity), c64(info.maxTokens), c64(info.arenaBytes),
-                 c64(info.weightsBytes)});
+                 c64(info.weightsBytes),
+                 str(target.requiredFeatures, "milm.cpu_features")});
     new llvm::GlobalVariable(*mod, descTy, true, llvm::GlobalValue::ExternalLinkage, init,
                              "milm_model");
   }

@@ -26,9 +26,15 @@ struct CPUTarget {
   std::string cpu;       ///< LLVM CPU name
   std::string features;  ///< LLVM feature string
   std::string ukernels;  ///< microkernel bitcode flavour: x86_64-avx2, aarch64-dotprod, ...
+  /// The features of runtime/include/milm/cpu_features.h that cpu + features
+  /// enable, comma-separated: the runtime refuses a CPU that lacks one.
+  std::string requiredFeatures;
 };
 
-/// Resolves --target/--cpu. `cpu` empty means the target's default.
+/// Resolves --target/--cpu. `cpu` empty means the target's default. Targets:
+/// host (this machine's CPU and features), x86-64 (x86-64-v3: AVX2, FMA, F16C),
+/// x86-64-v4 (AVX-512 F/BW/CD/DQ/VL plus VNNI), aarch64-linux-gnu (Cortex-A76:
+/// Armv8.2-A with dotprod). The microkernel set is the best the CPU supports.
 llvm::Expected<CPUTarget> resolveCPUTarget(llvm::StringRef target, llvm::StringRef cpu);
 
 /// One weight of the lowered module (the milm.weights attribute).

@@ -12,6 +12,7 @@
 
 #include "LinkedModel.h"
 #include "milm/artifact.h"
+#include "milm/cpu_features.h"
 #include "milm/sampler.h"
 #include "milm/profile.h"
 #include "milm/thread_pool.h"
@@ -163,6 +164,16 @@ milm_model *milm_model_open(const char *path, const milm_model_params *params) {
   milm_model *m = new milm_model;
   m->desc = &milm::rt::linkedModelDesc();
   std::string err;
+  // Before anything runs the model's code: a binary compiled for instructions
+  // this CPU lacks is refused here, not killed by SIGILL later.
+  char missing[512];
+  if (m->desc->abi_version == MILM_MODEL_ABI_VERSION &&
+      !milm_cpu_has_features(m->desc->cpu_features, missing, sizeof missing)) {
+    setError(std::string("this binary was compiled for CPU features that this CPU lacks: ") +
+             missing + "; compile the model for this CPU (milmc compile --target host)");
+    delete m;
+    return nullptr;
+  }
   // Read into memory (faster decoding; mapped anyway when the copy would not
   // fit in the memory available) unless asked to map.
   const Artifact::Load load = p.use_mmap ? Artifact::Load::Map : Artifact::Load::Read;

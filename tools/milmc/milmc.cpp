@@ -72,7 +72,7 @@ static cl::opt<std::string> compileInput(cl::Positional, cl::desc("<model>"), cl
 static cl::opt<std::string> compileOut("o", cl::desc("Output folder (model.milm, model.o, milm-run; no model.milm with --embed-weights)"),
                                        cl::value_desc("dir"), cl::Required, cl::sub(compileCmd),
                                        cl::cat(compileCat));
-static cl::opt<std::string> compileTarget("target", cl::desc("host, x86-64 or aarch64-linux-gnu"),
+static cl::opt<std::string> compileTarget("target", cl::desc("host, x86-64 (x86-64-v3: AVX2), x86-64-v4 (AVX-512 with VNNI) or aarch64-linux-gnu"),
                                           cl::init("host"), cl::sub(compileCmd), cl::cat(compileCat));
 static cl::opt<std::string> compileCpu("cpu", cl::desc("LLVM CPU name (default: the target's; host: this machine's)"),
                                        cl::sub(compileCmd), cl::cat(compileCat));

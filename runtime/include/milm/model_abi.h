@@ -21,7 +21,7 @@
 extern "C" {
 #endif
 
-#define MILM_MODEL_ABI_VERSION 2
+#define MILM_MODEL_ABI_VERSION 3
 
 typedef struct milm_exec milm_exec; /* runtime-owned: thread pool and friends */
 
@@ -65,6 +65,8 @@ typedef struct milm_model_desc {
   int64_t max_tokens;        /* most tokens one milm_forward call may take */
   uint64_t arena_bytes;      /* scratch milm_forward needs */
   uint64_t weights_bytes;    /* size of the weight section it reads */
+  const char *cpu_features;  /* comma-separated ISA features the code needs (names of
+                                cpu_features.h); the runtime refuses a CPU without them */
 } milm_model_desc;
 
 extern const milm_model_desc milm_model;

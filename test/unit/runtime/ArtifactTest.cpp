@@ -36,7 +36,7 @@ protected:
     path = dir + "/model.milm";
     desc = milm_model_desc{MILM_MODEL_ABI_VERSION, 0, fake::kHash, "fake", kHostTriple,
                            fake::kVocab, fake::kHidden, 2, 2, 1, 4, 64, 8, 256,
-                           f->spec.weightsSize};
+                           f->spec.weightsSize, ""};
   }
   void TearDown() override { llvm::sys::fs::remove_directories(dir); }
 
@@ -526,7 +526,7 @@ TEST_F(ArtifactTest, MismatchWithTheBinary) {
   desc.weights_bytes -= 64;
   desc.abi_version = 99;
   EXPECT_EQ(load(path), path + ": this binary's model code has ABI version 99, the runtime "
-                               "expects 2");
+                               "expects 3");
   desc.abi_version = MILM_MODEL_ABI_VERSION;
   EXPECT_EQ(load(path), "");
 }

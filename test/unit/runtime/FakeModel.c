@@ -48,7 +48,7 @@
 const milm_model_desc milm_model = {
     MILM_MODEL_ABI_VERSION, 0, FAKE_HASH, "fake", FAKE_TARGET,
     V, H, LAYERS, 2 /* heads */, KV_HEADS, HEAD_DIM, CAPACITY, MAX_TOKENS,
-    256 /* arena bytes */, WEIGHTS_BYTES};
+    256 /* arena bytes */, WEIGHTS_BYTES, "" /* CPU features */};
 
 /* For the tests: the offsets above, in the order output, token_embd, ffn_up_exps. */
 const unsigned long long fake_model_offsets[3] = {TABLE_OFFSET, EMB_OFFSET, EXPS_OFFSET};
