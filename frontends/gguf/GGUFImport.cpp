@@ -443,6 +443,10 @@ Expected<std::optional<TokenizerData>> importTokenizer(const GGUFFile &f) {
     Expected<int64_t> v = f.getInt(id.key);
     if (!v)
       return v.takeError();
+    // llama.cpp writes -1 for "no such token" (as int32, or as the uint32
+    // 0xFFFFFFFF its converters store): the id is unset, not out of range.
+    if (*v == -1 || *v == int64_t(UINT32_MAX))
+      continue;
     if (*v < 0 || uint64_t(*v) >= n)
       return f.keyError(id.key, "token id " + Twine(*v) +
                                     " is out of range (vocabulary of " +

@@ -557,6 +557,39 @@ TEST(GGUFImportSynthetic, BadConfig) {
                                 "tokenizer.ggml.tokens");
 }
 
+// llama.cpp's converters (convert-llama2c-to-ggml) write -1 for a special
+// token the vocabulary lacks, as uint32 0xFFFFFFFF or int32 -1: unset.
+TEST(GGUFImportSynthetic, MinusOneSpecialIdsAreUnset) {
+  TinyModel m;
+  for (bool asInt32 : {false, true}) {
+    auto b = build(m, [asInt32](GGUFWriter &w) {
+      for (const char *k : {"tokenizer.ggml.padding_token_id",
+                            "tokenizer.ggml.unknown_token_id",
+                            "tokenizer.ggml.eos_token_id"}) {
+        if (asInt32)
+          w.setInt32(k, -1);
+        else
+          w.setUInt32(k, 0xFFFFFFFFu);
+      }
+    });
+    Imported r = importBytes(b);
+    ASSERT_TRUE(bool(r.desc)) << llvm::toString(r.desc.takeError());
+    ASSERT_TRUE(r.desc->tokenizer.has_value());
+    EXPECT_FALSE(r.desc->tokenizer->pad.has_value());
+    EXPECT_FALSE(r.desc->tokenizer->unk.has_value());
+    EXPECT_FALSE(r.desc->tokenizer->eos.has_value());
+    EXPECT_TRUE(r.desc->tokenizer->bos.has_value());
+  }
+  // Any other id past the vocabulary is still an error.
+  auto b = build(m, [](GGUFWriter &w) {
+    w.setUInt32("tokenizer.ggml.padding_token_id", 0xFFFFFFFEu);
+  });
+  EXPECT_EQ(importError(b),
+            "tiny.gguf: metadata key 'tokenizer.ggml.padding_token_id'" +
+                at(keyOffset(b, "tokenizer.ggml.padding_token_id")) +
+                "token id 4294967294 is out of range (vocabulary of 32 tokens)");
+}
+
 TEST(GGUFImportSynthetic, BadTokenizer) {
   TinyModel m;
   auto b = build(m, [](GGUFWriter &w) {
