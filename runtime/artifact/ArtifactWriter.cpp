@@ -12,6 +12,7 @@
 
 #include "frontends/common/OneLineError.h"
 #include "frontends/common/StorageFormat.h"
+#include "milm/artifact.h"
 #include "milm/checksum.h"
 #include "milm/model_generated.h"
 
@@ -426,7 +427,7 @@ llvm::Error writeArtifact(llvm::StringRef path, const ArtifactSpec &spec) {
   std::vector<uint64_t> checksums(order.size(), 0);
   buildHeader(fbb, spec, order, checksums, /*weightsOffset=*/0, sectionSize);
   const uint64_t headerSize = fbb.GetSize();
-  const uint64_t weightsOffset = alignUp(headerSize, kSectionAlignment);
+  const uint64_t weightsOffset = alignUp(headerSize + rt::kHeaderSumBytes, kSectionAlignment);
 
   llvm::SmallString<256> model(path);
   model += ".tmp-%%%%%%%%";
@@ -456,6 +457,13 @@ llvm::Error writeArtifact(llvm::StringRef path, const ArtifactSpec &spec) {
                   llvm::Twine(headerSize) + " then " + llvm::Twine(fbb.GetSize()) + " bytes)");
     os.seek(0);
     os.write(reinterpret_cast<const char *>(fbb.GetBufferPointer()), fbb.GetSize());
+    // The header's checksum right after it (format 1.1).
+    uint8_t sum[rt::kHeaderSumBytes];
+    memcpy(sum, rt::kHeaderSumMagic, 8);
+    const uint64_t h = rt::milm64(fbb.GetBufferPointer(), fbb.GetSize());
+    for (int i = 0; i < 8; ++i)
+      sum[8 + i] = uint8_t(h >> (8 * i));
+    os.write(reinterpret_cast<const char *>(sum), sizeof sum);
     os.flush();
     if (os.has_error()) {
       std::string msg = os.error().message();

@@ -302,11 +302,35 @@ bool Artifact::checkMapped(std::string *error) {
                                                 : nullptr;
   if (missing)
     return fail(error, fmt("corrupt header: no %s", missing));
+  // Every header byte affects the output (config, tokenizer, tensor table):
+  // its checksum follows it (format 1.1); verification cannot be turned off.
+  if (minor_ < 1)
+    return fail(error, fmt("format version %u.%u has no header checksum (written by an older "
+                           "milmc): compile the model again",
+                           unsigned(major_), unsigned(minor_)));
+  if (headerEnd + kHeaderSumBytes > size_ ||
+      memcmp(base_ + headerEnd, kHeaderSumMagic, 8) != 0)
+    return fail(error, fmt("corrupt header: no header checksum at byte %llu", ull(headerEnd)));
+  {
+    uint64_t stored = 0;
+    for (int i = 7; i >= 0; --i)
+      stored = (stored << 8) | base_[headerEnd + 8 + i];
+    if (milm64(base_, size_t(headerEnd)) != stored)
+      return fail(error, "header checksum mismatch (the config, tokenizer or tensor table is "
+                         "damaged)");
+  }
+  if (header_->checksum_kind() != fb::ChecksumKind_Milm64)
+    return fail(error, header_->checksum_kind() == fb::ChecksumKind_None
+                           ? std::string("corrupt header: the tensors have no checksums "
+                                         "(checksum kind none)")
+                           : fmt("corrupt header: unknown checksum kind %u (this runtime "
+                                 "verifies milm64)",
+                                 unsigned(header_->checksum_kind())));
 
   // 4. The weight section.
   weightsOffset_ = header_->weights_offset();
   weightsSize_ = header_->weights_size();
-  if (weightsOffset_ < headerEnd)
+  if (weightsOffset_ < headerEnd + kHeaderSumBytes)
     return fail(error, fmt("corrupt header: weight section at byte %llu overlaps the header "
                            "(which ends at byte %llu)",
                            ull(weightsOffset_), ull(headerEnd)));

@@ -8,7 +8,9 @@
 //      the header's size prefix fits in the file;
 //   2. the format version (read before anything else of the header, so that a
 //      newer file is told apart from a corrupt one): major version 1, any minor;
-//   3. the header: FlatBuffers verification, the required tables present;
+//   3. the header: FlatBuffers verification, the required tables present, its
+//      checksum (format 1.1: every header byte, so a damaged tokenizer or
+//      config is caught like a damaged weight), the checksum kind milm64;
 //   4. the weight section: aligned, after the header, inside the file;
 //   5. every tensor: a name, inside the section, 64-byte aligned, sorted and not
 //      overlapping, size equal to format x shape for GGUF formats;
@@ -45,7 +47,12 @@ class ThreadPool;
 
 /// The format major version this runtime reads, and the newest minor it knows.
 constexpr uint16_t kArtifactMajor = 1;
-constexpr uint16_t kArtifactMinor = 0;
+constexpr uint16_t kArtifactMinor = 1;
+/// Format 1.1 and later: right after the header's FlatBuffer, 8 bytes
+/// "MILMHSUM" and the little-endian milm64 of the bytes before them (the size
+/// prefix and the FlatBuffer: config, tokenizer, tensor table, checksums).
+constexpr char kHeaderSumMagic[9] = "MILMHSUM";
+constexpr uint64_t kHeaderSumBytes = 16;
 
 /// Bytes per block and values per block of a GGUF storage format (ggml_type);
 /// false for formats the runtime does not know.

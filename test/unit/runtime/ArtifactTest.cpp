@@ -182,7 +182,7 @@ TEST_F(ArtifactTest, WritesAndLoads) {
   std::string err;
   ASSERT_TRUE(a.open(path.c_str(), &err)) << err;
   EXPECT_EQ(a.versionMajor(), 1);
-  EXPECT_EQ(a.versionMinor(), 0);
+  EXPECT_EQ(a.versionMinor(), 1);
   EXPECT_EQ(a.weightsOffset() % 65536, 0u);
   EXPECT_EQ(a.weightsOffset() + a.weightsSize(), a.fileSize());
   EXPECT_EQ(a.weightsSize(), f->spec.weightsSize);
@@ -416,13 +416,47 @@ TEST_F(ArtifactTest, ChecksumMismatch) {
   EXPECT_EQ(err, path + ": tensor 'token_embd.weight': checksum mismatch");
 }
 
+// A file whose tensors carry no checksums is refused: verification cannot be
+// turned off by the file.
 TEST_F(ArtifactTest, WithoutChecksums) {
   f->spec.checksums = false;
   write();
-  std::string b = bytes();
-  b[b.size() - 1] ^= 1;
-  fake::writeFileBytes(path, b);
-  EXPECT_EQ(load(path), "");
+  EXPECT_EQ(load(path),
+            path + ": corrupt header: the tensors have no checksums (checksum kind none)");
+}
+
+// Every header byte is covered: a damaged token text, config value or tensor
+// table entry is an error, not different text.
+TEST_F(ArtifactTest, HeaderChecksum) {
+  write();
+  const std::string b = bytes();
+  const uint64_t headerEnd = 4 + uint64_t(uint8_t(b[0])) + (uint64_t(uint8_t(b[1])) << 8) +
+                             (uint64_t(uint8_t(b[2])) << 16) + (uint64_t(uint8_t(b[3])) << 24);
+  ASSERT_EQ(b.compare(headerEnd, 8, "MILMHSUM"), 0);
+  size_t at = b.find("RuntimeTest"); // the producer string, which nothing else checks
+  ASSERT_NE(at, std::string::npos);
+  std::string c = b;
+  c[at] = 'r';
+  fake::writeFileBytes(path, c);
+  EXPECT_EQ(load(path), path + ": header checksum mismatch (the config, tokenizer or tensor "
+                               "table is damaged)");
+  c = b;
+  c[headerEnd + 8] ^= 1; // the stored sum
+  fake::writeFileBytes(path, c);
+  EXPECT_EQ(load(path), path + ": header checksum mismatch (the config, tokenizer or tensor "
+                               "table is damaged)");
+  c = b;
+  c[headerEnd] = 'X'; // the magic
+  fake::writeFileBytes(path, c);
+  EXPECT_EQ(load(path), path + ": corrupt header: no header checksum at byte " +
+                            std::to_string(headerEnd));
+  // Any single flipped byte of the header is caught.
+  for (uint64_t i = 12; i < headerEnd; i += 7) {
+    c = b;
+    c[i] ^= 0x20;
+    fake::writeFileBytes(path, c);
+    EXPECT_NE(load(path), "") << "byte " << i;
+  }
 }
 
 TEST_F(ArtifactTest, WrongIdentifier) {
@@ -549,7 +583,8 @@ TEST_F(ArtifactTest, UnsupportedTokenizerIsLazy) {
 
 /// A header built by hand, for tensor tables the writer would refuse.
 std::string rawArtifact(uint64_t tOffset, uint64_t tSize, uint32_t format,
-                        std::vector<int64_t> shape, uint64_t sectionSize) {
+                        std::vector<int64_t> shape, uint64_t sectionSize, uint16_t minor = 1,
+                        uint8_t kind = fb::ChecksumKind_Milm64) {
   flatbuffers::FlatBufferBuilder fbb;
   auto name = fbb.CreateString("w");
   auto sh = fbb.CreateVector(shape);
@@ -559,13 +594,34 @@ std::string rawArtifact(uint64_t tOffset, uint64_t tSize, uint32_t format,
   auto target = fbb.CreateString(kHostTriple);
   auto cfg = fb::CreateModelConfig(fbb);
   auto tok = fb::CreateTokenizer(fbb);
-  fb::FormatVersion v(1, 0);
-  auto m = fb::CreateModel(fbb, &v, 0, target, 0, 0, cfg, tok, fb::ChecksumKind_None, 65536,
+  fb::FormatVersion v(1, minor);
+  auto m = fb::CreateModel(fbb, &v, 0, target, 0, 0, cfg, tok, fb::ChecksumKind(kind), 65536,
                            sectionSize, 65536, tv);
   fb::FinishSizePrefixedModelBuffer(fbb, m);
   std::string out(reinterpret_cast<const char *>(fbb.GetBufferPointer()), fbb.GetSize());
+  const uint64_t sum = rt::milm64(out.data(), out.size());
+  out += "MILMHSUM";
+  for (int i = 0; i < 8; ++i)
+    out += char(uint8_t(sum >> (8 * i)));
   out.resize(65536 + sectionSize, '\0');
   return out;
+}
+
+TEST_F(ArtifactTest, OldFormatAndUnknownChecksumKind) {
+  auto err = [&](const std::string &content) {
+    fake::writeFileBytes(path, content);
+    Artifact a;
+    std::string e;
+    return a.open(path.c_str(), &e) ? std::string() : e;
+  };
+  EXPECT_EQ(err(rawArtifact(0, 64, 0, {16}, 128)), "");
+  EXPECT_EQ(err(rawArtifact(0, 64, 0, {16}, 128, /*minor=*/0)),
+            path + ": format version 1.0 has no header checksum (written by an older milmc): "
+                   "compile the model again");
+  EXPECT_EQ(err(rawArtifact(0, 64, 0, {16}, 128, 1, /*kind=*/7)),
+            path + ": corrupt header: unknown checksum kind 7 (this runtime verifies milm64)");
+  EXPECT_EQ(err(rawArtifact(0, 64, 0, {16}, 128, 1, fb::ChecksumKind_None)),
+            path + ": corrupt header: the tensors have no checksums (checksum kind none)");
 }
 
 TEST_F(ArtifactTest, BadTensorTables) {
