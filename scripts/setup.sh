@@ -10,8 +10,9 @@ PACKAGES=(
   llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools clang-22 lld-22 libclang-rt-22-dev
   # serialisation formats
   libflatbuffers-dev flatbuffers-compiler libprotobuf-dev protobuf-compiler libonnx-dev
-  # unit tests; valgrind for the memory-error tests of the compiler's passes
-  libgtest-dev googletest valgrind
+  # unit tests; valgrind for the memory-error tests of the compiler's passes;
+  # Python's regex module for the tokenizer's pre-tokenizer vectors
+  libgtest-dev googletest valgrind python3-regex
   # cross targets: AArch64 libc/libstdc++ and user-mode emulation
   qemu-user gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross libstdc++-12-dev-arm64-cross
 )

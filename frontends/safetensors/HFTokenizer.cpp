@@ -21,6 +21,120 @@ bool isByteToken(llvm::StringRef t) {
          llvm::isHexDigit(t[4]);
 }
 
+/// The pre-tokenizer regexes of byte-level BPE that the runtime implements,
+/// with the names it takes them by (those of llama.cpp's tokenizer.ggml.pre)
+/// and whether that pre-tokenizer ignores merges.
+struct KnownPreTokenizer {
+  const char *pre;
+  const char *regex;
+  bool ignoresMerges;
+};
+
+const KnownPreTokenizer kKnownPreTokenizers[] = {
+    {"gpt-2", R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)",
+     false},
+    {"llama-bpe",
+     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|)"
+     R"( ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)",
+     true},
+    {"qwen2",
+     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}|)"
+     R"( ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)",
+     false},
+};
+
+/// Which known pre-tokenizer tokenizer.json's "pre_tokenizer" of a byte-level
+/// BPE model is: ByteLevel with its own (GPT-2) regex, or a Split by one of the
+/// known regexes (isolating the matches) followed by ByteLevel without its
+/// regex; either way as one step or as a Sequence. Sets *out, or returns why not.
+std::string classifyPreTokenizer(const llvm::json::Value &v, const KnownPreTokenizer *&out) {
+  const llvm::json::Object *o = v.getAsObject();
+  if (!o)
+    return "expected an object, got " + previewJson(v);
+  std::vector<const llvm::json::Object *> steps;
+  if (o->getString("type") == llvm::StringRef("Sequence")) {
+    const llvm::json::Array *list = o->getArray("pretokenizers");
+    if (!list)
+      return "a Sequence needs a \"pretokenizers\" list";
+    for (size_t i = 0; i < list->size(); ++i) {
+      const llvm::json::Object *step = (*list)[i].getAsObject();
+      if (!step)
+        return "pretokenizers[" + std::to_string(i) + "] is not an object: " +
+               previewJson((*list)[i]);
+      steps.push_back(step);
+    }
+  } else {
+    steps.push_back(o);
+  }
+  const std::string supported =
+      " (milm reads ByteLevel, alone or after a Split by the GPT-2, Llama 3 or Qwen2 regex)";
+  for (const llvm::json::Object *step : steps) {
+    llvm::StringRef type = step->getString("type").value_or("?");
+    if (type != "ByteLevel" && type != "Split")
+      return "pre-tokenizer '" + type.str() + "' is not supported" + supported;
+  }
+  if (steps.empty() || steps.back()->getString("type") != llvm::StringRef("ByteLevel") ||
+      steps.size() > 2)
+    return "a pre-tokenizer sequence of " + std::to_string(steps.size()) +
+           " steps that does not end in its only ByteLevel is not supported" + supported;
+
+  const llvm::json::Object *byteLevel = steps.back();
+  auto flag = [](const llvm::json::Object *obj, llvm::StringRef key, bool absent,
+                 bool &value) -> std::string {
+    const llvm::json::Value *f = obj->get(key);
+    value = absent;
+    if (!f || f->kind() == llvm::json::Value::Null)
+      return "";
+    std::optional<bool> b = f->getAsBoolean();
+    if (!b)
+      return key.str() + ": expected true or false, got " + previewJson(*f);
+    value = *b;
+    return "";
+  };
+  bool addPrefixSpace, useRegex;
+  std::string e = flag(byteLevel, "add_prefix_space", false, addPrefixSpace);
+  if (e.empty())
+    e = flag(byteLevel, "use_regex", true, useRegex); // Hugging Face's default
+  if (!e.empty())
+    return "ByteLevel " + e;
+  if (addPrefixSpace)
+    return "ByteLevel with add_prefix_space is not supported";
+
+  if (steps.size() == 1) {
+    if (!useRegex)
+      return "ByteLevel with use_regex false and no Split before it (the text as one piece) "
+             "is not supported";
+    out = &kKnownPreTokenizers[0];
+    return "";
+  }
+  if (useRegex)
+    return "a Split followed by ByteLevel with use_regex true (two regexes) is not supported";
+  const llvm::json::Object *split = steps.front();
+  const llvm::json::Object *pattern = split->getObject("pattern");
+  std::optional<llvm::StringRef> regex = pattern ? pattern->getString("Regex") : std::nullopt;
+  if (!regex) {
+    if (std::optional<llvm::StringRef> str = pattern ? pattern->getString("String") : std::nullopt)
+      return "a Split on the string '" + str->str() + "' is not supported" + supported;
+    return "a Split needs a \"pattern\" of {\"Regex\": ...}";
+  }
+  llvm::StringRef behavior = split->getString("behavior").value_or("?");
+  if (behavior != "Isolated")
+    return "a Split with behavior '" + behavior.str() + "' is not supported (only Isolated)";
+  bool invert;
+  e = flag(split, "invert", false, invert);
+  if (!e.empty())
+    return "Split " + e;
+  if (invert)
+    return "a Split with invert true is not supported";
+  for (const KnownPreTokenizer &k : kKnownPreTokenizers)
+    if (*regex == k.regex) {
+      out = &k;
+      return "";
+    }
+  return "Split regex '" + regex->str() + "' is not supported (milm knows the GPT-2, Llama 3 "
+         "and Qwen2 regexes)";
+}
+
 } // namespace
 
 llvm::Expected<TokenizerData> parseHFTokenizer(llvm::StringRef file, llvm::StringRef text) {
@@ -58,6 +172,32 @@ llvm::Expected<TokenizerData> parseHFTokenizer(llvm::StringRef file, llvm::Strin
   TokenizerData tok;
   bool byteFallback = model->getBoolean("byte_fallback").value_or(false);
   tok.model = byteFallback ? "llama" : "gpt2";
+
+  // Byte-level BPE: the pre-tokenizer, by its regex, and ignore_merges, which
+  // must agree with it (only Llama 3's ignores merges, as in llama.cpp). A file
+  // without ignore_merges (tokenizers before 0.19) takes the pre-tokenizer's.
+  if (!byteFallback) {
+    std::optional<bool> ignoreMerges;
+    if (const llvm::json::Value *im = model->get("ignore_merges");
+        im && im->kind() != llvm::json::Value::Null) {
+      ignoreMerges = im->getAsBoolean();
+      if (!ignoreMerges)
+        return bad("model", "ignore_merges", "expected true or false, got " + previewJson(*im));
+    }
+    const llvm::json::Value *pv = root->get("pre_tokenizer");
+    if (pv && pv->kind() != llvm::json::Value::Null) {
+      const KnownPreTokenizer *known = nullptr;
+      std::string why = classifyPreTokenizer(*pv, known);
+      if (!known)
+        return bad("pre_tokenizer", "", why);
+      if (ignoreMerges && *ignoreMerges != known->ignoresMerges)
+        return bad("model", "ignore_merges",
+                   llvm::Twine("is ") + (*ignoreMerges ? "true" : "false") +
+                       ", but milm's pre-tokenizer '" + known->pre + "' (the one of this regex) " +
+                       (known->ignoresMerges ? "ignores" : "applies") + " merges");
+      tok.pre = known->pre;
+    }
+  }
 
   // Ids must be dense, so none can reach the number of entries listed: checking
   // that first bounds every allocation below by the size of the file.

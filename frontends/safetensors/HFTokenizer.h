@@ -9,6 +9,12 @@
 //     byte_fallback the "<0xXX>" tokens BYTE (6), the rest NORMAL (1);
 //   - model "llama" (SentencePiece-style BPE) when byte_fallback is set, otherwise
 //     "gpt2" (byte-level BPE). Scores are left empty: HF BPE has none.
+//   - for "gpt2", `pre` from pre_tokenizer: ByteLevel with use_regex (its GPT-2
+//     regex) is "gpt-2"; a Split (Isolated) by the Llama 3 or Qwen2 regex, or by
+//     GPT-2's, followed by ByteLevel without use_regex is "llama-bpe", "qwen2" or
+//     "gpt-2"; anything else is an error naming the step or the regex. No
+//     pre_tokenizer leaves `pre` empty. model.ignore_merges, when given, must be
+//     what that pre-tokenizer does (true for "llama-bpe" only).
 // tokenizer_config.json adds bos/eos/pad (token strings or {"content": ...}) and
 // add_bos_token / add_eos_token.
 //

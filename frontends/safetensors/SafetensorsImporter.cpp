@@ -279,7 +279,9 @@ llvm::Expected<ModelDescription> importSafetensors(llvm::StringRef userPath) {
       tok->tokens.push_back("[PAD" + std::to_string(id) + "]");
       tok->types.push_back(kTokenUnused);
     }
-    if (tok->model == "gpt2")
+    // tokenizer.json names its pre-tokenizer (HFTokenizer.cpp); a file that
+    // does not gets the architecture's usual one.
+    if (tok->model == "gpt2" && tok->pre.empty())
       tok->pre = cfg.arch == "qwen2" ? "qwen2" : "llama-bpe";
     md.tokenizer = std::move(*tok);
   }

@@ -193,7 +193,7 @@ int parseByteToken(const std::string &t) {
   return hi * 16 + lo;
 }
 
-//===-- GPT-2 pre-tokenizer ------------------------------------------------===//
+//===-- Pre-tokenizers -----------------------------------------------------===//
 
 struct CodePoint {
   uint32_t cp;
@@ -201,13 +201,8 @@ struct CodePoint {
   CharClass cls;
 };
 
-/// Splits `text` as the regex
-///   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
-/// does (leftmost alternative that matches at each position, greedy
-/// quantifiers), calling emit(offset, length) for each match. Every code
-/// point is matched by some alternative, so the pieces tile the text.
-template <typename Emit>
-void gpt2Split(std::string_view text, std::vector<CodePoint> &cps, Emit emit) {
+/// `text` as code points (a malformed byte: one U+FFFD, class other).
+void decodeText(std::string_view text, std::vector<CodePoint> &cps) {
   cps.clear();
   const unsigned char *s = reinterpret_cast<const unsigned char *>(text.data());
   size_t n = text.size();
@@ -217,54 +212,153 @@ void gpt2Split(std::string_view text, std::vector<CodePoint> &cps, Emit emit) {
     cps.push_back({cp, uint32_t(off), classify(cp)});
     off += len;
   }
-  const size_t count = cps.size();
-  auto offsetOf = [&](size_t k) { return k < count ? size_t(cps[k].offset) : n; };
-  auto clsAt = [&](size_t k) { return k < count ? cps[k].cls : kOther; };
-  auto cpAt = [&](size_t k) { return k < count ? cps[k].cp : 0u; };
+}
 
-  size_t i = 0;
-  while (i < count) {
-    size_t end = 0; // exclusive code point index of the match
-    // 's|'t|'re|'ve|'m|'ll|'d
-    if (cps[i].cp == '\'' && i + 1 < count) {
-      uint32_t a = cpAt(i + 1), b = cpAt(i + 2);
-      if (a == 's' || a == 't' || a == 'm' || a == 'd')
-        end = i + 2;
-      else if (i + 2 < count &&
-               ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')))
-        end = i + 3;
-    }
-    if (!end) {
-      size_t j = i + (cps[i].cp == ' ' ? 1 : 0); // the optional ' '
-      CharClass c = clsAt(j);
-      if (j < count && (c == kLetter || c == kNumber)) {
-        // ?\p{L}+ | ?\p{N}+
-        end = j + 1;
-        while (end < count && cps[end].cls == c)
-          ++end;
-      } else if (j < count && c == kOther) {
-        // ?[^\s\p{L}\p{N}]+
-        end = j + 1;
-        while (end < count && cps[end].cls == kOther)
-          ++end;
-      } else {
-        // Here cps[i] is white space: either it is not ' ', or it is ' '
-        // followed by white space or the end of the text.
-        size_t k = i + 1;
-        while (k < count && cps[k].cls == kWhitespace)
-          ++k;
-        // \s+(?!\S): the whole run when it ends the text, else the run less
-        // its last character; \s+ when that leaves nothing.
-        if (k == count || k - 1 == i)
-          end = k;
-        else
-          end = k - 1;
-      }
+/// The end of the run of class `cls` that starts at `k` (`k` itself when
+/// cps[k] is not of that class or k is the end).
+size_t runEnd(const std::vector<CodePoint> &cps, size_t k, CharClass cls) {
+  while (k < cps.size() && cps[k].cls == cls)
+    ++k;
+  return k;
+}
+
+/// \s+(?!\S)|\s+ at `i` (cps[i] white space): the run of white space to the
+/// end of the text, else the run less its last character (which goes with
+/// the non-space after it), else, when that leaves nothing, the one character.
+size_t whitespaceEnd(const std::vector<CodePoint> &cps, size_t i) {
+  size_t k = runEnd(cps, i + 1, kWhitespace);
+  if (k == cps.size() || k - 1 == i)
+    return k;
+  return k - 1;
+}
+
+/// The end (exclusive code point index) of the match of
+///   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+/// at `i` (i < cps.size()); every code point starts a match.
+size_t gpt2MatchEnd(const std::vector<CodePoint> &cps, size_t i) {
+  const size_t count = cps.size();
+  auto cpAt = [&](size_t k) { return k < count ? cps[k].cp : 0u; };
+  // 's|'t|'re|'ve|'m|'ll|'d
+  if (cps[i].cp == '\'') {
+    uint32_t a = cpAt(i + 1), b = cpAt(i + 2);
+    if (a == 's' || a == 't' || a == 'm' || a == 'd')
+      return i + 2;
+    if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l'))
+      return i + 3;
+  }
+  size_t j = i + (cps[i].cp == ' ' ? 1 : 0); // the optional ' '
+  if (j < count && cps[j].cls != kWhitespace) {
+    // ?\p{L}+ | ?\p{N}+ | ?[^\s\p{L}\p{N}]+: a run of one class.
+    return runEnd(cps, j + 1, cps[j].cls);
+  }
+  // Here cps[i] is white space: either it is not ' ', or it is ' ' followed
+  // by white space or the end of the text.
+  return whitespaceEnd(cps, i);
+}
+
+/// ASCII letters to lower case and U+017F 'ſ' to 's': the code points that
+/// `regex`'s (?i:...) takes for the letters of 's 't 're 've 'm 'll 'd (it
+/// uses simple case folding, in which 'ſ' is the only non-ASCII one).
+uint32_t foldContractionLetter(uint32_t cp) {
+  if (cp >= 'A' && cp <= 'Z')
+    return cp + ('a' - 'A');
+  return cp == 0x17F ? uint32_t('s') : cp;
+}
+
+bool isCrOrLf(uint32_t cp) { return cp == '\r' || cp == '\n'; }
+
+/// The end of the match at `i` of the Llama 3 regex (maxDigits 3)
+///   (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
+///   ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+/// or of Qwen2's, the same with \p{N} (maxDigits 1).
+size_t llama3MatchEnd(const std::vector<CodePoint> &cps, size_t i, size_t maxDigits) {
+  const size_t count = cps.size();
+  const uint32_t c = cps[i].cp;
+  const CharClass cls = cps[i].cls;
+  // (?i:'s|'t|'re|'ve|'m|'ll|'d)
+  if (c == '\'' && i + 1 < count) {
+    uint32_t a = foldContractionLetter(cps[i + 1].cp);
+    uint32_t b = i + 2 < count ? foldContractionLetter(cps[i + 2].cp) : 0;
+    if (a == 's' || a == 't' || a == 'm' || a == 'd')
+      return i + 2;
+    if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l'))
+      return i + 3;
+  }
+  // [^\r\n\p{L}\p{N}]?\p{L}+: a letter can never be the optional character,
+  // so either the run starts here or one other character goes before it.
+  if (cls == kLetter)
+    return runEnd(cps, i + 1, kLetter);
+  if (cls != kNumber && !isCrOrLf(c) && i + 1 < count && cps[i + 1].cls == kLetter)
+    return runEnd(cps, i + 2, kLetter);
+  // \p{N}{1,3} (or \p{N})
+  if (cls == kNumber) {
+    size_t end = i + 1;
+    while (end < count && end - i < maxDigits && cps[end].cls == kNumber)
+      ++end;
+    return end;
+  }
+  // ?[^\s\p{L}\p{N}]+[\r\n]*
+  size_t j = i + (c == ' ' ? 1 : 0);
+  if (j < count && cps[j].cls == kOther) {
+    size_t end = runEnd(cps, j + 1, kOther);
+    while (end < count && isCrOrLf(cps[end].cp))
+      ++end;
+    return end;
+  }
+  // Here cps[i] is white space. \s*[\r\n]+: \s* takes the whole run and gives
+  // characters back until [\r\n]+ matches, so the match ends just after the
+  // run's last '\r' or '\n', if it has one.
+  size_t k = runEnd(cps, i + 1, kWhitespace);
+  for (size_t m = k; m > i; --m)
+    if (isCrOrLf(cps[m - 1].cp))
+      return m;
+  // \s+(?!\S)|\s+
+  return whitespaceEnd(cps, i);
+}
+
+/// Splits `text` as the regex of `kind` does (the leftmost alternative that
+/// matches at each position, greedy quantifiers, backtracking), calling
+/// emit(offset, length) for each match. Every code point is matched by some
+/// alternative, so the pieces tile the text.
+template <typename Emit>
+void preTokenizeSplit(Tokenizer::PreTokenizer kind, std::string_view text,
+                      std::vector<CodePoint> &cps, Emit emit) {
+  decodeText(text, cps);
+  const size_t count = cps.size();
+  auto offsetOf = [&](size_t k) { return k < count ? size_t(cps[k].offset) : text.size(); };
+  for (size_t i = 0; i < count;) {
+    size_t end;
+    switch (kind) {
+    case Tokenizer::PreTokenizer::Llama3:
+      end = llama3MatchEnd(cps, i, 3);
+      break;
+    case Tokenizer::PreTokenizer::Qwen2:
+      end = llama3MatchEnd(cps, i, 1);
+      break;
+    default:
+      end = gpt2MatchEnd(cps, i);
+      break;
     }
     emit(offsetOf(i), offsetOf(end) - offsetOf(i));
     i = end;
   }
 }
+
+struct PreTokenizerName {
+  const char *name;
+  Tokenizer::PreTokenizer kind;
+  bool ignoreMerges;
+};
+
+// "" (no tokenizer.ggml.pre) is GPT-2's, as before pre-tokenizers had names.
+const PreTokenizerName kPreTokenizerNames[] = {
+    {"", Tokenizer::PreTokenizer::Gpt2, false},
+    {"gpt-2", Tokenizer::PreTokenizer::Gpt2, false},
+    {"llama3", Tokenizer::PreTokenizer::Llama3, true},
+    {"llama-bpe", Tokenizer::PreTokenizer::Llama3, true},
+    {"llama-v3", Tokenizer::PreTokenizer::Llama3, true},
+    {"qwen2", Tokenizer::PreTokenizer::Qwen2, false},
+};
 
 } // namespace
 
@@ -272,10 +366,26 @@ void gpt2Split(std::string_view text, std::vector<CodePoint> &cps, Emit emit) {
 
 const char *Tokenizer::unicodeVersion() { return MILM_UNICODE_VERSION; }
 
-std::vector<std::pair<size_t, size_t>> Tokenizer::gpt2PreTokenize(std::string_view text) {
+bool Tokenizer::lookupPreTokenizer(std::string_view pre, PreTokenizer *kind,
+                                   bool *ignoreMerges) {
+  for (const PreTokenizerName &p : kPreTokenizerNames)
+    if (pre == p.name) {
+      *kind = p.kind;
+      *ignoreMerges = p.ignoreMerges;
+      return true;
+    }
+  return false;
+}
+
+const char *Tokenizer::preTokenizerNames() {
+  return "gpt-2 (or none), llama3, llama-bpe, llama-v3, qwen2";
+}
+
+std::vector<std::pair<size_t, size_t>> Tokenizer::preTokenize(PreTokenizer kind,
+                                                              std::string_view text) {
   std::vector<std::pair<size_t, size_t>> pieces;
   std::vector<CodePoint> cps;
-  gpt2Split(text, cps, [&](size_t off, size_t len) { pieces.emplace_back(off, len); });
+  preTokenizeSplit(kind, text, cps, [&](size_t off, size_t len) { pieces.emplace_back(off, len); });
   return pieces;
 }
 
@@ -286,6 +396,8 @@ void Tokenizer::clear() {
   types_.clear();
   bos_ = eos_ = unk_ = -1;
   addSpacePrefix_ = true;
+  pre_ = PreTokenizer::Gpt2;
+  ignoreMerges_ = false;
   for (int32_t &t : byteToken_)
     t = -1;
   textSlots_.clear();
@@ -371,13 +483,16 @@ bool Tokenizer::init(TokenizerConfig config, std::string *error) {
   else
     return fail("tokenizer: unsupported model '" + config.kind +
                 "' (supported: llama, gpt2)");
-  // llama.cpp's "default" BPE pre-tokenizer is not the GPT-2 regex, and the
-  // others (llama-bpe, qwen2, ...) use other regexes: refuse rather than
-  // tokenize differently from the model's training.
-  if (kind == Kind::Gpt2 && !(config.pre.empty() || config.pre == "gpt-2"))
+  // Other pre-tokenizers (llama.cpp's "default" is not the GPT-2 regex either)
+  // split differently: refuse rather than tokenize differently from the
+  // model's training.
+  PreTokenizer pre = PreTokenizer::Gpt2;
+  bool ignoreMerges = false;
+  if (kind == Kind::Gpt2 && !lookupPreTokenizer(config.pre, &pre, &ignoreMerges))
     return fail("tokenizer: pre-tokenizer '" + config.pre +
-                "' is not supported (gpt2 vocabularies: only the GPT-2 regex, "
-                "pre 'gpt-2' or none)");
+                "' is not supported (gpt2 vocabularies accept: " + preTokenizerNames() + ")");
+  if (config.ignoreMerges)
+    ignoreMerges = *config.ignoreMerges;
 
   const size_t n = config.tokens.size();
   if (n == 0)
@@ -414,6 +529,10 @@ bool Tokenizer::init(TokenizerConfig config, std::string *error) {
   eos_ = config.eos;
   unk_ = config.unk;
   addSpacePrefix_ = config.addSpacePrefix;
+  if (kind == Kind::Gpt2) {
+    pre_ = pre;
+    ignoreMerges_ = ignoreMerges;
+  }
 
   // Tokens BPE may produce: normal and user-defined ones (all when no types).
   textSlots_.assign(tableSizeFor(n), TextSlot{-1, 0});
@@ -597,6 +716,7 @@ struct Tokenizer::BpeScratch {
   };
   std::vector<Symbol> syms;
   std::vector<Candidate> heap;
+  std::string mapped; // a word in byte-level characters (ignoreMerges)
 };
 
 void Tokenizer::encodeSpm(std::string_view text, bool atStart,
@@ -706,7 +826,7 @@ void Tokenizer::bpeSpmSegment(std::string_view seg, SpmScratch &scratch,
 void Tokenizer::encodeGpt2(std::string_view text, std::vector<int32_t> &out) const {
   BpeScratch scratch;
   std::vector<CodePoint> cps;
-  gpt2Split(text, cps, [&](size_t off, size_t len) {
+  preTokenizeSplit(pre_, text, cps, [&](size_t off, size_t len) {
     bpeGpt2Word(text.substr(off, len), scratch, out);
   });
 }
@@ -719,6 +839,18 @@ void Tokenizer::bpeGpt2Word(std::string_view word, BpeScratch &scratch,
   if (word.size() == 1) {
     emitBytes(word, out);
     return;
+  }
+  if (ignoreMerges_) {
+    // A word that is a vocabulary entry is that token, without merges.
+    const ByteUnicodeMap &map = byteUnicodeMap();
+    scratch.mapped.clear();
+    for (unsigned char c : word)
+      appendUtf8(scratch.mapped, map.toCp[c]);
+    int32_t id = lookup(scratch.mapped);
+    if (id >= 0) {
+      out.push_back(id);
+      return;
+    }
   }
   std::vector<Symbol> &syms = scratch.syms;
   std::vector<BpeScratch::Candidate> &heap = scratch.heap;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Generates runtime/src/UnicodeTables.inc: the character classes the GPT-2
-pre-tokenizer needs (\\p{L}, \\p{N}, \\s), as sorted, non-overlapping code point
-ranges covering all of Unicode (U+0000..U+10FFFF).
+"""Generates runtime/src/UnicodeTables.inc: the character classes the byte-level
+BPE pre-tokenizers need (GPT-2, Llama 3, Qwen2: \\p{L}, \\p{N}, \\s), as sorted,
+non-overlapping code point ranges covering all of Unicode (U+0000..U+10FFFF).
 
   letter      general category L* (Lu Ll Lt Lm Lo)          = \\p{L}
   number      general category N* (Nd Nl No)                = \\p{N}

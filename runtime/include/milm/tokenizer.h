@@ -11,12 +11,26 @@
 //           leftmost pair), using a heap over a linked list of symbols. A final
 //           symbol that is not a piece is emitted as its bytes' <0xNN> tokens
 //           (one unk instead when a byte token is missing).
-//  "gpt2"   Byte-level BPE. The text is split by the GPT-2 pre-tokenizer regex
-//             's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
-//           (implemented by hand over Unicode tables; see UnicodeTables.inc),
+//  "gpt2"   Byte-level BPE. The text is split by a pre-tokenizer regex (below;
+//           implemented by hand over Unicode tables, see UnicodeTables.inc),
 //           each piece's bytes are mapped to printable characters by GPT-2's
 //           byte-to-unicode map, and merges are applied by rank (lowest first,
-//           ties: leftmost).
+//           ties: leftmost). With ignoreMerges, a piece that is itself a
+//           vocabulary entry is that one token, merges or not (Hugging Face's
+//           BPE "ignore_merges", llama.cpp's llama3 vocabularies; tiktoken).
+//
+// The pre-tokenizers of "gpt2", by TokenizerConfig::pre (GGUF tokenizer.ggml.pre),
+// each a regex matched as Python's `regex` module matches it (the leftmost
+// alternative that matches wins; \s is White_Space; (?i:...) matches either
+// ASCII case and, for 's', also U+017F 'ſ'). Long ones are broken after a '|':
+//  "gpt-2" (or ""):
+//    's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+//  "llama3", "llama-bpe", "llama-v3" (these also ignore merges):
+//    (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|
+//    \s*[\r\n]+|\s+(?!\S)|\s+
+//  "qwen2": as llama3 with \p{N} for \p{N}{1,3}:
+//    (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|
+//    \s*[\r\n]+|\s+(?!\S)|\s+
 //
 // Before either, user-defined tokens (GGUF token type 4) found in the text are
 // emitted as themselves, and so are control and unknown tokens (types 3, 2)
@@ -37,6 +51,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -58,8 +73,12 @@ enum TokenType : int32_t {
 /// Everything a Tokenizer is built from; mirrors GGUF's tokenizer.ggml.* keys.
 struct TokenizerConfig {
   std::string kind;                  ///< "llama" (SentencePiece BPE) or "gpt2"
-  std::string pre;                   ///< tokenizer.ggml.pre; gpt2 accepts only "" and "gpt-2";
+  std::string pre;                   ///< tokenizer.ggml.pre, the gpt2 pre-tokenizer: "" or
+                                     ///< "gpt-2", "llama3" / "llama-bpe" / "llama-v3", "qwen2";
                                      ///< ignored for llama
+  std::optional<bool> ignoreMerges;  ///< gpt2: a pre-token that is a vocabulary entry is that
+                                     ///< token (HF "ignore_merges"); unset: as `pre` implies
+                                     ///< (llama3 names: yes, others: no)
   std::vector<std::string> tokens;
   std::vector<float> scores;         ///< llama: merge priority, higher first; may be empty for gpt2
   std::vector<int32_t> types;        ///< TokenType per token; empty = all normal
@@ -72,6 +91,8 @@ struct TokenizerConfig {
 class Tokenizer {
 public:
   enum class Kind { None, SentencePiece, Gpt2 };
+  /// The pre-tokenizer regexes of "gpt2" vocabularies (see the top of this file).
+  enum class PreTokenizer { Gpt2, Llama3, Qwen2 };
 
   Tokenizer() = default;
 
@@ -117,12 +138,29 @@ public:
   /// ids U+FFFD. A piece may be an incomplete UTF-8 sequence; concatenate.
   std::string tokenPiece(int32_t id, bool renderSpecial = false) const;
 
-  /// The Unicode version of the character tables the gpt2 pre-tokenizer uses.
+  /// "gpt2" vocabularies: the pre-tokenizer in use, and whether whole
+  /// pre-tokens found in the vocabulary skip the merges.
+  PreTokenizer preTokenizer() const { return pre_; }
+  bool ignoresMerges() const { return ignoreMerges_; }
+
+  /// The Unicode version of the character tables the pre-tokenizers use.
   static const char *unicodeVersion();
 
-  /// The gpt2 pre-tokenizer alone: `text` split into the byte ranges the
-  /// regex above matches, as (offset, length) pairs. Exposed for tests.
-  static std::vector<std::pair<size_t, size_t>> gpt2PreTokenize(std::string_view text);
+  /// The pre-tokenizer a TokenizerConfig::pre value names and whether it
+  /// implies ignoreMerges; false (outputs untouched) for a name not accepted.
+  static bool lookupPreTokenizer(std::string_view pre, PreTokenizer *kind, bool *ignoreMerges);
+  /// The accepted TokenizerConfig::pre values, for messages: "gpt-2, llama3, ...".
+  static const char *preTokenizerNames();
+
+  /// A pre-tokenizer alone: `text` split into the byte ranges its regex
+  /// matches, in order and tiling the text, as (offset, length) pairs. A
+  /// malformed UTF-8 byte counts as one character that is not a letter, number
+  /// or space. Exposed for tests.
+  static std::vector<std::pair<size_t, size_t>> preTokenize(PreTokenizer kind,
+                                                            std::string_view text);
+  static std::vector<std::pair<size_t, size_t>> gpt2PreTokenize(std::string_view text) {
+    return preTokenize(PreTokenizer::Gpt2, text);
+  }
 
 private:
   struct SpmScratch; // per-call work buffers (defined in Tokenizer.cpp)
@@ -156,6 +194,8 @@ private:
   std::vector<int32_t> types_;
   int32_t bos_ = -1, eos_ = -1, unk_ = -1;
   bool addSpacePrefix_ = true;
+  PreTokenizer pre_ = PreTokenizer::Gpt2;
+  bool ignoreMerges_ = false;
   int32_t byteToken_[256] = {};      ///< byte -> token id (llama <0xNN>, gpt2 mapped char); -1 none
   /// Open-addressing hash of the tokens BPE may produce: text -> id.
   std::vector<TextSlot> textSlots_;
