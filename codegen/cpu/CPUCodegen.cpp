@@ -290,8 +290,11 @@ llvm::Error emitCPUObject(mlir::ModuleOp module, const LoweredModelInfo &info,
     return err(target.triple + ": the target cannot emit object files");
   pm.run(*mod);
   out.os().flush();
-  if (out.os().has_error())
-    return err(objectPath + ": write failed");
+  if (out.os().has_error()) {
+    std::string msg = out.os().error().message();
+    out.os().clear_error(); // reported here, not as a fatal error when the stream closes
+    return err(objectPath + ": cannot write: " + msg);
+  }
   out.keep();
   tm.emit = seconds(t0);
   return llvm::Error::success();

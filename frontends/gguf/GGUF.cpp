@@ -1,6 +1,7 @@
 //===- GGUF.cpp - GGUF container reader and writer --------------------------===//
 
 #include "frontends/gguf/GGUF.h"
+#include "frontends/common/ReadFile.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallString.h"
@@ -783,13 +784,9 @@ Error Parser::run() {
 //===----------------------------------------------------------------------===//
 
 Expected<std::unique_ptr<GGUFFile>> GGUFFile::open(StringRef path) {
-  auto buf = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
-                                         /*RequiresNullTerminator=*/false,
-                                         /*IsVolatile=*/false);
+  auto buf = readModelFile(path);
   if (!buf)
-    return llvm::createStringError(buf.getError(), "%s: cannot open: %s",
-                                   path.str().c_str(),
-                                   buf.getError().message().c_str());
+    return buf.takeError();
   return parse(std::move(*buf), path);
 }
 

@@ -1,6 +1,7 @@
 //===- SafetensorsFile.cpp - Reading .safetensors files -------------------===//
 
 #include "frontends/safetensors/SafetensorsFile.h"
+#include "frontends/common/ReadFile.h"
 #include "frontends/common/OneLineError.h"
 #include "frontends/safetensors/JsonDocument.h"
 
@@ -55,11 +56,9 @@ const SafetensorsTensor *SafetensorsFile::find(llvm::StringRef name) const {
 }
 
 llvm::Expected<SafetensorsFile> SafetensorsFile::open(llvm::StringRef path) {
-  llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> buf =
-      llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
-                                  /*RequiresNullTerminator=*/false);
+  llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> buf = readModelFile(path);
   if (!buf)
-    return fail(path + ": cannot open: " + buf.getError().message());
+    return buf.takeError();
   llvm::StringRef contents = (*buf)->getBuffer();
   llvm::Expected<SafetensorsFile> file = parse(path, contents);
   if (!file)

@@ -3,6 +3,7 @@
 #include "frontends/safetensors/SafetensorsImporter.h"
 #include "frontends/common/ModelValidation.h"
 #include "frontends/common/OneLineError.h"
+#include "frontends/common/ReadFile.h"
 #include "frontends/safetensors/HFModel.h"
 #include "frontends/safetensors/HFTokenizer.h"
 #include "frontends/safetensors/JsonDocument.h"
@@ -31,11 +32,7 @@ std::string join(llvm::StringRef dir, llvm::StringRef name) {
 }
 
 llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> readFile(llvm::StringRef file) {
-  llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> buf =
-      llvm::MemoryBuffer::getFile(file, /*IsText=*/false, /*RequiresNullTerminator=*/false);
-  if (!buf)
-    return fail(file + ": cannot open: " + buf.getError().message());
-  return std::move(*buf);
+  return readModelFile(file);
 }
 
 /// A shard name from the index must name a file inside the model directory.

@@ -437,6 +437,15 @@ llvm::Error writeArtifact(llvm::StringRef path, const ArtifactSpec &spec) {
 
   llvm::Error result = [&]() -> llvm::Error {
     llvm::raw_fd_ostream os(tmp->FD, /*shouldClose=*/false);
+    // Every write error is returned as a message; none may reach the stream's
+    // destructor, which would make it a fatal error.
+    struct ClearOnExit {
+      llvm::raw_fd_ostream &os;
+      ~ClearOnExit() {
+        os.flush();
+        os.clear_error();
+      }
+    } clearOnExit{os};
     os.SetBufferSize(1 << 20);
     {
       WeightCopier copier(path, os);

@@ -220,7 +220,10 @@ int32_t milm_model_info(const milm_model *m, char *buf, size_t capacity) {
   const milm::fb::ModelConfig &c = *h.config();
   const milm::fb::Tokenizer &t = *h.tokenizer();
   const milm_model_desc &d = *m->desc;
-  auto s = [](const flatbuffers::String *v) { return v ? std::string(v->c_str()) : std::string(); };
+  // Strings from the file may hold control characters (ESC, NUL): escaped.
+  auto s = [](const flatbuffers::String *v) {
+    return v ? milm::rt::printable(v->data(), v->size()) : std::string();
+  };
   char line[512];
   std::string out;
   snprintf(line, sizeof line, "file: %s (%llu bytes)\nformat: %u.%u, written by %s\n",
@@ -326,7 +329,7 @@ milm_context_params milm_context_default_params(void) {
 milm_context *milm_context_new(milm_model *model, const milm_context_params *params) {
   milm_context_params p = params ? *params : milm_context_default_params();
   const milm_model_desc &d = *model->desc;
-  if (d.kv_capacity <= 0 || d.kv_capacity > INT32_MAX || d.max_tokens <= 0 ||
+  if (d.kv_capacity <= 0 || d.kv_capacity > MILM_MODEL_MAX_KV_CAPACITY || d.max_tokens <= 0 ||
       d.vocab_size <= 0 || d.num_layers < 0 || d.num_kv_heads < 0 || d.head_dim < 0) {
     setErrorf("the compiled model's descriptor is invalid (kv_capacity %lld, max_tokens %lld, "
               "vocab_size %lld)",

@@ -47,21 +47,6 @@ const FormatInfo *findFormat(uint32_t format) {
 
 using ull = unsigned long long;
 
-/// Text from the file, made printable and one line.
-std::string printable(const char *s, size_t n) {
-  std::string out;
-  for (size_t i = 0; i < n; ++i) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == 0x7f || c == '\'' || c == '\\') {
-      char buf[8];
-      snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    } else {
-      out += char(c);
-    }
-  }
-  return out;
-}
 
 std::string str(const flatbuffers::String *s) {
   return s ? std::string(s->data(), s->size()) : std::string();
@@ -80,6 +65,21 @@ uint32_t readU32(const uint8_t *p) {
 }
 
 } // namespace
+
+std::string printable(const char *s, size_t n) {
+  std::string out;
+  for (size_t i = 0; i < n; ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7f || c == '\'' || c == '\\') {
+      char buf[8];
+      snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += char(c);
+    }
+  }
+  return out;
+}
 
 bool ggmlFormatBlock(uint32_t format, uint64_t *blockElems, uint64_t *blockBytes) {
   const FormatInfo *f = findFormat(format);
@@ -433,7 +433,10 @@ void Artifact::buildTokenizer() {
   c.addSpacePrefix = t.add_space_prefix();
   addBos_ = t.add_bos();
   std::string err;
-  if (!tokenizer_.init(std::move(c), &err))
+  if (c.kind.empty() && c.tokens.empty())
+    tokenizerError_ = path_ + ": the model has no tokenizer (it was compiled from a checkpoint "
+                              "without one): it takes token ids only (milm-run --logits-for)";
+  else if (!tokenizer_.init(std::move(c), &err))
     tokenizerError_ = path_ + ": " + err;
 }
 

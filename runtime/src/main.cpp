@@ -29,17 +29,18 @@ void usage(FILE *out, const char *argv0) {
           "  -m, --model FILE        weights (default: those embedded in this executable,\n"
           "                          else model.milm next to it)\n"
           "  -p, --prompt TEXT       prompt\n"
-          "  -f, --file FILE         read the prompt from FILE\n"
+          "  -f, --file FILE         read the prompt from FILE (text: no NUL bytes)\n"
           "  -n, --n-predict N       tokens to generate (default 128; -1: until the end of\n"
           "                          text or a full context)\n"
           "  -c, --ctx-size N        context positions (default: all the model was\n"
           "                          compiled for)\n"
           "  -t, --threads N         threads (default: one per CPU)\n"
-          "      --temp T            temperature (default 0.8; 0: greedy)\n"
+          "      --temp T            temperature, T >= 0 (default 0.8; 0: greedy)\n"
           "      --top-k N           keep the N most likely tokens (default 40; 0: off)\n"
-          "      --top-p P           nucleus sampling (default 0.95; 1: off)\n"
-          "      --min-p P           drop tokens below P x the best one (default 0.05; 0: off)\n"
-          "      --repeat-penalty X  penalize recent tokens (default 1.0: off)\n"
+          "      --top-p P           nucleus sampling, 0 <= P <= 1 (default 0.95; 1: off)\n"
+          "      --min-p P           drop tokens below P x the best one, 0 <= P <= 1\n"
+          "                          (default 0.05; 0: off)\n"
+          "      --repeat-penalty X  penalize recent tokens, X > 0 (default 1.0: off)\n"
           "      --repeat-last-n N   tokens the penalty looks back on (default 64)\n"
           "  -s, --seed N            random seed (default: from the clock)\n"
           "      --mmap              map the model file instead of reading it into memory:\n"
@@ -47,7 +48,8 @@ void usage(FILE *out, const char *argv0) {
           "      --verify            check every tensor's checksum at start (default)\n"
           "      --no-verify         skip that check\n"
           "      --no-display-prompt do not print the prompt before the generated text\n"
-          "      --logits-for IDS    evaluate the token ids in IDS (\"1 72 301\") one\n"
+          "      --logits-for IDS    evaluate the token ids in IDS, separated by spaces\n"
+          "                          (\"1 72 301\"), one\n"
           "                          position per call and print, per position, one JSON\n"
           "                          line {\"pos\": P, \"input\": T, \"logits\": [...]}\n"
           "      --logits-batch      with --logits-for: evaluate all ids in one call\n"
@@ -74,11 +76,12 @@ bool parseInt(const char *s, long long lo, long long hi, long long *out) {
   return true;
 }
 
-bool parseFloat(const char *s, float *out) {
+/// A finite number in [lo, hi].
+bool parseFloat(const char *s, float *out, double lo = -HUGE_VAL, double hi = HUGE_VAL) {
   errno = 0;
   char *end = nullptr;
   double v = strtod(s, &end);
-  if (errno || end == s || *end || !std::isfinite(v))
+  if (errno || end == s || *end || !std::isfinite(v) || v < lo || v > hi)
     return false;
   *out = float(v);
   return true;
@@ -100,7 +103,7 @@ bool readFile(const char *path, std::string *out) {
 bool parseIds(const char *s, std::vector<int32_t> *ids) {
   const char *p = s;
   for (;;) {
-    while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\n')
+    while (*p == ' ' || *p == '\t' || *p == '\n')
       ++p;
     if (!*p)
       return !ids->empty();
@@ -108,7 +111,7 @@ bool parseIds(const char *s, std::vector<int32_t> *ids) {
     char *end = nullptr;
     long long v = strtoll(p, &end, 10);
     if (errno || end == p || v < INT32_MIN || v > INT32_MAX ||
-        !(*end == 0 || *end == ' ' || *end == ',' || *end == '\t' || *end == '\n'))
+        !(*end == 0 || *end == ' ' || *end == '\t' || *end == '\n'))
       return false;
     ids->push_back(int32_t(v));
     p = end;
@@ -199,7 +202,10 @@ int parseArgs(int argc, char **argv, Options &o) {
       }
       return true;
     };
-    auto badValue = [&]() { return fail("invalid value '" + std::string(v) + "' for " + arg); };
+    auto badValue = [&](const char *accepted = nullptr) {
+      return fail("invalid value '" + std::string(v) + "' for " + arg +
+                  (accepted ? std::string(" (") + accepted + ")" : std::string()));
+    };
     long long n;
     if (arg == "-h" || arg == "--help") {
       usage(stdout, argv[0]);
@@ -219,6 +225,10 @@ int parseArgs(int argc, char **argv, Options &o) {
       o.prompt.clear();
       if (!readFile(v, &o.prompt))
         return fail(std::string(v) + ": cannot read: " + strerror(errno));
+      // The prompt is text: a NUL byte would cut it short where it stands.
+      if (size_t nul = o.prompt.find('\0'); nul != std::string::npos)
+        return fail(std::string(v) + ": NUL byte at offset " + std::to_string(nul) +
+                    ": the prompt file must be text");
       o.havePrompt = true;
     } else if (arg == "-n" || arg == "--n-predict") {
       if (!needValue())
@@ -238,8 +248,8 @@ int parseArgs(int argc, char **argv, Options &o) {
     } else if (arg == "--temp") {
       if (!needValue())
         return 1;
-      if (!parseFloat(v, &o.sampling.temperature))
-        return badValue();
+      if (!parseFloat(v, &o.sampling.temperature, 0.0))
+        return badValue("a number >= 0; 0: greedy");
     } else if (arg == "--top-k") {
       if (!needValue())
         return 1;
@@ -249,18 +259,18 @@ int parseArgs(int argc, char **argv, Options &o) {
     } else if (arg == "--top-p") {
       if (!needValue())
         return 1;
-      if (!parseFloat(v, &o.sampling.top_p))
-        return badValue();
+      if (!parseFloat(v, &o.sampling.top_p, 0.0, 1.0))
+        return badValue("a number from 0 to 1");
     } else if (arg == "--min-p") {
       if (!needValue())
         return 1;
-      if (!parseFloat(v, &o.sampling.min_p))
-        return badValue();
+      if (!parseFloat(v, &o.sampling.min_p, 0.0, 1.0))
+        return badValue("a number from 0 to 1");
     } else if (arg == "--repeat-penalty") {
       if (!needValue())
         return 1;
       if (!parseFloat(v, &o.sampling.repeat_penalty) || !(o.sampling.repeat_penalty > 0))
-        return badValue();
+        return badValue("a number > 0");
     } else if (arg == "--repeat-last-n") {
       if (!needValue())
         return 1;
@@ -288,7 +298,7 @@ int parseArgs(int argc, char **argv, Options &o) {
         return 1;
       o.logitIds.clear();
       if (!parseIds(v, &o.logitIds))
-        return badValue();
+        return badValue("token ids separated by spaces, e.g. \"1 72 301\"");
       o.logitsFor = true;
     } else if (arg == "--logits-batch") {
       o.logitsBatch = true;

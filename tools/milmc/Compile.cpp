@@ -14,6 +14,7 @@
 #include "frontends/builder/ModelBuilder.h"
 #include "runtime/LinkConfig.h"
 #include "runtime/artifact/ArtifactWriter.h"
+#include "milm/artifact.h"
 
 // The generic (portable C) microkernels' repackers: the same code, linked into
 // milmc, that defines the packed layouts the target kernels read.
@@ -24,12 +25,16 @@
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/Process.h"
 #include "llvm/Support/Program.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <chrono>
+#include <cstdint>
+#include <unistd.h>
 
 namespace milm {
 namespace {
@@ -73,8 +78,12 @@ llvm::Error compileModel(const CompileOptions &opts) {
     return err("no runtime was built for " + target->arch + "; rebuild milm");
   if (opts.maxTokens < 1 || opts.maxTokens > 4096)
     return err("--max-tokens must be in [1, 4096], got " + llvm::Twine(opts.maxTokens));
-  if (std::error_code ec = llvm::sys::fs::create_directories(opts.outDir))
-    return err(opts.outDir + ": " + ec.message());
+  for (const char *name : {"model.milm", "model.o", "milm-run"}) {
+    bool same = false;
+    std::string out = opts.outDir + "/" + name;
+    if (!llvm::sys::fs::equivalent(opts.model, out, same) && same)
+      return err(out + ": the output would overwrite the input model; choose another -o");
+  }
 
   Stage importing("importing the model");
   auto desc = importModel(opts.model);
@@ -87,6 +96,8 @@ llvm::Error compileModel(const CompileOptions &opts) {
   if (!module)
     return module.takeError();
   double tImport = importing.done();
+  if (std::error_code ec = llvm::sys::fs::create_directories(opts.outDir))
+    return err(opts.outDir + ": " + ec.message());
 
   Stage lowering("lowering to the CPU op layer");
   mlir::PassManager pm(&ctx);
@@ -108,6 +119,28 @@ llvm::Error compileModel(const CompileOptions &opts) {
   auto info = readLoweredModelInfo(**module);
   if (!info)
     return info.takeError();
+  // What the runtime would refuse when it creates a context: say it now.
+  if (info->kvCapacity > MILM_MODEL_MAX_KV_CAPACITY)
+    return err(opts.model + ": a KV cache of " + llvm::Twine(info->kvCapacity) +
+               " positions (the model's context) is more than the runtime takes (" +
+               llvm::Twine(MILM_MODEL_MAX_KV_CAPACITY) + "); compile with --kv-cache-size N");
+  {
+    // [layers][2][capacity][kv_heads][head_dim] f16, as milm_context_new allocates it.
+    const double kvBytes = double(info->layers) * 2 * double(info->kvCapacity) *
+                           double(info->kvHeads) * double(info->headDim) * 2;
+    const double ram = double(llvm::sys::Process::getPageSizeEstimate()) *
+                       double(sysconf(_SC_PHYS_PAGES));
+    if (kvBytes > 0.5 * double(SIZE_MAX))
+      return err(opts.model + ": a KV cache of " + llvm::Twine(info->kvCapacity) +
+                 " positions needs " + llvm::Twine(uint64_t(kvBytes / 1073741824.0)) +
+                 " GiB, more than any machine can allocate; compile with --kv-cache-size N");
+    if (ram > 0 && kvBytes > ram)
+      llvm::errs() << llvm::format("milmc: warning: a KV cache of %lld positions needs %.1f GiB, "
+                                   "more than this machine's %.1f GiB of memory; "
+                                   "--kv-cache-size N makes it smaller\n",
+                                   (long long)info->kvCapacity, kvBytes / 1073741824.0,
+                                   ram / 1073741824.0);
+  }
   double tLower = lowering.done();
 
   // The artifact's description of the weights, whose hash the code carries too.
@@ -166,53 +199,62 @@ llvm::Error compileModel(const CompileOptions &opts) {
   spec.modelHash = artifact::computeModelHash(spec);
   info->modelHash = spec.modelHash;
 
+  // Everything is written into a staging folder inside OUT/ (same file
+  // system) and renamed into place only when all of it succeeded: a failed
+  // compile leaves OUT/ as it was, and an earlier milm-run there still runs.
+  llvm::SmallString<256> stagingPath;
+  llvm::sys::fs::createUniquePath(opts.outDir + "/.milmc-staging-%%%%%%", stagingPath, false);
+  if (std::error_code ec = llvm::sys::fs::create_directory(stagingPath, /*IgnoreExisting=*/false))
+    return err(stagingPath + ": " + ec.message());
+  const std::string staging(stagingPath);
+  struct RemoveOnExit {
+    std::string dir;
+    ~RemoveOnExit() { llvm::sys::fs::remove_directories(dir); }
+  } removeStaging{staging};
+
   Stage codegen("generating code");
-  std::string object = (opts.outDir + "/model.o");
+  std::string object = staging + "/model.o";
   CodegenTimings tm;
   if (llvm::Error e = emitCPUObject(**module, *info, *target, MILM_BITCODE_DIR, object, &tm))
     return e;
   double tCodegen = codegen.done();
 
-  // With --embed-weights, model.milm is written to a scratch folder inside OUT/
-  // (same file system as the result, not a tmpfs), linked into milm-run and
-  // deleted with the folder.
-  std::string embedDir;
-  if (opts.embedWeights) {
-    llvm::SmallString<256> dir;
-    llvm::sys::fs::createUniquePath(opts.outDir + "/.milm-embed-%%%%%%", dir, false);
-    if (std::error_code ec = llvm::sys::fs::create_directory(dir, /*IgnoreExisting=*/false))
-      return err(dir + ": " + ec.message());
-    embedDir = std::string(dir);
-  }
-  auto removeEmbedDir = [&]() {
-    if (!embedDir.empty())
-      llvm::sys::fs::remove_directories(embedDir);
-  };
-
   Stage writing("writing model.milm");
-  std::string artifactPath = (embedDir.empty() ? opts.outDir : embedDir) + "/model.milm";
-  if (llvm::Error e = artifact::writeArtifact(artifactPath, spec)) {
-    removeEmbedDir();
+  std::string artifactPath = staging + "/model.milm";
+  if (llvm::Error e = artifact::writeArtifact(artifactPath, spec))
     return e;
+  // The runtime's own checks, here rather than on the device: the file as
+  // milm-run will read it, and the tokenizer it will build.
+  {
+    rt::Artifact check;
+    std::string why;
+    if (!check.open(artifactPath.c_str(), &why, rt::Artifact::Load::Map))
+      return err(opts.model + ": milm-run would refuse the compiled model: " + why);
+    if (!check.tokenizer().valid()) {
+      if (!desc->tokenizer)
+        llvm::errs() << "milmc: warning: " << opts.model
+                     << " has no tokenizer (no tokenizer.json or tokenizer.ggml.*): the "
+                        "compiled model takes token ids only (milm-run --logits-for)\n";
+      else
+        return err(opts.model + ": milm-run could not use its tokenizer: " +
+                   check.tokenizerError().substr(artifactPath.size() + 2));
+    }
   }
   double tArtifact = writing.done();
 
   Stage linking("linking milm-run");
-  std::string exe = opts.outDir + "/milm-run";
-  std::string tmpExe = exe + ".tmp";
-  std::vector<std::string> args = linkArguments(*link, object, tmpExe);
+  std::string exe = staging + "/milm-run";
+  std::vector<std::string> args = linkArguments(*link, object, exe);
   if (opts.embedWeights) {
     // ld.lld takes model.milm as raw bytes (one .data section); the script puts
     // that section in an output section of its own, 64 KiB aligned (the
     // runtime needs the weight section 64-byte aligned), kept despite
     // --gc-sections, between the symbols the runtime looks for.
-    std::string script = embedDir + "/embed.ld";
+    std::string script = staging + "/embed.ld";
     std::error_code ec;
     llvm::raw_fd_ostream os(script, ec, llvm::sys::fs::OF_Text);
-    if (ec) {
-      removeEmbedDir();
+    if (ec)
       return err(script + ": " + ec.message());
-    }
     os << "SECTIONS {\n"
           "  .milm_artifact : ALIGN(65536) {\n"
           "    milm_embedded_artifact_start = .;\n"
@@ -221,6 +263,11 @@ llvm::Error compileModel(const CompileOptions &opts) {
           "  }\n"
           "} INSERT AFTER .data;\n";
     os.close();
+    if (os.has_error()) {
+      std::string msg = os.error().message();
+      os.clear_error();
+      return err(script + ": cannot write: " + msg);
+    }
     for (const std::string &a : {std::string("--format=binary"), artifactPath,
                                  std::string("--format=elf"), std::string("-T"), script})
       args.push_back(a);
@@ -228,16 +275,27 @@ llvm::Error compileModel(const CompileOptions &opts) {
   std::vector<llvm::StringRef> argv(args.begin(), args.end());
   std::string linkErr;
   int rc = llvm::sys::ExecuteAndWait(args[0], argv, std::nullopt, {}, 0, 0, &linkErr);
-  removeEmbedDir();
-  if (rc != 0) {
-    llvm::sys::fs::remove(tmpExe);
-    return err("linking " + exe + " failed (" + (linkErr.empty() ? "ld.lld exit " + std::to_string(rc) : linkErr) + ")");
-  }
-  if (std::error_code ec = llvm::sys::fs::rename(tmpExe, exe))
-    return err(exe + ": " + ec.message());
-  if (opts.embedWeights) // a model.milm of an earlier compile would only mislead
-    llvm::sys::fs::remove(opts.outDir + "/model.milm");
+  if (rc != 0)
+    return err("linking " + opts.outDir + "/milm-run failed (" +
+               (linkErr.empty() ? "ld.lld exit " + std::to_string(rc) : linkErr) + ")");
   double tLink = linking.done();
+
+  // Into place: the object, the weights (or, embedded, no stale model.milm),
+  // then the executable.
+  auto moveIn = [&](const char *name) -> llvm::Error {
+    std::string to = opts.outDir + "/" + name;
+    if (std::error_code ec = llvm::sys::fs::rename(staging + "/" + name, to))
+      return err(to + ": cannot move into place: " + ec.message());
+    return llvm::Error::success();
+  };
+  if (llvm::Error e = moveIn("model.o"))
+    return e;
+  if (opts.embedWeights)
+    llvm::sys::fs::remove(opts.outDir + "/model.milm"); // an earlier compile's would mislead
+  else if (llvm::Error e = moveIn("model.milm"))
+    return e;
+  if (llvm::Error e = moveIn("milm-run"))
+    return e;
 
   llvm::errs() << "milmc: compiled " << info->modelName << " for " << target->triple << " ("
                << target->cpu << ", " << target->ukernels << " kernels) into " << opts.outDir

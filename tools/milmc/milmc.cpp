@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 #include "dialects/milm/MilmDialect.h"
 #include "frontends/builder/ModelBuilder.h"
+#include "frontends/common/OneLineError.h"
 #include "frontends/synth/Synth.h"
 #include "tools/milmc/Compile.h"
 
@@ -23,6 +24,7 @@
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <csignal>
 #include <map>
 
 using namespace llvm;
@@ -111,17 +113,53 @@ static int runImport() {
   auto module = milm::buildModelIR(ctx, *model, opts);
   if (!module)
     return fail(module.takeError());
-  // ToolOutputFile writes to a temporary file and renames it into place on keep().
-  std::error_code ec;
-  ToolOutputFile out(importOutput, ec, sys::fs::OF_Text);
-  if (ec)
-    return fail(createStringError(ec, importOutput + ": " + ec.message()));
-  (*module)->print(out.os());
-  out.os() << "\n";
-  out.os().flush();
-  if (out.os().has_error())
-    return fail(createStringError(out.os().error(), importOutput + ": write failed"));
-  out.keep();
+  bool same = false;
+  if (!sys::fs::equivalent(importInput, importOutput, same) && same)
+    return fail(createStringError(inconvertibleErrorCode(),
+                                  importOutput + ": the output would overwrite the input model; "
+                                                 "choose another -o"));
+  std::string text;
+  {
+    raw_string_ostream os(text);
+    (*module)->print(os);
+    os << "\n";
+  }
+  if (importOutput == "-") {
+    outs() << text;
+    outs().flush();
+    if (outs().has_error()) {
+      std::string msg = outs().error().message();
+      outs().clear_error();
+      return fail(createStringError(inconvertibleErrorCode(), "standard output: " + msg));
+    }
+    return 0;
+  }
+  // Into a temporary file next to the output, renamed into place when it is
+  // complete: a failed write (disk full, ulimit -f) leaves an existing file as it was.
+  Expected<sys::fs::TempFile> tmp = sys::fs::TempFile::create(importOutput + ".tmp-%%%%%%");
+  if (!tmp)
+    return fail(createStringError(inconvertibleErrorCode(),
+                                  importOutput + ": cannot create a temporary file: " +
+                                      toString(tmp.takeError())));
+  std::string writeError;
+  {
+    raw_fd_ostream os(tmp->FD, /*shouldClose=*/false);
+    os << text;
+    os.flush();
+    if (os.has_error()) {
+      writeError = os.error().message();
+      os.clear_error();
+    }
+  }
+  if (!writeError.empty()) {
+    consumeError(tmp->discard());
+    return fail(createStringError(inconvertibleErrorCode(),
+                                  importOutput + ": cannot write: " + writeError));
+  }
+  if (Error e = tmp->keep(importOutput))
+    return fail(createStringError(inconvertibleErrorCode(),
+                                  importOutput + ": cannot move into place: " +
+                                      toString(std::move(e))));
   return 0;
 }
 
@@ -149,7 +187,10 @@ static int runInspect() {
   const milm::ModelConfig &c = model->config;
   raw_ostream &os = outs();
   os << "model       " << model->sourcePath << " (" << model->sourceKind << ")\n";
-  os << "arch        " << c.arch << (c.name.empty() ? "" : "  \"" + c.name + "\"") << "\n";
+  // Strings from the file may hold control characters (ESC, NUL): escaped.
+  auto esc = [](const std::string &v) { return milm::escapeControlChars(v); };
+  os << "arch        " << esc(c.arch) << (c.name.empty() ? "" : "  \"" + esc(c.name) + "\"")
+     << "\n";
   os << "layers      " << c.numLayers << "\n";
   os << "hidden      " << c.hiddenSize << "\n";
   os << "heads       " << c.numHeads << " query, " << c.numKVHeads << " kv, head_dim " << c.headDim << "\n";
@@ -170,7 +211,7 @@ static int runInspect() {
   os << "qkv bias    " << (c.qkvBias ? "yes" : "no") << "\n";
   os << "embeddings  " << (c.tiedEmbeddings ? "tied" : "separate output matrix") << "\n";
   if (const auto &t = model->tokenizer) {
-    os << "tokenizer   " << t->model << ", " << t->tokens.size() << " tokens";
+    os << "tokenizer   " << esc(t->model) << ", " << t->tokens.size() << " tokens";
     if (!t->merges.empty())
       os << ", " << t->merges.size() << " merges";
     if (t->bos)
@@ -186,13 +227,13 @@ static int runInspect() {
   std::map<std::string, std::pair<unsigned, uint64_t>> byFormat;
   size_t nameWidth = 4;
   for (const auto &t : model->tensors)
-    nameWidth = std::max(nameWidth, t.name.size());
+    nameWidth = std::max(nameWidth, esc(t.name).size());
   os << "\n" << left_justify("name", nameWidth) << "  " << left_justify("format", 6) << "  "
      << left_justify("shape", 14) << "  " << right_justify("offset", 12) << "  "
      << right_justify("bytes", 12) << "\n";
   for (const auto &t : model->tensors) {
     std::string fmt(milm::info(t.format).name);
-    os << left_justify(t.name, nameWidth) << "  " << left_justify(fmt, 6) << "  "
+    os << left_justify(esc(t.name), nameWidth) << "  " << left_justify(fmt, 6) << "  "
        << left_justify(shapeStr(t.shape), 14) << "  "
        << right_justify(t.parts.empty() ? std::to_string(t.offset) : "stacked", 12) << "  "
        << right_justify(std::to_string(t.nbytes), 12) << "\n";
@@ -253,6 +294,9 @@ static int runSynth() {
 
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
+  // A write past `ulimit -f` fails with EFBIG and is reported like any other
+  // write error, instead of killing milmc with SIGXFSZ.
+  signal(SIGXFSZ, SIG_IGN);
   cl::HideUnrelatedOptions({&importCat, &synthCat, &compileCat});
   cl::ParseCommandLineOptions(argc, argv,
                               "milmc: the milm ahead-of-time compiler for MiLM2 language models\n");

@@ -45,6 +45,10 @@ namespace rt {
 
 class ThreadPool;
 
+/// Text from a model file made printable and one line: control characters,
+/// quotes and backslashes as \xNN.
+std::string printable(const char *s, size_t n);
+
 /// The format major version this runtime reads, and the newest minor it knows.
 constexpr uint16_t kArtifactMajor = 1;
 constexpr uint16_t kArtifactMinor = 1;

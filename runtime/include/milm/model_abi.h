@@ -22,6 +22,8 @@ extern "C" {
 #endif
 
 #define MILM_MODEL_ABI_VERSION 3
+/* The most KV-cache positions the runtime takes (token positions are int32). */
+#define MILM_MODEL_MAX_KV_CAPACITY INT32_MAX
 
 typedef struct milm_exec milm_exec; /* runtime-owned: thread pool and friends */
 
