@@ -64,13 +64,12 @@ uint32_t readU32(const uint8_t *p) {
   return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
 }
 
-} // namespace
-
-std::string printable(const char *s, size_t n) {
+/// Control characters (and, with `quotes`, quotes and backslashes) as \xNN.
+std::string escapeBytes(const char *s, size_t n, bool quotes) {
   std::string out;
   for (size_t i = 0; i < n; ++i) {
     unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == 0x7f || c == '\'' || c == '\\') {
+    if (c < 0x20 || c == 0x7f || (quotes && (c == '\'' || c == '\\'))) {
       char buf[8];
       snprintf(buf, sizeof buf, "\\x%02x", c);
       out += buf;
@@ -80,6 +79,11 @@ std::string printable(const char *s, size_t n) {
   }
   return out;
 }
+/// A message made one line whatever text of the file it quotes.
+std::string oneLine(const std::string &s) { return escapeBytes(s.data(), s.size(), false); }
+} // namespace
+
+std::string printable(const char *s, size_t n) { return escapeBytes(s, n, true); }
 
 bool ggmlFormatBlock(uint32_t format, uint64_t *blockElems, uint64_t *blockBytes) {
   const FormatInfo *f = findFormat(format);
@@ -377,6 +381,10 @@ bool Artifact::checkTensors(std::string *error) {
     prevEnd = off + size;
 
     const auto *shape = t->shape();
+    // FlatBuffers' verifier checks a vector's length field for 4-byte
+    // alignment, not its 8-byte elements; a hostile file could misalign them.
+    if (shape && reinterpret_cast<uintptr_t>(shape->data()) % alignof(int64_t) != 0)
+      return fail(error, fmt("corrupt header: tensor '%s': its shape is not 8-byte aligned", n));
     if (shape)
       for (flatbuffers::uoffset_t d = 0; d < shape->size(); ++d)
         if (shape->Get(d) < 0)
@@ -437,7 +445,7 @@ void Artifact::buildTokenizer() {
     tokenizerError_ = path_ + ": the model has no tokenizer (it was compiled from a checkpoint "
                               "without one): it takes token ids only (milm-run --logits-for)";
   else if (!tokenizer_.init(std::move(c), &err))
-    tokenizerError_ = path_ + ": " + err;
+    tokenizerError_ = path_ + ": " + oneLine(err); // it may quote the file's strings
 }
 
 bool Artifact::checkAgainst(const milm_model_desc &desc, std::string *error) const {

@@ -49,7 +49,7 @@ void usage(FILE *out, const char *argv0) {
           "      --no-verify         skip that check\n"
           "      --no-display-prompt do not print the prompt before the generated text\n"
           "      --logits-for IDS    evaluate the token ids in IDS, separated by spaces\n"
-          "                          (\"1 72 301\"), one\n"
+          "                          or commas (\"1 72 301\"), one\n"
           "                          position per call and print, per position, one JSON\n"
           "                          line {\"pos\": P, \"input\": T, \"logits\": [...]}\n"
           "      --logits-batch      with --logits-for: evaluate all ids in one call\n"
@@ -100,18 +100,29 @@ bool readFile(const char *path, std::string *out) {
   return ok;
 }
 
+/// Token ids (0 to INT32_MAX) separated by white space or by one comma:
+/// "1 72 301", "1,72,301", "1, 72, 301". An empty field ("1,,2", "1,") is an error.
 bool parseIds(const char *s, std::vector<int32_t> *ids) {
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n'; };
   const char *p = s;
-  for (;;) {
-    while (*p == ' ' || *p == '\t' || *p == '\n')
+  for (bool first = true;; first = false) {
+    while (space(*p))
       ++p;
+    if (!first && *p == ',') { // a comma must have an id on each side
+      ++p;
+      while (space(*p))
+        ++p;
+      if (!*p)
+        return false;
+    }
     if (!*p)
       return !ids->empty();
+    if (*p < '0' || *p > '9')
+      return false;
     errno = 0;
     char *end = nullptr;
     long long v = strtoll(p, &end, 10);
-    if (errno || end == p || v < INT32_MIN || v > INT32_MAX ||
-        !(*end == 0 || *end == ' ' || *end == '\t' || *end == '\n'))
+    if (errno || v > INT32_MAX || !(*end == 0 || *end == ',' || space(*end)))
       return false;
     ids->push_back(int32_t(v));
     p = end;
@@ -298,7 +309,7 @@ int parseArgs(int argc, char **argv, Options &o) {
         return 1;
       o.logitIds.clear();
       if (!parseIds(v, &o.logitIds))
-        return badValue("token ids separated by spaces, e.g. \"1 72 301\"");
+        return badValue("token ids >= 0 separated by spaces or commas, e.g. \"1 72 301\"");
       o.logitsFor = true;
     } else if (arg == "--logits-batch") {
       o.logitsBatch = true;
