@@ -273,6 +273,16 @@ static inline int64_t avx_token_chunk(size_t row_bytes) {
                        ldy, T, o_begin, o_end);                                        \
   }
 
+/* The AVX-512 set compiles this file with VNNI and VL: there the x8 kernels
+ * take vpdpbusd (u8 x i8, four products added into each i32 lane, exact) in
+ * place of vpmaddubsw + vpmaddwd + vpaddd; the integer sums, and so every
+ * output, are the same bit for bit. */
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#define UK_X8_VNNI 1
+#else
+#define UK_X8_VNNI 0
+#endif
+
 /* 4 activation bytes at p in every 32-bit lane: the x8 kernels' token operand. */
 UK_AI __m256i avx_bcast4(const int8_t *p) {
   int32_t v;
@@ -330,15 +340,25 @@ UK_AI void avx_group_q4_0x8(const uk_block_q4_0x8 *wg, const milm_uk_block_q8_32
       const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
       for (int u = 0; u < NT; ++u) {
         const int8_t *a = X[(t0 + u) * nb + b].qs;
+#if UK_X8_VNNI
+        p[u] = _mm256_dpbusd_epi32(p[u], lo, avx_bcast4(a + 4 * v));
+        p[u] = _mm256_dpbusd_epi32(p[u], hi, avx_bcast4(a + 16 + 4 * v));
+#else
         p[u] = _mm256_add_epi16(p[u], _mm256_maddubs_epi16(lo, avx_bcast4(a + 4 * v)));
         p[u] = _mm256_add_epi16(p[u], _mm256_maddubs_epi16(hi, avx_bcast4(a + 16 + 4 * v)));
+#endif
       }
     }
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wb->d));
     for (int u = 0; u < NT; ++u) {
       const milm_uk_block_q8_32 *a = X + (t0 + u) * nb + b;
+#if UK_X8_VNNI
+      (void)ones;
+      const __m256i h = _mm256_sub_epi32(p[u], _mm256_set1_epi32(8 * a->sum));
+#else
       const __m256i h =
           _mm256_sub_epi32(_mm256_madd_epi16(p[u], ones), _mm256_set1_epi32(8 * a->sum));
+#endif
       acc[u] = avx_x8_fma(h, dw, a->d, acc[u]);
     }
   }
@@ -371,13 +391,26 @@ UK_AI void avx_group_q8_0x8(const uk_block_q8_0x8 *wg, const milm_uk_block_q8_32
       s[u] = _mm256_setzero_si256();
     for (int v = 0; v < 8; ++v) {
       const __m256i w = _mm256_loadu_si256((const __m256i *)(wb->qs + 32 * v));
+#if UK_X8_VNNI
+      /* w + 128 as u8 (one xor for the NT tokens); the 128 * sum(a) it adds
+       * comes off after the block. */
+      (void)ones;
+      const __m256i wu = _mm256_xor_si256(w, _mm256_set1_epi8((char)0x80));
+      for (int u = 0; u < NT; ++u)
+        s[u] = _mm256_dpbusd_epi32(s[u], wu, avx_bcast4(X[(t0 + u) * nb + b].qs + 4 * v));
+#else
       const __m256i aw = _mm256_sign_epi8(w, w);
       for (int u = 0; u < NT; ++u) {
         const __m256i a4 = avx_bcast4(X[(t0 + u) * nb + b].qs + 4 * v);
         const __m256i p = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(a4, w));
         s[u] = _mm256_add_epi32(s[u], _mm256_madd_epi16(p, ones));
       }
+#endif
     }
+#if UK_X8_VNNI
+    for (int u = 0; u < NT; ++u)
+      s[u] = _mm256_sub_epi32(s[u], _mm256_set1_epi32(128 * X[(t0 + u) * nb + b].sum));
+#endif
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wb->d));
     for (int u = 0; u < NT; ++u)
       acc[u] = avx_x8_fma(s[u], dw, X[(t0 + u) * nb + b].d, acc[u]);
@@ -580,9 +613,15 @@ UK_AI void avx_group_q4_kx8(const uk_block_q4_kx8 *wg, const milm_uk_block_q8_k 
     __builtin_memcpy(B, wb->scales, sizeof B);
     __m256i scv[8], mnv[8];
     for (int j = 0; j < 4; ++j) {
+#if UK_X8_VNNI /* the scales as one i32 per row */
+      scv[j] = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)(B[j] & k3f)));
+      scv[j + 4] = _mm256_cvtepu8_epi32(
+          _mm_cvtsi64_si128((long long)((B[j + 8] & k0f) | ((B[j] >> 2) & k30))));
+#else
       scv[j] = avx_dup_u8_to_i16_pairs(B[j] & k3f);
-      mnv[j] = avx_dup_u8_to_i16_pairs(B[j + 4] & k3f);
       scv[j + 4] = avx_dup_u8_to_i16_pairs((B[j + 8] & k0f) | ((B[j] >> 2) & k30));
+#endif
+      mnv[j] = avx_dup_u8_to_i16_pairs(B[j + 4] & k3f);
       mnv[j + 4] = avx_dup_u8_to_i16_pairs(((B[j + 8] >> 4) & k0f) | ((B[j + 4] >> 2) & k30));
     }
     const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wb->d));
@@ -603,11 +642,19 @@ UK_AI void avx_group_q4_kx8(const uk_block_q4_kx8 *wg, const milm_uk_block_q8_k 
                                   : _mm256_and_si256(raw, m4);
         for (int u = 0; u < NT; ++u) {
           const __m256i a4 = avx_bcast4(X[(t0 + u) * nb + b].qs + 32 * s + 4 * v);
+#if UK_X8_VNNI
+          p[u] = _mm256_dpbusd_epi32(p[u], w, a4);
+#else
           p[u] = _mm256_add_epi16(p[u], _mm256_maddubs_epi16(w, a4));
+#endif
         }
       }
       for (int u = 0; u < NT; ++u)
+#if UK_X8_VNNI
+        isum[u] = _mm256_add_epi32(isum[u], _mm256_mullo_epi32(p[u], scv[s]));
+#else
         isum[u] = _mm256_add_epi32(isum[u], _mm256_madd_epi16(p[u], scv[s]));
+#endif
     }
     for (int u = 0; u < NT; ++u) {
       const milm_uk_block_q8_k *a = X + (t0 + u) * nb + b;
@@ -764,6 +811,17 @@ UK_AI void avx_group_q6_kx8(const uk_block_q6_kx8 *wg, const milm_uk_block_q8_k 
         avx_prefetch_part(wb + UK_X8_AHEAD, 2 * s, 2, 27);
       __m256i q[4];
       avx_q6_kx8_unpack(wb, s, q);
+#if UK_X8_VNNI /* the 16 values' sum in i32, then times the row's scale */
+      const __m256i sc32 = _mm256_cvtepi8_epi32(_mm_cvtsi64_si128((long long)S[s]));
+      for (int u = 0; u < NT; ++u) {
+        const int8_t *a = X[(t0 + u) * nb + b].qs + 16 * s;
+        __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q[0], avx_bcast4(a));
+        p = _mm256_dpbusd_epi32(p, q[1], avx_bcast4(a + 4));
+        p = _mm256_dpbusd_epi32(p, q[2], avx_bcast4(a + 8));
+        p = _mm256_dpbusd_epi32(p, q[3], avx_bcast4(a + 12));
+        isum[u] = _mm256_add_epi32(isum[u], _mm256_mullo_epi32(p, sc32));
+      }
+#else
       const __m256i sc = avx_dup_i8_to_i16_pairs(S[s]);
       for (int u = 0; u < NT; ++u) {
         const int8_t *a = X[(t0 + u) * nb + b].qs + 16 * s;
@@ -774,6 +832,7 @@ UK_AI void avx_group_q6_kx8(const uk_block_q6_kx8 *wg, const milm_uk_block_q8_k 
         isum[u] = _mm256_add_epi32(isum[u], _mm256_add_epi32(_mm256_madd_epi16(p0, sc),
                                                              _mm256_madd_epi16(p1, sc)));
       }
+#endif
     }
     const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wb->d));
     for (int u = 0; u < NT; ++u)

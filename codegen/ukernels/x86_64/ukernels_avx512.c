@@ -372,4 +372,8 @@ UK_Z_MATMUL_FLOAT(f16, uint16_t)
 
 /*---- the rest: the AVX2 code (then the generic C) ----------------------------------*/
 
+/* 32 vector registers: the packed (x8) kernels take 8 tokens per pass over a
+ * weight block instead of 4, and VNNI's vpdpbusd (see UK_X8_VNNI there). */
+#define UK_X8_NT 8
+
 #include "ukernels_avx2.c"
