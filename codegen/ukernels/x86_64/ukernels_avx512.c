@@ -375,5 +375,123 @@ UK_Z_MATMUL_FLOAT(f16, uint16_t)
 /* 32 vector registers: the packed (x8) kernels take 8 tokens per pass over a
  * weight block instead of 4, and VNNI's vpdpbusd (see UK_X8_VNNI there). */
 #define UK_X8_NT 8
+/* q4_0x8 and q8_0x8: two row groups per pass in 512-bit vectors (below). */
+#define MILM_UK_HAVE_matmul_q4_0x8_q8 1
+#define MILM_UK_HAVE_matmul_q8_0x8_q8 1
 
 #include "ukernels_avx2.c"
+
+/*---- q4_0x8 and q8_0x8: two row groups per pass -----------------------------------*/
+
+/* Groups g and g + 1 of a packed layout are 16 consecutive rows: one 512-bit
+ * vector holds the same 32 bytes of both groups' blocks (the low half g's),
+ * the token's 4 activation bytes broadcast to all 16 lanes, and one vpdpbusd
+ * does the work of two 256-bit ones; the 16 outputs are contiguous. Each lane
+ * does exactly the integer and float operations of the one-group kernel (AVX2
+ * file, UK_X8_VNNI), so outputs are the same bit for bit; a range with an odd
+ * number of groups ends with that kernel. */
+UK_AI __m512i z_pair256(const void *g0, const void *g1) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)g0)),
+                            _mm256_loadu_si256((const __m256i *)g1), 1);
+}
+UK_AI __m512 z_pair_scales(const uint16_t *d0, const uint16_t *d1) {
+  return _mm512_cvtph_ps(_mm256_inserti128_si256(
+      _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)d0)),
+      _mm_loadu_si128((const __m128i *)d1), 1));
+}
+UK_AI __m512i z_bcast4(const int8_t *p) {
+  int32_t v;
+  __builtin_memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+UK_AI void z_group2_store(float *y, int64_t ldy, int64_t t0, int64_t o, const __m512 *acc,
+                          const int NT) {
+  for (int u = 0; u < NT; ++u)
+    _mm512_storeu_ps(y + (t0 + u) * ldy + o, acc[u]);
+}
+
+UK_AI void z_group2_q8_0x8(const uk_block_q8_0x8 *wg, const milm_uk_block_q8_32 *X, int64_t nb,
+                           float *y, int64_t ldy, int64_t t0, int64_t o, const int NT) {
+  __m512 acc[UK_X8_NT];
+  for (int u = 0; u < NT; ++u)
+    acc[u] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uk_block_q8_0x8 *w0 = wg + b, *w1 = wg + nb + b;
+    avx_prefetch(w0, 5);
+    avx_prefetch(w1, 5);
+    __m512i s[UK_X8_NT];
+    for (int u = 0; u < NT; ++u)
+      s[u] = _mm512_setzero_si512();
+    for (int v = 0; v < 8; ++v) {
+      const __m512i wu = _mm512_xor_si512(z_pair256(w0->qs + 32 * v, w1->qs + 32 * v),
+                                          _mm512_set1_epi8((char)0x80));
+      for (int u = 0; u < NT; ++u)
+        s[u] = _mm512_dpbusd_epi32(s[u], wu, z_bcast4(X[(t0 + u) * nb + b].qs + 4 * v));
+    }
+    const __m512 dw = z_pair_scales(w0->d, w1->d);
+    for (int u = 0; u < NT; ++u) {
+      const milm_uk_block_q8_32 *a = X + (t0 + u) * nb + b;
+      const __m512i h = _mm512_sub_epi32(s[u], _mm512_set1_epi32(128 * a->sum));
+      acc[u] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(h), _mm512_mul_ps(dw, _mm512_set1_ps(a->d)),
+                               acc[u]);
+    }
+  }
+  z_group2_store(y, ldy, t0, o, acc, NT);
+}
+
+UK_AI void z_group2_q4_0x8(const uk_block_q4_0x8 *wg, const milm_uk_block_q8_32 *X, int64_t nb,
+                           float *y, int64_t ldy, int64_t t0, int64_t o, const int NT) {
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  __m512 acc[UK_X8_NT];
+  for (int u = 0; u < NT; ++u)
+    acc[u] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uk_block_q4_0x8 *w0 = wg + b, *w1 = wg + nb + b;
+    avx_prefetch(w0, 3);
+    avx_prefetch(w1, 3);
+    __m512i p[UK_X8_NT];
+    for (int u = 0; u < NT; ++u)
+      p[u] = _mm512_setzero_si512();
+    for (int v = 0; v < 4; ++v) {
+      const __m512i q = z_pair256(w0->qs + 32 * v, w1->qs + 32 * v);
+      const __m512i lo = _mm512_and_si512(q, m4);
+      const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+      for (int u = 0; u < NT; ++u) {
+        const int8_t *a = X[(t0 + u) * nb + b].qs;
+        p[u] = _mm512_dpbusd_epi32(p[u], lo, z_bcast4(a + 4 * v));
+        p[u] = _mm512_dpbusd_epi32(p[u], hi, z_bcast4(a + 16 + 4 * v));
+      }
+    }
+    const __m512 dw = z_pair_scales(w0->d, w1->d);
+    for (int u = 0; u < NT; ++u) {
+      const milm_uk_block_q8_32 *a = X + (t0 + u) * nb + b;
+      const __m512i h = _mm512_sub_epi32(p[u], _mm512_set1_epi32(8 * a->sum));
+      acc[u] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(h), _mm512_mul_ps(dw, _mm512_set1_ps(a->d)),
+                               acc[u]);
+    }
+  }
+  z_group2_store(y, ldy, t0, o, acc, NT);
+}
+
+/* By token chunks (avx_token_chunk), pairs of groups, then a last single one. */
+#define UK_Z_MATMUL_X8_PAIRS(LAYOUT, QK, ABLK)                                          \
+  void MILM_UK_FN(matmul_##LAYOUT##_q8)(const void *w, const void *xq, float *y,       \
+                                        int64_t ldy, int64_t T, int64_t K,             \
+                                        int64_t o_begin, int64_t o_end) {              \
+    const int64_t nb = K / (QK);                                                       \
+    const uk_block_##LAYOUT *W = (const uk_block_##LAYOUT *)w;                         \
+    const ABLK *X = (const ABLK *)xq;                                                  \
+    const int64_t tc = avx_token_chunk((size_t)nb * sizeof(ABLK));                     \
+    for (int64_t ts = 0; ts < T; ts += tc) {                                           \
+      const int64_t te = ts + tc < T ? ts + tc : T;                                    \
+      int64_t o = o_begin;                                                             \
+      for (; o + 16 <= o_end; o += 16)                                                 \
+        UK_AVX2_TOKEN_LOOP_X8(z_group2_##LAYOUT, W + (o / 8) * nb, X, nb, y, ldy, ts,  \
+                              te, o);                                                  \
+      for (; o < o_end; o += 8)                                                        \
+        UK_AVX2_TOKEN_LOOP_X8(avx_group_##LAYOUT, W + (o / 8) * nb, X, nb, y, ldy, ts, \
+                              te, o);                                                  \
+    }                                                                                  \
+  }
+UK_Z_MATMUL_X8_PAIRS(q4_0x8, UK_QK, milm_uk_block_q8_32)
+UK_Z_MATMUL_X8_PAIRS(q8_0x8, UK_QK, milm_uk_block_q8_32)
