@@ -26,7 +26,7 @@
 #include "codegen/cpu/LowerToCPU.h"
 
 #include "dialects/milm/MilmDialect.h"
-#include "frontends/common/StorageFormat.h"
+#include "common/milm/StorageFormat.h"
 
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -60,18 +60,8 @@ uint64_t alignUp(uint64_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
 /// Bytes of one token's 8-bit activations for weight format `f` and K inputs
 /// (milm_uk_act_row_bytes): 0 for the float formats.
 uint64_t actRowBytes(mm::WeightFormat f, int64_t K) {
-  switch (f) {
-  case mm::WeightFormat::f32:
-  case mm::WeightFormat::f16:
-  case mm::WeightFormat::bf16:
-    return 0;
-  case mm::WeightFormat::q4_k:
-  case mm::WeightFormat::q5_k:
-  case mm::WeightFormat::q6_k:
-    return static_cast<uint64_t>(K / 256) * 292;
-  default:
-    return static_cast<uint64_t>(K / 32) * 40;
-  }
+  // WeightFormat's numbers are the table's (MilmDialect.cpp checks it).
+  return activationRowBytes(static_cast<StorageFormat>(f), static_cast<uint64_t>(K));
 }
 
 /// First-fit allocator of arena regions with reuse of freed regions.
@@ -104,7 +94,7 @@ struct WeightInfo {
   mm::WeightOp op;
   uint64_t offset, size;
   /// The format code the kernels read: the ggml_type, or a packed layout's
-  /// (kPackedLayouts, frontends/common/StorageFormat.h) when the weight is
+  /// (kPackedLayouts, common/milm/StorageFormat.h) when the weight is
   /// repacked for the target.
   int64_t code;
 };

@@ -6,6 +6,7 @@ set(MILM_UK_AVX2_SRC ${MILM_UK_DIR}/x86_64/ukernels_avx2.c)
 set(MILM_UK_AVX512_SRC ${MILM_UK_DIR}/x86_64/ukernels_avx512.c)
 set(MILM_UK_NEON_SRC ${MILM_UK_DIR}/aarch64/ukernels_neon.c)
 set(MILM_UK_INTERNAL_HDRS
+  ${MILM_UK_DIR}/../../common/milm/formats.h
   ${MILM_UK_DIR}/include/milm_ukernels.h
   ${MILM_UK_DIR}/generic/uk_internal.h
   ${MILM_UK_DIR}/generic/ukernels_generic.inc)

@@ -11,7 +11,10 @@ include "mlir/IR/EnumAttr.td"
 //===----------------------------------------------------------------------===//
 
 // Case values are GGUF's ggml_type numbers, so that a GGUF tensor type maps
-// one to one; milm's own formats will take numbers from 1000 up.
+// one to one. The formats are defined once, in common/milm/formats.h; ODS cannot
+// read it, so the cases are listed again here and MilmDialect.cpp fails the
+// build when the two disagree. milm's packed layouts (codes 0x100 + the base
+// format's) exist only after the CPU lowering, never as a WeightFormat.
 def Milm_WeightFormat : I32EnumAttr<"WeightFormat",
     "how the elements of a weight are stored", [
   I32EnumAttrCase<"f32", 0>,

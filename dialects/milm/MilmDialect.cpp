@@ -1,6 +1,6 @@
 //===- MilmDialect.cpp - milm dialect, attributes and types ---------------===//
 #include "dialects/milm/MilmDialect.h"
-#include "frontends/common/StorageFormat.h"
+#include "common/milm/StorageFormat.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
@@ -38,7 +38,17 @@ void MilmDialect::initialize() {
 //===----------------------------------------------------------------------===//
 
 // WeightFormat's numbers are GGUF's ggml_type numbers, like milm::StorageFormat:
-// the block facts come from the one table in frontends/common/StorageFormat.
+// the block facts come from the one table, common/milm/formats.h. ODS cannot
+// read that table, so MilmAttrs.td lists the cases again; these checks fail the
+// build when a case and the table disagree (a format missing from
+// WeightFormat, or numbered differently).
+#define MILM_X(ID, id, name, code, elems, bytes, act)                                    \
+  static_assert(static_cast<uint32_t>(WeightFormat::id) == code,                         \
+                "WeightFormat::" #id " differs from common/milm/formats.h");
+MILM_STORAGE_FORMATS(MILM_X)
+#undef MILM_X
+// (A case of WeightFormat that the table lacks: DialectTest.WeightFormatsAreTheTable.)
+
 static const ::milm::StorageFormatInfo &formatInfo(WeightFormat format) {
   const ::milm::StorageFormatInfo *info =
       ::milm::lookupStorageFormat(static_cast<uint32_t>(format));

@@ -18,7 +18,7 @@
 #ifndef MILM_FRONTENDS_COMMON_MODELDESCRIPTION_H
 #define MILM_FRONTENDS_COMMON_MODELDESCRIPTION_H
 
-#include "frontends/common/StorageFormat.h"
+#include "common/milm/StorageFormat.h"
 
 #include <cstdint>
 #include <map>

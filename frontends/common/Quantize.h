@@ -28,7 +28,7 @@
 #ifndef MILM_FRONTENDS_COMMON_QUANTIZE_H
 #define MILM_FRONTENDS_COMMON_QUANTIZE_H
 
-#include "frontends/common/StorageFormat.h"
+#include "common/milm/StorageFormat.h"
 
 #include <cstdint>
 #include <cstring>

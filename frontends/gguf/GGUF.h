@@ -30,7 +30,7 @@
 #ifndef MILM_FRONTENDS_GGUF_GGUF_H
 #define MILM_FRONTENDS_GGUF_GGUF_H
 
-#include "frontends/common/StorageFormat.h"
+#include "common/milm/StorageFormat.h"
 
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/StringMap.h"

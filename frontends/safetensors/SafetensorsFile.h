@@ -17,7 +17,7 @@
 #ifndef MILM_FRONTENDS_SAFETENSORS_SAFETENSORSFILE_H
 #define MILM_FRONTENDS_SAFETENSORS_SAFETENSORSFILE_H
 
-#include "frontends/common/StorageFormat.h"
+#include "common/milm/StorageFormat.h"
 
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/StringMap.h"

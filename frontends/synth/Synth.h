@@ -16,7 +16,7 @@
 #ifndef MILM_FRONTENDS_SYNTH_SYNTH_H
 #define MILM_FRONTENDS_SYNTH_SYNTH_H
 
-#include "frontends/common/StorageFormat.h"
+#include "common/milm/StorageFormat.h"
 
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/StringRef.h"

@@ -11,7 +11,7 @@
 #include "runtime/artifact/ArtifactWriter.h"
 
 #include "frontends/common/OneLineError.h"
-#include "frontends/common/StorageFormat.h"
+#include "common/milm/StorageFormat.h"
 #include "milm/artifact.h"
 #include "milm/checksum.h"
 #include "milm/model_generated.h"

@@ -4,6 +4,7 @@
 
 #include "Format.h"
 #include "milm/checksum.h"
+#include "milm/formats.h"
 #include "milm/thread_pool.h"
 
 #include <cerrno>
@@ -23,19 +24,18 @@ struct FormatInfo {
   uint32_t format;
   const char *name;
   uint32_t blockElems;
-  uint32_t blockBytes;
+  uint32_t blockBytes; ///< per row of a packed layout's group: its base format's
 };
 
-// GGUF's ggml_type numbers and block sizes (frontends/common/StorageFormat.cpp
-// has the same table; a unit test keeps the two equal).
+// GGUF's formats and milm's packed layouts, from the one table.
 constexpr FormatInfo kFormats[] = {
-    {0, "f32", 1, 4},      {1, "f16", 1, 2},      {2, "q4_0", 32, 18},  {3, "q4_1", 32, 20},
-    {6, "q5_0", 32, 22},   {7, "q5_1", 32, 24},   {8, "q8_0", 32, 34},  {12, "q4_k", 256, 144},
-    {13, "q5_k", 256, 176}, {14, "q6_k", 256, 210}, {30, "bf16", 1, 2},
-    // milm's packed layouts (frontends/common/StorageFormat.h): the base
-    // format's bytes per row, rows rearranged in groups of 8.
-    {0x102, "q4_0x8", 32, 18}, {0x108, "q8_0x8", 32, 34}, {0x10C, "q4_kx8", 256, 144},
-    {0x10E, "q6_kx8", 256, 210},
+#define MILM_X(ID, id, name, code, elems, bytes, act) {code, name, elems, bytes},
+    MILM_STORAGE_FORMATS(MILM_X)
+#undef MILM_X
+#define MILM_X(ID, id, name, code, base, group)                                          \
+  {code, name, MILM_BLOCK_ELEMS_##base, MILM_BLOCK_BYTES_##base},
+    MILM_PACKED_LAYOUTS(MILM_X)
+#undef MILM_X
 };
 
 const FormatInfo *findFormat(uint32_t format) {

@@ -172,14 +172,11 @@ llvm::Error compileModel(const CompileOptions &opts) {
     }
     if (const PackedLayoutInfo *p = lookupPackedLayout(w.format)) {
       void (*repacker)(const void *, void *, int64_t, int64_t) = nullptr;
-      if (p->code == kPackedQ4_0x8.code)
-        repacker = milm_uk_generic_repack_q4_0x8;
-      else if (p->code == kPackedQ8_0x8.code)
-        repacker = milm_uk_generic_repack_q8_0x8;
-      else if (p->code == kPackedQ4_Kx8.code)
-        repacker = milm_uk_generic_repack_q4_kx8;
-      else if (p->code == kPackedQ6_Kx8.code)
-        repacker = milm_uk_generic_repack_q6_kx8;
+#define MILM_X(ID, id, name, layoutCode, base, group)                                      \
+  if (p->code == layoutCode)                                                               \
+    repacker = milm_uk_generic_repack_##id;
+      MILM_PACKED_LAYOUTS(MILM_X)
+#undef MILM_X
       if (!repacker || w.shape.size() < 2)
         return err(opts.model + ": weight '" + w.name + "': no repacker for layout " +
                    std::string(p->name));

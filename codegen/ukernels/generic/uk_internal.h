@@ -72,20 +72,22 @@ typedef struct {
   uint8_t q[1536]; /* 16 sub-blocks of 96 bytes: see milm_uk_repack_q6_kx8 */
 } uk_block_q6_kx8;
 
-_Static_assert(sizeof(uk_block_q4_0) == 18, "q4_0 block");
-_Static_assert(sizeof(uk_block_q4_1) == 20, "q4_1 block");
-_Static_assert(sizeof(uk_block_q5_0) == 22, "q5_0 block");
-_Static_assert(sizeof(uk_block_q5_1) == 24, "q5_1 block");
-_Static_assert(sizeof(uk_block_q8_0) == 34, "q8_0 block");
-_Static_assert(sizeof(uk_block_q4_k) == 144, "q4_k block");
-_Static_assert(sizeof(uk_block_q5_k) == 176, "q5_k block");
-_Static_assert(sizeof(uk_block_q6_k) == 210, "q6_k block");
-_Static_assert(sizeof(uk_block_q4_0x8) == 144, "q4_0x8 block");
-_Static_assert(sizeof(uk_block_q8_0x8) == 272, "q8_0x8 block");
-_Static_assert(sizeof(uk_block_q4_kx8) == 1152, "q4_kx8 block");
-_Static_assert(sizeof(uk_block_q6_kx8) == 1680, "q6_kx8 block");
-_Static_assert(sizeof(milm_uk_block_q8_32) == 40, "q8_32 activation block");
-_Static_assert(sizeof(milm_uk_block_q8_k) == 292, "q8_k activation block");
+/* The structs against the one format table (common/milm/formats.h). */
+_Static_assert(sizeof(uk_block_q4_0) == MILM_BLOCK_BYTES_Q4_0, "q4_0 block");
+_Static_assert(sizeof(uk_block_q4_1) == MILM_BLOCK_BYTES_Q4_1, "q4_1 block");
+_Static_assert(sizeof(uk_block_q5_0) == MILM_BLOCK_BYTES_Q5_0, "q5_0 block");
+_Static_assert(sizeof(uk_block_q5_1) == MILM_BLOCK_BYTES_Q5_1, "q5_1 block");
+_Static_assert(sizeof(uk_block_q8_0) == MILM_BLOCK_BYTES_Q8_0, "q8_0 block");
+_Static_assert(sizeof(uk_block_q4_k) == MILM_BLOCK_BYTES_Q4_K, "q4_k block");
+_Static_assert(sizeof(uk_block_q5_k) == MILM_BLOCK_BYTES_Q5_K, "q5_k block");
+_Static_assert(sizeof(uk_block_q6_k) == MILM_BLOCK_BYTES_Q6_K, "q6_k block");
+/* A packed block holds one block of each row of its group. */
+#define MILM_X(ID, id, name, code, base, group)                                          \
+  _Static_assert(sizeof(uk_block_##id) == (group) * MILM_BLOCK_BYTES_##base, #id " block");
+MILM_PACKED_LAYOUTS(MILM_X)
+#undef MILM_X
+_Static_assert(sizeof(milm_uk_block_q8_32) == MILM_ACT_Q8_32_BYTES, "q8_32 activation block");
+_Static_assert(sizeof(milm_uk_block_q8_k) == MILM_ACT_Q8_K_BYTES, "q8_k activation block");
 
 #if defined(__clang__)
 #define UK_NO_CONTRACT _Pragma("clang fp contract(off)")
@@ -185,49 +187,45 @@ static inline void uk_scale_min_k4(int j, const uint8_t *q, int *sc, int *m) {
 
 /*---- format tables ----------------------------------------------------------*/
 
-static inline int64_t uk_block_elems(uint32_t f) {
-  switch (f) {
-  case MILM_UK_F32: case MILM_UK_F16: case MILM_UK_BF16: return 1;
-  case MILM_UK_Q4_0: case MILM_UK_Q4_1: case MILM_UK_Q5_0: case MILM_UK_Q5_1:
-  case MILM_UK_Q8_0: case MILM_UK_Q4_0_X8: case MILM_UK_Q8_0_X8: return UK_QK;
-  case MILM_UK_Q4_K: case MILM_UK_Q5_K: case MILM_UK_Q6_K: case MILM_UK_Q4_K_X8:
-  case MILM_UK_Q6_K_X8: return UK_QK_K;
-  default: return 0;
+/* From the one table (common/milm/formats.h); a packed layout answers for
+ * one row of its base format. */
+#define UK_FORMAT_SWITCH(f, FMT_CASE, PACKED_CASE, otherwise)                            \
+  switch (f) {                                                                           \
+    MILM_STORAGE_FORMATS(FMT_CASE)                                                       \
+    MILM_PACKED_LAYOUTS(PACKED_CASE)                                                     \
+  default: return otherwise;                                                             \
   }
+
+static inline int64_t uk_block_elems(uint32_t f) {
+#define UK_F(ID, id, name, code, elems, bytes, act) case code: return elems;
+#define UK_P(ID, id, name, code, base, group) case code: return uk_block_elems(MILM_UK_##base);
+  UK_FORMAT_SWITCH(f, UK_F, UK_P, 0)
+#undef UK_F
+#undef UK_P
 }
 
 static inline int64_t uk_block_bytes(uint32_t f) {
-  switch (f) {
-  case MILM_UK_F32: return 4;
-  case MILM_UK_F16: case MILM_UK_BF16: return 2;
-  case MILM_UK_Q4_0: case MILM_UK_Q4_0_X8: return 18; /* per row */
-  case MILM_UK_Q4_1: return 20;
-  case MILM_UK_Q5_0: return 22;
-  case MILM_UK_Q5_1: return 24;
-  case MILM_UK_Q8_0: case MILM_UK_Q8_0_X8: return 34; /* per row */
-  case MILM_UK_Q4_K: case MILM_UK_Q4_K_X8: return 144; /* per row */
-  case MILM_UK_Q5_K: return 176;
-  case MILM_UK_Q6_K: case MILM_UK_Q6_K_X8: return 210; /* per row */
-  default: return 0;
-  }
+#define UK_F(ID, id, name, code, elems, bytes, act) case code: return bytes;
+#define UK_P(ID, id, name, code, base, group) case code: return MILM_BLOCK_BYTES_##base;
+  UK_FORMAT_SWITCH(f, UK_F, UK_P, 0)
+#undef UK_F
+#undef UK_P
 }
 
 static inline int32_t uk_act_kind(uint32_t f) {
-  switch (f) {
-  case MILM_UK_F32: case MILM_UK_F16: case MILM_UK_BF16: return MILM_UK_ACT_F32;
-  case MILM_UK_Q4_0: case MILM_UK_Q4_1: case MILM_UK_Q5_0: case MILM_UK_Q5_1:
-  case MILM_UK_Q8_0: case MILM_UK_Q4_0_X8: case MILM_UK_Q8_0_X8: return MILM_UK_ACT_Q8_32;
-  case MILM_UK_Q4_K: case MILM_UK_Q5_K: case MILM_UK_Q6_K: case MILM_UK_Q4_K_X8:
-  case MILM_UK_Q6_K_X8: return MILM_UK_ACT_Q8_K;
-  default: return -1;
-  }
+#define UK_F(ID, id, name, code, elems, bytes, act) case code: return MILM_UK_ACT_##act;
+#define UK_P(ID, id, name, code, base, group) case code: return uk_act_kind(MILM_UK_##base);
+  UK_FORMAT_SWITCH(f, UK_F, UK_P, -1)
+#undef UK_F
+#undef UK_P
 }
 
 static inline int64_t uk_row_group(uint32_t f) {
-  switch (f) {
-  case MILM_UK_Q4_0_X8: case MILM_UK_Q8_0_X8: case MILM_UK_Q4_K_X8: case MILM_UK_Q6_K_X8: return 8;
-  default: return 1;
-  }
+#define UK_F(ID, id, name, code, elems, bytes, act) case code: return 1;
+#define UK_P(ID, id, name, code, base, group) case code: return group;
+  UK_FORMAT_SWITCH(f, UK_F, UK_P, 1)
+#undef UK_F
+#undef UK_P
 }
 
 static inline size_t uk_weight_row_bytes(uint32_t f, int64_t K) {

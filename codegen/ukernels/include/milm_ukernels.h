@@ -52,26 +52,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Storage formats: the numbers are GGUF's ggml_type. */
+/* Storage formats (GGUF's ggml_type numbers) and milm's packed layouts (>= 0x100,
+ * never in a GGUF file: written by the model compiler with
+ * milm_uk_repack_<layout>() from the GGUF format in the low byte, same bytes per
+ * row): MILM_UK_F32, ..., MILM_UK_Q4_0_X8, ..., from the one table in
+ * common/milm/formats.h. */
+#include "../../../common/milm/formats.h"
 enum milm_uk_format {
-  MILM_UK_F32 = 0,
-  MILM_UK_F16 = 1,
-  MILM_UK_Q4_0 = 2,
-  MILM_UK_Q4_1 = 3,
-  MILM_UK_Q5_0 = 6,
-  MILM_UK_Q5_1 = 7,
-  MILM_UK_Q8_0 = 8,
-  MILM_UK_Q4_K = 12,
-  MILM_UK_Q5_K = 13,
-  MILM_UK_Q6_K = 14,
-  MILM_UK_BF16 = 30,
-  /* milm's packed layouts (>= 0x100, never in a GGUF file): written by the
-   * model compiler with milm_uk_repack_<layout>() from the GGUF format in the
-   * low byte, same bytes per row. */
-  MILM_UK_Q4_0_X8 = 0x102, /* q4_0, rows interleaved by 8, see milm_uk_repack_q4_0x8 */
-  MILM_UK_Q8_0_X8 = 0x108, /* q8_0, rows interleaved by 8, see milm_uk_repack_q8_0x8 */
-  MILM_UK_Q4_K_X8 = 0x10C, /* q4_k, rows interleaved by 8, see milm_uk_repack_q4_kx8 */
-  MILM_UK_Q6_K_X8 = 0x10E  /* q6_k, rows interleaved by 8, see milm_uk_repack_q6_kx8 */
+#define MILM_X(ID, id, name, code, elems, bytes, act) MILM_UK_##ID = code,
+  MILM_STORAGE_FORMATS(MILM_X)
+#undef MILM_X
+#define MILM_X(ID, id, name, code, base, group) MILM_UK_##ID = code,
+  MILM_PACKED_LAYOUTS(MILM_X)
+#undef MILM_X
 };
 
 /* Which 8-bit activation blocks a weight format's products use. */

@@ -12,7 +12,7 @@
 // instead has a main() that writes the seed corpus (small valid files made with
 // GGUFWriter) into the directory given as its argument:
 //   clang++ -std=c++17 -DMILM_GGUF_WRITE_SEEDS -I<repo> ... GGUFFuzzer.cpp \
-//     frontends/gguf/GGUF.cpp frontends/common/StorageFormat.cpp -lLLVM
+//     frontends/gguf/GGUF.cpp -lLLVM
 //   ./a.out test/fuzz/gguf/corpus
 //
 //===----------------------------------------------------------------------===//

@@ -1,6 +1,7 @@
 // C++-level checks of the milm dialect: weight sizes per storage format, and
 // building a model op with the builder API and verifying it.
 #include "dialects/milm/MilmDialect.h"
+#include "common/milm/StorageFormat.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
@@ -20,6 +21,24 @@ struct DialectTest : ::testing::Test {
   DialectTest() { ctx.loadDialect<MilmDialect, func::FuncDialect>(); }
   MLIRContext ctx;
 };
+
+// Every case of the ODS enum is a format of the one table (the table's
+// formats are all cases: MilmDialect.cpp checks that at compile time).
+TEST_F(DialectTest, WeightFormatsAreTheTable) {
+  unsigned cases = 0;
+  for (uint32_t v = 0; v <= getMaxEnumValForWeightFormat(); ++v) {
+    std::optional<WeightFormat> f = symbolizeWeightFormat(v);
+    if (!f)
+      continue;
+    ++cases;
+    const ::milm::StorageFormatInfo *info = ::milm::lookupStorageFormat(v);
+    ASSERT_NE(info, nullptr) << "WeightFormat " << stringifyWeightFormat(*f).str();
+    EXPECT_EQ(info->name, stringifyWeightFormat(*f).str());
+    EXPECT_EQ(getFormatBlockSize(*f), int64_t(info->blockElems));
+    EXPECT_EQ(getFormatBlockBytes(*f), int64_t(info->blockBytes));
+  }
+  EXPECT_EQ(cases, sizeof(::milm::kStorageFormats) / sizeof(::milm::kStorageFormats[0]));
+}
 
 TEST_F(DialectTest, WeightSizesFollowGGUFBlockLayouts) {
   struct Case {

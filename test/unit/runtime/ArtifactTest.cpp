@@ -2,7 +2,7 @@
 
 #include "RuntimeTestUtil.h"
 
-#include "frontends/common/StorageFormat.h"
+#include "common/milm/StorageFormat.h"
 #include "milm/artifact.h"
 #include "milm/checksum.h"
 #include "milm/thread_pool.h"
