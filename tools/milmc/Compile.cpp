@@ -1,6 +1,8 @@
 //===- Compile.cpp - milmc compile ----------------------------------------===//
 //
-//   MODEL -> milm IR -> --milm-lower-to-cpu -> LLVM IR + op layer + microkernels
+//   MODEL -> milm IR -> the model pipeline (passes/, weights they create in
+//         OUT/.milmc-staging-*/weights.milmstore)
+//         -> --milm-lower-to-cpu -> LLVM IR + op layer + microkernels
 //         -> OUT/model.o (TargetMachine) -> OUT/model.milm (artifact writer)
 //         -> OUT/milm-run (ld.lld with the runtime, statically)
 //   --embed-weights: model.milm goes into OUT/milm-run (ld.lld --format=binary)
@@ -12,6 +14,7 @@
 #include "codegen/cpu/CPUCodegen.h"
 #include "codegen/cpu/LowerToCPU.h"
 #include "frontends/builder/ModelBuilder.h"
+#include "passes/Passes.h"
 #include "runtime/LinkConfig.h"
 #include "runtime/artifact/ArtifactWriter.h"
 #include "milm/artifact.h"
@@ -49,6 +52,19 @@ std::string repackedLayoutNames() {
   for (const PackedLayoutInfo &p : kPackedLayouts)
     names += (names.empty() ? "" : " ") + std::string(p.name);
   return names;
+}
+
+/// Runs `pm` on `module`; a failure is one line with the first diagnostic.
+llvm::Error runPasses(mlir::PassManager &pm, mlir::ModuleOp module, const std::string &model) {
+  std::string diag;
+  mlir::ScopedDiagnosticHandler handler(module.getContext(), [&](mlir::Diagnostic &d) {
+    if (diag.empty())
+      diag = d.str();
+    return mlir::success();
+  });
+  if (mlir::failed(pm.run(module)))
+    return err(model + ": cannot compile: " + diag);
+  return llvm::Error::success();
 }
 
 struct Stage {
@@ -99,6 +115,30 @@ llvm::Error compileModel(const CompileOptions &opts) {
   if (std::error_code ec = llvm::sys::fs::create_directories(opts.outDir))
     return err(opts.outDir + ": " + ec.message());
 
+  // Everything is written into a staging folder inside OUT/ (same file
+  // system) and renamed into place only when all of it succeeded: a failed
+  // compile leaves OUT/ as it was, and an earlier milm-run there still runs.
+  llvm::SmallString<256> stagingPath;
+  llvm::sys::fs::createUniquePath(opts.outDir + "/.milmc-staging-%%%%%%", stagingPath, false);
+  if (std::error_code ec = llvm::sys::fs::create_directory(stagingPath, /*IgnoreExisting=*/false))
+    return err(stagingPath + ": " + ec.message());
+  const std::string staging(stagingPath);
+  struct RemoveOnExit {
+    std::string dir;
+    ~RemoveOnExit() { llvm::sys::fs::remove_directories(dir); }
+  } removeStaging{staging};
+
+  // The model-level passes. The weights they create go to a store in the
+  // staging folder, read from there into model.milm and deleted with it.
+  {
+    mlir::PassManager pm(&ctx);
+    ModelPipelineOptions pipeline;
+    pipeline.weightStore = staging + "/weights.milmstore";
+    buildModelPipeline(pm, pipeline);
+    if (llvm::Error e = runPasses(pm, **module, opts.model))
+      return e;
+  }
+
   Stage lowering("lowering to the CPU op layer");
   mlir::PassManager pm(&ctx);
   // The x86-64 SIMD kernels read q4_0, q8_0, q4_k and q6_k with 8 rows
@@ -106,16 +146,8 @@ llvm::Error compileModel(const CompileOptions &opts) {
   bool repack = opts.repack && (target->ukernels == "x86_64-avx2" ||
                                 target->ukernels == "x86_64-avx512");
   buildCPUToLLVMPipeline(pm, opts.maxTokens, repack);
-  std::string diag;
-  {
-    mlir::ScopedDiagnosticHandler handler(&ctx, [&](mlir::Diagnostic &d) {
-      if (diag.empty())
-        diag = d.str();
-      return mlir::success();
-    });
-    if (mlir::failed(pm.run(**module)))
-      return err(opts.model + ": cannot compile: " + diag);
-  }
+  if (llvm::Error e = runPasses(pm, **module, opts.model))
+    return e;
   auto info = readLoweredModelInfo(**module);
   if (!info)
     return info.takeError();
@@ -195,19 +227,6 @@ llvm::Error compileModel(const CompileOptions &opts) {
   }
   spec.modelHash = artifact::computeModelHash(spec);
   info->modelHash = spec.modelHash;
-
-  // Everything is written into a staging folder inside OUT/ (same file
-  // system) and renamed into place only when all of it succeeded: a failed
-  // compile leaves OUT/ as it was, and an earlier milm-run there still runs.
-  llvm::SmallString<256> stagingPath;
-  llvm::sys::fs::createUniquePath(opts.outDir + "/.milmc-staging-%%%%%%", stagingPath, false);
-  if (std::error_code ec = llvm::sys::fs::create_directory(stagingPath, /*IgnoreExisting=*/false))
-    return err(stagingPath + ": " + ec.message());
-  const std::string staging(stagingPath);
-  struct RemoveOnExit {
-    std::string dir;
-    ~RemoveOnExit() { llvm::sys::fs::remove_directories(dir); }
-  } removeStaging{staging};
 
   Stage codegen("generating code");
   std::string object = staging + "/model.o";

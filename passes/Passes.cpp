@@ -1,0 +1,28 @@
+//===- Passes.cpp - milm's pass registration and model pipeline ----------===//
+#include "passes/Passes.h"
+
+#include "mlir/Pass/PassRegistry.h"
+
+namespace milm {
+namespace generated {
+#define GEN_PASS_REGISTRATION
+#include "passes/Passes.h.inc"
+} // namespace generated
+
+void buildModelPipeline(mlir::OpPassManager &pm, const ModelPipelineOptions &options) {
+  // Model-level passes go here, in the order they must run, each given
+  // options.weightStore when it writes weights. Empty today.
+  (void)pm;
+  (void)options;
+}
+
+void registerMilmPasses() {
+  generated::registerMilmPasses();
+  mlir::PassPipelineRegistration<ModelPipelineOptions>(
+      "milm-model-pipeline",
+      "The model-level passes milmc compile runs before code generation (none yet: the IR "
+      "is unchanged)",
+      buildModelPipeline);
+}
+
+} // namespace milm

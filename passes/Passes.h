@@ -1,0 +1,46 @@
+//===- Passes.h - milm's model-level passes and pipeline --------*- C++ -*-===//
+//
+// The passes declared in Passes.td and the model pipeline that `milmc compile`
+// runs on the milm IR before code generation (milm-model-pipeline in
+// milm-opt). Passes that create or rewrite weights write them through
+// passes/WeightStore.h to the store the driver names (`weight-store`).
+//
+//===----------------------------------------------------------------------===//
+#ifndef MILM_PASSES_PASSES_H
+#define MILM_PASSES_PASSES_H
+
+#include "dialects/milm/MilmDialect.h"
+
+#include "mlir/Pass/Pass.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassOptions.h"
+
+#include <memory>
+#include <string>
+
+namespace milm {
+
+#define GEN_PASS_DECL
+#include "passes/Passes.h.inc"
+
+/// Options of the model pipeline (`--milm-model-pipeline="weight-store=PATH"`).
+struct ModelPipelineOptions : mlir::PassPipelineOptions<ModelPipelineOptions> {
+  Option<std::string> weightStore{
+      *this, "weight-store",
+      llvm::cl::desc("The weight store that passes append the weights they create to "
+                     "(created when a pass first writes one; passes/WeightStore.h)")};
+};
+
+/// The model-level passes `milmc compile` runs on a module holding a
+/// milm.model before its target's lowering, in order. Empty today: the pass
+/// issues fill it. The IR stays in the milm dialect; weights it creates are
+/// in `options.weightStore`.
+void buildModelPipeline(mlir::OpPassManager &pm, const ModelPipelineOptions &options);
+
+/// Registers every pass of Passes.td and the pipeline `milm-model-pipeline`
+/// (for milm-opt and --pass-pipeline strings).
+void registerMilmPasses();
+
+} // namespace milm
+
+#endif
