@@ -16,7 +16,7 @@
 #include "frontends/builder/ModelBuilder.h"
 #include "passes/Passes.h"
 #include "runtime/LinkConfig.h"
-#include "runtime/artifact/ArtifactWriter.h"
+#include "codegen/artifact/ArtifactWriter.h"
 #include "milm/artifact.h"
 
 // The generic (portable C) microkernels' repackers: the same code, linked into

@@ -2,7 +2,7 @@
 //
 // milm64 is a 64-bit non-cryptographic hash built for speed on large buffers
 // (several GB/s per core): it catches corrupted or truncated weights, not
-// tampering. Both the compiler (runtime/artifact) and the runtime use this
+// tampering. Both the compiler (codegen/artifact) and the runtime use this
 // header, so the two cannot disagree.
 //
 // Definition (all words little-endian, all arithmetic modulo 2^64, rotl = rotate

@@ -6,7 +6,7 @@
 #include "milm/artifact.h"
 #include "milm/checksum.h"
 #include "milm/thread_pool.h"
-#include "runtime/artifact/ArtifactWriter.h"
+#include "codegen/artifact/ArtifactWriter.h"
 
 #include "llvm/Support/FileSystem.h"
 

@@ -9,7 +9,7 @@
 #ifndef MILM_TEST_UNIT_RUNTIME_RUNTIMETESTUTIL_H
 #define MILM_TEST_UNIT_RUNTIME_RUNTIMETESTUTIL_H
 
-#include "runtime/artifact/ArtifactWriter.h"
+#include "codegen/artifact/ArtifactWriter.h"
 
 #include <cstdint>
 #include <memory>

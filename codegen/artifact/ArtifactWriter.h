@@ -16,8 +16,8 @@
 // place, so a failure leaves an existing output untouched.
 //
 //===----------------------------------------------------------------------===//
-#ifndef MILM_RUNTIME_ARTIFACT_ARTIFACTWRITER_H
-#define MILM_RUNTIME_ARTIFACT_ARTIFACTWRITER_H
+#ifndef MILM_CODEGEN_ARTIFACT_ARTIFACTWRITER_H
+#define MILM_CODEGEN_ARTIFACT_ARTIFACTWRITER_H
 
 #include "frontends/common/ModelDescription.h"
 
@@ -131,4 +131,4 @@ llvm::Error writeArtifact(llvm::StringRef path, const ArtifactSpec &spec);
 } // namespace artifact
 } // namespace milm
 
-#endif // MILM_RUNTIME_ARTIFACT_ARTIFACTWRITER_H
+#endif // MILM_CODEGEN_ARTIFACT_ARTIFACTWRITER_H

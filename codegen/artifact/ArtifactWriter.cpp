@@ -8,7 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "runtime/artifact/ArtifactWriter.h"
+#include "codegen/artifact/ArtifactWriter.h"
 
 #include "frontends/common/OneLineError.h"
 #include "common/milm/StorageFormat.h"
