@@ -607,13 +607,16 @@ std::string rawArtifact(uint64_t tOffset, uint64_t tSize, uint32_t format,
   return out;
 }
 
+/// Writes `content` to `path` and opens it: "" or open()'s error.
+std::string openError(const std::string &path, const std::string &content) {
+  fake::writeFileBytes(path, content);
+  Artifact a;
+  std::string e;
+  return a.open(path.c_str(), &e) ? std::string() : e;
+}
+
 TEST_F(ArtifactTest, OldFormatAndUnknownChecksumKind) {
-  auto err = [&](const std::string &content) {
-    fake::writeFileBytes(path, content);
-    Artifact a;
-    std::string e;
-    return a.open(path.c_str(), &e) ? std::string() : e;
-  };
+  auto err = [&](const std::string &content) { return openError(path, content); };
   EXPECT_EQ(err(rawArtifact(0, 64, 0, {16}, 128)), "");
   EXPECT_EQ(err(rawArtifact(0, 64, 0, {16}, 128, /*minor=*/0)),
             path + ": format version 1.0 has no header checksum (written by an older milmc): "
@@ -625,12 +628,7 @@ TEST_F(ArtifactTest, OldFormatAndUnknownChecksumKind) {
 }
 
 TEST_F(ArtifactTest, BadTensorTables) {
-  auto err = [&](const std::string &content) {
-    fake::writeFileBytes(path, content);
-    Artifact a;
-    std::string e;
-    return a.open(path.c_str(), &e) ? std::string() : e;
-  };
+  auto err = [&](const std::string &content) { return openError(path, content); };
   EXPECT_EQ(err(rawArtifact(0, 64, 0, {16}, 128)), "");
   EXPECT_EQ(err(rawArtifact(32, 64, 0, {16}, 128)),
             path + ": tensor 'w': offset 32 in the weight section is not 64-byte aligned");
