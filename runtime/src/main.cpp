@@ -385,6 +385,10 @@ int main(int argc, char **argv) {
     milm_sampler *sampler = milm_sampler_new(&o.sampling);
     if (!sampler) {
       rc = fail(milm_last_error());
+    } else if (milm_tokenize(model, "", 0, 0, 0, nullptr, 0) < 0) {
+      // No usable tokenizer: say so before echoing a prompt that goes nowhere.
+      rc = fail(milm_last_error());
+      milm_sampler_free(sampler);
     } else {
       if (o.displayPrompt) {
         fwrite(o.prompt.data(), 1, o.prompt.size(), stdout);
