@@ -11,17 +11,22 @@ namespace generated {
 
 void buildModelPipeline(mlir::OpPassManager &pm, const ModelPipelineOptions &options) {
   // Model-level passes go here, in the order they must run, each given
-  // options.weightStore when it writes weights. Empty today.
-  (void)pm;
-  (void)options;
+  // options.weightStore when it writes weights.
+  if (!options.quantize.empty()) {
+    QuantizeOptions q;
+    q.format = options.quantize;
+    q.pure = options.quantizePure;
+    q.weightStore = options.weightStore;
+    pm.addPass(createQuantize(q));
+  }
 }
 
 void registerMilmPasses() {
   generated::registerMilmPasses();
   mlir::PassPipelineRegistration<ModelPipelineOptions>(
       "milm-model-pipeline",
-      "The model-level passes milmc compile runs before code generation (none yet: the IR "
-      "is unchanged)",
+      "The model-level passes milmc compile runs before code generation (milm-quantize "
+      "with quantize=FORMAT)",
       buildModelPipeline);
 }
 

@@ -29,12 +29,19 @@ struct ModelPipelineOptions : mlir::PassPipelineOptions<ModelPipelineOptions> {
       *this, "weight-store",
       llvm::cl::desc("The weight store that passes append the weights they create to "
                      "(created when a pass first writes one; passes/WeightStore.h)")};
+  Option<std::string> quantize{
+      *this, "quantize",
+      llvm::cl::desc("Run milm-quantize with this format (a storage format or q4_k_m); "
+                     "empty: keep the weights' formats")};
+  Option<bool> quantizePure{*this, "quantize-pure",
+                            llvm::cl::desc("milm-quantize's `pure`: every matrix in the format"),
+                            llvm::cl::init(false)};
 };
 
 /// The model-level passes `milmc compile` runs on a module holding a
-/// milm.model before its target's lowering, in order. Empty today: the pass
-/// issues fill it. The IR stays in the milm dialect; weights it creates are
-/// in `options.weightStore`.
+/// milm.model before its target's lowering, in order: milm-quantize when
+/// `options.quantize` names a format. The IR stays in the milm dialect;
+/// weights it creates are in `options.weightStore`.
 void buildModelPipeline(mlir::OpPassManager &pm, const ModelPipelineOptions &options);
 
 /// Registers every pass of Passes.td and the pipeline `milm-model-pipeline`

@@ -17,14 +17,56 @@
 //     let dependentDialects = ["::mlir::milm::MilmDialect"];
 //   }
 //
-// None is declared yet: the first arrives with the pass issues. docs/DESIGN.md,
-// "Adding a pass", is the recipe; test/lib/Passes/TestPasses.td declares a
-// test-only pass the same way.
+// docs/DESIGN.md, "Adding a pass", is the recipe; test/lib/Passes/TestPasses.td
+// declares a test-only pass the same way.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MILM_PASSES_TD
 #define MILM_PASSES_TD
 
 include "mlir/Pass/PassBase.td"
+
+def Quantize : Pass<"milm-quantize", "::mlir::ModuleOp"> {
+  let summary = "Round-to-nearest quantization of the weight matrices to a storage format";
+  let description = [{
+    Rewrites every weight matrix (every `milm.weight` of rank 2 or more, but
+    the MoE routers `*ffn_gate_inp.weight`, which stay as they are) into the
+    storage format `format`: the weight is decoded to f32 from whatever format
+    it has and encoded again with the reference quantizers of
+    common/milm/Quantize.h (ggml's rounding: the 32-value formats give
+    llama.cpp's bytes), written to the weight store and referenced from there.
+
+    `format` is a storage format (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0,
+    q5_1, q4_k, q5_k, q6_k) or the mixture `q4_k_m`. Unless `pure` is set, the
+    types follow llama.cpp's llama-quantize, so the results compare with the
+    files users make with it:
+      - the output matrix (or, with tied embeddings, the token embedding) is
+        q6_k when `format` is below q8_0 and its rows are a multiple of 256
+        values, else q8_0;
+      - q4_k_m: q4_k everywhere, and q6_k for attn_v and ffn_down(_exps) in
+        the layers i of n where i < n/8, i >= 7n/8 or (i - n/8) % 3 == 2.
+    A row length that is not a multiple of the chosen format's block falls
+    back as llama-quantize does (q4_k -> q5_0, q5_k -> q5_1, q6_k -> q8_0,
+    then f16), with a warning naming the weights.
+
+    ```mlir
+    %w = milm.weight "blk.0.attn_q.weight" from "model.gguf" at 380256
+        : !milm.weight<256x256xf16>
+    // milm-quantize{format=q4_0 weight-store=w.milmstore} makes it
+    %w = milm.weight "blk.0.attn_q.weight" from "w.milmstore" at 64
+        : !milm.weight<256x256xq4_0>
+    ```
+  }];
+  let options = [
+    Option<"format", "format", "std::string", /*default=*/"\"\"",
+           "Storage format of the matrices, or the mixture q4_k_m">,
+    Option<"pure", "pure", "bool", /*default=*/"false",
+           "Every matrix in `format`, without llama-quantize's output and "
+           "mixture rules">,
+    Option<"weightStore", "weight-store", "std::string", /*default=*/"\"\"",
+           "The weight store new weights are appended to (passes/WeightStore.h)">,
+  ];
+  let dependentDialects = ["::mlir::milm::MilmDialect"];
+}
 
 #endif // MILM_PASSES_TD

@@ -6,7 +6,7 @@
 #
 # MODEL is a GGUF file or a Hugging Face checkpoint. Without one it is
 # models/milm-tiny-kjv.gguf, a 2-million-parameter LLaMA-style model this project
-# trained on the King James Bible (scripts/train_tiny_model.sh; models/README.md),
+# trained on the King James Bible (scripts/train_model.sh; models/README.md),
 # so the text reads like that book; PROMPT defaults to "In the beginning" then,
 # "Once upon a time" otherwise.
 set -euo pipefail

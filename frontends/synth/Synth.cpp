@@ -1,7 +1,7 @@
 //===- Synth.cpp - Random-weight models shaped like the MiLM2 family ------===//
 #include "frontends/synth/Synth.h"
 
-#include "frontends/common/Quantize.h"
+#include "common/milm/Quantize.h"
 #include "frontends/gguf/GGUF.h"
 
 #include "llvm/ADT/StringExtras.h"

@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "Perplexity.h"
 #include "milm/milm.h"
 
 #include <cerrno>
@@ -13,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -53,6 +55,12 @@ void usage(FILE *out, const char *argv0) {
           "                          position per call and print, per position, one JSON\n"
           "                          line {\"pos\": P, \"input\": T, \"logits\": [...]}\n"
           "      --logits-batch      with --logits-for: evaluate all ids in one call\n"
+          "      --perplexity FILE   perplexity of the text in FILE: windows of -c tokens\n"
+          "                          (default: the context, at most 512), each scoring\n"
+          "                          its second half, as llama-perplexity does\n"
+          "      --chunks K          with --perplexity: score only the first K windows\n"
+          "      --logits-out PATH   with --perplexity: write the scored rows' logits to\n"
+          "                          PATH (- for stdout) for milmc compare\n"
           "      --profile           after the run, print to stderr the time in each op\n"
           "                          kind and weight format (prompt and decode apart),\n"
           "                          with the weight bytes read and GB/s\n"
@@ -176,6 +184,9 @@ struct Options {
   bool logitsFor = false;
   bool logitsBatch = false;
   std::vector<int32_t> logitIds;
+  const char *perplexity = nullptr;
+  long long chunks = 0;
+  std::string logitsOut;
   bool info = false;
   bool profile = false;
   bool useMmap = false;
@@ -313,6 +324,21 @@ int parseArgs(int argc, char **argv, Options &o) {
       o.logitsFor = true;
     } else if (arg == "--logits-batch") {
       o.logitsBatch = true;
+    } else if (arg == "--perplexity") {
+      if (!needValue())
+        return 1;
+      o.perplexity = v;
+    } else if (arg == "--chunks") {
+      if (!needValue())
+        return 1;
+      if (!parseInt(v, 1, INT32_MAX, &o.chunks))
+        return badValue("a number of windows >= 1");
+    } else if (arg == "--logits-out") {
+      if (!needValue())
+        return 1;
+      if (!*v)
+        return badValue("a file, or - for stdout");
+      o.logitsOut = v;
     } else if (arg == "--info") {
       o.info = true;
     } else {
@@ -322,6 +348,14 @@ int parseArgs(int argc, char **argv, Options &o) {
   }
   if (o.logitsBatch && !o.logitsFor)
     return fail("--logits-batch needs --logits-for");
+  if ((o.chunks || !o.logitsOut.empty()) && !o.perplexity)
+    return fail(std::string(o.chunks ? "--chunks" : "--logits-out") + " needs --perplexity");
+  if (o.perplexity && (o.logitsFor || o.havePrompt))
+    return fail(std::string("--perplexity cannot be combined with ") +
+                (o.logitsFor ? "--logits-for" : "a prompt (-p/-f)"));
+  if (o.perplexity && o.nCtx != 0 && o.nCtx < 4)
+    return fail("-c " + std::to_string(o.nCtx) +
+                ": a perplexity window needs at least 4 tokens");
   return -1;
 }
 
@@ -368,8 +402,27 @@ int main(int argc, char **argv) {
     return 0;
   }
 
+  milm::rt::PerplexityOptions ppl;
+  if (o.perplexity) {
+    ppl.textPath = o.perplexity;
+    if (!readFile(o.perplexity, &ppl.text)) {
+      rc = fail(std::string(o.perplexity) + ": cannot read: " + strerror(errno));
+      milm_model_close(model);
+      return rc;
+    }
+    ppl.window = o.nCtx ? o.nCtx : std::min<long long>(milm_model_context_capacity(model), 512);
+    ppl.maxWindows = o.chunks;
+    ppl.logitsOut = o.logitsOut;
+    if (ppl.window < 4) {
+      rc = fail("the model's context of " + std::to_string(ppl.window) +
+                " positions is too small for a perplexity window (4 tokens at least)");
+      milm_model_close(model);
+      return rc;
+    }
+  }
+
   milm_context_params cp = milm_context_default_params();
-  cp.n_ctx = int32_t(o.nCtx);
+  cp.n_ctx = int32_t(o.perplexity ? ppl.window : o.nCtx);
   cp.n_threads = int32_t(o.threads);
   cp.profile = o.profile ? 1 : 0;
   milm_context *ctx = milm_context_new(model, &cp);
@@ -379,7 +432,9 @@ int main(int argc, char **argv) {
     return rc;
   }
 
-  if (o.logitsFor) {
+  if (o.perplexity) {
+    rc = milm::rt::runPerplexity(model, ctx, ppl, gProg);
+  } else if (o.logitsFor) {
     rc = runLogits(ctx, o, milm_model_vocab_size(model));
   } else {
     milm_sampler *sampler = milm_sampler_new(&o.sampling);

@@ -134,6 +134,8 @@ llvm::Error compileModel(const CompileOptions &opts) {
     mlir::PassManager pm(&ctx);
     ModelPipelineOptions pipeline;
     pipeline.weightStore = staging + "/weights.milmstore";
+    pipeline.quantize = opts.quantize;
+    pipeline.quantizePure = opts.quantizePure;
     buildModelPipeline(pm, pipeline);
     if (llvm::Error e = runPasses(pm, **module, opts.model))
       return e;
@@ -186,6 +188,8 @@ llvm::Error compileModel(const CompileOptions &opts) {
                   {"max_tokens", std::to_string(opts.maxTokens)},
                   {"repack", repack ? repackedLayoutNames() : "none"},
                   {"kv_capacity", std::to_string(info->kvCapacity)},
+                  {"quantize", opts.quantize.empty() ? "none"
+                                                     : opts.quantize + (opts.quantizePure ? " (pure)" : "")},
                   {"source", opts.model}};
   spec.weightsSize = info->weightsBytes;
   for (const LoweredWeight &w : info->weights) {

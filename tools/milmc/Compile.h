@@ -18,6 +18,8 @@ struct CompileOptions {
   bool verbose = false;     ///< per-stage timings
   bool embedWeights = false; ///< link model.milm into milm-run; OUT/ gets no model.milm
   bool repack = true;        ///< repack weights into the target kernels' layouts (q4_0x8 on x86-64)
+  std::string quantize;      ///< milm-quantize's format ("": keep the model's formats)
+  bool quantizePure = false; ///< milm-quantize's `pure`
 };
 
 /// Import, lower, generate code, write the artifact and link the executable.

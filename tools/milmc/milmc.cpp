@@ -4,6 +4,7 @@
 //   milmc inspect MODEL                   config, tensor table and storage formats
 //   milmc synth --preset P --format F -o model.gguf
 //                                         a random-weight MiLM2-shaped GGUF
+//   milmc compare A B --text FILE         perplexity of two compiled models, KL(A||B)
 //   milmc version
 //
 //===----------------------------------------------------------------------===//
@@ -11,6 +12,7 @@
 #include "frontends/builder/ModelBuilder.h"
 #include "frontends/common/OneLineError.h"
 #include "frontends/synth/Synth.h"
+#include "tools/milmc/Compare.h"
 #include "tools/milmc/Compile.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -33,6 +35,7 @@ static cl::SubCommand importCmd("import", "Import a model (GGUF, or safetensors 
 static cl::SubCommand inspectCmd("inspect", "Print a model's configuration, tensors and storage formats");
 static cl::SubCommand synthCmd("synth", "Write a random-weight GGUF model shaped like a MiLM2 preset");
 static cl::SubCommand compileCmd("compile", "Compile a model into a self-contained executable and model.milm");
+static cl::SubCommand compareCmd("compare", "Run two compiled models over one text: perplexity of each, KL(A || B), top-1 agreement");
 static cl::SubCommand versionCmd("version", "Print milm's version and the LLVM it was built with");
 
 static cl::OptionCategory importCat("milmc import options");
@@ -89,12 +92,35 @@ static cl::opt<bool> compileNoRepack(
              "products are repacked to 8 interleaved rows for the x86-64 AVX2/AVX-512 "
              "kernels)"),
     cl::sub(compileCmd), cl::cat(compileCat));
+static cl::opt<std::string> compileQuantize(
+    "quantize",
+    cl::desc("Quantize the weight matrices (milm-quantize, round to nearest): f32, f16, bf16, "
+             "q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k or the mixture q4_k_m; the "
+             "output matrix gets q6_k as llama-quantize gives it, unless --quantize-pure"),
+    cl::value_desc("format"), cl::sub(compileCmd), cl::cat(compileCat));
+static cl::opt<bool> compileQuantizePure("quantize-pure",
+                                         cl::desc("With --quantize: every matrix in that format"),
+                                         cl::sub(compileCmd), cl::cat(compileCat));
 static cl::opt<bool> compileEmbed("embed-weights",
                                   cl::desc("Link the weights into milm-run, which then runs alone: "
                                            "OUT/ holds only milm-run and model.o, no model.milm"),
                                   cl::sub(compileCmd), cl::cat(compileCat));
 static cl::opt<bool> compileVerbose("v", cl::desc("Print the time of each stage"), cl::sub(compileCmd),
                                     cl::cat(compileCat));
+
+static cl::OptionCategory compareCat("milmc compare options");
+static cl::list<std::string> compareInputs(cl::Positional, cl::desc("<A> <B> (milmc compile output folders)"),
+                                           cl::sub(compareCmd));
+static cl::opt<std::string> compareText("text", cl::desc("The text both models read (e.g. models/kjv-heldout.txt)"),
+                                        cl::value_desc("file"), cl::sub(compareCmd), cl::cat(compareCat));
+static cl::opt<int64_t> compareWindow("c", cl::desc("Window in tokens (default: milm-run's, the context up to 512)"),
+                                      cl::init(0), cl::sub(compareCmd), cl::cat(compareCat));
+static cl::opt<int64_t> compareChunks("chunks", cl::desc("Score only the first K windows"), cl::init(0),
+                                      cl::sub(compareCmd), cl::cat(compareCat));
+static cl::opt<int64_t> compareThreads("t", cl::desc("Threads of each model (default: milm-run's)"), cl::init(0),
+                                       cl::sub(compareCmd), cl::cat(compareCat));
+static cl::opt<bool> compareJson("json", cl::desc("Print one JSON object instead of the table"),
+                                 cl::sub(compareCmd), cl::cat(compareCat));
 
 static int fail(Error e) {
   logAllUnhandledErrors(std::move(e), errs(), "milmc: error: ");
@@ -297,7 +323,7 @@ int main(int argc, char **argv) {
   // A write past `ulimit -f` fails with EFBIG and is reported like any other
   // write error, instead of killing milmc with SIGXFSZ.
   signal(SIGXFSZ, SIG_IGN);
-  cl::HideUnrelatedOptions({&importCat, &synthCat, &compileCat});
+  cl::HideUnrelatedOptions({&importCat, &synthCat, &compileCat, &compareCat});
   cl::ParseCommandLineOptions(argc, argv,
                               "milmc: the milm ahead-of-time compiler for MiLM2 language models\n");
   if (versionCmd) {
@@ -321,7 +347,35 @@ int main(int argc, char **argv) {
     opts.verbose = compileVerbose;
     opts.embedWeights = compileEmbed;
     opts.repack = !compileNoRepack;
+    opts.quantize = compileQuantize;
+    opts.quantizePure = compileQuantizePure;
+    if (compileQuantizePure && compileQuantize.empty())
+      return fail(createStringError(inconvertibleErrorCode(), "--quantize-pure needs --quantize FORMAT"));
     if (Error e = milm::compileModel(opts))
+      return fail(std::move(e));
+    return 0;
+  }
+  if (compareCmd) {
+    if (compareInputs.size() != 2)
+      return fail(createStringError(inconvertibleErrorCode(),
+                                    "compare takes two compiled models, A and B (got " +
+                                        std::to_string(compareInputs.size()) + ")"));
+    if (compareWindow != 0 && compareWindow < 4)
+      return fail(createStringError(inconvertibleErrorCode(),
+                                    "-c " + std::to_string(compareWindow) +
+                                        ": a window needs at least 4 tokens"));
+    if (compareChunks < 0 || compareThreads < 0)
+      return fail(createStringError(inconvertibleErrorCode(),
+                                    "--chunks and -t take numbers >= 1"));
+    milm::CompareOptions opts;
+    opts.a = compareInputs[0];
+    opts.b = compareInputs[1];
+    opts.text = compareText;
+    opts.window = compareWindow;
+    opts.chunks = compareChunks;
+    opts.threads = compareThreads;
+    opts.json = compareJson;
+    if (Error e = milm::compareModels(opts, outs()))
       return fail(std::move(e));
     return 0;
   }

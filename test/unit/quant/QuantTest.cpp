@@ -7,7 +7,7 @@
 // reproduce llama.cpp's bytes exactly.
 //
 //===----------------------------------------------------------------------===//
-#include "frontends/common/Quantize.h"
+#include "common/milm/Quantize.h"
 #include "frontends/gguf/GGUF.h"
 
 #include <gtest/gtest.h>

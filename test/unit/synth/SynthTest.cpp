@@ -5,7 +5,7 @@
 // the (dequantized) weights, determinism, and the Q4_K_M mix rule.
 //
 //===----------------------------------------------------------------------===//
-#include "frontends/common/Quantize.h"
+#include "common/milm/Quantize.h"
 #include "frontends/gguf/GGUF.h"
 #include "frontends/gguf/GGUFImport.h"
 #include "frontends/synth/Synth.h"

@@ -30,7 +30,7 @@
 #define MILM_TEST_UNIT_UKERNELS_UKERNELCHECKS_H
 
 #include "codegen/ukernels/include/milm_ukernels.h"
-#include "frontends/common/Quantize.h"
+#include "common/milm/Quantize.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Regenerates the tiny model that scripts/run.sh compiles by default
 # (models/milm-tiny-kjv.gguf and its reference logits models/milm-tiny-kjv.ref.jsonl):
-# installs what scripts/train_tiny_model.py needs from Debian 12 (PyTorch, NumPy,
+# installs what scripts/train_model.py needs from Debian 12 (PyTorch, NumPy,
 # OpenBLAS, the King James Bible and the program that reads it), then runs it on one
 # CPU thread. Arguments go to the Python script (--help lists them).
 #
-#   bash scripts/train_tiny_model.sh [-o OUT.gguf] [options]
+#   bash scripts/train_model.sh [-o OUT.gguf] [options]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -21,4 +21,4 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # Debian's own Python, where python3-torch lives, whatever python3 is first on PATH.
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
-exec /usr/bin/python3 scripts/train_tiny_model.py "$@"
+exec /usr/bin/python3 scripts/train_model.py "$@"

@@ -6,7 +6,7 @@
 // quantizers and, with it, their bytes.
 //
 //===----------------------------------------------------------------------===//
-#include "frontends/common/Quantize.h"
+#include "common/milm/Quantize.h"
 
 #include <algorithm>
 #include <cassert>

@@ -25,8 +25,8 @@
 // valid blocks of good quality but not byte-identical ones.
 //
 //===----------------------------------------------------------------------===//
-#ifndef MILM_FRONTENDS_COMMON_QUANTIZE_H
-#define MILM_FRONTENDS_COMMON_QUANTIZE_H
+#ifndef MILM_COMMON_QUANTIZE_H
+#define MILM_COMMON_QUANTIZE_H
 
 #include "common/milm/StorageFormat.h"
 
