@@ -341,11 +341,9 @@ milm_context *milm_context_new(milm_model *model, const milm_context_params *par
               int(p.n_ctx), ll(d.kv_capacity));
     return nullptr;
   }
-  // [layers][2][capacity][kv_heads][head_dim] f16.
-  unsigned __int128 kv = (unsigned __int128)uint64_t(d.num_layers) * 2 *
-                         uint64_t(d.kv_capacity) * uint64_t(d.num_kv_heads) *
-                         uint64_t(d.head_dim) * 2;
-  if (kv > (unsigned __int128)(SIZE_MAX / 2) || d.arena_bytes > SIZE_MAX / 2) {
+  uint64_t kv = 0;
+  if (!milm_kv_cache_bytes(d.num_layers, d.kv_capacity, d.num_kv_heads, d.head_dim, &kv) ||
+      kv > SIZE_MAX / 2 || d.arena_bytes > SIZE_MAX / 2) {
     setError("the KV cache or the arena is too large for this machine");
     return nullptr;
   }

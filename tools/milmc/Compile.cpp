@@ -1,7 +1,8 @@
 //===- Compile.cpp - milmc compile ----------------------------------------===//
 //
-//   MODEL -> milm IR -> the model pipeline (passes/, weights they create in
-//         OUT/.milmc-staging-*/weights.milmstore)
+//   MODEL (or milm IR in a .mlir file) -> milm IR -> the model pipeline
+//         (passes/, weights they create in OUT/.milmc-staging-*/weights.milmstore)
+//         -> the artifact's config and tokenizer, read from the IR (ModelFromIR.h)
 //         -> --milm-lower-to-cpu -> LLVM IR + op layer + microkernels
 //         -> OUT/model.o (TargetMachine) -> OUT/model.milm (artifact writer)
 //         -> OUT/milm-run (ld.lld with the runtime, statically)
@@ -17,6 +18,8 @@
 #include "passes/Passes.h"
 #include "runtime/LinkConfig.h"
 #include "codegen/artifact/ArtifactWriter.h"
+#include "codegen/artifact/ModelFromIR.h"
+#include "dialects/milm/MilmDialect.h"
 #include "milm/artifact.h"
 
 // The generic (portable C) microkernels' repackers: the same code, linked into
@@ -25,8 +28,12 @@
 #include "codegen/ukernels/include/milm_ukernels.h"
 #undef MILM_UK_PREFIX
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
+#include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/Path.h"
@@ -54,11 +61,14 @@ std::string repackedLayoutNames() {
   return names;
 }
 
-/// Runs `pm` on `module`; a failure is one line with the first diagnostic.
+/// Runs `pm` on `module`; a failure is one line with the first error. A
+/// pass's warnings are printed as they come, one line each.
 llvm::Error runPasses(mlir::PassManager &pm, mlir::ModuleOp module, const std::string &model) {
   std::string diag;
   mlir::ScopedDiagnosticHandler handler(module.getContext(), [&](mlir::Diagnostic &d) {
-    if (diag.empty())
+    if (d.getSeverity() == mlir::DiagnosticSeverity::Warning)
+      llvm::errs() << "milmc: warning: " << model << ": " << d.str() << "\n";
+    else if (diag.empty() && d.getSeverity() == mlir::DiagnosticSeverity::Error)
       diag = d.str();
     return mlir::success();
   });
@@ -102,15 +112,38 @@ llvm::Error compileModel(const CompileOptions &opts) {
   }
 
   Stage importing("importing the model");
-  auto desc = importModel(opts.model);
-  if (!desc)
-    return desc.takeError();
   mlir::MLIRContext ctx;
-  BuildOptions build;
-  build.cacheCapacity = opts.kvCacheSize;
-  auto module = buildModelIR(ctx, *desc, build);
-  if (!module)
-    return module.takeError();
+  mlir::OwningOpRef<mlir::ModuleOp> module;
+  if (llvm::StringRef(opts.model).ends_with(".mlir")) {
+    // milm IR, e.g. from milmc import and milm-opt: everything comes from it.
+    if (opts.kvCacheSize)
+      return err(opts.model + ": --kv-cache-size applies when importing a model; milm IR "
+                              "has its KV cache in its types (milmc import --kv-cache-size N)");
+    ctx.loadDialect<mlir::milm::MilmDialect, mlir::func::FuncDialect>();
+    std::string diag;
+    mlir::ScopedDiagnosticHandler handler(&ctx, [&](mlir::Diagnostic &d) {
+      if (diag.empty() && d.getSeverity() == mlir::DiagnosticSeverity::Error) {
+        // "LINE:COL: message", as compilers say it.
+        if (auto fl = llvm::dyn_cast<mlir::FileLineColLoc>(d.getLocation()))
+          diag = std::to_string(fl.getLine()) + ":" + std::to_string(fl.getColumn()) + ": ";
+        diag += d.str();
+      }
+      return mlir::success();
+    });
+    module = mlir::parseSourceFile<mlir::ModuleOp>(opts.model, &ctx);
+    if (!module || mlir::failed(mlir::verify(*module)))
+      return err(opts.model + ":" + (diag.empty() ? std::string(" not milm IR") : diag));
+  } else {
+    auto desc = importModel(opts.model);
+    if (!desc)
+      return desc.takeError();
+    BuildOptions build;
+    build.cacheCapacity = opts.kvCacheSize;
+    auto built = buildModelIR(ctx, *desc, build);
+    if (!built)
+      return built.takeError();
+    module = std::move(*built);
+  }
   double tImport = importing.done();
   if (std::error_code ec = llvm::sys::fs::create_directories(opts.outDir))
     return err(opts.outDir + ": " + ec.message());
@@ -137,9 +170,16 @@ llvm::Error compileModel(const CompileOptions &opts) {
     pipeline.quantize = opts.quantize;
     pipeline.quantizePure = opts.quantizePure;
     buildModelPipeline(pm, pipeline);
-    if (llvm::Error e = runPasses(pm, **module, opts.model))
+    if (llvm::Error e = runPasses(pm, *module, opts.model))
       return e;
   }
+  // What model.milm says about the model, from the IR as the pipeline left it.
+  llvm::Expected<ModelConfig> config = modelConfigFromIR(*module);
+  if (!config)
+    return err(opts.model + ": " + llvm::toString(config.takeError()));
+  llvm::Expected<std::optional<TokenizerData>> tokenizer = tokenizerFromIR(*module);
+  if (!tokenizer)
+    return err(opts.model + ": " + llvm::toString(tokenizer.takeError()));
 
   Stage lowering("lowering to the CPU op layer");
   mlir::PassManager pm(&ctx);
@@ -148,9 +188,9 @@ llvm::Error compileModel(const CompileOptions &opts) {
   bool repack = opts.repack && (target->ukernels == "x86_64-avx2" ||
                                 target->ukernels == "x86_64-avx512");
   buildCPUToLLVMPipeline(pm, opts.maxTokens, repack);
-  if (llvm::Error e = runPasses(pm, **module, opts.model))
+  if (llvm::Error e = runPasses(pm, *module, opts.model))
     return e;
-  auto info = readLoweredModelInfo(**module);
+  auto info = readLoweredModelInfo(*module);
   if (!info)
     return info.takeError();
   // What the runtime would refuse when it creates a context: say it now.
@@ -159,15 +199,17 @@ llvm::Error compileModel(const CompileOptions &opts) {
                " positions (the model's context) is more than the runtime takes (" +
                llvm::Twine(MILM_MODEL_MAX_KV_CAPACITY) + "); compile with --kv-cache-size N");
   {
-    // [layers][2][capacity][kv_heads][head_dim] f16, as milm_context_new allocates it.
-    const double kvBytes = double(info->layers) * 2 * double(info->kvCapacity) *
-                           double(info->kvHeads) * double(info->headDim) * 2;
+    // The bytes milm_context_new will allocate (model_abi.h's formula).
+    uint64_t kv = 0;
+    const bool fits =
+        milm_kv_cache_bytes(info->layers, info->kvCapacity, info->kvHeads, info->headDim, &kv);
+    const double kvBytes = double(kv);
     const double ram = double(llvm::sys::Process::getPageSizeEstimate()) *
                        double(sysconf(_SC_PHYS_PAGES));
-    if (kvBytes > 0.5 * double(SIZE_MAX))
+    if (!fits || kv > SIZE_MAX / 2)
       return err(opts.model + ": a KV cache of " + llvm::Twine(info->kvCapacity) +
-                 " positions needs " + llvm::Twine(uint64_t(kvBytes / 1073741824.0)) +
-                 " GiB, more than any machine can allocate; compile with --kv-cache-size N");
+                 " positions needs more memory than any machine can allocate; compile with "
+                 "--kv-cache-size N");
     if (ram > 0 && kvBytes > ram)
       llvm::errs() << llvm::format("milmc: warning: a KV cache of %lld positions needs %.1f GiB, "
                                    "more than this machine's %.1f GiB of memory; "
@@ -179,9 +221,9 @@ llvm::Error compileModel(const CompileOptions &opts) {
 
   // The artifact's description of the weights, whose hash the code carries too.
   artifact::ArtifactSpec spec;
-  spec.config = desc->config;
-  if (desc->tokenizer)
-    spec.tokenizer = *desc->tokenizer;
+  spec.config = *config;
+  if (*tokenizer)
+    spec.tokenizer = **tokenizer;
   spec.target = target->triple;
   spec.options = {{"target", target->name}, {"cpu", target->cpu},
                   {"ukernels", target->ukernels},
@@ -235,7 +277,7 @@ llvm::Error compileModel(const CompileOptions &opts) {
   Stage codegen("generating code");
   std::string object = staging + "/model.o";
   CodegenTimings tm;
-  if (llvm::Error e = emitCPUObject(**module, *info, *target, MILM_BITCODE_DIR, object, &tm))
+  if (llvm::Error e = emitCPUObject(*module, *info, *target, MILM_BITCODE_DIR, object, &tm))
     return e;
   double tCodegen = codegen.done();
 
@@ -251,7 +293,7 @@ llvm::Error compileModel(const CompileOptions &opts) {
     if (!check.open(artifactPath.c_str(), &why, rt::Artifact::Load::Map))
       return err(opts.model + ": milm-run would refuse the compiled model: " + why);
     if (!check.tokenizer().valid()) {
-      if (!desc->tokenizer)
+      if (!*tokenizer)
         llvm::errs() << "milmc: warning: " << opts.model
                      << " has no tokenizer (no tokenizer.json or tokenizer.ggml.*): the "
                         "compiled model takes token ids only (milm-run --logits-for)\n";

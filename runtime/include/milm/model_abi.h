@@ -25,6 +25,23 @@ extern "C" {
 /* The most KV-cache positions the runtime takes (token positions are int32). */
 #define MILM_MODEL_MAX_KV_CAPACITY INT32_MAX
 
+/* Bytes of a model's KV cache, f16 [layers][2][capacity][kv_heads][head_dim]
+ * (see `kv` below): what milm_context_new allocates and milmc warns about.
+ * Sets *bytes and returns 1, or returns 0 when a size is negative or the
+ * product does not fit in 64 bits. */
+static inline int milm_kv_cache_bytes(int64_t layers, int64_t capacity, int64_t kv_heads,
+                                      int64_t head_dim, uint64_t *bytes) {
+  uint64_t b = 2 * 2; /* k and v, 2 bytes each */
+  if (layers < 0 || capacity < 0 || kv_heads < 0 || head_dim < 0 ||
+      __builtin_mul_overflow(b, (uint64_t)layers, &b) ||
+      __builtin_mul_overflow(b, (uint64_t)capacity, &b) ||
+      __builtin_mul_overflow(b, (uint64_t)kv_heads, &b) ||
+      __builtin_mul_overflow(b, (uint64_t)head_dim, &b))
+    return 0;
+  *bytes = b;
+  return 1;
+}
+
 typedef struct milm_exec milm_exec; /* runtime-owned: thread pool and friends */
 
 /* ---- provided by the runtime, called by generated code ------------------ */
