@@ -263,6 +263,7 @@ class MoE(nn.Module):
         x = h.reshape(-1, D)
         probs = self.gate_inp(x).softmax(-1)
         w, idx = probs.topk(self.k, dim=-1)
+        self.last_idx = idx.detach()
         w = w / w.sum(-1, keepdim=True)
         out = torch.zeros_like(x)
         for e in range(self.w_gate.shape[0]):
@@ -683,10 +684,15 @@ def reference_perplexity(model, tok, text, n_ctx, max_chunks=0):
     first = n_ctx // 2
     nll = nll2 = 0.0
     count = 0
+    moes = [b.moe for b in model.layers if b.moe is not None]
+    usage = [[0] * m.w_gate.shape[0] for m in moes]
     for c in range(n_chunks):
         window = tokens[c * n_ctx:(c + 1) * n_ctx]
         window[0] = tok.eot
         logp = model(torch.tensor([window]))[0].double().log_softmax(-1)
+        for u, m in zip(usage, moes):
+            for e in m.last_idx.flatten().tolist():
+                u[e] += 1
         for j in range(first, n_ctx - 1):
             v = -float(logp[j, window[j + 1]])
             nll += v
@@ -696,8 +702,12 @@ def reference_perplexity(model, tok, text, n_ctx, max_chunks=0):
     var = nll2 / count - mean * mean
     ppl = math.exp(mean)
     err = math.sqrt(var / (count - 1)) * ppl if var > 0 and count > 1 else 0.0
-    return {"ctx": n_ctx, "chunks": n_chunks, "tokens": len(tokens), "scored": count,
-            "mean_nll": mean, "ppl": ppl, "ppl_stderr": err}
+    r = {"ctx": n_ctx, "chunks": n_chunks, "tokens": len(tokens), "scored": count,
+         "mean_nll": mean, "ppl": ppl, "ppl_stderr": err}
+    if moes:
+        # Each layer's share of expert assignments over every evaluated position.
+        r["expert_share"] = [[round(c / sum(u), 4) for c in u] for u in usage]
+    return r
 
 
 def write_perplexity(model, tok, heldout, n_ctx, model_path, label):

@@ -5,7 +5,7 @@
 //
 //   1. planWeightLayout(): pick each weight's offset in the weight section
 //      (64-byte aligned), so the code generator can compile the offsets in;
-//   2. computeModelHash(): the hash of the layout that both milm_model.model_hash
+//   2. computeModelHash(): the hash of the layout that both milm_model_descriptor.model_hash
 //      (runtime/include/milm/model_abi.h) and the artifact carry;
 //   3. writeArtifact(): stream every weight's bytes into place, checksumming them
 //      on the way (milm64, runtime/include/milm/checksum.h).

@@ -211,7 +211,7 @@ llvm::Error emitCPUObject(mlir::ModuleOp module, const LoweredModelInfo &info,
                  c64(info.weightsBytes),
                  str(target.requiredFeatures, "milm.cpu_features")});
     new llvm::GlobalVariable(*mod, descTy, true, llvm::GlobalValue::ExternalLinkage, init,
-                             "milm_model");
+                             "milm_model_descriptor");
   }
   tm.translate = seconds(t0);
 
@@ -258,7 +258,7 @@ llvm::Error emitCPUObject(mlir::ModuleOp module, const LoweredModelInfo &info,
   }
   // Everything but the ABI symbols becomes internal.
   llvm::internalizeModule(*mod, [](const llvm::GlobalValue &gv) {
-    return gv.getName() == "milm_forward" || gv.getName() == "milm_model";
+    return gv.getName() == "milm_forward" || gv.getName() == "milm_model_descriptor";
   });
   if (llvm::verifyModule(*mod, &llvm::errs()))
     return err("the linked model module does not verify");

@@ -27,6 +27,7 @@
 
 #include "dialects/milm/MilmDialect.h"
 #include "common/milm/StorageFormat.h"
+#include "codegen/ukernels/include/milm_ukernels.h"
 
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -596,11 +597,17 @@ LogicalResult Lowering::lowerOp(Operation *op) {
     mm::WeightType r = wtype(m.getRouter()), g = wtype(m.getGateExps()),
                    u = wtype(m.getUpExps()), d = wtype(m.getDownExps());
     int64_t E = r.getShape()[0], D = r.getShape()[1], F = g.getShape()[1], k = m.getTopK();
-    int32_t mode;
+    // The kernels' routing modes carry the dialect's names and numbers;
+    // softmax_topk_norm renormalises softmax(all)'s top k, which is exactly
+    // the softmax of the top-k logits: topk_softmax.
+    static_assert(int(mm::MoEWeighting::topk_softmax) == MILM_UK_MOE_TOPK_SOFTMAX &&
+                      int(mm::MoEWeighting::softmax_topk) == MILM_UK_MOE_SOFTMAX_TOPK,
+                  "milm_uk_moe_mode must number the routing modes as MoEWeighting does");
+    int32_t mode = MILM_UK_MOE_TOPK_SOFTMAX;
     switch (m.getWeighting()) {
-    case mm::MoEWeighting::topk_softmax: mode = 0; break;
-    case mm::MoEWeighting::softmax_topk: mode = 1; break;
-    default: return fail("weighting 'softmax_topk_norm' is not supported by the CPU runtime yet");
+    case mm::MoEWeighting::topk_softmax:
+    case mm::MoEWeighting::softmax_topk_norm: mode = MILM_UK_MOE_TOPK_SOFTMAX; break;
+    case mm::MoEWeighting::softmax_topk: mode = MILM_UK_MOE_SOFTMAX_TOPK; break;
     }
     needXQ(r.getFormat(), D);
     needXQ(g.getFormat(), D);

@@ -4,4 +4,4 @@
 
 #include "milm/model_abi.h"
 
-const milm_model_desc &milm::rt::linkedModelDesc() { return milm_model; }
+const milm_model_desc &milm::rt::linkedModelDesc() { return milm_model_descriptor; }

@@ -172,6 +172,36 @@ milm.model @moe #milm.config<arch = "llama", vocab_size = 256, context_length = 
 
 // -----
 
+// The routing modes reach the op layer as the kernels' milm_uk_moe_mode, which
+// carries the dialect's names and numbers: softmax_topk is 1; softmax_topk_norm
+// (the top k of softmax(all), renormalised) is the softmax of the top-k
+// logits, topk_softmax's 0.
+!cache = !milm.kv_cache<layers = 1, kv_heads = 2, head_dim = 32, capacity = 64, element = f16>
+milm.model @routing #milm.config<arch = "llama", vocab_size = 256, context_length = 64, hidden_size = 64, num_layers = 1, num_heads = 2, num_kv_heads = 2, head_dim = 32, ffn_size = 128, num_experts = 4, experts_used = 2> {
+  func.func @forward(%tokens: tensor<?xi32>, %pos: tensor<?xi32>, %cache: !cache) -> tensor<?x256xf32> {
+    %emb = milm.weight "token_embd.weight" : !milm.weight<256x64xf32>
+    %x = milm.embedding %emb, %tokens : (!milm.weight<256x64xf32>, tensor<?xi32>) -> tensor<?x64xf32>
+    %r = milm.weight "blk.0.ffn_gate_inp.weight" : !milm.weight<4x64xf32>
+    %g = milm.weight "blk.0.ffn_gate_exps.weight" : !milm.weight<4x128x64xq8_0>
+    %u = milm.weight "blk.0.ffn_up_exps.weight" : !milm.weight<4x128x64xq8_0>
+    %d = milm.weight "blk.0.ffn_down_exps.weight" : !milm.weight<4x64x128xq8_0>
+    %y = milm.moe %x, %r, %g, %u, %d {top_k = 2 : i64, weighting = #milm.moe_weighting<softmax_topk>} : (tensor<?x64xf32>, !milm.weight<4x64xf32>, !milm.weight<4x128x64xq8_0>, !milm.weight<4x128x64xq8_0>, !milm.weight<4x64x128xq8_0>) -> tensor<?x64xf32>
+    %z = milm.moe %y, %r, %g, %u, %d {top_k = 2 : i64, weighting = #milm.moe_weighting<softmax_topk_norm>} : (tensor<?x64xf32>, !milm.weight<4x64xf32>, !milm.weight<4x128x64xq8_0>, !milm.weight<4x128x64xq8_0>, !milm.weight<4x64x128xq8_0>) -> tensor<?x64xf32>
+    %l = milm.logits %z, %emb : (tensor<?x64xf32>, !milm.weight<256x64xf32>) -> tensor<?x256xf32>
+    return %l : tensor<?x256xf32>
+  }
+}
+
+// CHECK: model_name = "routing"
+// CHECK: %[[K1:.*]] = arith.constant 2 : i64
+// CHECK-NEXT: %[[MODE1:.*]] = arith.constant 1 : i32
+// CHECK: func.call @milm_op_moe(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[K1]], %[[MODE1]],
+// CHECK: %[[K2:.*]] = arith.constant 2 : i64
+// CHECK-NEXT: %[[MODE2:.*]] = arith.constant 0 : i32
+// CHECK: func.call @milm_op_moe(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[K2]], %[[MODE2]],
+
+// -----
+
 // Weight offsets past 2^31 bytes (any model of a few GB) stay exact: the
 // weight section is one static memref, views at index offsets.
 !cache = !milm.kv_cache<layers = 1, kv_heads = 1, head_dim = 64, capacity = 64, element = f16>

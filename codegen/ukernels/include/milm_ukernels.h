@@ -113,10 +113,13 @@ typedef struct milm_uk_rope_params {
   float beta_slow;    /* 1 */
 } milm_uk_rope_params;
 
-/* MoE routing modes. */
+/* MoE routing modes: named and numbered as the dialect's MoEWeighting (checked
+ * by static_asserts in codegen/cpu/LowerToCPU.cpp). The dialect's third case,
+ * softmax_topk_norm (softmax over all, the top-k renormalised), equals
+ * topk_softmax mathematically and runs as it. */
 enum milm_uk_moe_mode {
-  MILM_UK_MOE_SOFTMAX_TOPK = 0, /* top-k logits, softmax over the k (Mixtral) */
-  MILM_UK_MOE_TOPK_SOFTMAX = 1  /* softmax over all, keep the top-k probabilities
+  MILM_UK_MOE_TOPK_SOFTMAX = 0, /* top-k logits, softmax over the k (Mixtral) */
+  MILM_UK_MOE_SOFTMAX_TOPK = 1  /* softmax over all, keep the top-k probabilities
                                    unnormalised (Qwen2-MoE, norm_topk_prob=false) */
 };
 

@@ -19,9 +19,9 @@
  * thread, read with milm_last_error(). A model may be shared by threads; a
  * context and a sampler belong to one thread at a time.
  *
- * Note: model_abi.h (the generated code's contract) declares a variable named
- * `milm_model`; a file that includes both headers clashes with the typedef
- * below. Applications need only this header.
+ * Applications need only this header; model_abi.h is the generated code's
+ * contract (its descriptor is `milm_model_descriptor`), and the two can be
+ * included together.
  *===----------------------------------------------------------------------===*/
 #ifndef MILM_H
 #define MILM_H

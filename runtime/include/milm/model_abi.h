@@ -88,7 +88,7 @@ typedef struct milm_model_desc {
                                 cpu_features.h); the runtime refuses a CPU without them */
 } milm_model_desc;
 
-extern const milm_model_desc milm_model;
+extern const milm_model_desc milm_model_descriptor;
 
 /* Evaluates n_tokens tokens (1 <= n_tokens <= max_tokens) at the given
  * positions (each < kv_capacity), appends their keys and values to the cache,

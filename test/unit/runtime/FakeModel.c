@@ -45,7 +45,7 @@
 #define EXPS_OFFSET ALIGN64(EMB_OFFSET + V * H * 4u)
 #define WEIGHTS_BYTES ALIGN64(EXPS_OFFSET + 2u * 4u * H * 4u)
 
-const milm_model_desc milm_model = {
+const milm_model_desc milm_model_descriptor = {
     MILM_MODEL_ABI_VERSION, 0, FAKE_HASH, "fake", FAKE_TARGET,
     V, H, LAYERS, 2 /* heads */, KV_HEADS, HEAD_DIM, CAPACITY, MAX_TOKENS,
     256 /* arena bytes */, WEIGHTS_BYTES, "" /* CPU features */};

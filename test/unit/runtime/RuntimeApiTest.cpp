@@ -7,6 +7,8 @@
 #include "RuntimeTestUtil.h"
 
 #include "milm/milm.h"
+// The API and the generated code's contract together (their names once clashed).
+#include "milm/model_abi.h"
 
 #include "llvm/Support/FileSystem.h"
 
@@ -79,6 +81,12 @@ TEST_F(RuntimeApiTest, LayoutMatchesTheFakeModel) {
     size_t i = w.name == "output.weight" ? 0 : w.name == "token_embd.weight" ? 1 : 2;
     EXPECT_EQ(w.offset, fake_model_offsets[i]) << w.name;
   }
+}
+
+// This file compiling is the check that milm.h and model_abi.h go together;
+// the generated code's descriptor is reachable by its name.
+TEST(RuntimeHeaders, ApiAndModelAbiTogether) {
+  EXPECT_EQ(milm_model_descriptor.abi_version, uint32_t(MILM_MODEL_ABI_VERSION));
 }
 
 TEST_F(RuntimeApiTest, ModelProperties) {

@@ -861,7 +861,7 @@ inline std::string checkMoeRoute(const UKImpl &impl) {
   l[1 * ld + 2] = l[1 * ld + 5] = 9.0f; // a tie at the top: lower index first
   l[2 * ld + 0] = l[2 * ld + 7] = l[2 * ld + 3] = -1.0f;
   for (int64_t e = 0; e < E; ++e) l[3 * ld + e] = 0.5f; // all equal
-  for (int32_t mode : {MILM_UK_MOE_SOFTMAX_TOPK, MILM_UK_MOE_TOPK_SOFTMAX})
+  for (int32_t mode : {MILM_UK_MOE_TOPK_SOFTMAX, MILM_UK_MOE_SOFTMAX_TOPK})
     for (int64_t k : {1, 2, 3}) {
       std::vector<int32_t> ids(T * k, -7);
       std::vector<float> w(T * k, kSentinel);
@@ -883,7 +883,7 @@ inline std::string checkMoeRoute(const UKImpl &impl) {
             return where + fmt("mode %d k %lld token %lld pick %lld: expert %d, want %d", mode,
                                (long long)k, (long long)t, (long long)j, ids[t * k + j], order[j]);
           const double e = std::exp(l[t * ld + order[j]] - mx);
-          const double want = mode == MILM_UK_MOE_SOFTMAX_TOPK ? e / sumSel : e / sumAll;
+          const double want = mode == MILM_UK_MOE_TOPK_SOFTMAX ? e / sumSel : e / sumAll;
           if (!(std::fabs(w[t * k + j] - want) <= 1e-6))
             return where + fmt("mode %d k %lld token %lld pick %lld: weight %.9g, want %.9g", mode,
                                (long long)k, (long long)t, (long long)j, w[t * k + j], want);
