@@ -42,49 +42,7 @@ double seconds(std::chrono::steady_clock::time_point since) {
 }
 } // namespace
 
-llvm::Expected<CPUTarget> resolveCPUTarget(llvm::StringRef target, llvm::StringRef cpu) {
-  CPUTarget t;
-  t.name = target.str();
-  if (target == "host") {
-    std::string hostTriple = llvm::sys::getDefaultTargetTriple();
-    if (llvm::StringRef(hostTriple).starts_with("x86_64")) {
-      t.triple = "x86_64-unknown-linux-gnu";
-      t.arch = "x86_64";
-    } else if (llvm::StringRef(hostTriple).starts_with("aarch64")) {
-      t.triple = "aarch64-unknown-linux-gnu";
-      t.arch = "aarch64";
-    } else {
-      return err("--target host: unsupported host '" + hostTriple + "'");
-    }
-    t.cpu = cpu.empty() ? llvm::sys::getHostCPUName().str() : cpu.str();
-    if (cpu.empty()) {
-      std::string features;
-      for (const auto &f : llvm::sys::getHostCPUFeatures())
-        features += (features.empty() ? "" : ",") + std::string(f.getValue() ? "+" : "-") +
-                    f.getKey().str();
-      t.features = features;
-    }
-  } else if (target == "x86-64" || target == "x86_64" || target == "x86_64-linux-gnu" ||
-             target == "x86-64-v3") {
-    t.triple = "x86_64-unknown-linux-gnu";
-    t.arch = "x86_64";
-    t.cpu = cpu.empty() ? "x86-64-v3" : cpu.str(); // AVX2 + FMA + F16C
-  } else if (target == "x86-64-v4") {
-    // x86-64-v4 is AVX-512 F/BW/CD/DQ/VL; the AVX-512 kernels also need VNNI
-    // (Cascade Lake, Ice Lake, Sapphire Rapids, Zen 4 and later have it).
-    t.triple = "x86_64-unknown-linux-gnu";
-    t.arch = "x86_64";
-    t.cpu = cpu.empty() ? "x86-64-v4" : cpu.str();
-    t.features = "+avx512vnni";
-  } else if (target == "aarch64-linux-gnu" || target == "aarch64") {
-    t.triple = "aarch64-unknown-linux-gnu";
-    t.arch = "aarch64";
-    t.cpu = cpu.empty() ? "cortex-a76" : cpu.str(); // Armv8.2-A with dotprod
-  } else {
-    return err("unknown --target '" + target +
-               "' (host, x86-64, x86-64-v3, x86-64-v4, aarch64-linux-gnu)");
-  }
-
+llvm::Error finishCPUTarget(CPUTarget &t) {
   // The microkernel flavour follows what the CPU can do.
   std::string lookupError;
   const llvm::Target *tgt = llvm::TargetRegistry::lookupTarget(llvm::Triple(t.triple), lookupError);
@@ -119,7 +77,7 @@ llvm::Expected<CPUTarget> resolveCPUTarget(llvm::StringRef target, llvm::StringR
   }
 #undef MILM_RECORD_X86
 #undef MILM_RECORD_AARCH64
-  return t;
+  return llvm::Error::success();
 }
 
 llvm::Expected<LoweredModelInfo> readLoweredModelInfo(mlir::ModuleOp module) {

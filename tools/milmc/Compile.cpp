@@ -12,8 +12,7 @@
 //===----------------------------------------------------------------------===//
 #include "tools/milmc/Compile.h"
 
-#include "codegen/cpu/CPUCodegen.h"
-#include "codegen/cpu/LowerToCPU.h"
+#include "codegen/Target.h"
 #include "frontends/builder/ModelBuilder.h"
 #include "passes/Passes.h"
 #include "runtime/LinkConfig.h"
@@ -96,7 +95,11 @@ llvm::Error compileModel(const CompileOptions &opts) {
   llvm::InitializeAllTargetMCs();
   llvm::InitializeAllAsmPrinters();
 
-  auto target = resolveCPUTarget(opts.target, opts.cpu);
+  registerAllTargets();
+  const Target *backend = lookupTarget(opts.target);
+  if (!backend)
+    return err("unknown --target '" + opts.target + "' (" + listTargetNames() + ")");
+  auto target = backend->resolve(opts.cpu);
   if (!target)
     return target.takeError();
   const LinkTarget *link = findLinkTarget(target->arch);
@@ -181,16 +184,14 @@ llvm::Error compileModel(const CompileOptions &opts) {
   if (!tokenizer)
     return err(opts.model + ": " + llvm::toString(tokenizer.takeError()));
 
-  Stage lowering("lowering to the CPU op layer");
+  Stage lowering("lowering for the target");
   mlir::PassManager pm(&ctx);
-  // The x86-64 SIMD kernels read q4_0, q8_0, q4_k and q6_k with 8 rows
-  // interleaved (kPackedLayouts); the other targets' kernels read GGUF's layouts.
-  bool repack = opts.repack && (target->ukernels == "x86_64-avx2" ||
-                                target->ukernels == "x86_64-avx512");
-  buildCPUToLLVMPipeline(pm, opts.maxTokens, repack);
+  // Packed layouts (kPackedLayouts) where the target's kernels read them.
+  bool repack = opts.repack && backend->repacks(*target);
+  backend->buildLoweringPipeline(pm, opts.maxTokens, repack);
   if (llvm::Error e = runPasses(pm, *module, opts.model))
     return e;
-  auto info = readLoweredModelInfo(*module);
+  auto info = backend->loweredInfo(*module);
   if (!info)
     return info.takeError();
   // What the runtime would refuse when it creates a context: say it now.
@@ -277,7 +278,8 @@ llvm::Error compileModel(const CompileOptions &opts) {
   Stage codegen("generating code");
   std::string object = staging + "/model.o";
   CodegenTimings tm;
-  if (llvm::Error e = emitCPUObject(*module, *info, *target, MILM_BITCODE_DIR, object, &tm))
+  if (llvm::Error e =
+          backend->emitObject(*module, *info, *target, MILM_BITCODE_DIR, object, &tm))
     return e;
   double tCodegen = codegen.done();
 

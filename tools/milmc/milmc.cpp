@@ -5,6 +5,7 @@
 //   milmc synth --preset P --format F -o model.gguf
 //                                         a random-weight MiLM2-shaped GGUF
 //   milmc compare A B --text FILE         perplexity of two compiled models, KL(A||B)
+//   milmc targets                         the targets milmc compile builds for
 //   milmc version
 //
 //===----------------------------------------------------------------------===//
@@ -12,6 +13,7 @@
 #include "frontends/builder/ModelBuilder.h"
 #include "frontends/common/OneLineError.h"
 #include "frontends/synth/Synth.h"
+#include "codegen/Target.h"
 #include "tools/milmc/Compare.h"
 #include "tools/milmc/Compile.h"
 
@@ -23,6 +25,7 @@
 #include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -36,6 +39,7 @@ static cl::SubCommand inspectCmd("inspect", "Print a model's configuration, tens
 static cl::SubCommand synthCmd("synth", "Write a random-weight GGUF model shaped like a MiLM2 preset");
 static cl::SubCommand compileCmd("compile", "Compile a model into a self-contained executable and model.milm");
 static cl::SubCommand compareCmd("compare", "Run two compiled models over one text: perplexity of each, KL(A || B), top-1 agreement");
+static cl::SubCommand targetsCmd("targets", "List the targets milmc compile builds for, with the machine each means");
 static cl::SubCommand versionCmd("version", "Print milm's version and the LLVM it was built with");
 
 static cl::OptionCategory importCat("milmc import options");
@@ -353,6 +357,27 @@ int main(int argc, char **argv) {
       return fail(createStringError(inconvertibleErrorCode(), "--quantize-pure needs --quantize FORMAT"));
     if (Error e = milm::compileModel(opts))
       return fail(std::move(e));
+    return 0;
+  }
+  if (targetsCmd) {
+    // The registry, as milmc compile --target sees it.
+    InitializeAllTargetInfos();
+    InitializeAllTargets();
+    InitializeAllTargetMCs();
+    milm::registerAllTargets();
+    for (const milm::Target *t : milm::registeredTargets()) {
+      outs() << t->name();
+      for (const std::string &a : t->aliases())
+        outs() << ", " << a;
+      outs() << "\n    " << t->summary() << "\n";
+      auto r = t->resolve("");
+      if (!r) {
+        outs() << "    (not available here: " << toString(r.takeError()) << ")\n";
+        continue;
+      }
+      outs() << "    " << r->triple << ", cpu " << r->cpu << ", kernels " << r->ukernels
+             << (t->repacks(*r) ? ", packed layouts" : "") << "\n";
+    }
     return 0;
   }
   if (compareCmd) {

@@ -1,0 +1,14 @@
+//===- AllTargets.cpp - Registers every target milm has -------------------===//
+#include "codegen/Target.h"
+#include "codegen/cpu/CPUCodegen.h"
+
+#include <mutex>
+
+namespace milm {
+
+void registerAllTargets() {
+  static std::once_flag once;
+  std::call_once(once, [] { registerCPUTargets(); });
+}
+
+} // namespace milm
