@@ -24,6 +24,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/cpu/LowerToCPU.h"
+#include "codegen/cpu/OpLayer.h"
 
 #include "dialects/milm/MilmDialect.h"
 #include "common/milm/StorageFormat.h"
@@ -117,6 +118,11 @@ private:
   LogicalResult lowerModel(mm::ModelOp model);
   LogicalResult lowerOp(Operation *op);
   func::FuncOp declare(StringRef name, TypeRange results, TypeRange args);
+  /// Calls op-layer function `spec` (OpLayer.h) with its arguments by name,
+  /// in any order; a missing, unknown or repeated name or a value of another
+  /// kind than milm_ops.h says is an error at `op`.
+  LogicalResult callOp(Operation *op, const OpSpec &spec,
+                       std::initializer_list<std::pair<StringRef, Value>> args);
   Value call(StringRef name, TypeRange results, ValueRange args) {
     SmallVector<Type> types;
     for (Value v : args)
@@ -227,6 +233,37 @@ func::FuncOp Lowering::declare(StringRef name, TypeRange results, TypeRange args
   auto f = func::FuncOp::create(b, loc, name, b.getFunctionType(args, results));
   f.setPrivate();
   return f;
+}
+
+LogicalResult Lowering::callOp(Operation *op, const OpSpec &spec,
+                               std::initializer_list<std::pair<StringRef, Value>> args) {
+  SmallVector<std::pair<StringRef, OpArgKind>> kinds;
+  for (const auto &[name, v] : args) {
+    Type t = v.getType();
+    OpArgKind k;
+    if (llvm::isa<LLVM::LLVMPointerType>(t))
+      k = OpArgKind::PTR;
+    else if (t.isInteger(64))
+      k = OpArgKind::I64;
+    else if (t.isInteger(32))
+      k = OpArgKind::I32;
+    else if (t.isF32())
+      k = OpArgKind::F32;
+    else
+      return op->emitOpError() << "cannot be compiled for the CPU: argument '" << name << "' of "
+                               << spec.symbol << " is of type " << t
+                               << ", which the op layer does not take";
+    kinds.push_back({name, k});
+  }
+  SmallVector<unsigned> order;
+  std::string why = orderOpArgs(spec, kinds, order);
+  if (!why.empty())
+    return op->emitOpError() << "cannot be compiled for the CPU: " << why;
+  SmallVector<Value> ordered;
+  for (unsigned i : order)
+    ordered.push_back(args.begin()[i].second);
+  call(spec.symbol, {}, ordered);
+  return success();
 }
 
 Value Lowering::bufferOf(Value v) {
@@ -499,10 +536,13 @@ LogicalResult Lowering::lowerOp(Operation *op) {
     if (e.getTokens() != tokensTensor)
       return fail("the token ids must be @forward's first argument");
     mm::WeightType t = wtype(e.getTable());
-    call("milm_op_embedding", {},
-         {fmtOf(e.getTable()), weightPtr(e.getTable()), i64(t.getShape()[1]),
-          ptrOf(tokensArg), T, bufPtr(e.getResult())});
-    return success();
+    return callOp(op, kOp_embedding,
+                  {{"format", fmtOf(e.getTable())},
+                   {"table", weightPtr(e.getTable())},
+                   {"dim", i64(t.getShape()[1])},
+                   {"tokens", ptrOf(tokensArg)},
+                   {"T", T},
+                   {"out", bufPtr(e.getResult())}});
   }
   if (auto n = llvm::dyn_cast<mm::RMSNormOp>(op)) {
     if (wtype(n.getWeight()).getFormat() != mm::WeightFormat::f32)
@@ -527,11 +567,18 @@ LogicalResult Lowering::lowerOp(Operation *op) {
     bool ready = rowBytes != 0 && l.getInput() == xqInput && rowBytes == xqRowBytes;
     xqInput = rowBytes != 0 ? l.getInput() : Value();
     xqRowBytes = rowBytes;
-    call("milm_op_linear", {},
-         {ex, fmtOf(l.getWeight()), weightPtr(l.getWeight()), bias,
-          bufPtr(l.getInput()), T, i64(K), i64(N), bufPtr(l.getResult()), xq,
-          i32(ready ? 1 : 0)});
-    return success();
+    return callOp(op, kOp_linear,
+                  {{"ex", ex},
+                   {"format", fmtOf(l.getWeight())},
+                   {"w", weightPtr(l.getWeight())},
+                   {"bias", bias},
+                   {"x", bufPtr(l.getInput())},
+                   {"T", T},
+                   {"K", i64(K)},
+                   {"N", i64(N)},
+                   {"y", bufPtr(l.getResult())},
+                   {"xq_scratch", xq},
+                   {"xq_ready", i32(ready ? 1 : 0)}});
   }
   if (auto r = llvm::dyn_cast<mm::RopeOp>(op)) {
     if (r.getPositions() != positionsTensor)
@@ -552,12 +599,18 @@ LogicalResult Lowering::lowerOp(Operation *op) {
     int64_t rotary = r.getRotaryDim().value_or(hd);
     int64_t scaling = static_cast<int64_t>(r.getScaling());
     double factor = r.getFactor() ? r.getFactor()->convertToDouble() : 1.0;
-    call("milm_op_rope", {},
-         {bufPtr(r.getResult()), T, i64(features(in) / hd), i64(hd), ptrOf(positionsArg),
-          i32(r.getPairing() == mm::RopePairing::neox ? 1 : 0), i32(rotary),
-          f32(r.getBase().convertToDouble()), i32(scaling), f32(factor),
-          i32(r.getOriginalContext().value_or(0))});
-    return success();
+    return callOp(op, kOp_rope,
+                  {{"x", bufPtr(r.getResult())},
+                   {"T", T},
+                   {"heads", i64(features(in) / hd)},
+                   {"head_dim", i64(hd)},
+                   {"pos", ptrOf(positionsArg)},
+                   {"pairing", i32(r.getPairing() == mm::RopePairing::neox ? 1 : 0)},
+                   {"rotary_dim", i32(rotary)},
+                   {"base", f32(r.getBase().convertToDouble())},
+                   {"scaling", i32(scaling)},
+                   {"factor", f32(factor)},
+                   {"orig_ctx", i32(r.getOriginalContext().value_or(0))}});
   }
   if (auto a = llvm::dyn_cast<mm::AttentionOp>(op)) {
     if (a.getTreeMask())
@@ -568,11 +621,20 @@ LogicalResult Lowering::lowerOp(Operation *op) {
     int64_t cap = cacheType.getCapacity();
     uint64_t layerBytes = kvLayerBytes();
     double scale = a.getScale() ? a.getScale()->convertToDouble() : 1.0 / std::sqrt(double(HD));
-    call("milm_op_attention", {},
-         {ex, bufPtr(a.getQ()), bufPtr(a.getK()), bufPtr(a.getV()),
-          ptrOf(bytesAt(kv, layerBytes * a.getLayer(), layerBytes)), i64(cap),
-          ptrOf(positionsArg), T, i64(H), i64(KV), i64(HD), f32(scale), bufPtr(a.getResult())});
-    return success();
+    return callOp(op, kOp_attention,
+                  {{"ex", ex},
+                   {"q", bufPtr(a.getQ())},
+                   {"k", bufPtr(a.getK())},
+                   {"v", bufPtr(a.getV())},
+                   {"kv_layer", ptrOf(bytesAt(kv, layerBytes * a.getLayer(), layerBytes))},
+                   {"capacity", i64(cap)},
+                   {"pos", ptrOf(positionsArg)},
+                   {"T", T},
+                   {"H", i64(H)},
+                   {"KV", i64(KV)},
+                   {"HD", i64(HD)},
+                   {"scale", f32(scale)},
+                   {"out", bufPtr(a.getResult())}});
   }
   if (auto s = llvm::dyn_cast<mm::SwiGLUOp>(op)) {
     // silu(g) * u = g / (1 + exp(-g)) * u
@@ -623,13 +685,26 @@ LogicalResult Lowering::lowerOp(Operation *op) {
     Value xq = scratchPtr(xqOffsetConsts);
     xqInput = Value();
     Value sc = scratchPtr(moeOffsetConsts);
-    call("milm_op_moe", {},
-         {ex, bufPtr(m.getInput()), T, i64(D), i64(F), i64(E), i64(k), i32(mode),
-          fmtOf(m.getRouter()), weightPtr(m.getRouter()), fmtOf(m.getGateExps()),
-          weightPtr(m.getGateExps()), fmtOf(m.getUpExps()), weightPtr(m.getUpExps()),
-          fmtOf(m.getDownExps()), weightPtr(m.getDownExps()),
-          bufPtr(m.getResult()), sc, xq});
-    return success();
+    return callOp(op, kOp_moe,
+                  {{"ex", ex},
+                   {"x", bufPtr(m.getInput())},
+                   {"T", T},
+                   {"D", i64(D)},
+                   {"F", i64(F)},
+                   {"E", i64(E)},
+                   {"top_k", i64(k)},
+                   {"mode", i32(mode)},
+                   {"router_format", fmtOf(m.getRouter())},
+                   {"router", weightPtr(m.getRouter())},
+                   {"gate_format", fmtOf(m.getGateExps())},
+                   {"gate", weightPtr(m.getGateExps())},
+                   {"up_format", fmtOf(m.getUpExps())},
+                   {"up", weightPtr(m.getUpExps())},
+                   {"down_format", fmtOf(m.getDownExps())},
+                   {"down", weightPtr(m.getDownExps())},
+                   {"y", bufPtr(m.getResult())},
+                   {"scratch", sc},
+                   {"xq_scratch", xq}});
   }
   if (auto l = llvm::dyn_cast<mm::LogitsOp>(op)) {
     mm::WeightType t = wtype(l.getWeight());
@@ -638,10 +713,17 @@ LogicalResult Lowering::lowerOp(Operation *op) {
     Value xq = scratchPtr(xqOffsetConsts);
     xqInput = Value();
     resultTensor = l.getResult();
-    call("milm_op_logits", {},
-         {ex, fmtOf(l.getWeight()), weightPtr(l.getWeight()), bufPtr(l.getInput()), T, i64(K),
-          i64(N), logitsArg, allLogits, xq});
-    return success();
+    return callOp(op, kOp_logits,
+                  {{"ex", ex},
+                   {"format", fmtOf(l.getWeight())},
+                   {"w", weightPtr(l.getWeight())},
+                   {"x", bufPtr(l.getInput())},
+                   {"T", T},
+                   {"K", i64(K)},
+                   {"N", i64(N)},
+                   {"y", logitsArg},
+                   {"all_rows", allLogits},
+                   {"xq_scratch", xq}});
   }
   if (auto r = llvm::dyn_cast<func::ReturnOp>(op)) {
     if (r.getNumOperands() != 1 || r.getOperand(0) != resultTensor || !resultTensor)

@@ -10,12 +10,12 @@
  * and the constant format switches fold: there is no interpreter here, only
  * the loops around one kernel each.
  *===---------------------------------------------------------------------===*/
+#include "milm_ops.h"
 #include "milm_ukernels.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct milm_exec milm_exec;
 typedef void (*milm_task_fn)(void *arg, int64_t begin, int64_t end);
 void milm_rt_parallel_for(milm_exec *ex, int64_t n, int64_t grain, milm_task_fn fn, void *arg);
 /* The per-op profile (runtime/include/milm/model_abi.h; op kinds as there). */
@@ -113,17 +113,14 @@ static void linear(milm_exec *ex, uint32_t format, const void *w, const float *b
       milm_uk_add(y + t * N, bias, y + t * N, N);
 }
 
-void milm_op_linear(milm_exec *ex, uint32_t format, const void *w, const float *bias,
-                    const float *x, int64_t T, int64_t K, int64_t N, float *y,
-                    void *xq_scratch, int32_t xq_ready) {
+void milm_op_linear(MILM_OP_PARAMS(MILM_OP_LINEAR)) {
   const uint64_t t0 = milm_rt_op_begin(ex);
   linear(ex, format, w, bias, x, T, K, N, y, xq_scratch, xq_ready);
   milm_rt_op_end(ex, t0, OP_LINEAR, format, (uint64_t)N * milm_uk_weight_row_bytes(format, K));
 }
 
 /* Logits of all T rows, or of the last row only (written at y[0..N)). */
-void milm_op_logits(milm_exec *ex, uint32_t format, const void *w, const float *x, int64_t T,
-                    int64_t K, int64_t N, float *y, int32_t all_rows, void *xq_scratch) {
+void milm_op_logits(MILM_OP_PARAMS(MILM_OP_LOGITS)) {
   const uint64_t t0 = milm_rt_op_begin(ex);
   if (!all_rows) {
     x += (T - 1) * K;
@@ -135,15 +132,12 @@ void milm_op_logits(milm_exec *ex, uint32_t format, const void *w, const float *
 
 /* ---- small ops ---------------------------------------------------------- */
 
-void milm_op_embedding(uint32_t format, const void *table, int64_t dim, const int32_t *tokens,
-                       int64_t T, float *out) {
+void milm_op_embedding(MILM_OP_PARAMS(MILM_OP_EMBEDDING)) {
   milm_uk_embedding(format, table, dim, tokens, T, out, dim);
 }
 
 /* In place on x[T, heads * head_dim]. */
-void milm_op_rope(float *x, int64_t T, int64_t heads, int64_t head_dim, const int32_t *pos,
-                  int32_t pairing, int32_t rotary_dim, float base, int32_t scaling, float factor,
-                  int32_t orig_ctx) {
+void milm_op_rope(MILM_OP_PARAMS(MILM_OP_ROPE)) {
   milm_uk_rope_params p;
   p.pairing = pairing;
   p.rotary_dim = rotary_dim;
@@ -180,9 +174,7 @@ static void attn_groups(void *arg, int64_t begin, int64_t end) {
 /* kv_layer points at this layer's K cache; its V cache follows `capacity`
  * positions later. Appends the new keys/values, then attends, kv-head groups
  * split across threads. */
-void milm_op_attention(milm_exec *ex, const float *q, const float *k, const float *v,
-                       uint16_t *kv_layer, int64_t capacity, const int32_t *pos, int64_t T,
-                       int64_t H, int64_t KV, int64_t HD, float scale, float *out) {
+void milm_op_attention(MILM_OP_PARAMS(MILM_OP_ATTENTION)) {
   const uint64_t t0 = milm_rt_op_begin(ex);
   uint16_t *kc = kv_layer, *vc = kv_layer + capacity * KV * HD;
   milm_uk_kv_append_f16(k, KV * HD, v, KV * HD, kc, vc, pos, T, KV, HD, 0, KV);
@@ -203,11 +195,7 @@ void milm_op_attention(milm_exec *ex, const float *q, const float *k, const floa
  * [T, E], ids and weights [T, k], gathered inputs [T, D], gate and up [T, F],
  * expert outputs [T, D], per-slot results [T, k, D], and the gathered tokens'
  * (token, slot) pairs [T] x 2; xq_scratch: the quantized activations of T rows. */
-void milm_op_moe(milm_exec *ex, const float *x, int64_t T, int64_t D, int64_t F, int64_t E,
-                 int64_t top_k, int32_t mode, uint32_t router_format, const void *router,
-                 uint32_t gate_format, const void *gate, uint32_t up_format, const void *up,
-                 uint32_t down_format, const void *down, float *y, uint8_t *scratch,
-                 void *xq_scratch) {
+void milm_op_moe(MILM_OP_PARAMS(MILM_OP_MOE)) {
   /* Its products are recorded as linears; the op's own time is the rest. */
   const uint64_t t0 = milm_rt_op_begin(ex);
   float *logits = (float *)scratch;
