@@ -48,6 +48,18 @@ def compile_model(milmc, model, out, quantize=None):
     return int(m.group(1)), warnings
 
 
+def stored_format(milmc, model):
+    """The format holding most of the model's bytes, from milmc inspect's formats line."""
+    line = [l for l in run([milmc, "inspect", model]).stdout.splitlines()
+            if l.startswith("formats")][0]
+    best, best_bytes = "?", -1.0
+    for name, size, unit in re.findall(r"(\w+): \d+ tensors, ([0-9.]+) (B|KiB|MiB|GiB)", line):
+        n = float(size) * {"B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}[unit]
+        if n > best_bytes:
+            best, best_bytes = name.upper(), n
+    return best
+
+
 def parameters(milmc, model):
     out = run([milmc, "inspect", model]).stdout
     return int(re.search(r"(\d+) tensors, (\d+) parameters", out).group(2))
@@ -72,7 +84,7 @@ def main():
         base_dir = os.path.join(args.work, name, "stored")
         shutil.rmtree(base_dir, ignore_errors=True)
         base_bytes, _ = compile_model(args.milmc, model, base_dir)
-        stored = "F16" if "f16" in ref["weights"] else "Q8_0"
+        stored = stored_format(args.milmc, model)
         lines.append(f"\n**{name}** (`{MODELS[name]}`, {params:,} parameters; float64 reference "
                      f"perplexity of the weights as stored: {ref['ppl']:.4f})\n")
         lines.append("| weights | bits/weight | perplexity | ln(PPL/PPL(stored)) | mean KL | p99 KL "
