@@ -1,13 +1,6 @@
 //===- Api.cpp - The C API: model, context, evaluation, generation ---------===//
 
-// model_abi.h declares the compiled model's descriptor as a variable named
-// `milm_model`, which milm.h uses as a type name. This file reaches the
-// descriptor through linkedModelDesc(), so the variable's declaration is
-// renamed out of the way while both headers are included.
-#define milm_model milm_model_descriptor_not_used_here
 #include "milm/model_abi.h"
-#undef milm_model
-
 #include "milm/milm.h"
 
 #include "LinkedModel.h"
@@ -17,6 +10,7 @@
 #include "milm/profile.h"
 #include "milm/thread_pool.h"
 
+#include <cmath>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -137,6 +131,17 @@ uint64_t randomSeed() {
 
 } // namespace
 
+// A NULL handle or buffer is an error: the function returns its error value
+// (-1, NULL or 0) with a one-line message naming the function and argument.
+#define MILM_REQUIRE(cond, what, ret)                                                      \
+  do {                                                                                     \
+    if (!(cond)) {                                                                         \
+      setErrorf("%s: %s", __func__, what);                                                 \
+      return ret;                                                                          \
+    }                                                                                      \
+  } while (0)
+#define MILM_NONNULL(arg, ret) MILM_REQUIRE(arg, #arg " is NULL", ret)
+
 extern "C" {
 
 const char *milm_last_error(void) { return tlError; }
@@ -198,23 +203,46 @@ milm_model *milm_model_open(const char *path, const milm_model_params *params) {
 
 void milm_model_close(milm_model *model) { delete model; }
 
-int32_t milm_model_vocab_size(const milm_model *m) { return int32_t(m->desc->vocab_size); }
+int32_t milm_model_vocab_size(const milm_model *m) {
+  MILM_NONNULL(m, -1);
+  return int32_t(m->desc->vocab_size);
+}
 int32_t milm_model_context_capacity(const milm_model *m) {
+  MILM_NONNULL(m, -1);
   return int32_t(m->desc->kv_capacity);
 }
-int32_t milm_model_max_batch(const milm_model *m) { return int32_t(m->desc->max_tokens); }
+int32_t milm_model_max_batch(const milm_model *m) {
+  MILM_NONNULL(m, -1);
+  return int32_t(m->desc->max_tokens);
+}
 const char *milm_model_name(const milm_model *m) {
+  MILM_NONNULL(m, nullptr);
   return m->desc->model_name ? m->desc->model_name : "";
 }
 const char *milm_model_target(const milm_model *m) {
+  MILM_NONNULL(m, nullptr);
   return m->desc->target ? m->desc->target : "";
 }
-uint64_t milm_model_hash(const milm_model *m) { return m->desc->model_hash; }
-int32_t milm_token_bos(const milm_model *m) { return m->artifact.tokenizer().bos(); }
-int32_t milm_token_eos(const milm_model *m) { return m->artifact.tokenizer().eos(); }
-int32_t milm_model_adds_bos(const milm_model *m) { return m->artifact.addBos() ? 1 : 0; }
+uint64_t milm_model_hash(const milm_model *m) {
+  MILM_NONNULL(m, 0);
+  return m->desc->model_hash;
+}
+int32_t milm_token_bos(const milm_model *m) {
+  MILM_NONNULL(m, -1);
+  return m->artifact.tokenizer().bos();
+}
+int32_t milm_token_eos(const milm_model *m) {
+  MILM_NONNULL(m, -1);
+  return m->artifact.tokenizer().eos();
+}
+int32_t milm_model_adds_bos(const milm_model *m) {
+  MILM_NONNULL(m, -1);
+  return m->artifact.addBos() ? 1 : 0;
+}
 
 int32_t milm_model_info(const milm_model *m, char *buf, size_t capacity) {
+  MILM_NONNULL(m, -1);
+  MILM_REQUIRE(buf || capacity == 0, "buf is NULL but capacity is not 0", -1);
   const Artifact &a = m->artifact;
   const milm::fb::Model &h = a.header();
   const milm::fb::ModelConfig &c = *h.config();
@@ -292,6 +320,10 @@ int32_t milm_model_info(const milm_model *m, char *buf, size_t capacity) {
 
 int32_t milm_tokenize(const milm_model *m, const char *text, size_t text_len, int32_t add_bos,
                       int32_t parse_special, int32_t *tokens, int32_t capacity) {
+  MILM_NONNULL(m, -1);
+  MILM_REQUIRE(text || text_len == 0, "text is NULL but text_len is not 0", -1);
+  MILM_REQUIRE(capacity >= 0, "capacity is negative", -1);
+  MILM_REQUIRE(tokens || capacity == 0, "tokens is NULL but capacity is not 0", -1);
   const milm::rt::Tokenizer &tok = m->artifact.tokenizer();
   if (!tok.valid())
     return setError(m->artifact.tokenizerError());
@@ -307,6 +339,8 @@ int32_t milm_tokenize(const milm_model *m, const char *text, size_t text_len, in
 
 int32_t milm_token_to_piece(const milm_model *m, int32_t token, int32_t render_special,
                             char *buf, int32_t capacity) {
+  MILM_NONNULL(m, -1);
+  MILM_REQUIRE(buf || capacity <= 0, "buf is NULL but capacity is not 0", -1);
   const milm::rt::Tokenizer &tok = m->artifact.tokenizer();
   if (!tok.valid())
     return setError(m->artifact.tokenizerError());
@@ -327,6 +361,7 @@ milm_context_params milm_context_default_params(void) {
 }
 
 milm_context *milm_context_new(milm_model *model, const milm_context_params *params) {
+  MILM_NONNULL(model, nullptr);
   milm_context_params p = params ? *params : milm_context_default_params();
   const milm_model_desc &d = *model->desc;
   if (d.kv_capacity <= 0 || d.kv_capacity > MILM_MODEL_MAX_KV_CAPACITY || d.max_tokens <= 0 ||
@@ -380,11 +415,21 @@ void milm_context_free(milm_context *ctx) {
   delete ctx;
 }
 
-int32_t milm_context_size(const milm_context *ctx) { return ctx->nCtx; }
-int32_t milm_context_threads(const milm_context *ctx) { return ctx->pool.size(); }
-int32_t milm_n_past(const milm_context *ctx) { return ctx->nPast; }
+int32_t milm_context_size(const milm_context *ctx) {
+  MILM_NONNULL(ctx, -1);
+  return ctx->nCtx;
+}
+int32_t milm_context_threads(const milm_context *ctx) {
+  MILM_NONNULL(ctx, -1);
+  return ctx->pool.size();
+}
+int32_t milm_n_past(const milm_context *ctx) {
+  MILM_NONNULL(ctx, -1);
+  return ctx->nPast;
+}
 
 int32_t milm_kv_truncate(milm_context *ctx, int32_t n_past) {
+  MILM_NONNULL(ctx, -1);
   if (n_past < 0 || n_past > ctx->nPast)
     return setErrorf("milm_kv_truncate: %d is not in [0, %d]", int(n_past), int(ctx->nPast));
   ctx->nPast = n_past;
@@ -394,6 +439,8 @@ int32_t milm_kv_truncate(milm_context *ctx, int32_t n_past) {
 
 int32_t milm_eval(milm_context *ctx, const int32_t *tokens, int32_t n_tokens,
                   int32_t all_logits) {
+  MILM_NONNULL(ctx, -1);
+  MILM_REQUIRE(tokens || n_tokens <= 0, "tokens is NULL", -1);
   const milm_model_desc &d = *ctx->model->desc;
   const int64_t vocab = d.vocab_size;
   if (n_tokens <= 0)
@@ -437,6 +484,7 @@ int32_t milm_eval(milm_context *ctx, const int32_t *tokens, int32_t n_tokens,
 }
 
 const float *milm_get_logits(milm_context *ctx, int32_t i) {
+  MILM_NONNULL(ctx, nullptr);
   if (ctx->logitsRows == 0) {
     setError("milm_get_logits: no logits (nothing evaluated)");
     return nullptr;
@@ -483,24 +531,39 @@ milm_sampler *milm_sampler_new(const milm_sampler_params *params) {
   s.repeatPenalty = p.repeat_penalty;
   s.repeatLastN = p.repeat_last_n;
   s.seed = p.seed == MILM_SEED_RANDOM ? randomSeed() : p.seed;
-  if (!(s.repeatPenalty > 0.0f)) {
-    setError("repeat penalty must be positive");
-    return nullptr;
-  }
+  // Out-of-range parameters are refused (NaN fails every comparison).
+  MILM_REQUIRE(p.temperature >= 0.0f && std::isfinite(p.temperature),
+               "temperature must be a finite number >= 0 (0: greedy)", nullptr);
+  MILM_REQUIRE(p.top_k >= 0, "top_k must be >= 0 (0: off)", nullptr);
+  MILM_REQUIRE(p.top_p >= 0.0f && p.top_p <= 1.0f, "top_p must be in [0, 1] (1: off)", nullptr);
+  MILM_REQUIRE(p.min_p >= 0.0f && p.min_p <= 1.0f, "min_p must be in [0, 1] (0: off)", nullptr);
+  MILM_REQUIRE(s.repeatPenalty > 0.0f && std::isfinite(s.repeatPenalty),
+               "repeat penalty must be positive", nullptr);
+  MILM_REQUIRE(p.repeat_last_n >= 0, "repeat_last_n must be >= 0", nullptr);
   return new milm_sampler(s);
 }
 
 void milm_sampler_free(milm_sampler *s) { delete s; }
-uint64_t milm_sampler_seed(const milm_sampler *s) { return s->sampler.params().seed; }
+uint64_t milm_sampler_seed(const milm_sampler *s) {
+  MILM_NONNULL(s, 0);
+  return s->sampler.params().seed;
+}
 
 int32_t milm_sample(milm_sampler *s, const float *logits, int32_t n_vocab) {
+  MILM_NONNULL(s, -1);
   if (!logits || n_vocab <= 0)
     return setError("milm_sample: no logits");
   return s->sampler.sample(logits, n_vocab);
 }
 
-void milm_sampler_accept(milm_sampler *s, int32_t token) { s->sampler.accept(token); }
-void milm_sampler_reset(milm_sampler *s) { s->sampler.reset(); }
+void milm_sampler_accept(milm_sampler *s, int32_t token) {
+  if (s)
+    s->sampler.accept(token);
+}
+void milm_sampler_reset(milm_sampler *s) {
+  if (s)
+    s->sampler.reset();
+}
 
 //===---- Generation --------------------------------------------------------===//
 
@@ -511,6 +574,9 @@ int32_t milm_generate_tokens(milm_context *ctx, milm_sampler *sampler, const int
   milm_generate_stats &st = stats ? *stats : local;
   st = milm_generate_stats{};
   st.stop_reason = MILM_STOP_ERROR;
+  MILM_NONNULL(ctx, -1);
+  MILM_NONNULL(sampler, -1);
+  MILM_REQUIRE(prompt || n_prompt <= 0, "prompt is NULL", -1);
   const milm_model *m = ctx->model;
   const milm::rt::Tokenizer &tok = m->artifact.tokenizer();
   const int32_t vocab = int32_t(m->desc->vocab_size);
@@ -577,6 +643,12 @@ int32_t milm_generate_tokens(milm_context *ctx, milm_sampler *sampler, const int
 int32_t milm_generate(milm_context *ctx, milm_sampler *sampler, const char *prompt,
                       int32_t n_predict, milm_token_callback cb, void *user,
                       milm_generate_stats *stats) {
+  if (stats) {
+    *stats = milm_generate_stats{};
+    stats->stop_reason = MILM_STOP_ERROR;
+  }
+  MILM_NONNULL(ctx, -1);
+  MILM_NONNULL(sampler, -1);
   const milm_model *m = ctx->model;
   const bool addBos = m->artifact.addBos() && ctx->nPast == 0;
   const milm::rt::Tokenizer &tok = m->artifact.tokenizer();
@@ -593,6 +665,8 @@ int32_t milm_generate(milm_context *ctx, milm_sampler *sampler, const char *prom
 }
 
 int32_t milm_format_timings(const milm_generate_stats *s, char *buf, size_t capacity) {
+  MILM_NONNULL(s, -1);
+  MILM_REQUIRE(buf || capacity == 0, "buf is NULL but capacity is not 0", -1);
   auto rate = [](int32_t n, double sec) { return sec > 0 ? double(n) / sec : 0.0; };
   int n = snprintf(buf, capacity,
                    "milm: prompt %d tokens in %.3f s (%.1f tok/s), generated %d tokens in "
@@ -604,6 +678,8 @@ int32_t milm_format_timings(const milm_generate_stats *s, char *buf, size_t capa
 }
 
 int32_t milm_format_profile(const milm_context *ctx, char *buf, size_t capacity) {
+  MILM_NONNULL(ctx, -1);
+  MILM_REQUIRE(buf || capacity == 0, "buf is NULL but capacity is not 0", -1);
   if (!ctx->profile) {
     if (capacity)
       buf[0] = 0;

@@ -15,8 +15,12 @@
  * One binary holds the code of one model: milm_model_open() accepts only the
  * model.milm written for that code (same model hash, target and dimensions).
  *
- * Errors: functions return NULL or -1 and set a one-line message for the calling
- * thread, read with milm_last_error(). A model may be shared by threads; a
+ * Errors: functions return NULL or -1 (0 for milm_model_hash and
+ * milm_sampler_seed) and set a one-line message for the calling thread, read
+ * with milm_last_error(). A NULL handle, a NULL buffer with a non-zero
+ * capacity and out-of-range sampler parameters are such errors; the functions
+ * that return nothing (close, free, accept, reset) ignore a NULL handle. Using
+ * a handle after it was closed or freed is undefined. A model may be shared by threads; a
  * context and a sampler belong to one thread at a time.
  *
  * Applications need only this header; model_abi.h is the generated code's

@@ -14,6 +14,7 @@
 
 #include "gtest/gtest.h"
 
+#include <cmath>
 #include <cstring>
 
 extern "C" const unsigned long long fake_model_offsets[3];
@@ -307,7 +308,128 @@ TEST_F(RuntimeApiTest, SamplerThroughTheApi) {
   milm_sampler_free(g);
   p.repeat_penalty = 0;
   EXPECT_EQ(milm_sampler_new(&p), nullptr);
-  EXPECT_STREQ(milm_last_error(), "repeat penalty must be positive");
+  EXPECT_STREQ(milm_last_error(), "milm_sampler_new: repeat penalty must be positive");
 }
 
 } // namespace
+
+// Misuse of the C API: every NULL handle or buffer is an error value with a
+// message naming the function and the argument, never a crash.
+TEST_F(RuntimeApiTest, NullArgumentsAreErrors) {
+  auto expectError = [](int64_t got, int64_t want, const char *fn, const char *arg) {
+    EXPECT_EQ(got, want) << fn;
+    EXPECT_EQ(std::string(milm_last_error()), std::string(fn) + ": " + arg) << fn;
+  };
+  expectError(milm_model_vocab_size(nullptr), -1, "milm_model_vocab_size", "m is NULL");
+  expectError(milm_model_context_capacity(nullptr), -1, "milm_model_context_capacity",
+              "m is NULL");
+  expectError(milm_model_max_batch(nullptr), -1, "milm_model_max_batch", "m is NULL");
+  EXPECT_EQ(milm_model_name(nullptr), nullptr);
+  EXPECT_STREQ(milm_last_error(), "milm_model_name: m is NULL");
+  EXPECT_EQ(milm_model_target(nullptr), nullptr);
+  expectError(int64_t(milm_model_hash(nullptr)), 0, "milm_model_hash", "m is NULL");
+  expectError(milm_token_bos(nullptr), -1, "milm_token_bos", "m is NULL");
+  expectError(milm_token_eos(nullptr), -1, "milm_token_eos", "m is NULL");
+  expectError(milm_model_adds_bos(nullptr), -1, "milm_model_adds_bos", "m is NULL");
+  expectError(milm_model_info(nullptr, nullptr, 0), -1, "milm_model_info", "m is NULL");
+  expectError(milm_model_info(model, nullptr, 16), -1, "milm_model_info",
+              "buf is NULL but capacity is not 0");
+  int32_t ids[4];
+  expectError(milm_tokenize(nullptr, "a", 1, 1, 0, ids, 4), -1, "milm_tokenize", "m is NULL");
+  expectError(milm_tokenize(model, nullptr, 3, 1, 0, ids, 4), -1, "milm_tokenize",
+              "text is NULL but text_len is not 0");
+  expectError(milm_tokenize(model, "a", 1, 1, 0, nullptr, 4), -1, "milm_tokenize",
+              "tokens is NULL but capacity is not 0");
+  expectError(milm_tokenize(model, "a", 1, 1, 0, ids, -1), -1, "milm_tokenize",
+              "capacity is negative");
+  EXPECT_GE(milm_tokenize(model, nullptr, 0, 1, 0, nullptr, 0), 0) << milm_last_error();
+  char piece[8];
+  expectError(milm_token_to_piece(nullptr, 1, 0, piece, 8), -1, "milm_token_to_piece",
+              "m is NULL");
+  expectError(milm_token_to_piece(model, 1, 0, nullptr, 8), -1, "milm_token_to_piece",
+              "buf is NULL but capacity is not 0");
+  EXPECT_EQ(milm_context_new(nullptr, nullptr), nullptr);
+  EXPECT_STREQ(milm_last_error(), "milm_context_new: model is NULL");
+  expectError(milm_context_size(nullptr), -1, "milm_context_size", "ctx is NULL");
+  expectError(milm_context_threads(nullptr), -1, "milm_context_threads", "ctx is NULL");
+  expectError(milm_n_past(nullptr), -1, "milm_n_past", "ctx is NULL");
+  expectError(milm_kv_truncate(nullptr, 0), -1, "milm_kv_truncate", "ctx is NULL");
+  expectError(milm_eval(nullptr, ids, 1, 0), -1, "milm_eval", "ctx is NULL");
+  EXPECT_EQ(milm_get_logits(nullptr, 0), nullptr);
+  EXPECT_STREQ(milm_last_error(), "milm_get_logits: ctx is NULL");
+  expectError(int64_t(milm_sampler_seed(nullptr)), 0, "milm_sampler_seed", "s is NULL");
+  float logits[4] = {0, 1, 2, 3};
+  expectError(milm_sample(nullptr, logits, 4), -1, "milm_sample", "s is NULL");
+  milm_sampler_accept(nullptr, 1); // ignored
+  milm_sampler_reset(nullptr);     // ignored
+  milm_sampler_free(nullptr);
+  milm_context_free(nullptr);
+  milm_model_close(nullptr);
+  expectError(milm_format_timings(nullptr, piece, 8), -1, "milm_format_timings", "s is NULL");
+  expectError(milm_format_profile(nullptr, piece, 8), -1, "milm_format_profile",
+              "ctx is NULL");
+
+  milm_context *ctx = newContext();
+  ASSERT_NE(ctx, nullptr) << milm_last_error();
+  milm_sampler *s = greedy();
+  ASSERT_NE(s, nullptr) << milm_last_error();
+  expectError(milm_eval(ctx, nullptr, 2, 0), -1, "milm_eval", "tokens is NULL");
+  milm_generate_stats st;
+  expectError(milm_generate(nullptr, s, "a", 4, nullptr, nullptr, &st), -1, "milm_generate",
+              "ctx is NULL");
+  EXPECT_EQ(st.stop_reason, MILM_STOP_ERROR);
+  expectError(milm_generate(ctx, nullptr, "a", 4, nullptr, nullptr, &st), -1, "milm_generate",
+              "sampler is NULL");
+  expectError(milm_generate_tokens(ctx, s, nullptr, 3, 4, nullptr, nullptr, &st), -1,
+              "milm_generate_tokens", "prompt is NULL");
+  expectError(milm_generate_tokens(nullptr, s, ids, 1, 4, nullptr, nullptr, nullptr), -1,
+              "milm_generate_tokens", "ctx is NULL");
+  expectError(milm_format_profile(ctx, nullptr, 8), -1, "milm_format_profile",
+              "buf is NULL but capacity is not 0");
+  // The context still works after all that.
+  ids[0] = fake::kBos;
+  EXPECT_EQ(milm_eval(ctx, ids, 1, 0), 0) << milm_last_error();
+  milm_sampler_free(s);
+  milm_context_free(ctx);
+}
+
+// Sampler parameters out of range are refused with what the range is.
+TEST(RuntimeSamplerParams, OutOfRangeIsRefused) {
+  struct Case {
+    void (*set)(milm_sampler_params &);
+    const char *message;
+  };
+  const Case cases[] = {
+      {[](milm_sampler_params &p) { p.temperature = -0.5f; },
+       "milm_sampler_new: temperature must be a finite number >= 0 (0: greedy)"},
+      {[](milm_sampler_params &p) { p.temperature = NAN; },
+       "milm_sampler_new: temperature must be a finite number >= 0 (0: greedy)"},
+      {[](milm_sampler_params &p) { p.top_k = -1; }, "milm_sampler_new: top_k must be >= 0 (0: off)"},
+      {[](milm_sampler_params &p) { p.top_p = 1.5f; },
+       "milm_sampler_new: top_p must be in [0, 1] (1: off)"},
+      {[](milm_sampler_params &p) { p.top_p = NAN; },
+       "milm_sampler_new: top_p must be in [0, 1] (1: off)"},
+      {[](milm_sampler_params &p) { p.min_p = 2.0f; },
+       "milm_sampler_new: min_p must be in [0, 1] (0: off)"},
+      {[](milm_sampler_params &p) { p.repeat_penalty = 0.0f; },
+       "milm_sampler_new: repeat penalty must be positive"},
+      {[](milm_sampler_params &p) { p.repeat_penalty = INFINITY; },
+       "milm_sampler_new: repeat penalty must be positive"},
+      {[](milm_sampler_params &p) { p.repeat_last_n = -2; },
+       "milm_sampler_new: repeat_last_n must be >= 0"},
+  };
+  for (const Case &c : cases) {
+    milm_sampler_params p = milm_sampler_default_params();
+    c.set(p);
+    EXPECT_EQ(milm_sampler_new(&p), nullptr) << c.message;
+    EXPECT_STREQ(milm_last_error(), c.message);
+  }
+  milm_sampler_params edge = milm_sampler_default_params();
+  edge.temperature = 0;
+  edge.top_p = 1;
+  edge.min_p = 0;
+  edge.top_k = 0;
+  milm_sampler *s = milm_sampler_new(&edge);
+  EXPECT_NE(s, nullptr) << milm_last_error();
+  milm_sampler_free(s);
+}
