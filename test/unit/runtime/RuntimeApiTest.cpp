@@ -16,6 +16,8 @@
 
 #include <cmath>
 #include <cstring>
+#include <thread>
+#include <vector>
 
 extern "C" const unsigned long long fake_model_offsets[3];
 
@@ -432,4 +434,41 @@ TEST(RuntimeSamplerParams, OutOfRangeIsRefused) {
   milm_sampler *s = milm_sampler_new(&edge);
   EXPECT_NE(s, nullptr) << milm_last_error();
   milm_sampler_free(s);
+}
+
+// A model is shared by threads: two contexts on it, evaluated at the same time
+// from two threads, give the logits one context gives alone.
+TEST_F(RuntimeApiTest, TwoContextsInTwoThreads) {
+  const std::vector<int32_t> ids = {fake::kBos, 5, 17, 42, 99, 3, 250, 7};
+  auto run = [&](std::vector<float> &out, std::string &err) {
+    milm_context *ctx = newContext(0, 2);
+    if (!ctx) {
+      err = milm_last_error();
+      return;
+    }
+    for (int round = 0; round < 50 && err.empty(); ++round) {
+      milm_kv_truncate(ctx, 0);
+      if (milm_eval(ctx, ids.data(), int32_t(ids.size()), 1) != 0)
+        err = milm_last_error();
+    }
+    if (err.empty())
+      for (int32_t i = 0; i < int32_t(ids.size()); ++i) {
+        const float *l = milm_get_logits(ctx, i);
+        out.insert(out.end(), l, l + fake::kVocab);
+      }
+    milm_context_free(ctx);
+  };
+  std::vector<float> alone, a, b;
+  std::string errAlone, errA, errB;
+  run(alone, errAlone);
+  ASSERT_EQ(errAlone, "");
+  std::thread ta([&] { run(a, errA); });
+  std::thread tb([&] { run(b, errB); });
+  ta.join();
+  tb.join();
+  EXPECT_EQ(errA, "");
+  EXPECT_EQ(errB, "");
+  ASSERT_EQ(a.size(), alone.size());
+  EXPECT_EQ(0, memcmp(a.data(), alone.data(), alone.size() * sizeof(float)));
+  EXPECT_EQ(0, memcmp(b.data(), alone.data(), alone.size() * sizeof(float)));
 }
