@@ -282,3 +282,36 @@ TEST(ThreadPool, ManyJobsAndWakingFromSleep) {
 }
 
 } // namespace
+
+// The order of the filters, pinned: top-p and min-p look at the softmax at
+// temperature 1, and the temperature then reshapes what they kept (llama.cpp's
+// order). With the temperature first, these histograms would differ: token 1
+// would never appear under top-p, and token 2 would appear under min-p.
+TEST(Sampler, TemperatureComesAfterTopPAndMinP) {
+  const float logits[3] = {2.0f, 1.0f, 0.0f}; // softmax: 0.665, 0.245, 0.090
+  auto histogram = [&](float temperature, float topP, float minP) {
+    SamplerParams p;
+    p.temperature = temperature;
+    p.topK = 0;
+    p.topP = topP;
+    p.minP = minP;
+    p.seed = 99;
+    Sampler s(p);
+    std::vector<int> counts(3, 0);
+    for (int i = 0; i < 4000; ++i)
+      counts[size_t(s.sample(logits, 3))]++;
+    return counts;
+  };
+  // top-p 0.8 keeps tokens 0 and 1; temperature 0.25 then gives token 1
+  // e^-4 / (1 + e^-4) = 1.8% (about 72 of 4000; temperature first: 0).
+  std::vector<int> c = histogram(0.25f, 0.8f, 0.0f);
+  EXPECT_EQ(c[2], 0);
+  EXPECT_GT(c[1], 30);
+  EXPECT_LT(c[1], 120);
+  // min-p 0.3 keeps p >= 0.2: tokens 0 and 1; temperature 4 then gives token 1
+  // e^0.25 / (e^0.5 + e^0.25) = 43.8% (temperature first would keep token 2 too).
+  c = histogram(4.0f, 1.0f, 0.3f);
+  EXPECT_EQ(c[2], 0);
+  EXPECT_GT(c[1], 1600);
+  EXPECT_LT(c[1], 1900);
+}
