@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Greedy generation against an independent reference (issue 20, point 6).
+
+    check_greedy.py MILM_RUN MODEL.gguf REF.jsonl PROMPT_TOKENS [milm-run args...]
+
+REF.jsonl (a training script's, models/*.ref.jsonl) holds BOS and a prompt in its first
+PROMPT_TOKENS inputs and then the reference's greedy picks (each row's argmax is the next
+row's input). The prompt's text is decoded from the GGUF's vocabulary (byte-level BPE, the
+GPT-2 byte mapping); `MILM_RUN -p TEXT -n N --temp 0` must print the text of the reference's
+picks, up to the first position where milm's own teacher-forced top-1 (`--logits-for`)
+differs from the reference's (near-ties may part ways there, not before). Prints one
+PASS/FAIL line; exits 1 on FAIL.
+"""
+import json
+import struct
+import subprocess
+import sys
+
+
+def gguf_tokens(path):
+    """tokenizer.ggml.tokens of a GGUF v3 file (only what this needs of the format)."""
+    data = open(path, "rb").read()
+    pos = 0
+
+    def take(fmt):
+        nonlocal pos
+        v = struct.unpack_from(fmt, data, pos)
+        pos += struct.calcsize(fmt)
+        return v
+
+    def string():
+        nonlocal pos
+        (n,) = take("<Q")
+        pos += n
+        return data[pos - n:pos].decode("utf-8")
+
+    sizes = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+
+    def value(kind):
+        nonlocal pos
+        if kind == 8:
+            return string()
+        if kind == 9:
+            et, n = take("<IQ")
+            return [value(et) for _ in range(n)]
+        pos += sizes[kind]
+        return None
+
+    magic, _, _, n_kv = take("<4sIQQ")
+    assert magic == b"GGUF"
+    for _ in range(n_kv):
+        key = string()
+        (kind,) = take("<I")
+        v = value(kind)
+        if key == "tokenizer.ggml.tokens":
+            return v
+    sys.exit(f"{path}: no tokenizer.ggml.tokens")
+
+
+def byte_decoder():
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+    cs, n = bs[:], 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return {chr(c): b for b, c in zip(bs, cs)}
+
+
+def main(argv):
+    milm_run, gguf, ref_path, n_prompt = argv[1], argv[2], argv[3], int(argv[4])
+    extra = argv[5:]
+    rows = [json.loads(l) for l in open(ref_path) if l.strip()]
+    tokens = gguf_tokens(gguf)
+    dec = byte_decoder()
+
+    def text(ids):
+        return bytes(dec[c] for i in ids for c in tokens[i]).decode("utf-8", "replace")
+
+    ids = [r["input"] for r in rows]
+    picks = ids[n_prompt:] + [rows[-1]["argmax"]]
+    prompt = text(ids[1:n_prompt])  # without BOS: milm-run adds it
+    # milm's own teacher-forced top-1 on the reference inputs.
+    out = subprocess.run([milm_run, *extra, "--logits-for", " ".join(map(str, ids))],
+                         stdout=subprocess.PIPE, check=True, text=True).stdout
+    ours = [json.loads(l)["logits"] for l in out.splitlines() if l.startswith("{")]
+    agree = len(picks)
+    for j in range(n_prompt - 1, len(rows)):
+        if max(range(len(ours[j])), key=lambda i: ours[j][i]) != rows[j]["argmax"]:
+            agree = j - (n_prompt - 1)
+            break
+    want = text(picks[:agree])
+    got = subprocess.run([milm_run, *extra, "-p", prompt, "-n", str(len(picks)), "--temp", "0",
+                          "--no-display-prompt"], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, check=True).stdout.decode("utf-8", "replace")
+    ok = agree > 0 and got.startswith(want)
+    print(f"{'PASS' if ok else 'FAIL'}: greedy continuation of {prompt!r}: {agree} of "
+          f"{len(picks)} tokens compared ({want!r}), milm wrote {got[:len(want) + 10]!r}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
