@@ -143,7 +143,7 @@ double percentile(std::vector<double> &v, double p) {
 
 } // namespace
 
-llvm::Error compareModels(const CompareOptions &o, llvm::raw_ostream &out) {
+llvm::Expected<CompareResult> runComparison(const CompareOptions &o) {
   if (o.text.empty())
     return err("compare needs a text: --text FILE");
   {
@@ -254,46 +254,61 @@ llvm::Error compareModels(const CompareOptions &o, llvm::raw_ostream &out) {
       return err(c[i].label + " (" + (i == 0 ? o.a : o.b) + "): " + why);
   }
 
-  const double pplA = milm_nll_perplexity(&nll[0]), pplB = milm_nll_perplexity(&nll[1]);
-  const double klMean = kl.sum / double(kl.count);
-  const double klErr =
-      kl.count > 1 ? std::sqrt(std::max(0.0, kl.sum2 / double(kl.count) - klMean * klMean) /
+  CompareResult r;
+  r.window = h[0].window;
+  r.windows = h[0].windows;
+  r.scored = int64_t(total);
+  r.pplA = milm_nll_perplexity(&nll[0]);
+  r.pplAErr = milm_nll_perplexity_error(&nll[0]);
+  r.pplB = milm_nll_perplexity(&nll[1]);
+  r.pplBErr = milm_nll_perplexity_error(&nll[1]);
+  r.klMean = kl.sum / double(kl.count);
+  r.klMeanErr =
+      kl.count > 1 ? std::sqrt(std::max(0.0, kl.sum2 / double(kl.count) - r.klMean * r.klMean) /
                                double(kl.count - 1))
                    : 0.0;
-  double klMax = *std::max_element(kls.begin(), kls.end());
-  double klMedian = percentile(kls, 0.5), klP99 = percentile(kls, 0.99);
-  const double top1 = double(agree) / double(total);
+  r.klMax = *std::max_element(kls.begin(), kls.end());
+  r.klMedian = percentile(kls, 0.5);
+  r.klP99 = percentile(kls, 0.99);
+  r.top1 = double(agree) / double(total);
+  return r;
+}
+
+llvm::Error compareModels(const CompareOptions &o, llvm::raw_ostream &out) {
+  llvm::Expected<CompareResult> got = runComparison(o);
+  if (!got)
+    return got.takeError();
+  const CompareResult &r = *got;
   if (o.json) {
     llvm::json::Object j{{"text", o.text},
-                         {"window", h[0].window},
-                         {"windows", h[0].windows},
-                         {"scored", int64_t(total)},
+                         {"window", r.window},
+                         {"windows", r.windows},
+                         {"scored", r.scored},
                          {"a", llvm::json::Object{{"model", o.a},
-                                                  {"ppl", pplA},
-                                                  {"ppl_stderr", milm_nll_perplexity_error(&nll[0])}}},
+                                                  {"ppl", r.pplA},
+                                                  {"ppl_stderr", r.pplAErr}}},
                          {"b", llvm::json::Object{{"model", o.b},
-                                                  {"ppl", pplB},
-                                                  {"ppl_stderr", milm_nll_perplexity_error(&nll[1])}}},
-                         {"kl_mean", klMean},
-                         {"kl_mean_stderr", klErr},
-                         {"kl_median", klMedian},
-                         {"kl_p99", klP99},
-                         {"kl_max", klMax},
-                         {"top1_agreement", top1}};
+                                                  {"ppl", r.pplB},
+                                                  {"ppl_stderr", r.pplBErr}}},
+                         {"kl_mean", r.klMean},
+                         {"kl_mean_stderr", r.klMeanErr},
+                         {"kl_median", r.klMedian},
+                         {"kl_p99", r.klP99},
+                         {"kl_max", r.klMax},
+                         {"top1_agreement", r.top1}};
     out << llvm::formatv("{0}", llvm::json::Value(std::move(j))) << "\n";
     return llvm::Error::success();
   }
-  out << "compare: " << o.text << ", " << h[0].windows << " windows of " << h[0].window
-      << " tokens, " << total << " tokens scored\n";
-  out << llvm::format("  A  perplexity %10.4f +/- %.4f  %s\n", pplA,
-                      milm_nll_perplexity_error(&nll[0]), o.a.c_str());
-  out << llvm::format("  B  perplexity %10.4f +/- %.4f  %s\n", pplB,
-                      milm_nll_perplexity_error(&nll[1]), o.b.c_str());
-  out << llvm::format("  ln(PPL(B)/PPL(A))  %.6f\n", std::log(pplB / pplA));
+  const uint64_t agree = uint64_t(std::llround(r.top1 * double(r.scored)));
+  out << "compare: " << o.text << ", " << r.windows << " windows of " << r.window << " tokens, "
+      << r.scored << " tokens scored\n";
+  out << llvm::format("  A  perplexity %10.4f +/- %.4f  %s\n", r.pplA, r.pplAErr, o.a.c_str());
+  out << llvm::format("  B  perplexity %10.4f +/- %.4f  %s\n", r.pplB, r.pplBErr, o.b.c_str());
+  out << llvm::format("  ln(PPL(B)/PPL(A))  %.6f\n", std::log(r.pplB / r.pplA));
   out << llvm::format("  KL(A || B)  mean %.6f +/- %.6f, median %.6f, p99 %.6f, max %.6f\n",
-                      klMean, klErr, klMedian, klP99, klMax);
-  out << llvm::format("  top-1 agreement  %.2f%% (%llu of %llu)\n", 100.0 * top1,
-                      (unsigned long long)agree, (unsigned long long)total);
+                      r.klMean, r.klMeanErr, r.klMedian, r.klP99, r.klMax);
+  out << llvm::format("  top-1 agreement  %.2f%% (%llu of %llu)\n", 100.0 * r.top1,
+                      (unsigned long long)agree, (unsigned long long)r.scored);
   return llvm::Error::success();
 }
 

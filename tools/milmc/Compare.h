@@ -27,7 +27,18 @@ struct CompareOptions {
   bool json = false;   // one JSON object instead of the table
 };
 
-/// Errors are one line; `out` gets the result.
+struct CompareResult {
+  int32_t window = 0, windows = 0;
+  int64_t scored = 0;
+  double pplA = 0, pplAErr = 0, pplB = 0, pplBErr = 0;
+  double klMean = 0, klMeanErr = 0, klMedian = 0, klP99 = 0, klMax = 0;
+  double top1 = 0; ///< fraction of scored tokens whose most likely token agrees
+};
+
+/// Runs both models over the text. Errors are one line.
+llvm::Expected<CompareResult> runComparison(const CompareOptions &opts);
+
+/// runComparison, then the table (or JSON) to `out`.
 llvm::Error compareModels(const CompareOptions &opts, llvm::raw_ostream &out);
 
 } // namespace milm

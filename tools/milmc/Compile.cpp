@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "tools/milmc/Compile.h"
+#include "tools/milmc/Compare.h"
 
 #include "codegen/Target.h"
 #include "frontends/builder/ModelBuilder.h"
@@ -35,10 +36,12 @@
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Process.h"
 #include "llvm/Support/Program.h"
 #include "llvm/Support/TargetSelect.h"
+#include "llvm/TargetParser/Host.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <chrono>
@@ -105,6 +108,10 @@ llvm::Error compileModel(const CompileOptions &opts) {
   const LinkTarget *link = findLinkTarget(target->arch);
   if (!link)
     return err("no runtime was built for " + target->arch + "; rebuild milm");
+  if (opts.maxKL >= 0 &&
+      !llvm::StringRef(llvm::sys::getDefaultTargetTriple()).starts_with(target->arch))
+    return err("the quality gate (--max-kl) runs the compiled model on this machine, which "
+               "cannot run " + target->triple + " code; gate a host build");
   if (opts.maxTokens < 1 || opts.maxTokens > 4096)
     return err("--max-tokens must be in [1, 4096], got " + llvm::Twine(opts.maxTokens));
   for (const char *name : {"model.milm", "model.o", "milm-run"}) {
@@ -343,6 +350,40 @@ llvm::Error compileModel(const CompileOptions &opts) {
     return err("linking " + opts.outDir + "/milm-run failed (" +
                (linkErr.empty() ? "ld.lld exit " + std::to_string(rc) : linkErr) + ")");
   double tLink = linking.done();
+
+  // The quality gate, before anything reaches OUT/: the same model compiled
+  // without the model pipeline is the reference.
+  if (opts.maxKL >= 0) {
+    Stage gate("quality gate: compiling the reference and comparing on the eval text");
+    CompileOptions ref = opts;
+    ref.quantize.clear();
+    ref.quantizePure = false;
+    ref.maxKL = -1;
+    ref.embedWeights = false;
+    ref.outDir = staging + "/reference";
+    if (llvm::Error e = compileModel(ref))
+      return err("quality gate: the reference model: " + llvm::toString(std::move(e)));
+    CompareOptions c;
+    c.a = ref.outDir;
+    c.b = staging;
+    c.text = opts.evalText;
+    c.chunks = opts.evalChunks;
+    llvm::Expected<CompareResult> r = runComparison(c);
+    if (!r)
+      return err("quality gate: " + llvm::toString(r.takeError()));
+    std::string line = llvm::formatv("mean KL(reference || compiled) {0:F6} (p99 {1:F4}, max "
+                                      "{2:F4}), top-1 {3:F2}%, perplexity {4:F4} -> {5:F4} on "
+                                      "{6} ({7} tokens)",
+                                      r->klMean, r->klP99, r->klMax, 100.0 * r->top1, r->pplA,
+                                      r->pplB, opts.evalText, r->scored)
+                           .str();
+    char bound[32];
+    snprintf(bound, sizeof bound, "%g", opts.maxKL);
+    if (r->klMean > opts.maxKL)
+      return err("quality gate failed: " + line + " exceeds --max-kl " + bound +
+                 "; nothing was written to " + opts.outDir);
+    llvm::errs() << "milmc: quality gate passed: " << line << " <= --max-kl " << bound << "\n";
+  }
 
   // Into place: the object, the weights (or, embedded, no stale model.milm),
   // then the executable.

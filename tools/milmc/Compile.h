@@ -20,6 +20,13 @@ struct CompileOptions {
   bool repack = true;        ///< repack weights into the target kernels' layouts (q4_0x8 on x86-64)
   std::string quantize;      ///< milm-quantize's format ("": keep the model's formats)
   bool quantizePure = false; ///< milm-quantize's `pure`
+  /// The quality gate: when >= 0, the compiled model and the model compiled
+  /// without the model pipeline read evalText (milmc compare's method); a mean
+  /// KL(reference || compiled) above maxKL fails the compile, and nothing is
+  /// written to outDir.
+  double maxKL = -1;
+  std::string evalText;
+  int64_t evalChunks = 0;    ///< windows of evalText to score (0: all)
 };
 
 /// Import, lower, generate code, write the artifact and link the executable.

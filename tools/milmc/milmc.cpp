@@ -105,6 +105,19 @@ static cl::opt<std::string> compileQuantize(
 static cl::opt<bool> compileQuantizePure("quantize-pure",
                                          cl::desc("With --quantize: every matrix in that format"),
                                          cl::sub(compileCmd), cl::cat(compileCat));
+static cl::opt<double> compileMaxKL(
+    "max-kl",
+    cl::desc("Quality gate: fail (writing nothing) when the mean KL of the compiled model "
+             "against the same model compiled without --quantize exceeds X on --eval-text"),
+    cl::value_desc("X"), cl::init(-1), cl::sub(compileCmd), cl::cat(compileCat));
+static cl::opt<std::string> compileEvalText("eval-text",
+                                            cl::desc("The text of the quality gate (--max-kl)"),
+                                            cl::value_desc("file"), cl::sub(compileCmd),
+                                            cl::cat(compileCat));
+static cl::opt<int64_t> compileEvalChunks("eval-chunks",
+                                          cl::desc("Windows of --eval-text the gate scores "
+                                                   "(default: all)"),
+                                          cl::init(0), cl::sub(compileCmd), cl::cat(compileCat));
 static cl::opt<bool> compileEmbed("embed-weights",
                                   cl::desc("Link the weights into milm-run, which then runs alone: "
                                            "OUT/ holds only milm-run and model.o, no model.milm"),
@@ -353,6 +366,18 @@ int main(int argc, char **argv) {
     opts.repack = !compileNoRepack;
     opts.quantize = compileQuantize;
     opts.quantizePure = compileQuantizePure;
+    opts.maxKL = compileMaxKL;
+    opts.evalText = compileEvalText;
+    opts.evalChunks = compileEvalChunks;
+    if (compileMaxKL.getNumOccurrences() && !(compileMaxKL >= 0))
+      return fail(createStringError(inconvertibleErrorCode(), "--max-kl takes a number >= 0"));
+    if (compileMaxKL.getNumOccurrences() && compileEvalText.empty())
+      return fail(createStringError(inconvertibleErrorCode(),
+                                    "--max-kl needs --eval-text FILE (the text the gate scores)"));
+    if (!compileMaxKL.getNumOccurrences() && !compileEvalText.empty())
+      return fail(createStringError(inconvertibleErrorCode(), "--eval-text needs --max-kl X"));
+    if (compileEvalChunks < 0)
+      return fail(createStringError(inconvertibleErrorCode(), "--eval-chunks takes a number >= 0"));
     if (compileQuantizePure && compileQuantize.empty())
       return fail(createStringError(inconvertibleErrorCode(), "--quantize-pure needs --quantize FORMAT"));
     if (Error e = milm::compileModel(opts))
