@@ -135,8 +135,8 @@ llvm::Error compileModel(const CompileOptions &opts) {
       if (diag.empty() && d.getSeverity() == mlir::DiagnosticSeverity::Error) {
         // "LINE:COL: message", as compilers say it.
         if (auto fl = llvm::dyn_cast<mlir::FileLineColLoc>(d.getLocation()))
-          diag = std::to_string(fl.getLine()) + ":" + std::to_string(fl.getColumn()) + ": ";
-        diag += d.str();
+          diag = std::to_string(fl.getLine()) + ":" + std::to_string(fl.getColumn()) + ":";
+        diag += " " + d.str();
       }
       return mlir::success();
     });
