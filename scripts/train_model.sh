@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Regenerates the tiny model that scripts/run.sh compiles by default
-# (models/milm-tiny-kjv.gguf and its reference logits models/milm-tiny-kjv.ref.jsonl):
-# installs what scripts/train_model.py needs from Debian 12 (PyTorch, NumPy,
-# OpenBLAS, the King James Bible and the program that reads it), then runs it on one
-# CPU thread. Arguments go to the Python script (--help lists them).
+# Trains one model of models/ (scripts/train_model.py --preset tiny|target|moe; tiny,
+# the model scripts/run.sh compiles by default, when no preset is given) and writes it
+# with its reference logits and perplexity: installs what the Python script needs from
+# Debian 12 (PyTorch, NumPy, OpenBLAS, the King James Bible and the program that reads
+# it), then runs it on one CPU thread. Arguments go to the Python script (--help lists
+# them). CI never runs this.
 #
-#   bash scripts/train_model.sh [-o OUT.gguf] [options]
+#   bash scripts/train_model.sh [--preset tiny|target|moe] [-o OUT.gguf] [options]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
