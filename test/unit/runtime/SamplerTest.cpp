@@ -7,6 +7,7 @@
 
 #include <vector>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <mutex>
 #include <set>
@@ -223,6 +224,24 @@ TEST(ThreadPool, CoversEveryIndexOnce) {
         EXPECT_FALSE(c.misaligned.load());
       }
   }
+}
+
+void slowTask(void *arg, int64_t begin, int64_t end) {
+  coverTask(arg, begin, end);
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+}
+
+// The work really runs on several threads: with tasks that take a while, a
+// pool of 4 that quietly ran everything on the calling thread would show one.
+TEST(ThreadPool, WorkRunsOnSeveralThreads) {
+  ThreadPool pool;
+  ASSERT_EQ(pool.start(4), 4);
+  Cover c(64, 1);
+  milm_rt_parallel_for(pool.exec(), 64, 1, slowTask, &c);
+  for (int64_t i = 0; i < 64; ++i)
+    ASSERT_EQ(c.hits[size_t(i)].load(), 1);
+  EXPECT_GE(c.threads.size(), 2u);
+  EXPECT_LE(c.threads.size(), 4u);
 }
 
 TEST(ThreadPool, NullExecRunsSerially) {
