@@ -14,11 +14,10 @@ namespace cpu {
 
 LogicalResult Lowering::lowerAttention(mm::AttentionOp a) {
   Operation *op = a.getOperation();
-  auto fail = [&](const Twine &msg) { return this->fail(op, msg); };
   if (a.getTreeMask())
-    return fail("tree attention masks are not supported by the CPU runtime yet");
+    return fail(op, "tree attention masks are not supported by the CPU runtime yet");
   if (a.getCache() != cacheTensor || a.getPositions() != positionsTensor)
-    return fail("the cache and positions must be @forward's arguments");
+    return fail(op, "the cache and positions must be @forward's arguments");
   int64_t H = a.getNumHeads(), KV = a.getNumKvHeads(), HD = a.getHeadDim();
   int64_t cap = cacheType.getCapacity();
   uint64_t layerBytes = kvLayerBytes();

@@ -14,9 +14,8 @@ namespace cpu {
 
 LogicalResult Lowering::lowerEmbedding(mm::EmbeddingOp e) {
   Operation *op = e.getOperation();
-  auto fail = [&](const Twine &msg) { return this->fail(op, msg); };
   if (e.getTokens() != tokensTensor)
-    return fail("the token ids must be @forward's first argument");
+    return fail(op, "the token ids must be @forward's first argument");
   mm::WeightType t = wtype(e.getTable());
   return callOp(op, kOp_embedding,
                 {{"format", fmtOf(e.getTable())},

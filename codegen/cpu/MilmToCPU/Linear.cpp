@@ -14,12 +14,11 @@ namespace cpu {
 
 LogicalResult Lowering::lowerLinear(mm::LinearOp l) {
   Operation *op = l.getOperation();
-  auto fail = [&](const Twine &msg) { return this->fail(op, msg); };
   mm::WeightType t = wtype(l.getWeight());
   Value bias = null();
   if (Value bv = l.getBias()) {
     if (wtype(bv).getFormat() != mm::WeightFormat::f32)
-      return fail("biases must be f32");
+      return fail(op, "biases must be f32");
     bias = weightPtr(bv);
   }
   int64_t K = t.getShape()[1], N = t.getShape()[0];

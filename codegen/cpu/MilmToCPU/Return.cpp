@@ -14,9 +14,8 @@ namespace cpu {
 
 LogicalResult Lowering::lowerReturn(func::ReturnOp r) {
   Operation *op = r.getOperation();
-  auto fail = [&](const Twine &msg) { return this->fail(op, msg); };
   if (r.getNumOperands() != 1 || r.getOperand(0) != resultTensor || !resultTensor)
-    return fail("@forward must return the result of its milm.logits");
+    return fail(op, "@forward must return the result of its milm.logits");
   scf::YieldOp::create(b, loc, i32(0));
   return success();
 }

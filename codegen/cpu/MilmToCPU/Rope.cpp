@@ -14,9 +14,8 @@ namespace cpu {
 
 LogicalResult Lowering::lowerRope(mm::RopeOp r) {
   Operation *op = r.getOperation();
-  auto fail = [&](const Twine &msg) { return this->fail(op, msg); };
   if (r.getPositions() != positionsTensor)
-    return fail("positions must be @forward's second argument");
+    return fail(op, "positions must be @forward's second argument");
   // In place when rope is the input's only user, else on a copy.
   Value in = r.getInput();
   if (auto it = buffers.find(in); in.hasOneUse() && it != buffers.end()) {

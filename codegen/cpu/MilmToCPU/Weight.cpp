@@ -14,12 +14,11 @@ namespace cpu {
 
 LogicalResult Lowering::lowerWeight(mm::WeightOp w) {
   Operation *op = w.getOperation();
-  auto fail = [&](const Twine &msg) { return this->fail(op, msg); };
   mm::WeightType t = w.getType();
   auto it = weightByName.find(w.getName());
   if (it != weightByName.end()) {
     if (it->second.op.getType() != t)
-      return fail("weight '" + w.getName() + "' is referenced with two types");
+      return fail(op, "weight '" + w.getName() + "' is referenced with two types");
     weightOf[w.getResult()] = it->second;
     return success();
   }
