@@ -12,49 +12,18 @@ differs from the reference's (near-ties may part ways there, not before). Prints
 PASS/FAIL line; exits 1 on FAIL.
 """
 import json
-import struct
 import subprocess
 import sys
 
+from gguf_header import read_header
+
 
 def gguf_tokens(path):
-    """tokenizer.ggml.tokens of a GGUF v3 file (only what this needs of the format)."""
-    data = open(path, "rb").read()
-    pos = 0
-
-    def take(fmt):
-        nonlocal pos
-        v = struct.unpack_from(fmt, data, pos)
-        pos += struct.calcsize(fmt)
-        return v
-
-    def string():
-        nonlocal pos
-        (n,) = take("<Q")
-        pos += n
-        return data[pos - n:pos].decode("utf-8")
-
-    sizes = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
-
-    def value(kind):
-        nonlocal pos
-        if kind == 8:
-            return string()
-        if kind == 9:
-            et, n = take("<IQ")
-            return [value(et) for _ in range(n)]
-        pos += sizes[kind]
-        return None
-
-    magic, _, _, n_kv = take("<4sIQQ")
-    assert magic == b"GGUF"
-    for _ in range(n_kv):
-        key = string()
-        (kind,) = take("<I")
-        v = value(kind)
-        if key == "tokenizer.ggml.tokens":
-            return v
-    sys.exit(f"{path}: no tokenizer.ggml.tokens")
+    """tokenizer.ggml.tokens of a GGUF v3 file."""
+    tokens = read_header(open(path, "rb").read()).kv.get("tokenizer.ggml.tokens")
+    if tokens is None:
+        sys.exit(f"{path}: no tokenizer.ggml.tokens")
+    return tokens
 
 
 def byte_decoder():

@@ -16,61 +16,16 @@ import math
 import struct
 import sys
 
+from gguf_header import read_header
+
 LOGITS = {97 + i: 10.0 - 0.5 * i for i in range(10)}
 OTHER = -30.0
 
 
 def main(src, out):
-    data = open(src, "rb").read()
-    pos = 0
-
-    def take(fmt):
-        nonlocal pos
-        v = struct.unpack_from(fmt, data, pos)
-        pos += struct.calcsize(fmt)
-        return v
-
-    def skip_string():
-        nonlocal pos
-        (n,) = take("<Q")
-        pos += n
-
-    sizes = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
-
-    def skip_value(kind):
-        nonlocal pos
-        if kind == 8:
-            skip_string()
-        elif kind == 9:
-            et, n = take("<IQ")
-            for _ in range(n):
-                skip_value(et)
-        else:
-            pos += sizes[kind]
-
-    magic, version, n_tensors, n_kv = take("<4sIQQ")
-    assert magic == b"GGUF" and version == 3, "not a GGUF v3 file"
-    kv_start = pos
-    alignment = 32
-    for _ in range(n_kv):
-        kstart = pos
-        (n,) = take("<Q")
-        key = data[pos:pos + n].decode()
-        pos += n
-        (kind,) = take("<I")
-        if key == "general.alignment":
-            (alignment,) = struct.unpack_from("<I", data, pos)
-        skip_value(kind)
-    kv_bytes = data[kv_start:pos]
-    tensors = []
-    for _ in range(n_tensors):
-        (n,) = take("<Q")
-        name = data[pos:pos + n].decode()
-        pos += n
-        (nd,) = take("<I")
-        dims = list(take(f"<{nd}Q"))  # ne[0] innermost
-        take("<IQ")
-        tensors.append((name, dims))
+    h = read_header(open(src, "rb").read())
+    tensors = [(name, dims) for name, dims, _, _ in h.tensors]
+    n_tensors, n_kv, kv_bytes, alignment = len(tensors), len(h.kv), h.kv_bytes, h.alignment
     embd = next(d for n, d in tensors if n == "token_embd.weight")
     n_embd = embd[0]
 
