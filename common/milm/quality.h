@@ -26,6 +26,7 @@
 #define MILM_COMMON_QUALITY_H
 
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -48,10 +49,9 @@ static inline int32_t milm_ppl_scored_per_window(int32_t window) {
   return window - 1 - window / 2;
 }
 
-/* log softmax(logits)[token], in double; *argmax (if not NULL) gets the
- * most likely id (the lowest one on ties). */
-static inline double milm_log_prob(const float *logits, int32_t vocab, int32_t token,
-                                   int32_t *argmax) {
+/* log(sum_i exp(logits[i])), in double; *argmax (if not NULL) gets the most
+ * likely id (the lowest one on ties). A row's log softmax is logits - this. */
+static inline double milm_log_sum_exp(const float *logits, int32_t vocab, int32_t *argmax) {
   int32_t best = 0;
   for (int32_t i = 1; i < vocab; ++i)
     if (logits[i] > logits[best])
@@ -61,28 +61,23 @@ static inline double milm_log_prob(const float *logits, int32_t vocab, int32_t t
     sum += exp((double)logits[i] - m);
   if (argmax)
     *argmax = best;
-  return (double)logits[token] - m - log(sum);
+  return m + log(sum);
 }
 
-/* KL(softmax(a) || softmax(b)) over the vocabulary, in double; never below 0. */
-static inline double milm_kl_divergence(const float *a, const float *b, int32_t vocab) {
-  double ma = a[0], mb = b[0];
-  for (int32_t i = 1; i < vocab; ++i) {
-    if (a[i] > ma)
-      ma = a[i];
-    if (b[i] > mb)
-      mb = b[i];
-  }
-  double sa = 0.0, sb = 0.0;
-  for (int32_t i = 0; i < vocab; ++i) {
-    sa += exp((double)a[i] - ma);
-    sb += exp((double)b[i] - mb);
-  }
-  const double la = ma + log(sa), lb = mb + log(sb);
+/* log softmax(logits)[token], in double. */
+static inline double milm_log_prob(const float *logits, int32_t vocab, int32_t token) {
+  return (double)logits[token] - milm_log_sum_exp(logits, vocab, NULL);
+}
+
+/* KL(softmax(a) || softmax(b)) over the vocabulary, in double, given each row's
+ * milm_log_sum_exp (a caller that already has them computes no exp twice);
+ * never below 0. */
+static inline double milm_kl_divergence(const float *a, double lse_a, const float *b,
+                                        double lse_b, int32_t vocab) {
   double kl = 0.0;
   for (int32_t i = 0; i < vocab; ++i) {
-    const double lpa = (double)a[i] - la;
-    kl += exp(lpa) * (lpa - ((double)b[i] - lb));
+    const double lpa = (double)a[i] - lse_a;
+    kl += exp(lpa) * (lpa - ((double)b[i] - lse_b));
   }
   return kl > 0.0 ? kl : 0.0;
 }

@@ -111,7 +111,7 @@ int runPerplexity(milm_model *model, milm_context *ctx, const PerplexityOptions 
         closeOut();
         return error(prog, "no logits for position " + std::to_string(j));
       }
-      milm_nll_add(&stats, -milm_log_prob(logits, vocab, target, nullptr));
+      milm_nll_add(&stats, -milm_log_prob(logits, vocab, target));
       if (out && (!writeOut(&target, sizeof target) ||
                   !writeOut(logits, sizeof(float) * size_t(vocab)))) {
         closeOut();

@@ -216,6 +216,7 @@ llvm::Expected<CompareResult> runComparison(const CompareOptions &o) {
   const bool tty = isatty(2);
   for (uint64_t r = 0; r < total; ++r) {
     int32_t target[2], argmax[2];
+    double lse[2]; // each row's log-sum-exp, shared by its NLL and the KL
     for (int i = 0; i < 2; ++i) {
       if (!c[i].read(&target[i], sizeof target[i]) ||
           !c[i].read(row[i].data(), sizeof(float) * size_t(vocab)))
@@ -223,13 +224,14 @@ llvm::Expected<CompareResult> runComparison(const CompareOptions &o) {
                              std::to_string(total) + " rows");
       if (target[i] < 0 || target[i] >= vocab)
         return failed(i, "token id " + std::to_string(target[i]) + " out of the vocabulary");
-      milm_nll_add(&nll[i], -milm_log_prob(row[i].data(), vocab, target[i], &argmax[i]));
+      lse[i] = milm_log_sum_exp(row[i].data(), vocab, &argmax[i]);
+      milm_nll_add(&nll[i], lse[i] - double(row[i][size_t(target[i])]));
     }
     if (target[0] != target[1])
       return err("A and B tokenize " + o.text + " differently (scored token " +
                  llvm::Twine(r) + " is " + llvm::Twine(target[0]) + " for A and " +
                  llvm::Twine(target[1]) + " for B): only models with the same tokenizer compare");
-    double d = milm_kl_divergence(row[0].data(), row[1].data(), vocab);
+    double d = milm_kl_divergence(row[0].data(), lse[0], row[1].data(), lse[1], vocab);
     kls.push_back(d);
     milm_nll_add(&kl, d);
     agree += argmax[0] == argmax[1];
