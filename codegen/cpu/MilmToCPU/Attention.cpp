@@ -1,42 +1,59 @@
-//===- Attention.cpp - The CPU lowering of milm.attention -------------------===//
+//===- Attention.cpp - The CPU lowering of milm.attention -----------------===//
+//
+// milm_op_attention: appends the call's k and v rows to the layer's slice of
+// the f16 KV cache at their positions, then causal attention of q over it.
+//
+//===----------------------------------------------------------------------===//
 #include "codegen/cpu/Lowering.h"
-
-#include "codegen/ukernels/include/milm_ukernels.h"
-#include "mlir/Dialect/Linalg/IR/Linalg.h"
-#include "mlir/Dialect/Math/IR/Math.h"
-#include "mlir/Dialect/SCF/IR/SCF.h"
-#include "mlir/Dialect/Vector/IR/VectorOps.h"
 
 #include <cmath>
 
 namespace milm {
 namespace cpu {
+namespace {
 
-LogicalResult Lowering::lowerAttention(mm::AttentionOp a) {
-  Operation *op = a.getOperation();
-  if (a.getTreeMask())
-    return fail(op, "tree attention masks are not supported by the CPU runtime yet");
-  if (a.getCache() != cacheTensor || a.getPositions() != positionsTensor)
-    return fail(op, "the cache and positions must be @forward's arguments");
-  int64_t H = a.getNumHeads(), KV = a.getNumKvHeads(), HD = a.getHeadDim();
-  int64_t cap = cacheType.getCapacity();
-  uint64_t layerBytes = kvLayerBytes();
-  double scale = a.getScale() ? a.getScale()->convertToDouble() : 1.0 / std::sqrt(double(HD));
-  return callOp(op, kOp_attention,
-                {{"ex", ex},
-                 {"q", bufPtr(a.getQ())},
-                 {"k", bufPtr(a.getK())},
-                 {"v", bufPtr(a.getV())},
-                 {"kv_layer", ptrOf(bytesAt(kv, layerBytes * a.getLayer(), layerBytes))},
-                 {"capacity", i64(cap)},
-                 {"pos", ptrOf(positionsArg)},
-                 {"T", T},
-                 {"H", i64(H)},
-                 {"KV", i64(KV)},
-                 {"HD", i64(HD)},
-                 {"scale", f32(scale)},
-                 {"out", bufPtr(a.getResult())}});
-}
+struct AttentionLowering : CPUOpLowering<mm::AttentionOp> {
+  using CPUOpLowering::CPUOpLowering;
+
+  LogicalResult checkOp(mm::AttentionOp op) const override {
+    if (op.getTreeMask())
+      return cannotCompile(op, "tree attention masks are not supported by the CPU runtime yet");
+    if (op.getCache() != frame.cacheTensor || op.getPositions() != frame.positionsTensor)
+      return cannotCompile(op, "the cache and positions must be @forward's arguments");
+    return success();
+  }
+
+  LogicalResult lower(mm::AttentionOp op, Adaptor a, Emitter &e,
+                      ConversionPatternRewriter &rw) const override {
+    int64_t H = op.getNumHeads(), KV = op.getNumKvHeads(), HD = op.getHeadDim();
+    uint64_t layerBytes = kvLayerBytes(frame.cacheType);
+    double scale =
+        op.getScale() ? op.getScale()->convertToDouble() : 1.0 / std::sqrt(double(HD));
+    Value out;
+    if (failed(e.callOp(op, kOp_attention,
+                        {{"ex", frame.ex},
+                         {"q", e.ptrOf(a.getQ())},
+                         {"k", e.ptrOf(a.getK())},
+                         {"v", e.ptrOf(a.getV())},
+                         {"kv_layer",
+                          e.ptrOf(e.bytesAt(frame.kv, layerBytes * op.getLayer(), layerBytes))},
+                         {"capacity", e.i64(frame.cacheType.getCapacity())},
+                         {"pos", e.ptrOf(frame.positions)},
+                         {"T", frame.T},
+                         {"H", e.i64(H)},
+                         {"KV", e.i64(KV)},
+                         {"HD", e.i64(HD)},
+                         {"scale", e.f32(scale)},
+                         {"out", e.ptrOf(out = e.buffer(op.getResult()))}})))
+      return failure();
+    rw.replaceOp(op, out);
+    return success();
+  }
+};
+
+} // namespace
+
+void populateAttentionLowering(CPUPatterns &patterns) { patterns.add<AttentionLowering>(); }
 
 } // namespace cpu
 } // namespace milm

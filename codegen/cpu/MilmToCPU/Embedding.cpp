@@ -1,30 +1,43 @@
-//===- Embedding.cpp - The CPU lowering of milm.embedding -------------------===//
+//===- Embedding.cpp - The CPU lowering of milm.embedding -----------------===//
+//
+// milm_op_embedding: the rows of the table for the call's token ids.
+//
+//===----------------------------------------------------------------------===//
 #include "codegen/cpu/Lowering.h"
-
-#include "codegen/ukernels/include/milm_ukernels.h"
-#include "mlir/Dialect/Linalg/IR/Linalg.h"
-#include "mlir/Dialect/Math/IR/Math.h"
-#include "mlir/Dialect/SCF/IR/SCF.h"
-#include "mlir/Dialect/Vector/IR/VectorOps.h"
-
-#include <cmath>
 
 namespace milm {
 namespace cpu {
+namespace {
 
-LogicalResult Lowering::lowerEmbedding(mm::EmbeddingOp e) {
-  Operation *op = e.getOperation();
-  if (e.getTokens() != tokensTensor)
-    return fail(op, "the token ids must be @forward's first argument");
-  mm::WeightType t = wtype(e.getTable());
-  return callOp(op, kOp_embedding,
-                {{"format", fmtOf(e.getTable())},
-                 {"table", weightPtr(e.getTable())},
-                 {"dim", i64(t.getShape()[1])},
-                 {"tokens", ptrOf(tokensArg)},
-                 {"T", T},
-                 {"out", bufPtr(e.getResult())}});
-}
+struct EmbeddingLowering : CPUOpLowering<mm::EmbeddingOp> {
+  using CPUOpLowering::CPUOpLowering;
+
+  LogicalResult checkOp(mm::EmbeddingOp op) const override {
+    if (op.getTokens() != frame.tokensTensor)
+      return cannotCompile(op, "the token ids must be @forward's first argument");
+    return success();
+  }
+
+  LogicalResult lower(mm::EmbeddingOp op, Adaptor, Emitter &e,
+                      ConversionPatternRewriter &rw) const override {
+    auto t = llvm::cast<mm::WeightType>(op.getTable().getType());
+    Value out;
+    if (failed(e.callOp(op, kOp_embedding,
+                        {{"format", e.formatOf(op.getTable())},
+                         {"table", e.weightPtr(op.getTable())},
+                         {"dim", e.i64(t.getShape()[1])},
+                         {"tokens", e.ptrOf(frame.tokens)},
+                         {"T", frame.T},
+                         {"out", e.ptrOf(out = e.buffer(op.getResult()))}})))
+      return failure();
+    rw.replaceOp(op, out);
+    return success();
+  }
+};
+
+} // namespace
+
+void populateEmbeddingLowering(CPUPatterns &patterns) { patterns.add<EmbeddingLowering>(); }
 
 } // namespace cpu
 } // namespace milm

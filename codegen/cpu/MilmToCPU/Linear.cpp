@@ -1,49 +1,55 @@
-//===- Linear.cpp - The CPU lowering of milm.linear -------------------===//
+//===- Linear.cpp - The CPU lowering of milm.linear -----------------------===//
+//
+// milm_op_linear: y = x W^T (+ bias) for the weight's storage format, the
+// input quantized to 8 bits in the shared xq scratch unless the plan says the
+// previous product left it there (milm.xq_ready).
+//
+//===----------------------------------------------------------------------===//
 #include "codegen/cpu/Lowering.h"
-
-#include "codegen/ukernels/include/milm_ukernels.h"
-#include "mlir/Dialect/Linalg/IR/Linalg.h"
-#include "mlir/Dialect/Math/IR/Math.h"
-#include "mlir/Dialect/SCF/IR/SCF.h"
-#include "mlir/Dialect/Vector/IR/VectorOps.h"
-
-#include <cmath>
 
 namespace milm {
 namespace cpu {
+namespace {
 
-LogicalResult Lowering::lowerLinear(mm::LinearOp l) {
-  Operation *op = l.getOperation();
-  mm::WeightType t = wtype(l.getWeight());
-  Value bias = null();
-  if (Value bv = l.getBias()) {
-    if (wtype(bv).getFormat() != mm::WeightFormat::f32)
-      return fail(op, "biases must be f32");
-    bias = weightPtr(bv);
+struct LinearLowering : CPUOpLowering<mm::LinearOp> {
+  using CPUOpLowering::CPUOpLowering;
+
+  LogicalResult checkOp(mm::LinearOp op) const override {
+    if (Value bias = op.getBias())
+      if (llvm::cast<mm::WeightType>(bias.getType()).getFormat() != mm::WeightFormat::f32)
+        return cannotCompile(op, "biases must be f32");
+    return success();
   }
-  int64_t K = t.getShape()[1], N = t.getShape()[0];
-  needXQ(t.getFormat(), K);
-  Value xq = scratchPtr(xqOffsetConsts);
-  // The same input, quantized the same way, by the previous linear: its
-  // 8-bit activations are still in the scratch (SSA values are immutable and
-  // the input is live here, so its buffer holds the same numbers).
-  uint64_t rowBytes = actRowBytes(t.getFormat(), K);
-  bool ready = rowBytes != 0 && l.getInput() == xqInput && rowBytes == xqRowBytes;
-  xqInput = rowBytes != 0 ? l.getInput() : Value();
-  xqRowBytes = rowBytes;
-  return callOp(op, kOp_linear,
-                {{"ex", ex},
-                 {"format", fmtOf(l.getWeight())},
-                 {"w", weightPtr(l.getWeight())},
-                 {"bias", bias},
-                 {"x", bufPtr(l.getInput())},
-                 {"T", T},
-                 {"K", i64(K)},
-                 {"N", i64(N)},
-                 {"y", bufPtr(l.getResult())},
-                 {"xq_scratch", xq},
-                 {"xq_ready", i32(ready ? 1 : 0)}});
-}
+
+  LogicalResult lower(mm::LinearOp op, Adaptor a, Emitter &e,
+                      ConversionPatternRewriter &rw) const override {
+    auto t = llvm::cast<mm::WeightType>(op.getWeight().getType());
+    Value bias = op.getBias() ? e.weightPtr(op.getBias()) : e.null();
+    int64_t K = t.getShape()[1], N = t.getShape()[0];
+    Value xq = e.xqScratch();
+    bool ready = op->hasAttr(kXQReadyAttr);
+    Value y;
+    if (failed(e.callOp(op, kOp_linear,
+                        {{"ex", frame.ex},
+                         {"format", e.formatOf(op.getWeight())},
+                         {"w", e.weightPtr(op.getWeight())},
+                         {"bias", bias},
+                         {"x", e.ptrOf(a.getInput())},
+                         {"T", frame.T},
+                         {"K", e.i64(K)},
+                         {"N", e.i64(N)},
+                         {"y", e.ptrOf(y = e.buffer(op.getResult()))},
+                         {"xq_scratch", xq},
+                         {"xq_ready", e.i32(ready ? 1 : 0)}})))
+      return failure();
+    rw.replaceOp(op, y);
+    return success();
+  }
+};
+
+} // namespace
+
+void populateLinearLowering(CPUPatterns &patterns) { patterns.add<LinearLowering>(); }
 
 } // namespace cpu
 } // namespace milm

@@ -1,50 +1,57 @@
-//===- Rope.cpp - The CPU lowering of milm.rope -------------------===//
+//===- Rope.cpp - The CPU lowering of milm.rope ---------------------------===//
+//
+// milm_op_rope rotates its buffer in place: the input's own buffer when the
+// plan says so (milm.in_place: rope is the input's only user), else a
+// linalg.copy of the input first.
+//
+//===----------------------------------------------------------------------===//
 #include "codegen/cpu/Lowering.h"
-
-#include "codegen/ukernels/include/milm_ukernels.h"
-#include "mlir/Dialect/Linalg/IR/Linalg.h"
-#include "mlir/Dialect/Math/IR/Math.h"
-#include "mlir/Dialect/SCF/IR/SCF.h"
-#include "mlir/Dialect/Vector/IR/VectorOps.h"
-
-#include <cmath>
 
 namespace milm {
 namespace cpu {
+namespace {
 
-LogicalResult Lowering::lowerRope(mm::RopeOp r) {
-  Operation *op = r.getOperation();
-  if (r.getPositions() != positionsTensor)
-    return fail(op, "positions must be @forward's second argument");
-  // In place when rope is the input's only user, else on a copy.
-  Value in = r.getInput();
-  if (auto it = buffers.find(in); in.hasOneUse() && it != buffers.end()) {
-    // A copy first: inserting the result may grow the map and move `in`'s
-    // entry (`buffers[res] = buffers[in]` read it after the move, now and
-    // then: an intermittent crash of milmc compile).
-    Buffer shared = it->second;
-    buffers[r.getResult()] = shared;
-    lastUse.erase(in); // the region lives on as the result's
-  } else {
-    linalg::CopyOp::create(b, loc, rows(in), rows(r.getResult()));
+struct RopeLowering : CPUOpLowering<mm::RopeOp> {
+  using CPUOpLowering::CPUOpLowering;
+
+  LogicalResult checkOp(mm::RopeOp op) const override {
+    if (op.getPositions() != frame.positionsTensor)
+      return cannotCompile(op, "positions must be @forward's second argument");
+    return success();
   }
-  int64_t hd = r.getHeadDim();
-  int64_t rotary = r.getRotaryDim().value_or(hd);
-  int64_t scaling = static_cast<int64_t>(r.getScaling());
-  double factor = r.getFactor() ? r.getFactor()->convertToDouble() : 1.0;
-  return callOp(op, kOp_rope,
-                {{"x", bufPtr(r.getResult())},
-                 {"T", T},
-                 {"heads", i64(features(in) / hd)},
-                 {"head_dim", i64(hd)},
-                 {"pos", ptrOf(positionsArg)},
-                 {"pairing", i32(r.getPairing() == mm::RopePairing::neox ? 1 : 0)},
-                 {"rotary_dim", i32(rotary)},
-                 {"base", f32(r.getBase().convertToDouble())},
-                 {"scaling", i32(scaling)},
-                 {"factor", f32(factor)},
-                 {"orig_ctx", i32(r.getOriginalContext().value_or(0))}});
-}
+
+  LogicalResult lower(mm::RopeOp op, Adaptor a, Emitter &e,
+                      ConversionPatternRewriter &rw) const override {
+    Value x = a.getInput();
+    if (!op->hasAttr(kInPlaceAttr)) {
+      Value copy = e.buffer(op.getResult());
+      linalg::CopyOp::create(e.b, e.loc, e.rows(x), e.rows(copy));
+      x = copy;
+    }
+    int64_t hd = op.getHeadDim();
+    int64_t features = llvm::cast<RankedTensorType>(op.getInput().getType()).getDimSize(1);
+    double factor = op.getFactor() ? op.getFactor()->convertToDouble() : 1.0;
+    if (failed(e.callOp(op, kOp_rope,
+                        {{"x", e.ptrOf(x)},
+                         {"T", frame.T},
+                         {"heads", e.i64(features / hd)},
+                         {"head_dim", e.i64(hd)},
+                         {"pos", e.ptrOf(frame.positions)},
+                         {"pairing", e.i32(op.getPairing() == mm::RopePairing::neox ? 1 : 0)},
+                         {"rotary_dim", e.i32(op.getRotaryDim().value_or(hd))},
+                         {"base", e.f32(op.getBase().convertToDouble())},
+                         {"scaling", e.i32(static_cast<int64_t>(op.getScaling()))},
+                         {"factor", e.f32(factor)},
+                         {"orig_ctx", e.i32(op.getOriginalContext().value_or(0))}})))
+      return failure();
+    rw.replaceOp(op, x);
+    return success();
+  }
+};
+
+} // namespace
+
+void populateRopeLowering(CPUPatterns &patterns) { patterns.add<RopeLowering>(); }
 
 } // namespace cpu
 } // namespace milm
