@@ -12,6 +12,11 @@ namespace generated {
 void buildModelPipeline(mlir::OpPassManager &pm, const ModelPipelineOptions &options) {
   // Model-level passes go here, in the order they must run, each given
   // options.weightStore when it writes weights.
+  if (options.rotate) {
+    RotateOptions r;
+    r.weightStore = options.weightStore;
+    pm.addPass(createRotate(r));
+  }
   if (!options.quantize.empty()) {
     QuantizeOptions q;
     q.format = options.quantize;
@@ -25,8 +30,8 @@ void registerMilmPasses() {
   generated::registerMilmPasses();
   mlir::PassPipelineRegistration<ModelPipelineOptions>(
       "milm-model-pipeline",
-      "The model-level passes milmc compile runs before code generation (milm-quantize "
-      "with quantize=FORMAT)",
+      "The model-level passes milmc compile runs before code generation (milm-rotate with "
+      "rotate=1, milm-quantize with quantize=FORMAT)",
       buildModelPipeline);
 }
 

@@ -33,14 +33,17 @@ struct ModelPipelineOptions : mlir::PassPipelineOptions<ModelPipelineOptions> {
       *this, "quantize",
       llvm::cl::desc("Run milm-quantize with this format (a storage format or q4_k_m); "
                      "empty: keep the weights' formats")};
+  Option<bool> rotate{*this, "rotate",
+                      llvm::cl::desc("Run milm-rotate (before milm-quantize)"),
+                      llvm::cl::init(false)};
   Option<bool> quantizePure{*this, "quantize-pure",
                             llvm::cl::desc("milm-quantize's `pure`: every matrix in the format"),
                             llvm::cl::init(false)};
 };
 
 /// The model-level passes `milmc compile` runs on a module holding a
-/// milm.model before its target's lowering, in order: milm-quantize when
-/// `options.quantize` names a format. The IR stays in the milm dialect;
+/// milm.model before its target's lowering, in order: milm-rotate when
+/// `options.rotate`, milm-quantize when `options.quantize` names a format. The IR stays in the milm dialect;
 /// weights it creates are in `options.weightStore`.
 void buildModelPipeline(mlir::OpPassManager &pm, const ModelPipelineOptions &options);
 

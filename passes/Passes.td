@@ -69,4 +69,42 @@ def Quantize : Pass<"milm-quantize", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::milm::MilmDialect"];
 }
 
+def Rotate : Pass<"milm-rotate", "::mlir::ModuleOp"> {
+  let summary = "Rotate the residual stream by an orthogonal Hadamard-type matrix (QuaRot-style computational invariance)";
+  let description = [{
+    Rewrites the weights so that the model computes the same function with
+    its residual stream multiplied by an orthogonal matrix Q (passes/Rotation.h:
+    random signs times a normalised Hadamard matrix, Kronecker a random
+    orthogonal matrix for the odd factor of the width). Rotated weights spread
+    a channel's outliers over many channels, which quantization then loses
+    less of. Found from the dataflow, not from weight names:
+    - the stream: the embedding's result and every milm.add with an operand
+      in it; the other operand's producer (a milm.linear, o_proj / down_proj,
+      or a milm.moe's down experts) writes into the stream: W <- Q^T W
+      (and a bias b <- b Q);
+    - each milm.rms_norm of the stream: its weight g is folded into every
+      product that reads its result (milm.linear, milm.moe's router, gate and
+      up, milm.logits): W <- W diag(g) Q, and the norm's weight becomes ones
+      (RMSNorm without a scale commutes with Q: the norm of x Q is x's);
+    - the embedding table's rows: E <- E Q; a table tied to the logits is
+      untied (the logits get their own `output.weight`: E diag(g) Q);
+    - with `heads`, per attention: v's output and o's input are rotated per
+      head by a Hadamard-type matrix of order head_dim (attention mixes v's
+      rows per head with the same weights, so the rotation passes through).
+    Every rewritten weight is dequantized, transformed in double precision
+    and written to the weight store as f32; quantize afterwards (milm-quantize).
+    A stream value read by an op the rotation cannot be absorbed into is an
+    error at that op, and nothing is changed.
+  }];
+  let options = [
+    Option<"weightStore", "weight-store", "std::string", /*default=*/"\"\"",
+           "The weight store the rotated weights are appended to (passes/WeightStore.h)">,
+    Option<"seed", "seed", "uint64_t", /*default=*/"1",
+           "Seed of the random signs and the odd-order orthogonal factor">,
+    Option<"heads", "heads", "bool", /*default=*/"true",
+           "Also rotate each attention's v outputs and o inputs per head">,
+  ];
+  let dependentDialects = ["::mlir::milm::MilmDialect"];
+}
+
 #endif // MILM_PASSES_TD

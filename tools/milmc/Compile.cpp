@@ -64,12 +64,15 @@ std::string repackedLayoutNames() {
 }
 
 /// Runs `pm` on `module`; a failure is one line with the first error. A
-/// pass's warnings are printed as they come, one line each.
+/// pass's warnings and remarks (what it measured: milm-quantize's bits per
+/// weight) are printed as they come, one line each.
 llvm::Error runPasses(mlir::PassManager &pm, mlir::ModuleOp module, const std::string &model) {
   std::string diag;
   mlir::ScopedDiagnosticHandler handler(module.getContext(), [&](mlir::Diagnostic &d) {
     if (d.getSeverity() == mlir::DiagnosticSeverity::Warning)
       llvm::errs() << "milmc: warning: " << model << ": " << d.str() << "\n";
+    else if (d.getSeverity() == mlir::DiagnosticSeverity::Remark)
+      llvm::errs() << "milmc: " << d.str() << "\n";
     else if (diag.empty() && d.getSeverity() == mlir::DiagnosticSeverity::Error)
       diag = d.str();
     return mlir::success();
@@ -179,6 +182,7 @@ llvm::Error compileModel(const CompileOptions &opts) {
     pipeline.weightStore = staging + "/weights.milmstore";
     pipeline.quantize = opts.quantize;
     pipeline.quantizePure = opts.quantizePure;
+    pipeline.rotate = opts.rotate;
     buildModelPipeline(pm, pipeline);
     if (llvm::Error e = runPasses(pm, *module, opts.model))
       return e;
@@ -240,6 +244,7 @@ llvm::Error compileModel(const CompileOptions &opts) {
                   {"kv_capacity", std::to_string(info->kvCapacity)},
                   {"quantize", opts.quantize.empty() ? "none"
                                                      : opts.quantize + (opts.quantizePure ? " (pure)" : "")},
+                  {"rotate", opts.rotate ? "hadamard" : "none"},
                   {"source", opts.model}};
   spec.weightsSize = info->weightsBytes;
   for (const LoweredWeight &w : info->weights) {
@@ -358,6 +363,7 @@ llvm::Error compileModel(const CompileOptions &opts) {
     CompileOptions ref = opts;
     ref.quantize.clear();
     ref.quantizePure = false;
+    ref.rotate = false;
     ref.maxKL = -1;
     ref.embedWeights = false;
     ref.outDir = staging + "/reference";

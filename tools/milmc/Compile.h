@@ -20,6 +20,7 @@ struct CompileOptions {
   bool repack = true;        ///< repack weights into the target kernels' layouts (q4_0x8 on x86-64)
   std::string quantize;      ///< milm-quantize's format ("": keep the model's formats)
   bool quantizePure = false; ///< milm-quantize's `pure`
+  bool rotate = false;       ///< milm-rotate before milm-quantize
   /// The quality gate: when >= 0, the compiled model and the model compiled
   /// without the model pipeline read evalText (milmc compare's method); a mean
   /// KL(reference || compiled) above maxKL fails the compile, and nothing is

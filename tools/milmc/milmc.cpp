@@ -102,6 +102,12 @@ static cl::opt<std::string> compileQuantize(
              "q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k or the mixture q4_k_m; the "
              "output matrix gets q6_k as llama-quantize gives it, unless --quantize-pure"),
     cl::value_desc("format"), cl::sub(compileCmd), cl::cat(compileCat));
+static cl::opt<bool> compileRotate(
+    "rotate",
+    cl::desc("Rotate the residual stream by an orthogonal Hadamard-type matrix first "
+             "(milm-rotate: the same function, weights easier to quantize; rotated weights "
+             "are f32 until --quantize)"),
+    cl::sub(compileCmd), cl::cat(compileCat));
 static cl::opt<bool> compileQuantizePure("quantize-pure",
                                          cl::desc("With --quantize: every matrix in that format"),
                                          cl::sub(compileCmd), cl::cat(compileCat));
@@ -366,6 +372,7 @@ int main(int argc, char **argv) {
     opts.repack = !compileNoRepack;
     opts.quantize = compileQuantize;
     opts.quantizePure = compileQuantizePure;
+    opts.rotate = compileRotate;
     opts.maxKL = compileMaxKL;
     opts.evalText = compileEvalText;
     opts.evalChunks = compileEvalChunks;

@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""The quantization table of docs/QUANTIZATION.md: each recipe (a
+`milmc compile` option set) on each trained model, measured with
+`milmc compare` against the model as stored on the held-out text.
+
+    python3 scripts/quantization_table.py [--models target,moe] [--write-doc]
+
+Bits per weight are what milm-quantize reports (the scheme's bits: simulated
+4-bit schemes are stored as f32 but counted at their 4 bits plus scales).
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODELS = {"target": "models/milm-target-kjv.gguf", "moe": "models/milm-moe-kjv.gguf",
+          "tiny": "models/milm-tiny-kjv.gguf"}
+RECIPES = [
+    ("w4-channel", []), ("w4-g128", []), ("w4-g32", []), ("q4_0", []), ("q4_k_m", []),
+    ("w4-channel", ["--rotate"]), ("w4-g128", ["--rotate"]), ("w4-g32", ["--rotate"]),
+    ("q4_0", ["--rotate"]), ("q4_k_m", ["--rotate"]),
+]
+BEGIN, END = "<!-- quantization:table:begin -->", "<!-- quantization:table:end -->"
+
+
+def run(cmd):
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        sys.exit(f"quantization_table.py: {' '.join(cmd)} failed:\n{r.stderr.strip()}")
+    return r
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--milmc", default=os.path.join(ROOT, "build/bin/milmc"))
+    ap.add_argument("--models", default="target,moe")
+    ap.add_argument("--work", default="/tmp/milm-quantization")
+    ap.add_argument("--write-doc", action="store_true")
+    args = ap.parse_args()
+    text = os.path.join(ROOT, "models/kjv-heldout.txt")
+    lines, t0 = [], time.time()
+    for name in args.models.split(","):
+        model = os.path.join(ROOT, MODELS[name])
+        ref = os.path.join(args.work, name, "stored")
+        shutil.rmtree(ref, ignore_errors=True)
+        run([args.milmc, "compile", model, "-o", ref])
+        lines.append(f"\n**{name}** (`{MODELS[name]}`)\n")
+        lines.append("| recipe | bits/weight | mean KL | p99 KL | top-1 agreement | perplexity "
+                     "| mean KL vs w4-channel RTN |")
+        lines.append("|---|---|---|---|---|---|---|")
+        base_kl = None
+        for fmt, extra in RECIPES:
+            label = ("rotate + " if "--rotate" in extra else "") + fmt
+            d = os.path.join(args.work, name, label.replace(" + ", "+"))
+            shutil.rmtree(d, ignore_errors=True)
+            r = run([args.milmc, "compile", model, "--quantize", fmt, *extra, "-o", d])
+            bits = re.search(r"at ([0-9.]+) bits per weight", r.stderr).group(1)
+            j = json.loads(run([args.milmc, "compare", ref, d, "--text", text, "--json"]).stdout)
+            if base_kl is None:
+                base_kl = j["kl_mean"]
+            lines.append(f"| {label} | {bits} | {j['kl_mean']:.5f} | {j['kl_p99']:.4f} | "
+                         f"{100 * j['top1_agreement']:.2f}% | {j['b']['ppl']:.4f} | "
+                         f"{100 * (j['kl_mean'] / base_kl - 1):+.0f}% |")
+            print(lines[-1], file=sys.stderr, flush=True)
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
+                if l.startswith("model name")), "?")
+    lines.append(f"\nMeasured {time.strftime('%Y-%m-%d')} by `python3 scripts/quantization_table.py "
+                 f"--write-doc` ({time.time() - t0:.0f} s on {cpu}); the milmc of commit "
+                 f"{run(['git', '-C', ROOT, 'rev-parse', '--short', 'HEAD']).stdout.strip()}.")
+    table = "\n".join(lines).strip() + "\n"
+    if not args.write_doc:
+        print(table)
+        return
+    doc = os.path.join(ROOT, "docs/QUANTIZATION.md")
+    body = open(doc).read()
+    head, rest = body.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    with open(doc, "w") as f:
+        f.write(head + BEGIN + "\n" + table + END + tail)
+    print(f"wrote the table into {doc}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
