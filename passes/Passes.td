@@ -37,7 +37,11 @@ def Quantize : Pass<"milm-quantize", "::mlir::ModuleOp"> {
     llama.cpp's bytes), written to the weight store and referenced from there.
 
     `format` is a storage format (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0,
-    q5_1, q4_k, q5_k, q6_k) or the mixture `q4_k_m`. Unless `pure` is set, the
+    q5_1, q4_k, q5_k, q6_k), the mixture `q4_k_m`, or a simulated 4-bit
+    scheme the kernels do not read yet: `w4-channel` (one f16 scale per row,
+    symmetric) or `w4-g32`/`w4-g64`/`w4-g128` (per group), each also `-asym`;
+    a simulated weight holds its dequantized 4-bit values, stored as f32. A
+    remark reports the bits per weight after the pass. Unless `pure` is set, the
     types follow llama.cpp's llama-quantize, so the results compare with the
     files users make with it:
       - the output matrix (or, with tied embeddings, the token embedding) is
