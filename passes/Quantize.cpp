@@ -238,20 +238,17 @@ struct QuantizePass : impl::QuantizeBase<QuantizePass> {
       if (chosen == type.getFormat() && !simulate)
         continue;
 
-      llvm::Expected<std::vector<uint8_t>> bytes = readWeightBytes(ops.front());
-      if (!bytes)
-        return fail(ops.front().getLoc(), llvm::toString(bytes.takeError()));
+      llvm::Expected<std::vector<float>> values = readWeightValues(ops.front());
+      if (!values)
+        return fail(ops.front().getLoc(), llvm::toString(values.takeError()));
       const int64_t rows = type.getNumElements() / K;
-      const uint64_t inRow = *rowBytes(storage(type.getFormat()), uint64_t(K));
       const uint64_t outRow = *rowBytes(storage(chosen), uint64_t(K));
       std::vector<uint8_t> out(outRow * uint64_t(rows));
-      std::vector<float> values(static_cast<size_t>(K));
       for (int64_t r = 0; r < rows; ++r) {
-        dequantizeRow(storage(type.getFormat()), bytes->data() + uint64_t(r) * inRow,
-                      values.data(), K);
+        float *row = values->data() + r * K;
         if (simulate)
-          simulateRow(*simulated, values.data(), K);
-        quantizeRow(storage(chosen), values.data(), out.data() + uint64_t(r) * outRow, K);
+          simulateRow(*simulated, row, K);
+        quantizeRow(storage(chosen), row, out.data() + uint64_t(r) * outRow, K);
       }
       if (!store) {
         llvm::Expected<std::unique_ptr<WeightStore>> opened = WeightStore::open(weightStore);

@@ -11,8 +11,6 @@
 #include "passes/Rotation.h"
 #include "passes/WeightStore.h"
 
-#include "common/milm/Quantize.h"
-#include "common/milm/StorageFormat.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
@@ -219,13 +217,15 @@ struct RotatePass : impl::RotateBase<RotatePass> {
 
     // 2. The rewrite: norm scales read first, then every planned weight.
     llvm::StringMap<std::vector<double>> gammas;
+    auto readGamma = [&](const std::string &name) {
+      return name.empty() || gammas.count(name) ||
+             succeeded(readValues(byName[name].front(), gammas[name]));
+    };
     for (auto &[name, t] : plan)
-      if (!t.gamma.empty() && !gammas.count(t.gamma))
-        if (failed(readValues(byName[t.gamma].front(), gammas[t.gamma])))
-          return signalPassFailure();
-    if (!tiedGamma.empty() && !gammas.count(tiedGamma))
-      if (failed(readValues(byName[tiedGamma].front(), gammas[tiedGamma])))
+      if (!readGamma(t.gamma))
         return signalPassFailure();
+    if (!readGamma(tiedGamma))
+      return signalPassFailure();
 
     llvm::Expected<std::unique_ptr<WeightStore>> opened = WeightStore::open(weightStore);
     if (!opened) {
@@ -336,20 +336,10 @@ struct RotatePass : impl::RotateBase<RotatePass> {
 
   /// Decodes a weight's values (any storage format) to doubles.
   mlir::LogicalResult readValues(mm::WeightOp op, std::vector<double> &out) {
-    llvm::Expected<std::vector<uint8_t>> bytes = readWeightBytes(op);
-    if (!bytes)
-      return op.emitOpError() << getArgument() << ": " << llvm::toString(bytes.takeError());
-    mm::WeightType type = op.getType();
-    const int64_t K = type.getShape().back(), rows = type.getNumElements() / K;
-    const StorageFormat f = static_cast<StorageFormat>(type.getFormat());
-    const uint64_t rowSize = *rowBytes(f, static_cast<uint64_t>(K));
-    std::vector<float> row(static_cast<size_t>(K));
-    out.resize(static_cast<size_t>(type.getNumElements()));
-    for (int64_t r = 0; r < rows; ++r) {
-      dequantizeRow(f, bytes->data() + static_cast<uint64_t>(r) * rowSize, row.data(), K);
-      for (int64_t k = 0; k < K; ++k)
-        out[static_cast<size_t>(r * K + k)] = row[static_cast<size_t>(k)];
-    }
+    llvm::Expected<std::vector<float>> values = readWeightValues(op);
+    if (!values)
+      return op.emitOpError() << getArgument() << ": " << llvm::toString(values.takeError());
+    out.assign(values->begin(), values->end());
     return mlir::success();
   }
 

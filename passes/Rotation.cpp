@@ -1,6 +1,7 @@
 //===- Rotation.cpp - Orthogonal Hadamard-type rotations ------------------===//
 #include "passes/Rotation.h"
 
+#include <algorithm>
 #include <cassert>
 #include <cmath>
 
@@ -85,44 +86,36 @@ void Rotation::hadamard(double *x) const {
     x[i] *= scale;
 }
 
+void Rotation::mixBlocks(double *x, bool transposed) const {
+  // Each block x[a*m .. a*m+m) <- block R (or block R^T).
+  if (m_ == 1)
+    return;
+  std::vector<double> t(static_cast<size_t>(m_));
+  for (int64_t a = 0; a < p_; ++a) {
+    double *xa = x + a * m_;
+    for (int64_t d = 0; d < m_; ++d) {
+      double s = 0;
+      for (int64_t b = 0; b < m_; ++b)
+        s += xa[b] * (transposed ? r_[static_cast<size_t>(d * m_ + b)]
+                                 : r_[static_cast<size_t>(b * m_ + d)]);
+      t[static_cast<size_t>(d)] = s;
+    }
+    std::copy(t.begin(), t.end(), xa);
+  }
+}
+
 void Rotation::applyRight(double *x) const {
   // x Q = ((x D_s) (H (x) I)) (I (x) R): H and R act on different indices
   // and commute.
   for (int64_t i = 0; i < n_; ++i)
     x[i] *= signs_[static_cast<size_t>(i)];
   hadamard(x);
-  if (m_ > 1) {
-    std::vector<double> t(static_cast<size_t>(m_));
-    for (int64_t a = 0; a < p_; ++a) {
-      double *xa = x + a * m_;
-      for (int64_t d = 0; d < m_; ++d) {
-        double s = 0;
-        for (int64_t b = 0; b < m_; ++b)
-          s += xa[b] * r_[static_cast<size_t>(b * m_ + d)];
-        t[static_cast<size_t>(d)] = s;
-      }
-      for (int64_t d = 0; d < m_; ++d)
-        xa[d] = t[static_cast<size_t>(d)];
-    }
-  }
+  mixBlocks(x, /*transposed=*/false);
 }
 
 void Rotation::applyRightTransposed(double *x) const {
   // x Q^T = x (I (x) R^T) (H (x) I) D_s (H symmetric).
-  if (m_ > 1) {
-    std::vector<double> t(static_cast<size_t>(m_));
-    for (int64_t a = 0; a < p_; ++a) {
-      double *xa = x + a * m_;
-      for (int64_t b = 0; b < m_; ++b) {
-        double s = 0;
-        for (int64_t d = 0; d < m_; ++d)
-          s += xa[d] * r_[static_cast<size_t>(b * m_ + d)];
-        t[static_cast<size_t>(b)] = s;
-      }
-      for (int64_t b = 0; b < m_; ++b)
-        xa[b] = t[static_cast<size_t>(b)];
-    }
-  }
+  mixBlocks(x, /*transposed=*/true);
   hadamard(x);
   for (int64_t i = 0; i < n_; ++i)
     x[i] *= signs_[static_cast<size_t>(i)];

@@ -49,7 +49,8 @@ public:
   std::vector<double> dense() const;
 
 private:
-  void hadamard(double *x) const; // x <- x (H (x) I_m) / sqrt(p), in place
+  void hadamard(double *x) const;  // x <- x (H (x) I_m) / sqrt(p), in place
+  void mixBlocks(double *x, bool transposed) const; // x <- x (I_p (x) R), or R^T
   int64_t n_, p_, m_;
   std::vector<double> signs_; // n
   std::vector<double> r_;     // m x m, row-major

@@ -1,6 +1,9 @@
 //===- WeightStore.cpp - Where passes put the weights they create ---------===//
 #include "passes/WeightStore.h"
 
+#include "common/milm/Quantize.h"
+#include "common/milm/StorageFormat.h"
+
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/Twine.h"
@@ -182,6 +185,21 @@ llvm::Expected<std::vector<uint8_t>> readWeightBytes(mlir::milm::WeightOp op) {
     return bytes;
   }
   return err("weight '" + op.getName() + "' has no file to read its bytes from");
+}
+
+llvm::Expected<std::vector<float>> readWeightValues(mlir::milm::WeightOp op) {
+  llvm::Expected<std::vector<uint8_t>> bytes = readWeightBytes(op);
+  if (!bytes)
+    return bytes.takeError();
+  mlir::milm::WeightType type = op.getType();
+  const int64_t K = type.getShape().back(), rows = type.getNumElements() / K;
+  const StorageFormat f = static_cast<StorageFormat>(type.getFormat());
+  const uint64_t rowSize = *rowBytes(f, static_cast<uint64_t>(K));
+  std::vector<float> values(static_cast<size_t>(type.getNumElements()));
+  for (int64_t r = 0; r < rows; ++r)
+    dequantizeRow(f, bytes->data() + static_cast<uint64_t>(r) * rowSize,
+                  values.data() + r * K, K);
+  return values;
 }
 
 } // namespace milm

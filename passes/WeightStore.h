@@ -103,6 +103,10 @@ void setWeightReference(mlir::milm::WeightOp op, const WeightReference &ref);
 /// one-line error naming the weight and the file.
 llvm::Expected<std::vector<uint8_t>> readWeightBytes(mlir::milm::WeightOp op);
 
+/// readWeightBytes, decoded to f32 from the weight's storage format, row by
+/// row (rows of the last dimension): getNumElements() values.
+llvm::Expected<std::vector<float>> readWeightValues(mlir::milm::WeightOp op);
+
 } // namespace milm
 
 #endif

@@ -37,6 +37,26 @@ def run(cmd, **kw):
     return r
 
 
+def cpu_name():
+    """This machine's CPU as /proc/cpuinfo names it (benchmarks say where they ran)."""
+    for l in open("/proc/cpuinfo"):
+        if l.startswith("model name"):
+            return l.split(":", 1)[1].strip()
+    return "?"
+
+
+def write_between(doc, begin, end, table):
+    """Replaces what stands between the markers `begin` and `end` in `doc`."""
+    body = open(doc).read()
+    if begin not in body or end not in body:
+        sys.exit(f"{doc}: no {begin} ... {end} markers")
+    head, rest = body.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    with open(doc, "w") as f:
+        f.write(head + begin + "\n" + table + end + tail)
+    print(f"wrote the table into {doc}", file=sys.stderr)
+
+
 def compile_model(milmc, model, out, quantize=None):
     cmd = [milmc, "compile", model, "-o", out]
     if quantize:
@@ -110,11 +130,7 @@ def main():
                          f"| {j['kl_mean']:.5f} | {j['kl_p99']:.4f} | {j['kl_max']:.4f} | "
                          f"{100 * j['top1_agreement']:.2f}% | {note} |")
             print(lines[-1], file=sys.stderr, flush=True)
-    cpu = "?"
-    for l in open("/proc/cpuinfo"):
-        if l.startswith("model name"):
-            cpu = l.split(":", 1)[1].strip()
-            break
+    cpu = cpu_name()
     lines.append(f"\nMeasured {time.strftime('%Y-%m-%d')} by `python3 scripts/quality_table.py "
                  f"--write-doc` ({time.time() - t0:.0f} s on {cpu}); the milmc of commit "
                  f"{run(['git', '-C', ROOT, 'rev-parse', '--short', 'HEAD']).stdout.strip()}.")
@@ -122,15 +138,7 @@ def main():
     if not args.write_doc:
         print(table)
         return
-    doc = os.path.join(ROOT, "docs/QUALITY.md")
-    body = open(doc).read()
-    if BEGIN not in body or END not in body:
-        sys.exit(f"{doc}: no {BEGIN} ... {END} markers")
-    head, rest = body.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    with open(doc, "w") as f:
-        f.write(head + BEGIN + "\n" + table + END + tail)
-    print(f"wrote the table into {doc}", file=sys.stderr)
+    write_between(os.path.join(ROOT, "docs/QUALITY.md"), BEGIN, END, table)
 
 
 if __name__ == "__main__":

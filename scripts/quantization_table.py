@@ -13,9 +13,11 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from quality_table import cpu_name, run, write_between  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = {"target": "models/milm-target-kjv.gguf", "moe": "models/milm-moe-kjv.gguf",
@@ -26,13 +28,6 @@ RECIPES = [
     ("q4_0", ["--rotate"]), ("q4_k_m", ["--rotate"]),
 ]
 BEGIN, END = "<!-- quantization:table:begin -->", "<!-- quantization:table:end -->"
-
-
-def run(cmd):
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if r.returncode != 0:
-        sys.exit(f"quantization_table.py: {' '.join(cmd)} failed:\n{r.stderr.strip()}")
-    return r
 
 
 def main():
@@ -67,8 +62,7 @@ def main():
                          f"{100 * j['top1_agreement']:.2f}% | {j['b']['ppl']:.4f} | "
                          f"{100 * (j['kl_mean'] / base_kl - 1):+.0f}% |")
             print(lines[-1], file=sys.stderr, flush=True)
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
-                if l.startswith("model name")), "?")
+    cpu = cpu_name()
     lines.append(f"\nMeasured {time.strftime('%Y-%m-%d')} by `python3 scripts/quantization_table.py "
                  f"--write-doc` ({time.time() - t0:.0f} s on {cpu}); the milmc of commit "
                  f"{run(['git', '-C', ROOT, 'rev-parse', '--short', 'HEAD']).stdout.strip()}.")
@@ -76,13 +70,7 @@ def main():
     if not args.write_doc:
         print(table)
         return
-    doc = os.path.join(ROOT, "docs/QUANTIZATION.md")
-    body = open(doc).read()
-    head, rest = body.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    with open(doc, "w") as f:
-        f.write(head + BEGIN + "\n" + table + END + tail)
-    print(f"wrote the table into {doc}", file=sys.stderr)
+    write_between(os.path.join(ROOT, "docs/QUANTIZATION.md"), BEGIN, END, table)
 
 
 if __name__ == "__main__":

@@ -86,12 +86,16 @@ FailureOr<func::FuncOp> forwardOf(mm::ModelOp model) {
   return forward;
 }
 
+const PackedLayoutInfo *packedLayoutOf(mm::WeightOp w) {
+  auto layout = w->getAttrOfType<StringAttr>(kLayoutAttr);
+  const PackedLayoutInfo *p =
+      layout ? packedLayoutFor(static_cast<StorageFormat>(w.getType().getFormat())) : nullptr;
+  return p && p->name == std::string_view(layout.getValue()) ? p : nullptr;
+}
+
 int64_t kernelFormatCode(mm::WeightOp w) {
-  if (auto layout = w->getAttrOfType<StringAttr>(kLayoutAttr))
-    for (const PackedLayoutInfo &p : kPackedLayouts)
-      if (p.name == std::string_view(layout.getValue()))
-        return p.code;
-  return static_cast<int64_t>(w.getType().getFormat());
+  const PackedLayoutInfo *p = packedLayoutOf(w);
+  return p ? p->code : static_cast<int64_t>(w.getType().getFormat());
 }
 
 Value Emitter::buffer(Value result) {
@@ -266,13 +270,9 @@ struct ConvertToCPU : impl::ConvertToCPUBase<ConvertToCPU> {
       if (!w->getAttrOfType<IntegerAttr>(kSectionOffsetAttr))
         return w.emitOpError() << "has no " << kSectionOffsetAttr
                                << ": run milm-cpu-plan-buffers first";
-      if (auto layout = w->getAttrOfType<StringAttr>(kLayoutAttr)) {
-        const PackedLayoutInfo *p =
-            packedLayoutFor(static_cast<StorageFormat>(w.getType().getFormat()));
-        if (!p || p->name != std::string_view(layout.getValue()))
-          return cannotCompile(w, "its " + Twine(kLayoutAttr) + " '" + layout.getValue() +
-                                      "' is not the packed layout of its format");
-      }
+      if (auto layout = w->getAttrOfType<StringAttr>(kLayoutAttr); layout && !packedLayoutOf(w))
+        return cannotCompile(w, "its " + Twine(kLayoutAttr) + " '" + layout.getValue() +
+                                    "' is not the packed layout of its format");
     }
 
     // @milm_forward(ex, weights, kv, arena, tokens, positions, T, all_logits,

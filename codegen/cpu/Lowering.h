@@ -68,6 +68,9 @@ FailureOr<func::FuncOp> forwardOf(mm::ModelOp model);
 /// The module's one milm.model.
 FailureOr<mm::ModelOp> onlyModel(ModuleOp module, StringRef pass);
 
+/// The packed layout `w`'s milm.layout names, when it is its format's; else
+/// nullptr (no layout chosen, or a name that is not this format's layout).
+const PackedLayoutInfo *packedLayoutOf(mm::WeightOp w);
 /// The format code the kernels get for weight `w`: its ggml_type, or its
 /// packed layout's (>= 0x100) when milm-cpu-select-layouts chose one.
 int64_t kernelFormatCode(mm::WeightOp w);

@@ -12,37 +12,40 @@ namespace milm {
 namespace cpu {
 namespace {
 
-struct SwiGLULowering : CPUOpLowering<mm::SwiGLUOp> {
-  using CPUOpLowering::CPUOpLowering;
+/// out = fn(lhs, rhs) elementwise, into the result's buffer.
+template <typename OpTy>
+struct BinaryLowering : CPUOpLowering<OpTy> {
+  using CPUOpLowering<OpTy>::CPUOpLowering;
+  using typename CPUOpLowering<OpTy>::Adaptor;
+  virtual Value compute(OpBuilder &b, Location loc, Value lhs, Value rhs) const = 0;
 
-  LogicalResult lower(mm::SwiGLUOp op, Adaptor a, Emitter &e,
+  LogicalResult lower(OpTy op, Adaptor a, Emitter &e,
                       ConversionPatternRewriter &rw) const override {
-    // silu(g) * u = g / (1 + exp(-g)) * u
-    Value g = e.rows(a.getGate()), u = e.rows(a.getUp());
+    Value l = e.rows(a.getOperands()[0]), r = e.rows(a.getOperands()[1]);
     Value out = e.buffer(op.getResult());
-    e.elementwise({g, u}, e.rows(out), [&](OpBuilder &nb, Location nl, ValueRange v) -> Value {
-      Value one = arith::ConstantOp::create(nb, nl, nb.getF32FloatAttr(1.0f));
-      Value ex = math::ExpOp::create(nb, nl, arith::NegFOp::create(nb, nl, v[0]));
-      Value silu = arith::DivFOp::create(nb, nl, v[0], arith::AddFOp::create(nb, nl, one, ex));
-      return arith::MulFOp::create(nb, nl, silu, v[1]);
+    e.elementwise({l, r}, e.rows(out), [&](OpBuilder &nb, Location nl, ValueRange v) {
+      return compute(nb, nl, v[0], v[1]);
     });
     rw.replaceOp(op, out);
     return success();
   }
 };
 
-struct AddLowering : CPUOpLowering<mm::AddOp> {
-  using CPUOpLowering::CPUOpLowering;
+struct SwiGLULowering : BinaryLowering<mm::SwiGLUOp> {
+  using BinaryLowering::BinaryLowering;
+  // silu(g) * u = g / (1 + exp(-g)) * u
+  Value compute(OpBuilder &b, Location loc, Value g, Value u) const override {
+    Value one = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(1.0f));
+    Value ex = math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, g));
+    Value silu = arith::DivFOp::create(b, loc, g, arith::AddFOp::create(b, loc, one, ex));
+    return arith::MulFOp::create(b, loc, silu, u);
+  }
+};
 
-  LogicalResult lower(mm::AddOp op, Adaptor a, Emitter &e,
-                      ConversionPatternRewriter &rw) const override {
-    Value l = e.rows(a.getLhs()), r = e.rows(a.getRhs());
-    Value out = e.buffer(op.getResult());
-    e.elementwise({l, r}, e.rows(out), [&](OpBuilder &nb, Location nl, ValueRange v) -> Value {
-      return arith::AddFOp::create(nb, nl, v[0], v[1]);
-    });
-    rw.replaceOp(op, out);
-    return success();
+struct AddLowering : BinaryLowering<mm::AddOp> {
+  using BinaryLowering::BinaryLowering;
+  Value compute(OpBuilder &b, Location loc, Value lhs, Value rhs) const override {
+    return arith::AddFOp::create(b, loc, lhs, rhs);
   }
 };
 
