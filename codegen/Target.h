@@ -64,6 +64,11 @@ struct LoweredModelInfo {
   int64_t vocab = 0, hidden = 0, layers = 0, heads = 0, kvHeads = 0, headDim = 0;
   std::vector<LoweredWeight> weights;
   uint64_t modelHash = 0;         ///< set by the driver (artifact::computeModelHash); the artifact carries it too
+  /// The generated object's two ABI symbols are <prefix>forward and
+  /// <prefix>model_descriptor: "milm_" for the model, "milm_draft_" for the
+  /// draft model `milmc compile --draft` links into the same executable
+  /// (model_abi.h).
+  std::string symbolPrefix = "milm_";
 };
 
 struct CodegenTimings {

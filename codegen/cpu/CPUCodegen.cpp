@@ -169,7 +169,17 @@ llvm::Error emitCPUObject(mlir::ModuleOp module, const LoweredModelInfo &info,
                  c64(info.weightsBytes),
                  str(target.requiredFeatures, "milm.cpu_features")});
     new llvm::GlobalVariable(*mod, descTy, true, llvm::GlobalValue::ExternalLinkage, init,
-                             "milm_model_descriptor");
+                             info.symbolPrefix + "model_descriptor");
+  }
+  // The lowering names the entry point milm_forward; a draft model's gets its
+  // own prefix so that both link into one executable.
+  const std::string forwardName = info.symbolPrefix + "forward";
+  const std::string descriptorName = info.symbolPrefix + "model_descriptor";
+  if (forwardName != "milm_forward") {
+    llvm::Function *fwd = mod->getFunction("milm_forward");
+    if (!fwd)
+      return err("the lowered model has no milm_forward");
+    fwd->setName(forwardName);
   }
   tm.translate = seconds(t0);
 
@@ -215,8 +225,8 @@ llvm::Error emitCPUObject(mlir::ModuleOp module, const LoweredModelInfo &info,
     f.removeFnAttr(llvm::Attribute::NoInline);
   }
   // Everything but the ABI symbols becomes internal.
-  llvm::internalizeModule(*mod, [](const llvm::GlobalValue &gv) {
-    return gv.getName() == "milm_forward" || gv.getName() == "milm_model_descriptor";
+  llvm::internalizeModule(*mod, [&](const llvm::GlobalValue &gv) {
+    return gv.getName() == forwardName || gv.getName() == descriptorName;
   });
   if (llvm::verifyModule(*mod, &llvm::errs()))
     return err("the linked model module does not verify");

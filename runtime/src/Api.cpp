@@ -1,14 +1,8 @@
 //===- Api.cpp - The C API: model, context, evaluation, generation ---------===//
 
-#include "milm/model_abi.h"
-#include "milm/milm.h"
-
+#include "ApiInternal.h"
 #include "LinkedModel.h"
-#include "milm/artifact.h"
 #include "milm/cpu_features.h"
-#include "milm/sampler.h"
-#include "milm/profile.h"
-#include "milm/thread_pool.h"
 
 #include <cmath>
 #include <cstdarg>
@@ -28,44 +22,18 @@ using milm::rt::Sampler;
 using milm::rt::SamplerParams;
 using milm::rt::ThreadPool;
 
-struct milm_model {
-  Artifact artifact;
-  const milm_model_desc *desc = nullptr;
-};
-
-struct milm_context {
-  milm_model *model = nullptr;
-  ThreadPool pool;
-  uint16_t *kv = nullptr;
-  size_t kvBytes = 0;
-  uint8_t *arena = nullptr;
-  size_t arenaBytes = 0;
-  std::vector<float> logits;
-  int64_t logitsRows = 0; // rows of the last eval kept in `logits` (0: none)
-  int32_t evalTokens = 0; // tokens of the last eval
-  int32_t nCtx = 0;
-  int32_t nPast = 0;
-  std::vector<int32_t> positions;
-  std::unique_ptr<OpProfile> profile; // with milm_context_params.profile
-};
-
-struct milm_sampler {
-  explicit milm_sampler(const SamplerParams &p) : sampler(p) {}
-  Sampler sampler;
-};
-
 namespace {
-
 thread_local char tlError[1024];
+} // namespace
 
-int32_t setError(const std::string &msg) {
+int32_t milm::rt::setApiError(const std::string &msg) {
   size_t n = msg.size() < sizeof(tlError) - 1 ? msg.size() : sizeof(tlError) - 1;
   memcpy(tlError, msg.data(), n);
   tlError[n] = '\0';
   return -1;
 }
 
-__attribute__((format(printf, 1, 2))) int32_t setErrorf(const char *format, ...) {
+int32_t milm::rt::setApiErrorf(const char *format, ...) {
   va_list ap;
   va_start(ap, format);
   vsnprintf(tlError, sizeof tlError, format, ap);
@@ -73,14 +41,20 @@ __attribute__((format(printf, 1, 2))) int32_t setErrorf(const char *format, ...)
   return -1;
 }
 
-using ll = long long;
-using ull = unsigned long long;
-
-double nowSeconds() {
+double milm::rt::monotonicSeconds() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
 }
+
+namespace {
+
+using milm::rt::setApiError;
+using milm::rt::setApiErrorf;
+double nowSeconds() { return milm::rt::monotonicSeconds(); }
+
+using ll = long long;
+using ull = unsigned long long;
 
 int resolveThreads(int32_t n) { return n > 0 ? int(n) : ThreadPool::hardwareThreads(); }
 
@@ -91,13 +65,16 @@ void *mapAnonymous(size_t bytes) {
 }
 
 char gDefaultPath[4096];
+char gDraftPath[4096];
 pthread_once_t gDefaultPathOnce = PTHREAD_ONCE_INIT;
 
-void computeDefaultPath() {
+/// model.milm and draft.milm next to the executable.
+void computeDefaultPaths() {
   char exe[4096];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
   if (n <= 0) {
     snprintf(gDefaultPath, sizeof gDefaultPath, "model.milm");
+    snprintf(gDraftPath, sizeof gDraftPath, "draft.milm");
     return;
   }
   exe[n] = '\0';
@@ -105,21 +82,20 @@ void computeDefaultPath() {
   if (slash)
     *slash = '\0';
   snprintf(gDefaultPath, sizeof gDefaultPath, "%s/model.milm", slash ? exe : ".");
+  snprintf(gDraftPath, sizeof gDraftPath, "%s/draft.milm", slash ? exe : ".");
 }
 
 } // namespace
 
 // Defined by the linker script milmc passes with `compile --embed-weights`
-// around the model.milm it links in (64 KiB aligned); otherwise undefined and,
-// being weak, null.
+// around the model.milm (and draft.milm) it links in (64 KiB aligned);
+// otherwise undefined and, being weak, null.
 extern "C" const unsigned char milm_embedded_artifact_start[] __attribute__((weak));
 extern "C" const unsigned char milm_embedded_artifact_end[] __attribute__((weak));
+extern "C" const unsigned char milm_embedded_draft_start[] __attribute__((weak));
+extern "C" const unsigned char milm_embedded_draft_end[] __attribute__((weak));
 
 namespace {
-
-bool haveEmbeddedArtifact() {
-  return milm_embedded_artifact_start != nullptr && milm_embedded_artifact_end != nullptr;
-}
 
 uint64_t randomSeed() {
   timespec ts;
@@ -131,16 +107,6 @@ uint64_t randomSeed() {
 
 } // namespace
 
-// A NULL handle or buffer is an error: the function returns its error value
-// (-1, NULL or 0) with a one-line message naming the function and argument.
-#define MILM_REQUIRE(cond, what, ret)                                                      \
-  do {                                                                                     \
-    if (!(cond)) {                                                                         \
-      setErrorf("%s: %s", __func__, what);                                                 \
-      return ret;                                                                          \
-    }                                                                                      \
-  } while (0)
-#define MILM_NONNULL(arg, ret) MILM_REQUIRE(arg, #arg " is NULL", ret)
 
 extern "C" {
 
@@ -157,35 +123,51 @@ milm_model_params milm_model_default_params(void) {
 }
 
 const char *milm_default_model_path(void) {
-  pthread_once(&gDefaultPathOnce, computeDefaultPath);
+  pthread_once(&gDefaultPathOnce, computeDefaultPaths);
   return gDefaultPath;
 }
 
-milm_model *milm_model_open(const char *path, const milm_model_params *params) {
+const char *milm_default_draft_path(void) {
+  pthread_once(&gDefaultPathOnce, computeDefaultPaths);
+  return gDraftPath;
+}
+
+} // extern "C"
+
+namespace {
+
+/// Opens the weights of the code `desc`/`forward`: `path`, else the artifact
+/// embedded between `embStart` and `embEnd` when there is one, else
+/// `defaultPath`.
+milm_model *openModel(const milm_model_desc *desc, milm_forward_fn forward, const char *path,
+                      const milm_model_params *params, const unsigned char *embStart,
+                      const unsigned char *embEnd, const char *defaultPath) {
   milm_model_params p = params ? *params : milm_model_default_params();
-  const bool embedded = !path && haveEmbeddedArtifact();
+  const bool embedded = !path && embStart != nullptr && embEnd != nullptr;
   if (!path && !embedded)
-    path = milm_default_model_path();
+    path = defaultPath;
   milm_model *m = new milm_model;
-  m->desc = &milm::rt::linkedModelDesc();
+  m->desc = desc;
+  m->forward = forward;
   std::string err;
   // Before anything runs the model's code: a binary compiled for instructions
   // this CPU lacks is refused here, not killed by SIGILL later.
   char missing[512];
   if (m->desc->abi_version == MILM_MODEL_ABI_VERSION &&
       !milm_cpu_has_features(m->desc->cpu_features, missing, sizeof missing)) {
-    setError(std::string("this binary was compiled for CPU features that this CPU lacks: ") +
-             missing + "; compile the model for this CPU (milmc compile --target host)");
+    setApiError(std::string("this binary was compiled for CPU features that this CPU lacks: ") +
+                missing + "; compile the model for this CPU (milmc compile --target host)");
     delete m;
     return nullptr;
   }
   // Read into memory (faster decoding; mapped anyway when the copy would not
   // fit in the memory available) unless asked to map.
   const Artifact::Load load = p.use_mmap ? Artifact::Load::Map : Artifact::Load::Read;
-  bool ok = embedded ? m->artifact.openMemory(
-                           milm_embedded_artifact_start,
-                           uint64_t(milm_embedded_artifact_end - milm_embedded_artifact_start),
-                           "<embedded model.milm>", &err, load)
+  bool ok = embedded ? m->artifact.openMemory(embStart, uint64_t(embEnd - embStart),
+                                              embStart == milm_embedded_artifact_start
+                                                  ? "<embedded model.milm>"
+                                                  : "<embedded draft.milm>",
+                                              &err, load)
                      : m->artifact.open(path, &err, load);
   ok = ok && m->artifact.checkAgainst(*m->desc, &err);
   if (ok && p.verify_checksums) {
@@ -194,11 +176,34 @@ milm_model *milm_model_open(const char *path, const milm_model_params *params) {
     ok = m->artifact.verifyChecksums(&pool, &err);
   }
   if (!ok) {
-    setError(err);
+    setApiError(err);
     delete m;
     return nullptr;
   }
   return m;
+}
+
+} // namespace
+
+extern "C" {
+
+milm_model *milm_model_open(const char *path, const milm_model_params *params) {
+  const milm::rt::LinkedCode code = milm::rt::linkedModel();
+  return openModel(code.desc, code.forward, path, params, milm_embedded_artifact_start,
+                   milm_embedded_artifact_end, milm_default_model_path());
+}
+
+int32_t milm_has_draft(void) { return milm::rt::linkedDraft().desc ? 1 : 0; }
+
+milm_model *milm_model_open_draft(const char *path, const milm_model_params *params) {
+  const milm::rt::LinkedCode code = milm::rt::linkedDraft();
+  if (!code.desc || !code.forward) {
+    setApiError("this executable has no draft model (compile one in with milmc compile "
+                "--draft MODEL)");
+    return nullptr;
+  }
+  return openModel(code.desc, code.forward, path, params, milm_embedded_draft_start,
+                   milm_embedded_draft_end, milm_default_draft_path());
 }
 
 void milm_model_close(milm_model *model) { delete model; }
@@ -326,12 +331,12 @@ int32_t milm_tokenize(const milm_model *m, const char *text, size_t text_len, in
   MILM_REQUIRE(tokens || capacity == 0, "tokens is NULL but capacity is not 0", -1);
   const milm::rt::Tokenizer &tok = m->artifact.tokenizer();
   if (!tok.valid())
-    return setError(m->artifact.tokenizerError());
+    return setApiError(m->artifact.tokenizerError());
   std::vector<int32_t> ids =
       tok.encode(std::string_view(text ? text : "", text ? text_len : 0), add_bos != 0,
                  parse_special != 0);
   if (ids.size() > size_t(INT32_MAX))
-    return setError("milm_tokenize: the text has too many tokens");
+    return setApiError("milm_tokenize: the text has too many tokens");
   for (size_t i = 0; i < ids.size() && int64_t(i) < int64_t(capacity); ++i)
     tokens[i] = ids[i];
   return int32_t(ids.size());
@@ -343,7 +348,7 @@ int32_t milm_token_to_piece(const milm_model *m, int32_t token, int32_t render_s
   MILM_REQUIRE(buf || capacity <= 0, "buf is NULL but capacity is not 0", -1);
   const milm::rt::Tokenizer &tok = m->artifact.tokenizer();
   if (!tok.valid())
-    return setError(m->artifact.tokenizerError());
+    return setApiError(m->artifact.tokenizerError());
   std::string piece = tok.tokenPiece(token, render_special != 0);
   if (capacity > 0)
     memcpy(buf, piece.data(), piece.size() < size_t(capacity) ? piece.size() : size_t(capacity));
@@ -366,20 +371,20 @@ milm_context *milm_context_new(milm_model *model, const milm_context_params *par
   const milm_model_desc &d = *model->desc;
   if (d.kv_capacity <= 0 || d.kv_capacity > MILM_MODEL_MAX_KV_CAPACITY || d.max_tokens <= 0 ||
       d.vocab_size <= 0 || d.num_layers < 0 || d.num_kv_heads < 0 || d.head_dim < 0) {
-    setErrorf("the compiled model's descriptor is invalid (kv_capacity %lld, max_tokens %lld, "
+    setApiErrorf("the compiled model's descriptor is invalid (kv_capacity %lld, max_tokens %lld, "
               "vocab_size %lld)",
               ll(d.kv_capacity), ll(d.max_tokens), ll(d.vocab_size));
     return nullptr;
   }
   if (p.n_ctx < 0 || p.n_ctx > d.kv_capacity) {
-    setErrorf("context size %d exceeds the %lld positions the model was compiled for",
+    setApiErrorf("context size %d exceeds the %lld positions the model was compiled for",
               int(p.n_ctx), ll(d.kv_capacity));
     return nullptr;
   }
   uint64_t kv = 0;
   if (!milm_kv_cache_bytes(d.num_layers, d.kv_capacity, d.num_kv_heads, d.head_dim, &kv) ||
       kv > SIZE_MAX / 2 || d.arena_bytes > SIZE_MAX / 2) {
-    setError("the KV cache or the arena is too large for this machine");
+    setApiError("the KV cache or the arena is too large for this machine");
     return nullptr;
   }
   milm_context *ctx = new milm_context;
@@ -390,7 +395,7 @@ milm_context *milm_context_new(milm_model *model, const milm_context_params *par
   ctx->kv = static_cast<uint16_t *>(mapAnonymous(ctx->kvBytes));
   ctx->arena = static_cast<uint8_t *>(mapAnonymous(ctx->arenaBytes));
   if (!ctx->kv || !ctx->arena) {
-    setErrorf("cannot allocate %llu bytes of KV cache and %llu bytes of scratch",
+    setApiErrorf("cannot allocate %llu bytes of KV cache and %llu bytes of scratch",
               ull(ctx->kvBytes), ull(ctx->arenaBytes));
     milm_context_free(ctx);
     return nullptr;
@@ -431,8 +436,9 @@ int32_t milm_n_past(const milm_context *ctx) {
 int32_t milm_kv_truncate(milm_context *ctx, int32_t n_past) {
   MILM_NONNULL(ctx, -1);
   if (n_past < 0 || n_past > ctx->nPast)
-    return setErrorf("milm_kv_truncate: %d is not in [0, %d]", int(n_past), int(ctx->nPast));
+    return setApiErrorf("milm_kv_truncate: %d is not in [0, %d]", int(n_past), int(ctx->nPast));
   ctx->nPast = n_past;
+  ctx->tokens.resize(size_t(n_past));
   ctx->logitsRows = 0;
   return 0;
 }
@@ -444,13 +450,13 @@ int32_t milm_eval(milm_context *ctx, const int32_t *tokens, int32_t n_tokens,
   const milm_model_desc &d = *ctx->model->desc;
   const int64_t vocab = d.vocab_size;
   if (n_tokens <= 0)
-    return setError("milm_eval: no tokens");
+    return setApiError("milm_eval: no tokens");
   for (int32_t i = 0; i < n_tokens; ++i)
     if (tokens[i] < 0 || tokens[i] >= vocab)
-      return setErrorf("milm_eval: token %d at index %d is outside the vocabulary (%lld tokens)",
+      return setApiErrorf("milm_eval: token %d at index %d is outside the vocabulary (%lld tokens)",
                        int(tokens[i]), int(i), ll(vocab));
   if (int64_t(ctx->nPast) + n_tokens > ctx->nCtx)
-    return setErrorf("context full: %d + %d tokens exceed the context of %d positions",
+    return setApiErrorf("context full: %d + %d tokens exceed the context of %d positions",
                      int(ctx->nPast), int(n_tokens), int(ctx->nCtx));
   const int64_t rows = all_logits ? n_tokens : 1;
   ctx->logits.resize(size_t(rows * vocab));
@@ -467,15 +473,17 @@ int32_t milm_eval(milm_context *ctx, const int32_t *tokens, int32_t n_tokens,
       ctx->profile->setPhase(m == 1 ? OpProfile::Decode : OpProfile::Prompt);
       t0 = OpProfile::nowNs();
     }
-    int32_t rc = milm_forward(ctx->pool.exec(), weights, ctx->kv, ctx->arena, tokens + done,
-                              ctx->positions.data(), m, all_logits ? 1 : 0, out);
+    int32_t rc = ctx->model->forward(ctx->pool.exec(), weights, ctx->kv, ctx->arena,
+                                     tokens + done, ctx->positions.data(), m,
+                                     all_logits ? 1 : 0, out);
     if (ctx->profile)
       ctx->profile->addForward(OpProfile::nowNs() - t0);
     if (rc != 0)
-      return setErrorf("the model code refused %d tokens at position %d (milm_forward returned "
+      return setApiErrorf("the model code refused %d tokens at position %d (milm_forward returned "
                        "%d)",
                        int(m), int(ctx->nPast), int(rc));
     ctx->nPast += m;
+    ctx->tokens.insert(ctx->tokens.end(), tokens + done, tokens + done + m);
     done += m;
   }
   ctx->logitsRows = rows;
@@ -486,19 +494,19 @@ int32_t milm_eval(milm_context *ctx, const int32_t *tokens, int32_t n_tokens,
 const float *milm_get_logits(milm_context *ctx, int32_t i) {
   MILM_NONNULL(ctx, nullptr);
   if (ctx->logitsRows == 0) {
-    setError("milm_get_logits: no logits (nothing evaluated)");
+    setApiError("milm_get_logits: no logits (nothing evaluated)");
     return nullptr;
   }
   const int32_t n = ctx->evalTokens;
   if (i == -1)
     i = n - 1;
   if (i < 0 || i >= n) {
-    setErrorf("milm_get_logits: token %d is not in [0, %d)", int(i), int(n));
+    setApiErrorf("milm_get_logits: token %d is not in [0, %d)", int(i), int(n));
     return nullptr;
   }
   const int64_t first = n - ctx->logitsRows; // the first token with a row
   if (i < first) {
-    setErrorf("milm_get_logits: token %d has no logits (evaluated without all_logits: only "
+    setApiErrorf("milm_get_logits: token %d has no logits (evaluated without all_logits: only "
               "token %d has)",
               int(i), int(n - 1));
     return nullptr;
@@ -552,7 +560,7 @@ uint64_t milm_sampler_seed(const milm_sampler *s) {
 int32_t milm_sample(milm_sampler *s, const float *logits, int32_t n_vocab) {
   MILM_NONNULL(s, -1);
   if (!logits || n_vocab <= 0)
-    return setError("milm_sample: no logits");
+    return setApiError("milm_sample: no logits");
   return s->sampler.sample(logits, n_vocab);
 }
 
@@ -583,9 +591,9 @@ int32_t milm_generate_tokens(milm_context *ctx, milm_sampler *sampler, const int
   const int32_t eos = tok.valid() ? tok.eos() : -1;
 
   if (n_prompt < 0 || (n_prompt == 0 && ctx->logitsRows == 0))
-    return setError("the prompt is empty (no tokens to start from)");
+    return setApiError("the prompt is empty (no tokens to start from)");
   if (int64_t(ctx->nPast) + n_prompt > ctx->nCtx)
-    return setErrorf("the prompt has %d tokens, more than the %d positions left in the context",
+    return setApiErrorf("the prompt has %d tokens, more than the %d positions left in the context",
                      int(n_prompt), int(ctx->nCtx - ctx->nPast));
 
   const double t0 = nowSeconds();
@@ -657,7 +665,7 @@ int32_t milm_generate(milm_context *ctx, milm_sampler *sampler, const char *prom
       *stats = milm_generate_stats{};
       stats->stop_reason = MILM_STOP_ERROR;
     }
-    return setError(m->artifact.tokenizerError());
+    return setApiError(m->artifact.tokenizerError());
   }
   std::vector<int32_t> ids = tok.encode(prompt ? prompt : "", addBos, /*parseSpecial=*/true);
   const int32_t n = int32_t(ids.size());
@@ -674,7 +682,22 @@ int32_t milm_format_timings(const milm_generate_stats *s, char *buf, size_t capa
                    int(s->prompt_tokens), s->prompt_seconds,
                    rate(s->prompt_tokens, s->prompt_seconds), int(s->generated_tokens),
                    s->generate_seconds, rate(s->generated_tokens, s->generate_seconds));
-  return int32_t(n);
+  if (n < 0 || s->speculative == MILM_SPEC_NONE)
+    return int32_t(n);
+  const char *kind = s->speculative == MILM_SPEC_DRAFT    ? "draft model"
+                     : s->speculative == MILM_SPEC_LOOKUP ? "prompt lookup"
+                                                          : "prompt lookup, else draft model";
+  size_t at = size_t(n) < capacity ? size_t(n) : capacity;
+  int m = snprintf(buf ? buf + at : nullptr, capacity - at,
+                   "\nmilm: speculative (%s): drafted %d, accepted %d (%.1f%%), %.2f tokens per "
+                   "model evaluation (%d evaluations, %d of the draft)",
+                   kind, int(s->draft_tokens), int(s->accepted_tokens),
+                   s->draft_tokens ? 100.0 * s->accepted_tokens / s->draft_tokens : 0.0,
+                   s->target_forwards
+                       ? double(s->accepted_tokens + s->target_forwards) / s->target_forwards
+                       : 0.0,
+                   int(s->target_forwards), int(s->draft_forwards));
+  return int32_t(n + (m > 0 ? m : 0));
 }
 
 int32_t milm_format_profile(const milm_context *ctx, char *buf, size_t capacity) {

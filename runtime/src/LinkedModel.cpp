@@ -2,6 +2,15 @@
 
 #include "LinkedModel.h"
 
-#include "milm/model_abi.h"
+// A draft model's symbols: weak, so null in a binary without one.
+extern "C" const milm_model_desc milm_draft_model_descriptor __attribute__((weak));
+extern "C" int32_t milm_draft_forward(milm_exec *ex, const uint8_t *weights, uint16_t *kv,
+                                      uint8_t *arena, const int32_t *tokens,
+                                      const int32_t *positions, int64_t n_tokens,
+                                      int32_t all_logits, float *logits) __attribute__((weak));
 
-const milm_model_desc &milm::rt::linkedModelDesc() { return milm_model_descriptor; }
+milm::rt::LinkedCode milm::rt::linkedModel() { return {&milm_model_descriptor, milm_forward}; }
+
+milm::rt::LinkedCode milm::rt::linkedDraft() {
+  return {&milm_draft_model_descriptor, milm_draft_forward};
+}

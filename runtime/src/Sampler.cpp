@@ -63,9 +63,7 @@ void Sampler::accept(int32_t token) {
   }
 }
 
-int32_t Sampler::sample(const float *logits, int32_t vocab) {
-  if (vocab <= 0)
-    return -1;
+size_t Sampler::filter(const float *logits, int32_t vocab) {
   cand_.resize(size_t(vocab));
   for (int32_t i = 0; i < vocab; ++i) // NaN would break the orderings below
     cand_[size_t(i)] = {std::isnan(logits[i]) ? -INFINITY : logits[i], i};
@@ -83,13 +81,14 @@ int32_t Sampler::sample(const float *logits, int32_t vocab) {
     }
   }
 
-  // 2. Greedy.
+  // 2. Greedy: the best candidate alone, first.
   if (params_.temperature <= 0.0f) {
     size_t best = 0;
     for (size_t i = 1; i < cand_.size(); ++i)
       if (cand_[i].first > cand_[best].first)
         best = i;
-    return cand_[best].second;
+    std::swap(cand_[0], cand_[best]);
+    return 1;
   }
 
   // 3. Top-k (sorted from here on when anything needs the order).
@@ -132,26 +131,78 @@ int32_t Sampler::sample(const float *logits, int32_t vocab) {
       n = keep;
     }
   }
+  return n;
+}
 
-  // 6. Temperature and the draw.
+// 6. Temperature: the weights exp((logit - max) / T) of the kept candidates,
+// or, when the largest is infinite, 1 for the first candidate at that value
+// (all -inf, or +inf present: no distribution to draw from). Returns the sum.
+double Sampler::weights(size_t n, std::vector<double> &w) const {
+  w.resize(n);
   double maxLogit = cand_[0].first;
   for (size_t i = 1; i < n; ++i)
     maxLogit = std::max(maxLogit, double(cand_[i].first));
-  if (std::isinf(maxLogit)) // all -inf (or +inf present): no distribution to draw from
-    for (size_t i = 0; i < n; ++i)
-      if (double(cand_[i].first) == maxLogit)
-        return cand_[i].second;
+  if (std::isinf(maxLogit) || params_.temperature <= 0.0f) {
+    bool found = false;
+    for (size_t i = 0; i < n; ++i) {
+      w[i] = !found && double(cand_[i].first) == maxLogit ? 1.0 : 0.0;
+      found = found || w[i] > 0;
+    }
+    return 1.0;
+  }
   const double invT = 1.0 / double(params_.temperature);
   double sum = 0;
   for (size_t i = 0; i < n; ++i)
-    sum += std::exp((double(cand_[i].first) - maxLogit) * invT);
+    sum += w[i] = std::exp((double(cand_[i].first) - maxLogit) * invT);
+  return sum;
+}
+
+int32_t Sampler::sample(const float *logits, int32_t vocab) {
+  if (vocab <= 0)
+    return -1;
+  const size_t n = filter(logits, vocab);
+  if (params_.temperature <= 0.0f)
+    return cand_[0].second;
+  const double sum = weights(n, weights_);
   double r = rng_.uniform() * sum;
   for (size_t i = 0; i < n; ++i) {
-    r -= std::exp((double(cand_[i].first) - maxLogit) * invT);
+    r -= weights_[i];
     if (r < 0)
       return cand_[i].second;
   }
   return cand_[n - 1].second;
+}
+
+bool Sampler::probabilities(const float *logits, int32_t vocab, std::vector<double> &probs) {
+  probs.assign(vocab > 0 ? size_t(vocab) : 0, 0.0);
+  if (vocab <= 0)
+    return false;
+  const size_t n = filter(logits, vocab);
+  const double sum = weights(n, weights_);
+  for (size_t i = 0; i < n; ++i)
+    probs[size_t(cand_[i].second)] = weights_[i] / sum;
+  return true;
+}
+
+int32_t Sampler::draw(const std::vector<double> &w) {
+  double sum = 0;
+  int32_t last = -1;
+  for (size_t i = 0; i < w.size(); ++i)
+    if (w[i] > 0) {
+      sum += w[i];
+      last = int32_t(i);
+    }
+  if (last < 0)
+    return -1;
+  double r = rng_.uniform() * sum;
+  for (size_t i = 0; i < w.size(); ++i) {
+    if (w[i] <= 0)
+      continue;
+    r -= w[i];
+    if (r < 0)
+      return int32_t(i);
+  }
+  return last;
 }
 
 } // namespace rt

@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <algorithm>
+#include <time.h>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,26 @@ void usage(FILE *out, const char *argv0) {
           "      --repeat-penalty X  penalize recent tokens, X > 0 (default 1.0: off)\n"
           "      --repeat-last-n N   tokens the penalty looks back on (default 64)\n"
           "  -s, --seed N            random seed (default: from the clock)\n"
+          "\n"
+          "Speculative decoding (greedy output is the same; sampled output follows the\n"
+          "same distribution):\n"
+          "  -md, --model-draft FILE draft with the draft model compiled into this\n"
+          "                          executable (milmc compile --draft), its weights\n"
+          "                          from FILE (default: embedded, else draft.milm next\n"
+          "                          to this executable)\n"
+          "      --draft N           at most N proposed tokens per step (default 8),\n"
+          "                          with the draft model unless only --lookup is given\n"
+          "                          and this executable has no draft\n"
+          "      --draft-max N       the same as --draft N\n"
+          "      --draft-min N       the fewest the adaptive length goes down to (default 1)\n"
+          "      --draft-fixed       always propose the most (no adaptive length)\n"
+          "      --draft-p-min P     the draft model stops proposing at a token it gives\n"
+          "                          less than P (default 0.5; 0: never)\n"
+          "      --lookup            prompt lookup: propose what followed the last earlier\n"
+          "                          occurrence of the text's last n-gram (with a draft\n"
+          "                          model: lookup first, the draft where it finds none)\n"
+          "      --lookup-ngram N    longest n-gram looked up (default 4)\n"
+          "\n"
           "      --mmap              map the model file instead of reading it into memory:\n"
           "                          less memory, slower decoding\n"
           "      --verify            check every tensor's checksum at start (default)\n"
@@ -64,6 +85,11 @@ void usage(FILE *out, const char *argv0) {
           "      --profile           after the run, print to stderr the time in each op\n"
           "                          kind and weight format (prompt and decode apart),\n"
           "                          with the weight bytes read and GB/s\n"
+          "      --bench-batch N     time one evaluation of 1, 2, ..., N tokens after -c/2\n"
+          "                          positions (default 128) of context, and print a\n"
+          "                          table of milliseconds per evaluation and their ratio\n"
+          "                          to one token's: what checking N-1 speculated tokens\n"
+          "                          costs on this machine\n"
           "      --info              describe the model and exit\n"
           "  -h, --help              this help\n",
           argv0);
@@ -188,8 +214,15 @@ struct Options {
   long long chunks = 0;
   std::string logitsOut;
   bool info = false;
+  long long benchBatch = 0;
   bool profile = false;
   bool useMmap = false;
+  // Speculative decoding.
+  const char *draftModel = nullptr; // -md
+  bool draftRequested = false;      // --draft/--draft-max or -md
+  bool lookup = false;
+  milm_spec_params spec = milm_spec_default_params();
+  bool specFlags = false; // a --draft-* or --lookup-* option was given
 };
 
 /// Parses argv; returns -1 to go on, else the exit code.
@@ -305,6 +338,43 @@ int parseArgs(int argc, char **argv, Options &o) {
       if (!parseInt(v, -1, INT64_MAX, &n))
         return badValue();
       o.sampling.seed = n < 0 ? MILM_SEED_RANDOM : uint64_t(n);
+    } else if (arg == "-md" || arg == "--model-draft") {
+      if (!needValue())
+        return 1;
+      o.draftModel = v;
+      o.draftRequested = true;
+    } else if (arg == "--draft" || arg == "--draft-max") {
+      if (!needValue())
+        return 1;
+      if (!parseInt(v, 1, 4096, &n))
+        return badValue("a number of tokens from 1 to 4096");
+      o.spec.n_draft = int32_t(n);
+      o.draftRequested = true;
+    } else if (arg == "--draft-min") {
+      if (!needValue())
+        return 1;
+      if (!parseInt(v, 1, 4096, &n))
+        return badValue("a number of tokens from 1 to 4096");
+      o.spec.n_draft_min = int32_t(n);
+      o.specFlags = true;
+    } else if (arg == "--draft-fixed") {
+      o.spec.adaptive = 0;
+      o.specFlags = true;
+    } else if (arg == "--draft-p-min") {
+      if (!needValue())
+        return 1;
+      if (!parseFloat(v, &o.spec.p_min, 0.0, 1.0))
+        return badValue("a number from 0 to 1");
+      o.specFlags = true;
+    } else if (arg == "--lookup") {
+      o.lookup = true;
+    } else if (arg == "--lookup-ngram") {
+      if (!needValue())
+        return 1;
+      if (!parseInt(v, 1, 64, &n))
+        return badValue("a number from 1 to 64");
+      o.spec.ngram_max = int32_t(n);
+      o.specFlags = true;
     } else if (arg == "--mmap") {
       o.useMmap = true;
     } else if (arg == "--profile") {
@@ -339,6 +409,11 @@ int parseArgs(int argc, char **argv, Options &o) {
       if (!*v)
         return badValue("a file, or - for stdout");
       o.logitsOut = v;
+    } else if (arg == "--bench-batch") {
+      if (!needValue())
+        return 1;
+      if (!parseInt(v, 1, 4096, &o.benchBatch))
+        return badValue("a number of tokens from 1 to 4096");
     } else if (arg == "--info") {
       o.info = true;
     } else {
@@ -346,6 +421,20 @@ int parseArgs(int argc, char **argv, Options &o) {
       return 1;
     }
   }
+  const bool speculative = o.draftRequested || o.lookup;
+  if (o.specFlags && !speculative)
+    return fail("--draft-min, --draft-fixed, --draft-p-min and --lookup-ngram need -md, --draft "
+                "or --lookup");
+  if (o.spec.n_draft_min > o.spec.n_draft)
+    return fail("--draft-min " + std::to_string(o.spec.n_draft_min) + " is more than --draft " +
+                std::to_string(o.spec.n_draft));
+  if (o.benchBatch && (o.perplexity || o.logitsFor || o.havePrompt || speculative))
+    return fail("--bench-batch runs alone (no prompt, --perplexity, --logits-for or "
+                "speculative options)");
+  if (speculative && (o.perplexity || o.logitsFor))
+    return fail(std::string("speculative decoding (-md, --draft, --lookup) generates text; it "
+                            "cannot be combined with ") +
+                (o.perplexity ? "--perplexity" : "--logits-for"));
   if (o.logitsBatch && !o.logitsFor)
     return fail("--logits-batch needs --logits-for");
   if ((o.chunks || !o.logitsOut.empty()) && !o.perplexity)
@@ -357,6 +446,60 @@ int parseArgs(int argc, char **argv, Options &o) {
     return fail("-c " + std::to_string(o.nCtx) +
                 ": a perplexity window needs at least 4 tokens");
   return -1;
+}
+
+double seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
+}
+
+/// --bench-batch: the time of one evaluation of k tokens, k = 1..N, after a
+/// context of `past` tokens: the median of repeated runs (at least 5, and at
+/// least 0.2 s of them), each rolled back with milm_kv_truncate.
+int runBenchBatch(milm_context *ctx, milm_model *model, const Options &o) {
+  const int32_t maxBatch = milm_model_max_batch(model);
+  const int32_t n = int32_t(std::min<long long>(o.benchBatch, maxBatch));
+  const int32_t size = milm_context_size(ctx);
+  const int32_t past = std::min(o.nCtx ? int32_t(o.nCtx / 2) : 128, size - n);
+  if (past < 0)
+    return fail("--bench-batch " + std::to_string(n) + ": the context of " +
+                std::to_string(size) + " positions is too small");
+  const int32_t vocab = milm_model_vocab_size(model);
+  std::vector<int32_t> tokens(size_t(past + n));
+  for (size_t i = 0; i < tokens.size(); ++i)
+    tokens[i] = int32_t((i * 7919u + 13u) % uint32_t(vocab)); // any valid ids
+  if (past > 0 && milm_eval(ctx, tokens.data(), past, 0) != 0)
+    return fail(milm_last_error());
+  if (n < o.benchBatch)
+    fprintf(stderr, "%s: --bench-batch %lld: the model takes at most %d tokens an evaluation\n",
+            gProg, o.benchBatch, int(maxBatch));
+  printf("tokens  ms/eval  ratio  (after %d positions, %d threads, all logits)\n", int(past),
+         int(milm_context_threads(ctx)));
+  double one = 0;
+  for (int32_t k = 1; k <= n; ++k) {
+    std::vector<double> times;
+    double spent = 0;
+    while (times.size() < 5 || spent < 0.2) {
+      const double t0 = seconds();
+      if (milm_eval(ctx, tokens.data() + past, k, 1) != 0)
+        return fail(milm_last_error());
+      const double dt = seconds() - t0;
+      times.push_back(dt);
+      spent += dt;
+      if (milm_kv_truncate(ctx, past) != 0)
+        return fail(milm_last_error());
+      if (times.size() >= 1000)
+        break;
+    }
+    std::sort(times.begin(), times.end());
+    const double med = times[times.size() / 2] * 1e3;
+    if (k == 1)
+      one = med;
+    printf("%6d  %7.3f  %5.2f\n", int(k), med, one > 0 ? med / one : 0.0);
+  }
+  fflush(stdout);
+  return 0;
 }
 
 int runLogits(milm_context *ctx, const Options &o, int32_t vocab) {
@@ -432,7 +575,31 @@ int main(int argc, char **argv) {
     return rc;
   }
 
-  if (o.perplexity) {
+  // The draft model, when asked for and compiled in: its own weights and
+  // context (the same size as the model's, or all it has when smaller).
+  milm_model *draftModel = nullptr;
+  milm_context *draftCtx = nullptr;
+  o.spec.lookup = o.lookup ? 1 : 0;
+  if (o.draftRequested && (milm_has_draft() || !o.lookup || o.draftModel)) {
+    draftModel = milm_model_open_draft(o.draftModel, &mp);
+    if (draftModel) {
+      milm_context_params dp = cp;
+      dp.n_ctx = std::min(milm_context_size(ctx), milm_model_context_capacity(draftModel));
+      dp.profile = 0;
+      draftCtx = milm_context_new(draftModel, &dp);
+    }
+    if (!draftCtx) {
+      rc = fail(milm_last_error());
+      milm_model_close(draftModel);
+      milm_context_free(ctx);
+      milm_model_close(model);
+      return rc;
+    }
+  }
+
+  if (o.benchBatch) {
+    rc = runBenchBatch(ctx, model, o);
+  } else if (o.perplexity) {
     rc = milm::rt::runPerplexity(model, ctx, ppl, gProg);
   } else if (o.logitsFor) {
     rc = runLogits(ctx, o, milm_model_vocab_size(model));
@@ -450,8 +617,14 @@ int main(int argc, char **argv) {
         fflush(stdout);
       }
       milm_generate_stats stats;
-      if (milm_generate(ctx, sampler, o.prompt.c_str(), int32_t(o.nPredict), onToken, nullptr,
-                        &stats) != 0) {
+      int32_t grc;
+      if (draftCtx || o.lookup)
+        grc = milm_generate_speculative(ctx, draftCtx, sampler, o.prompt.c_str(),
+                                        int32_t(o.nPredict), &o.spec, onToken, nullptr, &stats);
+      else
+        grc = milm_generate(ctx, sampler, o.prompt.c_str(), int32_t(o.nPredict), onToken,
+                            nullptr, &stats);
+      if (grc != 0) {
         fputc('\n', stdout);
         fflush(stdout);
         rc = fail(milm_last_error());
@@ -461,7 +634,7 @@ int main(int argc, char **argv) {
         if (stats.stop_reason == MILM_STOP_CONTEXT)
           fprintf(stderr, "%s: stopped: the context of %d positions is full\n", gProg,
                   int(milm_context_size(ctx)));
-        char line[256];
+        char line[512];
         milm_format_timings(&stats, line, sizeof line);
         fprintf(stderr, "%s\n", line);
         rc = 0;
@@ -474,6 +647,8 @@ int main(int argc, char **argv) {
     milm_format_profile(ctx, &table[0], table.size());
     fputs(table.c_str(), stderr);
   }
+  milm_context_free(draftCtx);
+  milm_model_close(draftModel);
   milm_context_free(ctx);
   milm_model_close(model);
   return rc;

@@ -83,15 +83,300 @@ llvm::Error runPasses(mlir::PassManager &pm, mlir::ModuleOp module, const std::s
 }
 
 struct Stage {
-  explicit Stage(const char *what) : what(what), start(std::chrono::steady_clock::now()) {
-    llvm::errs() << "milmc: " << what << "...\n";
+  explicit Stage(std::string what) : what(std::move(what)), start(std::chrono::steady_clock::now()) {
+    llvm::errs() << "milmc: " << this->what << "...\n";
   }
   double done() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
-  const char *what;
+  std::string what;
   std::chrono::steady_clock::time_point start;
 };
+
+} // namespace
+
+namespace {
+
+/// One model of a compile (the model, or the draft model linked beside it).
+struct UnitOptions {
+  std::string model;      ///< its file
+  std::string stem;       ///< "model" or "draft": STAGING/<stem>.o and <stem>.milm
+  std::string symbolPrefix; ///< "milm_" or "milm_draft_" (model_abi.h)
+  std::string quantize;
+  bool quantizePure = false;
+  bool rotate = false;
+};
+
+/// What compiling one model left in the staging folder.
+struct CompiledUnit {
+  std::string object, artifact; ///< STAGING/<stem>.o and <stem>.milm
+  std::string modelName;
+  ModelConfig config;
+  std::optional<TokenizerData> tokenizer;
+  int64_t kvCapacity = 0;
+  double tImport = 0, tLower = 0, tCodegen = 0, tArtifact = 0;
+  CodegenTimings tm;
+};
+
+/// Imports, transforms and lowers one model, emits its object and writes its
+/// artifact into `staging`.
+llvm::Expected<CompiledUnit> compileUnit(const CompileOptions &opts, const UnitOptions &u,
+                                         const Target &backend, const ResolvedTarget &target,
+                                         const std::string &staging) {
+  CompiledUnit out;
+  const std::string who = u.stem == "model" ? "" : u.stem + ": ";
+  Stage importing(who + "importing the model");
+  mlir::MLIRContext ctx;
+  mlir::OwningOpRef<mlir::ModuleOp> module;
+  if (llvm::StringRef(u.model).ends_with(".mlir")) {
+    // milm IR, e.g. from milmc import and milm-opt: everything comes from it.
+    if (opts.kvCacheSize)
+      return err(u.model + ": --kv-cache-size applies when importing a model; milm IR "
+                           "has its KV cache in its types (milmc import --kv-cache-size N)");
+    ctx.loadDialect<mlir::milm::MilmDialect, mlir::func::FuncDialect>();
+    std::string diag;
+    mlir::ScopedDiagnosticHandler handler(&ctx, [&](mlir::Diagnostic &d) {
+      if (diag.empty() && d.getSeverity() == mlir::DiagnosticSeverity::Error) {
+        // "LINE:COL: message", as compilers say it.
+        if (auto fl = llvm::dyn_cast<mlir::FileLineColLoc>(d.getLocation()))
+          diag = std::to_string(fl.getLine()) + ":" + std::to_string(fl.getColumn()) + ":";
+        diag += " " + d.str();
+      }
+      return mlir::success();
+    });
+    module = mlir::parseSourceFile<mlir::ModuleOp>(u.model, &ctx);
+    if (!module || mlir::failed(mlir::verify(*module)))
+      return err(u.model + ":" + (diag.empty() ? std::string(" not milm IR") : diag));
+  } else {
+    auto desc = importModel(u.model);
+    if (!desc)
+      return desc.takeError();
+    BuildOptions build;
+    build.cacheCapacity = opts.kvCacheSize;
+    auto built = buildModelIR(ctx, *desc, build);
+    if (!built)
+      return built.takeError();
+    module = std::move(*built);
+  }
+  out.tImport = importing.done();
+
+  // The model-level passes. The weights they create go to a store in the
+  // staging folder, read from there into the artifact and deleted with it.
+  {
+    mlir::PassManager pm(&ctx);
+    ModelPipelineOptions pipeline;
+    pipeline.weightStore =
+        staging + (u.stem == "model" ? "/weights.milmstore" : "/" + u.stem + "-weights.milmstore");
+    pipeline.quantize = u.quantize;
+    pipeline.quantizePure = u.quantizePure;
+    pipeline.rotate = u.rotate;
+    buildModelPipeline(pm, pipeline);
+    if (llvm::Error e = runPasses(pm, *module, u.model))
+      return std::move(e);
+  }
+  // What the artifact says about the model, from the IR as the pipeline left it.
+  llvm::Expected<ModelConfig> config = modelConfigFromIR(*module);
+  if (!config)
+    return err(u.model + ": " + llvm::toString(config.takeError()));
+  llvm::Expected<std::optional<TokenizerData>> tokenizer = tokenizerFromIR(*module);
+  if (!tokenizer)
+    return err(u.model + ": " + llvm::toString(tokenizer.takeError()));
+  out.config = *config;
+  out.tokenizer = *tokenizer;
+
+  Stage lowering(who + "lowering for the target");
+  mlir::PassManager pm(&ctx);
+  // Packed layouts (kPackedLayouts) where the target's kernels read them.
+  bool repack = opts.repack && backend.repacks(target);
+  backend.buildLoweringPipeline(pm, opts.maxTokens, repack);
+  if (llvm::Error e = runPasses(pm, *module, u.model))
+    return std::move(e);
+  auto info = backend.loweredInfo(*module);
+  if (!info)
+    return info.takeError();
+  info->symbolPrefix = u.symbolPrefix;
+  // What the runtime would refuse when it creates a context: say it now.
+  if (info->kvCapacity > MILM_MODEL_MAX_KV_CAPACITY)
+    return err(u.model + ": a KV cache of " + llvm::Twine(info->kvCapacity) +
+               " positions (the model's context) is more than the runtime takes (" +
+               llvm::Twine(MILM_MODEL_MAX_KV_CAPACITY) + "); compile with --kv-cache-size N");
+  {
+    // The bytes milm_context_new will allocate (model_abi.h's formula).
+    uint64_t kv = 0;
+    const bool fits =
+        milm_kv_cache_bytes(info->layers, info->kvCapacity, info->kvHeads, info->headDim, &kv);
+    const double kvBytes = double(kv);
+    const double ram = double(llvm::sys::Process::getPageSizeEstimate()) *
+                       double(sysconf(_SC_PHYS_PAGES));
+    if (!fits || kv > SIZE_MAX / 2)
+      return err(u.model + ": a KV cache of " + llvm::Twine(info->kvCapacity) +
+                 " positions needs more memory than any machine can allocate; compile with "
+                 "--kv-cache-size N");
+    if (ram > 0 && kvBytes > ram)
+      llvm::errs() << llvm::format("milmc: warning: a KV cache of %lld positions needs %.1f GiB, "
+                                   "more than this machine's %.1f GiB of memory; "
+                                   "--kv-cache-size N makes it smaller\n",
+                                   (long long)info->kvCapacity, kvBytes / 1073741824.0,
+                                   ram / 1073741824.0);
+  }
+  out.kvCapacity = info->kvCapacity;
+  out.modelName = info->modelName;
+  out.tLower = lowering.done();
+
+  // The artifact's description of the weights, whose hash the code carries too.
+  artifact::ArtifactSpec spec;
+  spec.config = *config;
+  if (*tokenizer)
+    spec.tokenizer = **tokenizer;
+  spec.target = target.triple;
+  spec.options = {{"target", target.name}, {"cpu", target.cpu},
+                  {"ukernels", target.ukernels},
+                  {"max_tokens", std::to_string(opts.maxTokens)},
+                  {"repack", repack ? repackedLayoutNames() : "none"},
+                  {"kv_capacity", std::to_string(info->kvCapacity)},
+                  {"quantize", u.quantize.empty() ? "none"
+                                                  : u.quantize + (u.quantizePure ? " (pure)" : "")},
+                  {"rotate", u.rotate ? "hadamard" : "none"},
+                  {"source", u.model}};
+  if (u.stem != "model")
+    spec.options.push_back({"role", u.stem});
+  spec.weightsSize = info->weightsBytes;
+  for (const LoweredWeight &w : info->weights) {
+    artifact::ArtifactWeight aw;
+    aw.name = w.name;
+    aw.format = w.format;
+    aw.shape = w.shape;
+    aw.size = w.size;
+    aw.offset = w.offset;
+    if (!w.file.empty()) {
+      aw.parts.push_back({w.file, w.sourceOffset, w.size});
+    } else {
+      uint64_t each = w.size / w.partFiles.size();
+      for (size_t i = 0; i < w.partFiles.size(); ++i)
+        aw.parts.push_back({w.partFiles[i], static_cast<uint64_t>(w.partOffsets[i]), each});
+    }
+    if (const PackedLayoutInfo *p = lookupPackedLayout(w.format)) {
+      void (*repacker)(const void *, void *, int64_t, int64_t) = nullptr;
+#define MILM_X(ID, id, name, layoutCode, base, group)                                      \
+  if (p->code == layoutCode)                                                               \
+    repacker = milm_uk_generic_repack_##id;
+      MILM_PACKED_LAYOUTS(MILM_X)
+#undef MILM_X
+      if (!repacker || w.shape.size() < 2)
+        return err(u.model + ": weight '" + w.name + "': no repacker for layout " +
+                   std::string(p->name));
+      int64_t K = w.shape.back();
+      std::optional<uint64_t> row = rowBytes(p->base, static_cast<uint64_t>(K));
+      if (!row)
+        return err(u.model + ": weight '" + w.name + "': rows of " + llvm::Twine(K) +
+                   " values do not fit " + std::string(p->name));
+      aw.repackUnit = p->rowGroup * *row;
+      aw.repack = [K, rows = p->rowGroup, repacker](llvm::ArrayRef<uint8_t> in,
+                                                    llvm::MutableArrayRef<uint8_t> out) {
+        repacker(in.data(), out.data(), rows, K);
+      };
+    }
+    spec.weights.push_back(std::move(aw));
+  }
+  spec.modelHash = artifact::computeModelHash(spec);
+  info->modelHash = spec.modelHash;
+
+  Stage codegen(who + "generating code");
+  out.object = staging + "/" + u.stem + ".o";
+  if (llvm::Error e =
+          backend.emitObject(*module, *info, target, MILM_BITCODE_DIR, out.object, &out.tm))
+    return std::move(e);
+  out.tCodegen = codegen.done();
+
+  Stage writing("writing " + u.stem + ".milm");
+  out.artifact = staging + "/" + u.stem + ".milm";
+  if (llvm::Error e = artifact::writeArtifact(out.artifact, spec))
+    return std::move(e);
+  // The runtime's own checks, here rather than on the device: the file as
+  // milm-run will read it, and the tokenizer it will build.
+  {
+    rt::Artifact check;
+    std::string why;
+    if (!check.open(out.artifact.c_str(), &why, rt::Artifact::Load::Map))
+      return err(u.model + ": milm-run would refuse the compiled model: " + why);
+    if (!check.tokenizer().valid()) {
+      if (!*tokenizer)
+        llvm::errs() << "milmc: warning: " << u.model
+                     << " has no tokenizer (no tokenizer.json or tokenizer.ggml.*): the "
+                        "compiled model takes token ids only (milm-run --logits-for)\n";
+      else
+        return err(u.model + ": milm-run could not use its tokenizer: " +
+                   check.tokenizerError().substr(out.artifact.size() + 2));
+    }
+  }
+  out.tArtifact = writing.done();
+  return out;
+}
+
+/// A piece of text for a message, quoted and cut short.
+std::string quoted(llvm::StringRef s) {
+  std::string q;
+  llvm::raw_string_ostream os(q);
+  os << '\'';
+  os.write_escaped(s.size() > 40 ? s.take_front(40) : s);
+  if (s.size() > 40)
+    os << "...";
+  os << '\'';
+  return q;
+}
+
+/// The first way the draft's tokenizer differs from the model's, "" when the
+/// two tokenize every text alike (same kind, pre-tokenizer, tokens, scores,
+/// types, merges, special tokens and bos handling) and their logits cover
+/// the same vocabulary.
+std::string tokenizerDifference(const CompiledUnit &m, const CompiledUnit &d) {
+  if (m.config.vocabSize != d.config.vocabSize)
+    return "the model has " + std::to_string(m.config.vocabSize) + " logits a token, the draft " +
+           std::to_string(d.config.vocabSize);
+  if (!m.tokenizer || !d.tokenizer) {
+    if (!m.tokenizer && !d.tokenizer)
+      return "";
+    return std::string(m.tokenizer ? "the draft" : "the model") + " has no tokenizer";
+  }
+  const TokenizerData &a = *m.tokenizer, &b = *d.tokenizer;
+  auto str = [](const std::string &what, const std::string &x, const std::string &y) {
+    return x == y ? std::string() : what + " " + quoted(x) + " in the model, " + quoted(y) +
+                                        " in the draft";
+  };
+  auto opt = [](const std::string &what, auto x, auto y) {
+    auto show = [](auto v) { return v ? std::to_string(int64_t(*v)) : std::string("none"); };
+    return x == y ? std::string() : what + " " + show(x) + " in the model, " + show(y) +
+                                        " in the draft";
+  };
+  for (std::string diff : {str("tokenizer kind", a.model, b.model),
+                           str("pre-tokenizer", a.pre, b.pre)})
+    if (!diff.empty())
+      return diff;
+  if (a.tokens.size() != b.tokens.size())
+    return "the model's tokenizer has " + std::to_string(a.tokens.size()) + " tokens, the draft's " +
+           std::to_string(b.tokens.size());
+  for (size_t i = 0; i < a.tokens.size(); ++i)
+    if (a.tokens[i] != b.tokens[i])
+      return "token " + std::to_string(i) + " is " + quoted(a.tokens[i]) + " in the model, " +
+             quoted(b.tokens[i]) + " in the draft";
+  if (a.scores != b.scores)
+    return "the token scores differ";
+  if (a.types != b.types)
+    return "the token types differ";
+  if (a.merges.size() != b.merges.size())
+    return "the model's tokenizer has " + std::to_string(a.merges.size()) +
+           " merges, the draft's " + std::to_string(b.merges.size());
+  for (size_t i = 0; i < a.merges.size(); ++i)
+    if (a.merges[i] != b.merges[i])
+      return "merge " + std::to_string(i) + " is " + quoted(a.merges[i]) + " in the model, " +
+             quoted(b.merges[i]) + " in the draft";
+  for (std::string diff : {opt("bos", a.bos, b.bos), opt("eos", a.eos, b.eos),
+                           opt("unk", a.unk, b.unk), opt("add_bos", a.addBos, b.addBos),
+                           opt("add_eos", a.addEos, b.addEos)})
+    if (!diff.empty())
+      return diff;
+  return "";
+}
 
 } // namespace
 
@@ -117,47 +402,15 @@ llvm::Error compileModel(const CompileOptions &opts) {
                "cannot run " + target->triple + " code; gate a host build");
   if (opts.maxTokens < 1 || opts.maxTokens > 4096)
     return err("--max-tokens must be in [1, 4096], got " + llvm::Twine(opts.maxTokens));
-  for (const char *name : {"model.milm", "model.o", "milm-run"}) {
-    bool same = false;
+  const bool haveDraft = !opts.draft.empty();
+  for (const char *name : {"model.milm", "model.o", "milm-run", "draft.milm", "draft.o"}) {
     std::string out = opts.outDir + "/" + name;
-    if (!llvm::sys::fs::equivalent(opts.model, out, same) && same)
-      return err(out + ": the output would overwrite the input model; choose another -o");
+    for (const std::string &in : {opts.model, opts.draft}) {
+      bool same = false;
+      if (!in.empty() && !llvm::sys::fs::equivalent(in, out, same) && same)
+        return err(out + ": the output would overwrite an input model; choose another -o");
+    }
   }
-
-  Stage importing("importing the model");
-  mlir::MLIRContext ctx;
-  mlir::OwningOpRef<mlir::ModuleOp> module;
-  if (llvm::StringRef(opts.model).ends_with(".mlir")) {
-    // milm IR, e.g. from milmc import and milm-opt: everything comes from it.
-    if (opts.kvCacheSize)
-      return err(opts.model + ": --kv-cache-size applies when importing a model; milm IR "
-                              "has its KV cache in its types (milmc import --kv-cache-size N)");
-    ctx.loadDialect<mlir::milm::MilmDialect, mlir::func::FuncDialect>();
-    std::string diag;
-    mlir::ScopedDiagnosticHandler handler(&ctx, [&](mlir::Diagnostic &d) {
-      if (diag.empty() && d.getSeverity() == mlir::DiagnosticSeverity::Error) {
-        // "LINE:COL: message", as compilers say it.
-        if (auto fl = llvm::dyn_cast<mlir::FileLineColLoc>(d.getLocation()))
-          diag = std::to_string(fl.getLine()) + ":" + std::to_string(fl.getColumn()) + ":";
-        diag += " " + d.str();
-      }
-      return mlir::success();
-    });
-    module = mlir::parseSourceFile<mlir::ModuleOp>(opts.model, &ctx);
-    if (!module || mlir::failed(mlir::verify(*module)))
-      return err(opts.model + ":" + (diag.empty() ? std::string(" not milm IR") : diag));
-  } else {
-    auto desc = importModel(opts.model);
-    if (!desc)
-      return desc.takeError();
-    BuildOptions build;
-    build.cacheCapacity = opts.kvCacheSize;
-    auto built = buildModelIR(ctx, *desc, build);
-    if (!built)
-      return built.takeError();
-    module = std::move(*built);
-  }
-  double tImport = importing.done();
   if (std::error_code ec = llvm::sys::fs::create_directories(opts.outDir))
     return err(opts.outDir + ": " + ec.message());
 
@@ -174,158 +427,47 @@ llvm::Error compileModel(const CompileOptions &opts) {
     ~RemoveOnExit() { llvm::sys::fs::remove_directories(dir); }
   } removeStaging{staging};
 
-  // The model-level passes. The weights they create go to a store in the
-  // staging folder, read from there into model.milm and deleted with it.
-  {
-    mlir::PassManager pm(&ctx);
-    ModelPipelineOptions pipeline;
-    pipeline.weightStore = staging + "/weights.milmstore";
-    pipeline.quantize = opts.quantize;
-    pipeline.quantizePure = opts.quantizePure;
-    pipeline.rotate = opts.rotate;
-    buildModelPipeline(pm, pipeline);
-    if (llvm::Error e = runPasses(pm, *module, opts.model))
-      return e;
+  UnitOptions mainUnit;
+  mainUnit.model = opts.model;
+  mainUnit.stem = "model";
+  mainUnit.symbolPrefix = "milm_";
+  mainUnit.quantize = opts.quantize;
+  mainUnit.quantizePure = opts.quantizePure;
+  mainUnit.rotate = opts.rotate;
+  llvm::Expected<CompiledUnit> unit = compileUnit(opts, mainUnit, *backend, *target, staging);
+  if (!unit)
+    return unit.takeError();
+  // The draft model: the same target, its own symbols and artifact, and a
+  // tokenizer identical to the model's (speculation compares token ids).
+  std::optional<CompiledUnit> draft;
+  if (haveDraft) {
+    UnitOptions d;
+    d.model = opts.draft;
+    d.stem = "draft";
+    d.symbolPrefix = "milm_draft_";
+    d.quantize = opts.draftQuantize;
+    d.quantizePure = opts.draftQuantizePure;
+    llvm::Expected<CompiledUnit> du = compileUnit(opts, d, *backend, *target, staging);
+    if (!du)
+      return err("--draft: " + llvm::toString(du.takeError()));
+    std::string diff = tokenizerDifference(*unit, *du);
+    if (!diff.empty())
+      return err("--draft " + opts.draft + " cannot draft for " + opts.model +
+                 ": their tokenizers differ: " + diff);
+    draft = std::move(*du);
   }
-  // What model.milm says about the model, from the IR as the pipeline left it.
-  llvm::Expected<ModelConfig> config = modelConfigFromIR(*module);
-  if (!config)
-    return err(opts.model + ": " + llvm::toString(config.takeError()));
-  llvm::Expected<std::optional<TokenizerData>> tokenizer = tokenizerFromIR(*module);
-  if (!tokenizer)
-    return err(opts.model + ": " + llvm::toString(tokenizer.takeError()));
-
-  Stage lowering("lowering for the target");
-  mlir::PassManager pm(&ctx);
-  // Packed layouts (kPackedLayouts) where the target's kernels read them.
-  bool repack = opts.repack && backend->repacks(*target);
-  backend->buildLoweringPipeline(pm, opts.maxTokens, repack);
-  if (llvm::Error e = runPasses(pm, *module, opts.model))
-    return e;
-  auto info = backend->loweredInfo(*module);
-  if (!info)
-    return info.takeError();
-  // What the runtime would refuse when it creates a context: say it now.
-  if (info->kvCapacity > MILM_MODEL_MAX_KV_CAPACITY)
-    return err(opts.model + ": a KV cache of " + llvm::Twine(info->kvCapacity) +
-               " positions (the model's context) is more than the runtime takes (" +
-               llvm::Twine(MILM_MODEL_MAX_KV_CAPACITY) + "); compile with --kv-cache-size N");
-  {
-    // The bytes milm_context_new will allocate (model_abi.h's formula).
-    uint64_t kv = 0;
-    const bool fits =
-        milm_kv_cache_bytes(info->layers, info->kvCapacity, info->kvHeads, info->headDim, &kv);
-    const double kvBytes = double(kv);
-    const double ram = double(llvm::sys::Process::getPageSizeEstimate()) *
-                       double(sysconf(_SC_PHYS_PAGES));
-    if (!fits || kv > SIZE_MAX / 2)
-      return err(opts.model + ": a KV cache of " + llvm::Twine(info->kvCapacity) +
-                 " positions needs more memory than any machine can allocate; compile with "
-                 "--kv-cache-size N");
-    if (ram > 0 && kvBytes > ram)
-      llvm::errs() << llvm::format("milmc: warning: a KV cache of %lld positions needs %.1f GiB, "
-                                   "more than this machine's %.1f GiB of memory; "
-                                   "--kv-cache-size N makes it smaller\n",
-                                   (long long)info->kvCapacity, kvBytes / 1073741824.0,
-                                   ram / 1073741824.0);
-  }
-  double tLower = lowering.done();
-
-  // The artifact's description of the weights, whose hash the code carries too.
-  artifact::ArtifactSpec spec;
-  spec.config = *config;
-  if (*tokenizer)
-    spec.tokenizer = **tokenizer;
-  spec.target = target->triple;
-  spec.options = {{"target", target->name}, {"cpu", target->cpu},
-                  {"ukernels", target->ukernels},
-                  {"max_tokens", std::to_string(opts.maxTokens)},
-                  {"repack", repack ? repackedLayoutNames() : "none"},
-                  {"kv_capacity", std::to_string(info->kvCapacity)},
-                  {"quantize", opts.quantize.empty() ? "none"
-                                                     : opts.quantize + (opts.quantizePure ? " (pure)" : "")},
-                  {"rotate", opts.rotate ? "hadamard" : "none"},
-                  {"source", opts.model}};
-  spec.weightsSize = info->weightsBytes;
-  for (const LoweredWeight &w : info->weights) {
-    artifact::ArtifactWeight aw;
-    aw.name = w.name;
-    aw.format = w.format;
-    aw.shape = w.shape;
-    aw.size = w.size;
-    aw.offset = w.offset;
-    if (!w.file.empty()) {
-      aw.parts.push_back({w.file, w.sourceOffset, w.size});
-    } else {
-      uint64_t each = w.size / w.partFiles.size();
-      for (size_t i = 0; i < w.partFiles.size(); ++i)
-        aw.parts.push_back({w.partFiles[i], static_cast<uint64_t>(w.partOffsets[i]), each});
-    }
-    if (const PackedLayoutInfo *p = lookupPackedLayout(w.format)) {
-      void (*repacker)(const void *, void *, int64_t, int64_t) = nullptr;
-#define MILM_X(ID, id, name, layoutCode, base, group)                                      \
-  if (p->code == layoutCode)                                                               \
-    repacker = milm_uk_generic_repack_##id;
-      MILM_PACKED_LAYOUTS(MILM_X)
-#undef MILM_X
-      if (!repacker || w.shape.size() < 2)
-        return err(opts.model + ": weight '" + w.name + "': no repacker for layout " +
-                   std::string(p->name));
-      int64_t K = w.shape.back();
-      std::optional<uint64_t> row = rowBytes(p->base, static_cast<uint64_t>(K));
-      if (!row)
-        return err(opts.model + ": weight '" + w.name + "': rows of " + llvm::Twine(K) +
-                   " values do not fit " + std::string(p->name));
-      aw.repackUnit = p->rowGroup * *row;
-      aw.repack = [K, rows = p->rowGroup, repacker](llvm::ArrayRef<uint8_t> in,
-                                                    llvm::MutableArrayRef<uint8_t> out) {
-        repacker(in.data(), out.data(), rows, K);
-      };
-    }
-    spec.weights.push_back(std::move(aw));
-  }
-  spec.modelHash = artifact::computeModelHash(spec);
-  info->modelHash = spec.modelHash;
-
-  Stage codegen("generating code");
-  std::string object = staging + "/model.o";
-  CodegenTimings tm;
-  if (llvm::Error e =
-          backend->emitObject(*module, *info, *target, MILM_BITCODE_DIR, object, &tm))
-    return e;
-  double tCodegen = codegen.done();
-
-  Stage writing("writing model.milm");
-  std::string artifactPath = staging + "/model.milm";
-  if (llvm::Error e = artifact::writeArtifact(artifactPath, spec))
-    return e;
-  // The runtime's own checks, here rather than on the device: the file as
-  // milm-run will read it, and the tokenizer it will build.
-  {
-    rt::Artifact check;
-    std::string why;
-    if (!check.open(artifactPath.c_str(), &why, rt::Artifact::Load::Map))
-      return err(opts.model + ": milm-run would refuse the compiled model: " + why);
-    if (!check.tokenizer().valid()) {
-      if (!*tokenizer)
-        llvm::errs() << "milmc: warning: " << opts.model
-                     << " has no tokenizer (no tokenizer.json or tokenizer.ggml.*): the "
-                        "compiled model takes token ids only (milm-run --logits-for)\n";
-      else
-        return err(opts.model + ": milm-run could not use its tokenizer: " +
-                   check.tokenizerError().substr(artifactPath.size() + 2));
-    }
-  }
-  double tArtifact = writing.done();
 
   Stage linking("linking milm-run");
   std::string exe = staging + "/milm-run";
-  std::vector<std::string> args = linkArguments(*link, object, exe);
+  std::vector<std::string> objects = {unit->object};
+  if (draft)
+    objects.push_back(draft->object);
+  std::vector<std::string> args = linkArguments(*link, objects, exe);
   if (opts.embedWeights) {
-    // ld.lld takes model.milm as raw bytes (one .data section); the script puts
-    // that section in an output section of its own, 64 KiB aligned (the
-    // runtime needs the weight section 64-byte aligned), kept despite
-    // --gc-sections, between the symbols the runtime looks for.
+    // ld.lld takes model.milm (and draft.milm) as raw bytes (one .data section
+    // each); the script puts each in an output section of its own, 64 KiB
+    // aligned (the runtime needs the weight section 64-byte aligned), kept
+    // despite --gc-sections, between the symbols the runtime looks for.
     std::string script = staging + "/embed.ld";
     std::error_code ec;
     llvm::raw_fd_ostream os(script, ec, llvm::sys::fs::OF_Text);
@@ -336,16 +478,25 @@ llvm::Error compileModel(const CompileOptions &opts) {
           "    milm_embedded_artifact_start = .;\n"
           "    KEEP(*/model.milm(.data))\n"
           "    milm_embedded_artifact_end = .;\n"
-          "  }\n"
-          "} INSERT AFTER .data;\n";
+          "  }\n";
+    if (draft)
+      os << "  .milm_draft_artifact : ALIGN(65536) {\n"
+            "    milm_embedded_draft_start = .;\n"
+            "    KEEP(*/draft.milm(.data))\n"
+            "    milm_embedded_draft_end = .;\n"
+            "  }\n";
+    os << "} INSERT AFTER .data;\n";
     os.close();
     if (os.has_error()) {
       std::string msg = os.error().message();
       os.clear_error();
       return err(script + ": cannot write: " + msg);
     }
-    for (const std::string &a : {std::string("--format=binary"), artifactPath,
-                                 std::string("--format=elf"), std::string("-T"), script})
+    args.push_back("--format=binary");
+    args.push_back(unit->artifact);
+    if (draft)
+      args.push_back(draft->artifact);
+    for (const std::string &a : {std::string("--format=elf"), std::string("-T"), script})
       args.push_back(a);
   }
   std::vector<llvm::StringRef> argv(args.begin(), args.end());
@@ -366,6 +517,7 @@ llvm::Error compileModel(const CompileOptions &opts) {
     ref.rotate = false;
     ref.maxKL = -1;
     ref.embedWeights = false;
+    ref.draft.clear();
     ref.outDir = staging + "/reference";
     if (llvm::Error e = compileModel(ref))
       return err("quality gate: the reference model: " + llvm::toString(std::move(e)));
@@ -391,8 +543,9 @@ llvm::Error compileModel(const CompileOptions &opts) {
     llvm::errs() << "milmc: quality gate passed: " << line << " <= --max-kl " << bound << "\n";
   }
 
-  // Into place: the object, the weights (or, embedded, no stale model.milm),
-  // then the executable.
+  // Into place: the objects, the weights (or, embedded, no stale .milm), then
+  // the executable. Without a draft, an earlier compile's draft files go: they
+  // would mislead.
   auto moveIn = [&](const char *name) -> llvm::Error {
     std::string to = opts.outDir + "/" + name;
     if (std::error_code ec = llvm::sys::fs::rename(staging + "/" + name, to))
@@ -401,22 +554,44 @@ llvm::Error compileModel(const CompileOptions &opts) {
   };
   if (llvm::Error e = moveIn("model.o"))
     return e;
+  if (draft) {
+    if (llvm::Error e = moveIn("draft.o"))
+      return e;
+  } else {
+    llvm::sys::fs::remove(opts.outDir + "/draft.o");
+  }
+  if (opts.embedWeights || !draft)
+    llvm::sys::fs::remove(opts.outDir + "/draft.milm");
+  else if (llvm::Error e = moveIn("draft.milm"))
+    return e;
   if (opts.embedWeights)
-    llvm::sys::fs::remove(opts.outDir + "/model.milm"); // an earlier compile's would mislead
+    llvm::sys::fs::remove(opts.outDir + "/model.milm");
   else if (llvm::Error e = moveIn("model.milm"))
     return e;
   if (llvm::Error e = moveIn("milm-run"))
     return e;
 
-  llvm::errs() << "milmc: compiled " << info->modelName << " for " << target->triple << " ("
-               << target->cpu << ", " << target->ukernels << " kernels) into " << opts.outDir
-               << "\n";
+  llvm::errs() << "milmc: compiled " << unit->modelName;
+  if (draft)
+    llvm::errs() << " with the draft " << draft->modelName;
+  llvm::errs() << " for " << target->triple << " (" << target->cpu << ", " << target->ukernels
+               << " kernels) into " << opts.outDir << "\n";
+  if (draft && draft->kvCapacity < unit->kvCapacity)
+    llvm::errs() << "milmc: warning: the draft's KV cache holds " << draft->kvCapacity
+                 << " positions, the model's " << unit->kvCapacity
+                 << ": past that, milm-run decodes without drafting (--kv-cache-size N sets "
+                    "both)\n";
   if (opts.verbose)
-    llvm::errs() << llvm::format("milmc: import %.2f s, lower %.2f s, codegen %.2f s "
-                                 "(translate %.2f, link %.2f, optimize %.2f, emit %.2f), "
-                                 "artifact %.2f s, link %.2f s\n",
-                                 tImport, tLower, tCodegen, tm.translate, tm.link, tm.optimize,
-                                 tm.emit, tArtifact, tLink);
+    for (const CompiledUnit *u : {&*unit, draft ? &*draft : nullptr})
+      if (u)
+        llvm::errs() << llvm::format("milmc: %simport %.2f s, lower %.2f s, codegen %.2f s "
+                                     "(translate %.2f, link %.2f, optimize %.2f, emit %.2f), "
+                                     "artifact %.2f s\n",
+                                     u == &*unit ? "" : "draft: ", u->tImport, u->tLower,
+                                     u->tCodegen, u->tm.translate, u->tm.link, u->tm.optimize,
+                                     u->tm.emit, u->tArtifact);
+  if (opts.verbose)
+    llvm::errs() << llvm::format("milmc: link %.2f s\n", tLink);
   return llvm::Error::success();
 }
 

@@ -10,7 +10,7 @@ namespace milm {
 
 struct CompileOptions {
   std::string model;        ///< GGUF file or Hugging Face checkpoint
-  std::string outDir;       ///< receives model.milm, model.o and milm-run
+  std::string outDir;       ///< receives model.milm, model.o and milm-run (and draft.milm, draft.o)
   std::string target = "host";
   std::string cpu;          ///< empty: the target's default
   int64_t maxTokens = 64;   ///< tokens per milm_forward call (prefill chunk)
@@ -21,6 +21,13 @@ struct CompileOptions {
   std::string quantize;      ///< milm-quantize's format ("": keep the model's formats)
   bool quantizePure = false; ///< milm-quantize's `pure`
   bool rotate = false;       ///< milm-rotate before milm-quantize
+  /// A draft model for speculative decoding, compiled for the same target
+  /// into the same milm-run (symbols milm_draft_*) and OUT/draft.milm; its
+  /// tokenizer must be the model's. draftQuantize: milm-quantize's format for
+  /// it (self-speculation: the model itself, quantized harder).
+  std::string draft;
+  std::string draftQuantize;
+  bool draftQuantizePure = false;
   /// The quality gate: when >= 0, the compiled model and the model compiled
   /// without the model pipeline read evalText (milmc compare's method); a mean
   /// KL(reference || compiled) above maxKL fails the compile, and nothing is

@@ -78,7 +78,7 @@ static cl::opt<bool> listPresets("list-presets", cl::desc("List the presets with
 static cl::OptionCategory compileCat("milmc compile options");
 static cl::opt<std::string> compileInput(cl::Positional, cl::desc("<model>"), cl::Required,
                                          cl::sub(compileCmd));
-static cl::opt<std::string> compileOut("o", cl::desc("Output folder (model.milm, model.o, milm-run; no model.milm with --embed-weights)"),
+static cl::opt<std::string> compileOut("o", cl::desc("Output folder (model.milm, model.o, milm-run, with --draft draft.milm and draft.o; no .milm with --embed-weights)"),
                                        cl::value_desc("dir"), cl::Required, cl::sub(compileCmd),
                                        cl::cat(compileCat));
 static cl::opt<std::string> compileTarget("target", cl::desc("host, x86-64 (x86-64-v3: AVX2), x86-64-v4 (AVX-512 with VNNI) or aarch64-linux-gnu"),
@@ -128,6 +128,21 @@ static cl::opt<bool> compileEmbed("embed-weights",
                                   cl::desc("Link the weights into milm-run, which then runs alone: "
                                            "OUT/ holds only milm-run and model.o, no model.milm"),
                                   cl::sub(compileCmd), cl::cat(compileCat));
+static cl::opt<std::string> compileDraft(
+    "draft",
+    cl::desc("A draft model for speculative decoding (milm-run --draft N), compiled for the "
+             "same target into the same milm-run, its weights in OUT/draft.milm; its "
+             "tokenizer must be the model's"),
+    cl::value_desc("model"), cl::sub(compileCmd), cl::cat(compileCat));
+static cl::opt<std::string> compileDraftQuantize(
+    "draft-quantize",
+    cl::desc("With --draft: quantize the draft's matrices (the formats of --quantize); "
+             "with the model itself as the draft, self-speculation"),
+    cl::value_desc("format"), cl::sub(compileCmd), cl::cat(compileCat));
+static cl::opt<bool> compileDraftQuantizePure("draft-quantize-pure",
+                                              cl::desc("With --draft-quantize: every matrix in "
+                                                       "that format"),
+                                              cl::sub(compileCmd), cl::cat(compileCat));
 static cl::opt<bool> compileVerbose("v", cl::desc("Print the time of each stage"), cl::sub(compileCmd),
                                     cl::cat(compileCat));
 
@@ -376,6 +391,17 @@ int main(int argc, char **argv) {
     opts.maxKL = compileMaxKL;
     opts.evalText = compileEvalText;
     opts.evalChunks = compileEvalChunks;
+    opts.draft = compileDraft;
+    opts.draftQuantize = compileDraftQuantize;
+    opts.draftQuantizePure = compileDraftQuantizePure;
+    if ((!compileDraftQuantize.empty() || compileDraftQuantizePure) && compileDraft.empty())
+      return fail(createStringError(inconvertibleErrorCode(),
+                                    std::string(compileDraftQuantizePure ? "--draft-quantize-pure"
+                                                                         : "--draft-quantize") +
+                                        " needs --draft MODEL"));
+    if (compileDraftQuantizePure && compileDraftQuantize.empty())
+      return fail(createStringError(inconvertibleErrorCode(),
+                                    "--draft-quantize-pure needs --draft-quantize FORMAT"));
     if (compileMaxKL.getNumOccurrences() && !(compileMaxKL >= 0))
       return fail(createStringError(inconvertibleErrorCode(), "--max-kl takes a number >= 0"));
     if (compileMaxKL.getNumOccurrences() && compileEvalText.empty())

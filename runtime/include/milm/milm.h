@@ -12,6 +12,10 @@
  *   milm_generate(ctx, s, "Once upon a time", 128, on_token, NULL, &stats);
  *   milm_sampler_free(s); milm_context_free(ctx); milm_model_close(m);
  *
+ * Speculative decoding (milm_generate_speculative): a draft model compiled into
+ * the same executable (`milmc compile --draft`, milm_model_open_draft) or
+ * prompt lookup proposes tokens; the model checks them all in one evaluation.
+ *
  * One binary holds the code of one model: milm_model_open() accepts only the
  * model.milm written for that code (same model hash, target and dimensions).
  *
@@ -37,7 +41,7 @@
 extern "C" {
 #endif
 
-#define MILM_API_VERSION 1
+#define MILM_API_VERSION 2
 
 typedef struct milm_model milm_model;     /* model.milm, mapped and checked */
 typedef struct milm_context milm_context; /* one sequence: KV cache, threads, logits */
@@ -68,6 +72,17 @@ const char *milm_default_model_path(void);
  * checksums. NULL on error. `params` may be NULL (defaults). */
 milm_model *milm_model_open(const char *path, const milm_model_params *params);
 void milm_model_close(milm_model *model);
+
+/* Non-zero when this executable holds a draft model's code (`milmc compile
+ * --draft`). */
+int32_t milm_has_draft(void);
+/* draft.milm next to the running executable. */
+const char *milm_default_draft_path(void);
+/* The draft model: as milm_model_open, for the draft's code and its weights
+ * (NULL: those embedded in the executable if there are any, else
+ * milm_default_draft_path()). NULL on error, also when the executable has no
+ * draft. Its contexts are made with milm_context_new like any model's. */
+milm_model *milm_model_open_draft(const char *path, const milm_model_params *params);
 
 int32_t milm_model_vocab_size(const milm_model *model);
 int32_t milm_model_context_capacity(const milm_model *model); /* positions the KV cache holds */
@@ -174,6 +189,13 @@ typedef struct milm_generate_stats {
   int32_t generated_tokens; /* tokens passed to the callback (the final eos is not) */
   double generate_seconds;  /* from the end of the prompt to the last token */
   int32_t stop_reason;      /* enum milm_stop_reason */
+  /* Speculative decoding only (0 otherwise): */
+  int32_t draft_tokens;     /* tokens proposed by the draft model or prompt lookup */
+  int32_t accepted_tokens;  /* of those, accepted by the model */
+  int32_t target_forwards;  /* the model's evaluations during generation (each checks the
+                               tokens proposed for it and yields one more) */
+  int32_t draft_forwards;   /* the draft model's evaluations */
+  int32_t speculative;      /* enum milm_spec_kind of the run, 0: plain decoding */
 } milm_generate_stats;
 
 /* Appends the prompt's tokens (with bos when the model adds one and the context
@@ -189,8 +211,60 @@ int32_t milm_generate_tokens(milm_context *ctx, milm_sampler *sampler, const int
                              int32_t n_prompt, int32_t n_predict, milm_token_callback cb,
                              void *user, milm_generate_stats *stats);
 
+/* ---- Speculative decoding ----------------------------------------------- */
+
+enum milm_spec_kind {
+  MILM_SPEC_NONE = 0,
+  MILM_SPEC_DRAFT = 1,  /* a draft model proposes */
+  MILM_SPEC_LOOKUP = 2, /* prompt lookup proposes */
+  MILM_SPEC_BOTH = 3    /* prompt lookup where it finds a match, else the draft model */
+};
+
+typedef struct milm_spec_params {
+  int32_t n_draft;      /* most tokens proposed per step (default 8); capped by the
+                           model's max batch - 1 */
+  int32_t n_draft_min;  /* fewest, when adaptive (default 1) */
+  int32_t adaptive;     /* non-zero (default): the length follows the acceptance
+                           rate, between n_draft_min and n_draft */
+  float p_min;          /* the draft model stops proposing at a token it gives less
+                           than this probability (default 0.5; 0: never) */
+  int32_t lookup;       /* non-zero: prompt lookup proposes (default 0) */
+  int32_t ngram_min;    /* prompt lookup: shortest n-gram matched (default 1) */
+  int32_t ngram_max;    /* prompt lookup: longest (default 4) */
+} milm_spec_params;
+
+milm_spec_params milm_spec_default_params(void);
+
+/* milm_generate with speculation: each step proposes tokens with the draft
+ * model (`draft`, a context of the draft model; NULL: none) and/or prompt
+ * lookup (params->lookup: the longest n-gram at the end of the text so far
+ * that occurred before, and what followed it), evaluates them in one
+ * evaluation of the model, keeps the longest prefix the model agrees with and
+ * the model's own next token, and discards the rest from both KV caches.
+ * Greedy (temperature 0) output is the output of milm_generate, token for
+ * token; with temperature > 0 a proposed token is accepted with probability
+ * min(1, p/q) and a rejected one replaced by a draw from max(0, p - q)
+ * (Leviathan et al. 2023, Chen et al. 2023), so each token follows the
+ * model's distribution exactly. The draft context must be empty or hold a
+ * prefix of `ctx`'s tokens (it is brought up to date). Needs a draft or
+ * lookup. Statistics go into `stats` (may be NULL). 0, or -1 on error. */
+int32_t milm_generate_speculative(milm_context *ctx, milm_context *draft, milm_sampler *sampler,
+                                  const char *prompt, int32_t n_predict,
+                                  const milm_spec_params *params, milm_token_callback cb,
+                                  void *user, milm_generate_stats *stats);
+/* The same from token ids (nothing is added to them). */
+int32_t milm_generate_speculative_tokens(milm_context *ctx, milm_context *draft,
+                                         milm_sampler *sampler, const int32_t *prompt,
+                                         int32_t n_prompt, int32_t n_predict,
+                                         const milm_spec_params *params,
+                                         milm_token_callback cb, void *user,
+                                         milm_generate_stats *stats);
+
 /* The timing line the command line prints:
  * "milm: prompt 8 tokens in 0.012 s (666.7 tok/s), generated 128 tokens in 1.234 s (103.7 tok/s)"
+ * and after a speculative run a second line:
+ * "milm: speculative (draft model): drafted 150, accepted 120 (80.0%), 3.05 tokens per
+ *  model evaluation (42 evaluations, 150 of the draft)"
  * Writes at most `capacity` bytes including the NUL; returns the full length. */
 int32_t milm_format_timings(const milm_generate_stats *stats, char *buf, size_t capacity);
 

@@ -62,18 +62,35 @@ public:
   const SamplerParams &params() const { return params_; }
   /// Picks a token from `vocab` logits (not modified).
   int32_t sample(const float *logits, int32_t vocab);
+  /// The distribution sample() draws from, over the whole vocabulary: 0 for
+  /// the tokens steps 1-5 drop, the softmax at the temperature for the rest;
+  /// greedy: 1 for the token sample() returns. False when vocab <= 0.
+  /// Speculative sampling compares these for the model and its draft.
+  bool probabilities(const float *logits, int32_t vocab, std::vector<double> &probs);
+  /// Draws index i with probability w[i] / sum(w) (w >= 0) with this
+  /// sampler's generator; -1 when every weight is 0.
+  int32_t draw(const std::vector<double> &w);
+  /// A uniform number in [0, 1) from this sampler's generator.
+  double uniform() { return rng_.uniform(); }
   /// Records a token for the repetition penalty (prompt and generated tokens).
   void accept(int32_t token);
   /// Forgets the history and reseeds.
   void reset();
 
 private:
+  /// Steps 1-5 on cand_ (all `vocab` tokens); returns how many of its first
+  /// entries are kept (greedy: 1, the best).
+  size_t filter(const float *logits, int32_t vocab);
+  /// Step 6's weights of the first n candidates into w; returns their sum.
+  double weights(size_t n, std::vector<double> &w) const;
+
   SamplerParams params_;
   Rng rng_;
   std::vector<int32_t> history_;   ///< ring buffer of the last repeatLastN tokens
   size_t historyNext_ = 0;
   std::vector<std::pair<float, int32_t>> cand_;
   std::vector<int32_t> penalized_;
+  std::vector<double> weights_;
 };
 
 } // namespace rt

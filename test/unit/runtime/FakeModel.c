@@ -16,6 +16,12 @@
  *   logit[v] = table[t][v] + (0.001f * h) * ((v % 5) - 2) + emb[t][v % H]
  * so they depend on every earlier position's cache entry: prefill and decode
  * must agree, and a cache the runtime failed to keep would show.
+ *
+ * FakeDraft.c includes this file with FAKE_DRAFT defined: the same model under
+ * the draft's symbols (milm_draft_forward, milm_draft_model_descriptor), its
+ * logits changed by +3 where (7 t + 3 p + v) % 11 == 0, so that it proposes
+ * what the model would not at some positions, a draft that speculative
+ * decoding partly accepts.
  *===----------------------------------------------------------------------===*/
 #include "milm/model_abi.h"
 
@@ -54,6 +60,7 @@ const milm_model_desc milm_model_descriptor = {
 const unsigned long long fake_model_offsets[3] = {TABLE_OFFSET, EMB_OFFSET, EXPS_OFFSET};
 
 struct row_task {
+  int32_t token, pos;
   const float *table; /* row t */
   const float *emb;   /* row t */
   float scale;        /* 0.001f * h */
@@ -66,6 +73,10 @@ static void row_fn(void *arg, int64_t begin, int64_t end) {
     float a = r->scale * (float)((int)(v % 5) - 2);
     float b = r->table[v] + a;
     r->out[v] = b + r->emb[v % H];
+#ifdef FAKE_DRAFT
+    if ((7 * (int64_t)r->token + 3 * (int64_t)r->pos + v) % 11 == 0)
+      r->out[v] += 3.0f;
+#endif
   }
 }
 
@@ -105,6 +116,8 @@ int32_t milm_forward(milm_exec *ex, const uint8_t *weights, uint16_t *kv, uint8_
     if (!all_logits && i != n_tokens - 1)
       continue;
     struct row_task r;
+    r.token = tokens[i];
+    r.pos = positions[i];
     r.table = table + (int64_t)tokens[i] * V;
     r.emb = emb + (int64_t)tokens[i] * H;
     r.scale = 0.001f * (float)hist[i];

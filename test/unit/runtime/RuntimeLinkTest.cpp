@@ -106,7 +106,7 @@ protected:
     EXPECT_FALSE(bool(e)) << llvm::toString(std::move(e));
     // As milmc links: linkArguments() is ld.lld's path and its arguments.
     EXPECT_EQ(findLinkTarget(arch), cfg);
-    std::vector<std::string> args = linkArguments(*cfg, obj, exe);
+    std::vector<std::string> args = linkArguments(*cfg, {obj}, exe);
     EXPECT_EQ(args[0], link::lldPath());
     RunResult ld = runProgram(args[0], std::vector<std::string>(args.begin() + 1, args.end()), dir);
     EXPECT_EQ(ld.rc, 0) << ld.err;
