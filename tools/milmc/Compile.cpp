@@ -97,6 +97,32 @@ struct Stage {
 
 namespace {
 
+/// Everything is written into a staging folder inside OUT/ (same file system)
+/// and renamed into place only when all of it succeeded: a failed compile
+/// leaves OUT/ as it was, and an earlier milm-run there still runs. OUT/ and
+/// the folder are made once a model has been read; the folder goes when this
+/// does.
+struct StagingDir {
+  explicit StagingDir(std::string outDir) : outDir(std::move(outDir)) {}
+  ~StagingDir() {
+    if (!path.empty())
+      llvm::sys::fs::remove_directories(path);
+  }
+  llvm::Error create() {
+    if (!path.empty())
+      return llvm::Error::success();
+    if (std::error_code ec = llvm::sys::fs::create_directories(outDir))
+      return err(outDir + ": " + ec.message());
+    llvm::SmallString<256> p;
+    llvm::sys::fs::createUniquePath(outDir + "/.milmc-staging-%%%%%%", p, false);
+    if (std::error_code ec = llvm::sys::fs::create_directory(p, /*IgnoreExisting=*/false))
+      return err(p + ": " + ec.message());
+    path = std::string(p);
+    return llvm::Error::success();
+  }
+  std::string outDir, path;
+};
+
 /// One model of a compile (the model, or the draft model linked beside it).
 struct UnitOptions {
   std::string model;      ///< its file
@@ -122,7 +148,7 @@ struct CompiledUnit {
 /// artifact into `staging`.
 llvm::Expected<CompiledUnit> compileUnit(const CompileOptions &opts, const UnitOptions &u,
                                          const Target &backend, const ResolvedTarget &target,
-                                         const std::string &staging) {
+                                         StagingDir &stagingDir) {
   CompiledUnit out;
   const std::string who = u.stem == "model" ? "" : u.stem + ": ";
   Stage importing(who + "importing the model");
@@ -159,6 +185,11 @@ llvm::Expected<CompiledUnit> compileUnit(const CompileOptions &opts, const UnitO
     module = std::move(*built);
   }
   out.tImport = importing.done();
+  // OUT/ and the staging folder exist from here on (not for a model that
+  // cannot be read).
+  if (llvm::Error e = stagingDir.create())
+    return std::move(e);
+  const std::string &staging = stagingDir.path;
 
   // The model-level passes. The weights they create go to a store in the
   // staging folder, read from there into the artifact and deleted with it.
@@ -411,22 +442,7 @@ llvm::Error compileModel(const CompileOptions &opts) {
         return err(out + ": the output would overwrite an input model; choose another -o");
     }
   }
-  if (std::error_code ec = llvm::sys::fs::create_directories(opts.outDir))
-    return err(opts.outDir + ": " + ec.message());
-
-  // Everything is written into a staging folder inside OUT/ (same file
-  // system) and renamed into place only when all of it succeeded: a failed
-  // compile leaves OUT/ as it was, and an earlier milm-run there still runs.
-  llvm::SmallString<256> stagingPath;
-  llvm::sys::fs::createUniquePath(opts.outDir + "/.milmc-staging-%%%%%%", stagingPath, false);
-  if (std::error_code ec = llvm::sys::fs::create_directory(stagingPath, /*IgnoreExisting=*/false))
-    return err(stagingPath + ": " + ec.message());
-  const std::string staging(stagingPath);
-  struct RemoveOnExit {
-    std::string dir;
-    ~RemoveOnExit() { llvm::sys::fs::remove_directories(dir); }
-  } removeStaging{staging};
-
+  StagingDir stagingDir(opts.outDir);
   UnitOptions mainUnit;
   mainUnit.model = opts.model;
   mainUnit.stem = "model";
@@ -434,7 +450,8 @@ llvm::Error compileModel(const CompileOptions &opts) {
   mainUnit.quantize = opts.quantize;
   mainUnit.quantizePure = opts.quantizePure;
   mainUnit.rotate = opts.rotate;
-  llvm::Expected<CompiledUnit> unit = compileUnit(opts, mainUnit, *backend, *target, staging);
+  llvm::Expected<CompiledUnit> unit =
+      compileUnit(opts, mainUnit, *backend, *target, stagingDir);
   if (!unit)
     return unit.takeError();
   // The draft model: the same target, its own symbols and artifact, and a
@@ -447,7 +464,7 @@ llvm::Error compileModel(const CompileOptions &opts) {
     d.symbolPrefix = "milm_draft_";
     d.quantize = opts.draftQuantize;
     d.quantizePure = opts.draftQuantizePure;
-    llvm::Expected<CompiledUnit> du = compileUnit(opts, d, *backend, *target, staging);
+    llvm::Expected<CompiledUnit> du = compileUnit(opts, d, *backend, *target, stagingDir);
     if (!du)
       return err("--draft: " + llvm::toString(du.takeError()));
     std::string diff = tokenizerDifference(*unit, *du);
@@ -457,6 +474,7 @@ llvm::Error compileModel(const CompileOptions &opts) {
     draft = std::move(*du);
   }
 
+  const std::string staging = stagingDir.path;
   Stage linking("linking milm-run");
   std::string exe = staging + "/milm-run";
   std::vector<std::string> objects = {unit->object};

@@ -222,17 +222,35 @@ UK_AVX2_Q32_KERNEL(avx_rows_q8_0, uk_block_q8_0, avx_load_q8_0)
   } while (0)
 
 /* The packed (x8) kernels' token tiles: up to UK_X8_NT tokens per pass over a
- * weight block (the unpacked vector serves them all), then the rest. */
+ * weight block (the unpacked vector serves them all), then the rest in one
+ * more pass: a speculative step checks 2-8 tokens, and one pass over the
+ * weights for all of them costs little more than one token's (a pass per
+ * remaining token read the weights again for each). A token's arithmetic is
+ * the same whatever the tile, so its outputs are too, bit for bit. */
 #ifndef UK_X8_NT
 #define UK_X8_NT 4
+#endif
+#if UK_X8_NT > 4
+#define UK_X8_TAIL_ABOVE_3(KERNEL, WR, X, NB, Y, LDY, T0, O)                           \
+  case 7: KERNEL(WR, X, NB, Y, LDY, T0, O, 7); break;                                  \
+  case 6: KERNEL(WR, X, NB, Y, LDY, T0, O, 6); break;                                  \
+  case 5: KERNEL(WR, X, NB, Y, LDY, T0, O, 5); break;                                  \
+  case 4: KERNEL(WR, X, NB, Y, LDY, T0, O, 4); break;
+#else
+#define UK_X8_TAIL_ABOVE_3(KERNEL, WR, X, NB, Y, LDY, T0, O)
 #endif
 #define UK_AVX2_TOKEN_LOOP_X8(KERNEL, WR, X, NB, Y, LDY, T0, T1, O)                    \
   do {                                                                                 \
     int64_t t0_ = (T0);                                                                \
     for (; t0_ + UK_X8_NT <= (T1); t0_ += UK_X8_NT)                                    \
       KERNEL(WR, X, NB, Y, LDY, t0_, O, UK_X8_NT);                                     \
-    for (; t0_ < (T1); ++t0_)                                                          \
-      KERNEL(WR, X, NB, Y, LDY, t0_, O, 1);                                            \
+    switch ((T1) - t0_) {                                                              \
+    UK_X8_TAIL_ABOVE_3(KERNEL, WR, X, NB, Y, LDY, t0_, O)                              \
+    case 3: KERNEL(WR, X, NB, Y, LDY, t0_, O, 3); break;                               \
+    case 2: KERNEL(WR, X, NB, Y, LDY, t0_, O, 2); break;                               \
+    case 1: KERNEL(WR, X, NB, Y, LDY, t0_, O, 1); break;                               \
+    default: break;                                                                    \
+    }                                                                                  \
   } while (0)
 
 /* Tokens per pass over the rows: a chunk's quantized activations (row_bytes
