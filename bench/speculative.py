@@ -143,7 +143,7 @@ def main():
     grounded = grounded_prompts()
     milm_configs = [
         ("plain", td, [], OPEN_PROMPTS),
-        ("draft model, defaults (--draft 8, adaptive, p_min 0.5)", td, ["--draft", "8"], OPEN_PROMPTS),
+        ("draft model, defaults (--draft 8, adaptive, p_min 0.2)", td, ["--draft", "8"], OPEN_PROMPTS),
     ] + [("draft model, k = %d fixed, p_min 0" % k, td,
           ["--draft", str(k), "--draft-fixed", "--draft-p-min", "0"], OPEN_PROMPTS)
          for k in (1, 2, 3, 4)] + [

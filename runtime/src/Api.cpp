@@ -473,7 +473,8 @@ int32_t milm_eval(milm_context *ctx, const int32_t *tokens, int32_t n_tokens,
       ctx->profile->setPhase(m == 1 ? OpProfile::Decode : OpProfile::Prompt);
       t0 = OpProfile::nowNs();
     }
-    int32_t rc = ctx->model->forward(ctx->pool.exec(), weights, ctx->kv, ctx->arena,
+    milm_exec *ex = ctx->borrowedExec ? ctx->borrowedExec : ctx->pool.exec();
+    int32_t rc = ctx->model->forward(ex, weights, ctx->kv, ctx->arena,
                                      tokens + done, ctx->positions.data(), m,
                                      all_logits ? 1 : 0, out);
     if (ctx->profile)

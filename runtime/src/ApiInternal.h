@@ -45,6 +45,9 @@ struct milm_context {
   std::vector<int32_t> tokens; // the nPast tokens in the KV cache
   std::vector<int32_t> positions;
   std::unique_ptr<milm::rt::OpProfile> profile; // with milm_context_params.profile
+  /// While a speculative run uses this context as its draft: the model
+  /// context's threads, so that two pools never spin against each other.
+  milm_exec *borrowedExec = nullptr;
 };
 
 struct milm_sampler {

@@ -310,7 +310,7 @@ milm_spec_params milm_spec_default_params(void) {
   p.n_draft = 8;
   p.n_draft_min = 1;
   p.adaptive = 1;
-  p.p_min = 0.5f;
+  p.p_min = 0.2f;
   p.lookup = 0;
   p.ngram_min = 1;
   p.ngram_max = 4;
@@ -359,6 +359,21 @@ int32_t milm_generate_speculative_tokens(milm_context *ctx, milm_context *draft,
     return setApiErrorf("the prompt has %d tokens, more than the %d positions left in the context",
                         int(n_prompt), int(ctx->nCtx - ctx->nPast));
   st.speculative = draft ? (sp.lookup ? MILM_SPEC_BOTH : MILM_SPEC_DRAFT) : MILM_SPEC_LOOKUP;
+
+  // The draft runs on the model context's threads (one pool busy at a time;
+  // two pools' idle workers would spin against each other), unless the model
+  // context profiles its ops: its table stays the model's alone.
+  struct BorrowThreads {
+    milm_context *draft;
+    BorrowThreads(milm_context *d, milm_context *ctx) : draft(d) {
+      if (draft && !ctx->profile)
+        draft->borrowedExec = ctx->pool.exec();
+    }
+    ~BorrowThreads() {
+      if (draft)
+        draft->borrowedExec = nullptr;
+    }
+  } borrow(draft, ctx);
 
   const double t0 = monotonicSeconds();
   if (n_prompt > 0 && milm_eval(ctx, prompt, n_prompt, 0) != 0)

@@ -60,7 +60,7 @@ void usage(FILE *out, const char *argv0) {
           "      --draft-min N       the fewest the adaptive length goes down to (default 1)\n"
           "      --draft-fixed       always propose the most (no adaptive length)\n"
           "      --draft-p-min P     the draft model stops proposing at a token it gives\n"
-          "                          less than P (default 0.5; 0: never)\n"
+          "                          less than P (default 0.2; 0: never)\n"
           "      --lookup            prompt lookup: propose what followed the last earlier\n"
           "                          occurrence of the text's last n-gram (with a draft\n"
           "                          model: lookup first, the draft where it finds none)\n"

@@ -227,7 +227,7 @@ typedef struct milm_spec_params {
   int32_t adaptive;     /* non-zero (default): the length follows the acceptance
                            rate, between n_draft_min and n_draft */
   float p_min;          /* the draft model stops proposing at a token it gives less
-                           than this probability (default 0.5; 0: never) */
+                           than this probability (default 0.2; 0: never) */
   int32_t lookup;       /* non-zero: prompt lookup proposes (default 0) */
   int32_t ngram_min;    /* prompt lookup: shortest n-gram matched (default 1) */
   int32_t ngram_max;    /* prompt lookup: longest (default 4) */
