@@ -88,7 +88,7 @@ struct SpecRun {
   int32_t vocab, eos, nPredict;
   bool greedy;
   const milm::rt::Tokenizer *tok;
-  Sampler draftSampler; // the draft's q: the model's parameters without the penalty
+  Sampler draftSampler; // computes the draft's q (greedy: its choice); never draws
   std::string piece;
   std::vector<int32_t> seq; // the text so far, the pending token included
 
@@ -103,9 +103,10 @@ struct SpecRun {
     greedy = sampler.params().temperature <= 0.0f;
   }
 
+  /// The draft's q: the model's sampling steps without the repetition
+  /// penalty (its draws are made with the model's sampler).
   static SamplerParams draftParams(SamplerParams p) {
     p.repeatPenalty = 1.0f;
-    p.seed = p.seed ^ 0x6472616674ull; // "draft": its own stream of draws
     return p;
   }
 
@@ -179,7 +180,10 @@ struct SpecRun {
       } else {
         q.emplace_back();
         draftSampler.probabilities(row, vocab, q.back());
-        d = draftSampler.draw(q.back());
+        // Drawn with the model's sampler: one generator whose stream goes on
+        // from call to call (a draft generator seeded anew at each call
+        // repeated its draws, and the text's distribution was off).
+        d = sampler.draw(q.back());
         pd = d >= 0 ? q.back()[size_t(d)] : 0.0;
         if (d < 0 || pd < double(params.p_min)) {
           q.pop_back();

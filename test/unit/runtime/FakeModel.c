@@ -19,7 +19,7 @@
  *
  * FakeDraft.c includes this file with FAKE_DRAFT defined: the same model under
  * the draft's symbols (milm_draft_forward, milm_draft_model_descriptor), its
- * logits changed by +3 where (7 t + 3 p + v) % 11 == 0, so that it proposes
+ * logits changed by +0.5 where (7 t + 3 p + v) % 11 == 0, so that it proposes
  * what the model would not at some positions, a draft that speculative
  * decoding partly accepts.
  *===----------------------------------------------------------------------===*/
@@ -75,7 +75,7 @@ static void row_fn(void *arg, int64_t begin, int64_t end) {
     r->out[v] = b + r->emb[v % H];
 #ifdef FAKE_DRAFT
     if ((7 * (int64_t)r->token + 3 * (int64_t)r->pos + v) % 11 == 0)
-      r->out[v] += 3.0f;
+      r->out[v] += 0.5f;
 #endif
   }
 }

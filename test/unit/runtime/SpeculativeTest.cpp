@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -241,6 +242,11 @@ protected:
     // No eos: runs go on until n_predict or a full context.
     for (int32_t t = 0; t < fake::kVocab; ++t)
       f->table[size_t(t) * fake::kVocab + size_t(fake::kEos)] = -10.0f;
+    // Each token's successor in the story stands out by `peak` (10 in the
+    // fake model: certain), here by less where a test needs spread.
+    for (float &x : f->table)
+      if (x == 10.0f)
+        x = peak();
     path = dir + "/model.milm";
     llvm::Error e = artifact::writeArtifact(path, f->spec);
     ASSERT_FALSE(bool(e)) << llvm::toString(std::move(e));
@@ -280,9 +286,18 @@ protected:
     return t.ids;
   }
 
+  virtual float peak() const { return 10.0f; }
+
   std::string dir, path;
   std::unique_ptr<fake::FakeArtifact> f;
   milm_model *model = nullptr, *draftModel = nullptr;
+};
+
+/// The story's successors only slightly preferred: sampled text spreads.
+class SpeculativeSamplingTest : public SpeculativeApiTest {
+protected:
+  float peak() const override { return 1.0f; }
+  void checkDistribution(bool useDraft, const std::vector<int32_t> &prompt);
 };
 
 TEST_F(SpeculativeApiTest, TheDraftIsLinkedIn) {
@@ -410,6 +425,128 @@ TEST_F(SpeculativeApiTest, SamplingRunsAndCounts) {
     milm_context_free(dctx);
     milm_context_free(ctx);
   }
+}
+
+/// The p = 0.001 quantile of chi-square with df degrees of freedom
+/// (Wilson-Hilferty; within 1% of the tables for df >= 3).
+double chiSquareBound(int df) {
+  const double z = 3.0902, a = 2.0 / (9.0 * df);
+  return df * std::pow(1.0 - a + z * std::sqrt(a), 3.0);
+}
+
+/// The loop itself, not just the rule: three tokens sampled (temperature 1,
+/// top-k 3) after `prompt`, the second and third through one speculative step
+/// (proposals from the perturbed draft, or from prompt lookup), 20,000 times;
+/// Pearson's chi-square of the triples against the model's exact
+/// distribution, the product of three next-token distributions of
+/// FakeModel.c's logits.
+void SpeculativeSamplingTest::checkDistribution(bool useDraft, const std::vector<int32_t> &prompt) {
+  milm_sampler_params p = milm_sampler_default_params();
+  p.temperature = 1.0f;
+  p.top_k = 3;
+  p.top_p = 1.0f;
+  p.min_p = 0.0f;
+  p.seed = 99;
+  milm_sampler *s = milm_sampler_new(&p);
+  milm_spec_params sp = milm_spec_default_params();
+  sp.n_draft = 2;
+  sp.adaptive = 0;
+  sp.p_min = 0;
+  sp.lookup = useDraft ? 0 : 1;
+  const int32_t np = int32_t(prompt.size());
+  milm_context *ctx = context(model);
+  milm_context *dctx = useDraft ? context(draftModel) : nullptr;
+  const int n = 20000;
+  std::map<std::vector<int32_t>, int> counts;
+  int64_t drafted = 0, accepted = 0;
+  for (int i = 0; i < n; ++i) {
+    ASSERT_EQ(milm_kv_truncate(ctx, 0), 0);
+    if (dctx)
+      ASSERT_EQ(milm_kv_truncate(dctx, 0), 0);
+    Tokens got;
+    milm_generate_stats st;
+    ASSERT_EQ(milm_generate_speculative_tokens(ctx, dctx, s, prompt.data(), np, 3, &sp, collectIds,
+                                               &got, &st),
+              0)
+        << milm_last_error();
+    ASSERT_EQ(got.ids.size(), 3u);
+    ++counts[got.ids];
+    drafted += st.draft_tokens;
+    accepted += st.accepted_tokens;
+  }
+  // The exact distribution, with the sampler's own filtering (top-k 3).
+  rt::SamplerParams exact;
+  exact.temperature = 1.0f;
+  exact.topK = 3;
+  exact.topP = 1.0f;
+  exact.minP = 0.0f;
+  rt::Sampler ref(exact);
+  std::map<std::vector<int32_t>, double> expected;
+  std::vector<double> p1, p2, p3;
+  std::vector<int32_t> h = prompt;
+  ref.probabilities(f->expectedLogits(h).data(), fake::kVocab, p1);
+  for (int32_t a = 0; a < fake::kVocab; ++a) {
+    if (p1[size_t(a)] == 0)
+      continue;
+    std::vector<int32_t> ha = h;
+    ha.push_back(a);
+    ref.probabilities(f->expectedLogits(ha).data(), fake::kVocab, p2);
+    for (int32_t b = 0; b < fake::kVocab; ++b) {
+      if (p2[size_t(b)] == 0)
+        continue;
+      std::vector<int32_t> hb = ha;
+      hb.push_back(b);
+      ref.probabilities(f->expectedLogits(hb).data(), fake::kVocab, p3);
+      for (int32_t c = 0; c < fake::kVocab; ++c)
+        if (p3[size_t(c)] > 0)
+          expected[{a, b, c}] = n * p1[size_t(a)] * p2[size_t(b)] * p3[size_t(c)];
+    }
+  }
+  // No triple outside the model's support; cells expecting fewer than 5
+  // counts are pooled into one.
+  double chi = 0, pooledExp = 0, pooledObs = 0;
+  int cells = 0;
+  for (const auto &[triple, count] : counts)
+    EXPECT_TRUE(expected.count(triple)) << "a triple the model cannot produce";
+  for (const auto &[triple, e] : expected) {
+    const auto it = counts.find(triple);
+    const double o = it == counts.end() ? 0 : it->second;
+    if (e < 5) {
+      pooledExp += e;
+      pooledObs += o;
+      continue;
+    }
+    chi += (o - e) * (o - e) / e;
+    ++cells;
+
+  }
+  if (pooledExp >= 5) {
+    chi += (pooledObs - pooledExp) * (pooledObs - pooledExp) / pooledExp;
+    ++cells;
+  }
+  ASSERT_GE(cells, 10);
+  const double bound = chiSquareBound(cells - 1);
+  printf("speculative sampling (%s) over the fake model: %d triples in %d cells, chi-square "
+         "%.1f (p = 0.001 bound %.1f); drafted %lld, accepted %lld\n",
+         useDraft ? "draft model" : "prompt lookup", n, cells, chi, bound, (long long)drafted,
+         (long long)accepted);
+  EXPECT_LT(chi, bound);
+  // Both ways through the rule were taken, often.
+  EXPECT_GT(accepted, n / 10);
+  EXPECT_GT(drafted - accepted, n / 10);
+  milm_sampler_free(s);
+  milm_context_free(dctx);
+  milm_context_free(ctx);
+}
+
+TEST_F(SpeculativeSamplingTest, DraftModelSamplesFollowTheModelsDistribution) {
+  checkDistribution(true, {17, 250, 33});
+}
+
+TEST_F(SpeculativeSamplingTest, PromptLookupSamplesFollowTheModelsDistribution) {
+  // After 299 the model picks 219, 259 or 299; each of them occurred after
+  // 299 in the prompt, so lookup proposes what followed it there.
+  checkDistribution(false, {299, 219, 114, 299, 259, 24, 299, 299, 219, 299});
 }
 
 TEST_F(SpeculativeApiTest, Errors) {
