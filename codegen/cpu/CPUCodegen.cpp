@@ -161,7 +161,7 @@ llvm::Error emitCPUObject(mlir::ModuleOp module, const LoweredModelInfo &info,
     auto c32 = [&](uint64_t v) { return llvm::ConstantInt::get(i32, v); };
     auto c64 = [&](uint64_t v) { return llvm::ConstantInt::get(i64, v); };
     auto *init = llvm::ConstantStruct::get(
-        descTy, {c32(MILM_MODEL_ABI_VERSION), c32(0), c64(info.modelHash),
+        descTy, {c32(MILM_MODEL_ABI_VERSION), c32(MILM_MODEL_FLAG_TREE_ATTENTION), c64(info.modelHash),
                  str(info.modelName, "milm.model_name"), str(target.triple, "milm.target"),
                  c64(info.vocab), c64(info.hidden),
                  c64(info.layers), c64(info.heads), c64(info.kvHeads), c64(info.headDim),

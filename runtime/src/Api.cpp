@@ -4,6 +4,7 @@
 #include "LinkedModel.h"
 #include "milm/cpu_features.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
@@ -440,6 +441,7 @@ int32_t milm_kv_truncate(milm_context *ctx, int32_t n_past) {
   ctx->nPast = n_past;
   ctx->tokens.resize(size_t(n_past));
   ctx->logitsRows = 0;
+  ctx->treeTokens.clear();
   return 0;
 }
 
@@ -461,6 +463,7 @@ int32_t milm_eval(milm_context *ctx, const int32_t *tokens, int32_t n_tokens,
   const int64_t rows = all_logits ? n_tokens : 1;
   ctx->logits.resize(size_t(rows * vocab));
   ctx->logitsRows = 0;
+  ctx->treeTokens.clear();
   const uint8_t *weights = ctx->model->artifact.weights();
   for (int32_t done = 0; done < n_tokens;) {
     int32_t m = int32_t(n_tokens - done < d.max_tokens ? n_tokens - done : d.max_tokens);
@@ -489,6 +492,111 @@ int32_t milm_eval(milm_context *ctx, const int32_t *tokens, int32_t n_tokens,
   }
   ctx->logitsRows = rows;
   ctx->evalTokens = n_tokens;
+  return 0;
+}
+
+int32_t milm_eval_tree(milm_context *ctx, const int32_t *tokens, const int32_t *parents,
+                       int32_t n_tokens) {
+  MILM_NONNULL(ctx, -1);
+  MILM_REQUIRE(tokens || n_tokens <= 0, "tokens is NULL", -1);
+  MILM_REQUIRE(parents || n_tokens <= 0, "parents is NULL", -1);
+  const milm_model_desc &d = *ctx->model->desc;
+  const int64_t vocab = d.vocab_size;
+  ctx->treeTokens.clear();
+  ctx->logitsRows = 0;
+  if (!(d.flags & MILM_MODEL_FLAG_TREE_ATTENTION))
+    return setApiError("milm_eval_tree: this model's code does not take token trees (compiled "
+                       "by an older milmc?)");
+  if (n_tokens <= 0 || n_tokens > d.max_tokens)
+    return setApiErrorf("milm_eval_tree: %d tokens, not in [1, %lld] (the model's max batch)",
+                        int(n_tokens), ll(d.max_tokens));
+  std::vector<int32_t> depth(size_t(n_tokens), 0);
+  int32_t deepest = 0;
+  for (int32_t i = 0; i < n_tokens; ++i) {
+    if (tokens[i] < 0 || tokens[i] >= vocab)
+      return setApiErrorf("milm_eval_tree: token %d at index %d is outside the vocabulary (%lld "
+                          "tokens)",
+                          int(tokens[i]), int(i), ll(vocab));
+    const int32_t p = parents[i];
+    if (i == 0 ? p != -1 : (p < 0 || p >= i))
+      return setApiErrorf("milm_eval_tree: parent %d of token %d: token 0 is the root (parent "
+                          "-1), every other token's parent comes before it",
+                          int(p), int(i));
+    if (i > 0)
+      deepest = std::max(deepest, depth[size_t(i)] = depth[size_t(p)] + 1);
+  }
+  const int32_t stack = deepest + 1;
+  if (int64_t(ctx->nPast) + stack + n_tokens > ctx->nCtx)
+    return setApiErrorf("context full: a tree of %d tokens %d deep needs %d positions after the "
+                        "%d used, the context has %d",
+                        int(n_tokens), int(stack), int(stack + n_tokens), int(ctx->nPast),
+                        int(ctx->nCtx));
+  // Token i sees j when j is i or an ancestor.
+  ctx->treeMask.assign(size_t(n_tokens) * size_t(n_tokens), 0);
+  for (int32_t i = 0; i < n_tokens; ++i)
+    for (int32_t j = i; j >= 0; j = parents[j])
+      ctx->treeMask[size_t(i) * size_t(n_tokens) + size_t(j)] = 1;
+  for (int32_t i = 0; i < n_tokens; ++i)
+    ctx->positions[size_t(i)] = ctx->nPast + depth[size_t(i)];
+  ctx->logits.resize(size_t(n_tokens) * size_t(vocab));
+  milm_exec *ex = ctx->borrowedExec ? ctx->borrowedExec : ctx->pool.exec();
+  ex->treeMask = ctx->treeMask.data();
+  uint64_t t0 = 0;
+  if (ctx->profile) {
+    ctx->profile->setPhase(OpProfile::Prompt);
+    t0 = OpProfile::nowNs();
+  }
+  const int32_t rc = ctx->model->forward(ex, ctx->model->artifact.weights(), ctx->kv, ctx->arena,
+                                         tokens, ctx->positions.data(), n_tokens, 1,
+                                         ctx->logits.data());
+  if (ctx->profile)
+    ctx->profile->addForward(OpProfile::nowNs() - t0);
+  ex->treeMask = nullptr;
+  if (rc != 0)
+    return setApiErrorf("the model code refused a tree of %d tokens at position %d "
+                        "(milm_forward returned %d)",
+                        int(n_tokens), int(ctx->nPast), int(rc));
+  ctx->treeTokens.assign(tokens, tokens + n_tokens);
+  ctx->treeParents.assign(parents, parents + n_tokens);
+  ctx->treeStack = stack;
+  ctx->logitsRows = n_tokens;
+  ctx->evalTokens = n_tokens;
+  return 0;
+}
+
+int32_t milm_tree_accept(milm_context *ctx, const int32_t *path, int32_t n_path) {
+  MILM_NONNULL(ctx, -1);
+  MILM_REQUIRE(path || n_path <= 0, "path is NULL", -1);
+  const int32_t n = int32_t(ctx->treeTokens.size());
+  if (n == 0)
+    return setApiError("milm_tree_accept: no tree evaluated since the last change to the "
+                       "context");
+  if (n_path < 1 || n_path > n)
+    return setApiErrorf("milm_tree_accept: a path of %d tokens in a tree of %d", int(n_path),
+                        int(n));
+  for (int32_t e = 0; e < n_path; ++e) {
+    const int32_t node = path[e];
+    if (node < 0 || node >= n || ctx->treeParents[size_t(node)] != (e ? path[e - 1] : -1))
+      return setApiErrorf("milm_tree_accept: path[%d] = %d is not %s", int(e), int(node),
+                          e ? "a child of the one before it" : "the root (0)");
+  }
+  // [layers][2][capacity][kv_heads][head_dim] f16: move each path token's rows
+  // from its own slot (nPast + S + node) to nPast + e.
+  const milm_model_desc &d = *ctx->model->desc;
+  const size_t row = size_t(d.num_kv_heads) * size_t(d.head_dim);
+  const size_t planes = size_t(d.num_layers) * 2;
+  for (size_t plane = 0; plane < planes; ++plane) {
+    uint16_t *base = ctx->kv + plane * size_t(d.kv_capacity) * row;
+    for (int32_t e = 0; e < n_path; ++e) {
+      const size_t from = size_t(ctx->nPast) + size_t(ctx->treeStack) + size_t(path[e]);
+      const size_t to = size_t(ctx->nPast) + size_t(e);
+      memmove(base + to * row, base + from * row, row * sizeof(uint16_t));
+    }
+  }
+  for (int32_t e = 0; e < n_path; ++e)
+    ctx->tokens.push_back(ctx->treeTokens[size_t(path[e])]);
+  ctx->nPast += n_path;
+  ctx->treeTokens.clear();
   return 0;
 }
 

@@ -43,6 +43,12 @@ struct milm_context {
   int32_t nCtx = 0;
   int32_t nPast = 0;
   std::vector<int32_t> tokens; // the nPast tokens in the KV cache
+  // The last milm_eval_tree (until the next evaluation or truncation): its
+  // tokens and parents, and S (deepest depth + 1; token i's keys and values
+  // are at slot nPast + treeStack + i).
+  std::vector<int32_t> treeTokens, treeParents;
+  int32_t treeStack = 0;
+  std::vector<uint8_t> treeMask;
   std::vector<int32_t> positions;
   std::unique_ptr<milm::rt::OpProfile> profile; // with milm_context_params.profile
   /// While a speculative run uses this context as its draft: the model

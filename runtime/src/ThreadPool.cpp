@@ -204,3 +204,5 @@ extern "C" void milm_rt_parallel_for(milm_exec *ex, int64_t n, int64_t grain, mi
   }
   ex->pool->parallelFor(n, grain, fn, arg);
 }
+
+extern "C" const uint8_t *milm_rt_tree_mask(milm_exec *ex) { return ex ? ex->treeMask : nullptr; }

@@ -76,6 +76,12 @@ void usage(FILE *out, const char *argv0) {
           "                          position per call and print, per position, one JSON\n"
           "                          line {\"pos\": P, \"input\": T, \"logits\": [...]}\n"
           "      --logits-batch      with --logits-for: evaluate all ids in one call\n"
+          "      --logits-tree IDS   evaluate the token ids in IDS as one token tree after\n"
+          "                          --tree-prefix IDS (milm_eval_tree) and print, per\n"
+          "                          token, {\"node\": I, \"input\": T, \"logits\": [...]}\n"
+          "      --tree-parents P    with --logits-tree: each token's parent (-1 for the\n"
+          "                          first, the root; then earlier indices)\n"
+          "      --tree-prefix IDS   with --logits-tree: tokens evaluated before the tree\n"
           "      --perplexity FILE   perplexity of the text in FILE: windows of -c tokens\n"
           "                          (default: the context, at most 512), each scoring\n"
           "                          its second half, as llama-perplexity does\n"
@@ -175,11 +181,12 @@ void appendFloat(std::string &line, float v) {
   }
 }
 
-void printLogitsLine(int32_t pos, int32_t input, const float *logits, int32_t vocab) {
+void printLogitsLine(int32_t pos, int32_t input, const float *logits, int32_t vocab,
+                     const char *key = "pos") {
   std::string line;
   line.reserve(size_t(vocab) * 16 + 64);
   char head[96];
-  snprintf(head, sizeof head, "{\"pos\": %d, \"input\": %d, \"logits\": [", int(pos),
+  snprintf(head, sizeof head, "{\"%s\": %d, \"input\": %d, \"logits\": [", key, int(pos),
            int(input));
   line += head;
   for (int32_t i = 0; i < vocab; ++i) {
@@ -210,6 +217,8 @@ struct Options {
   bool logitsFor = false;
   bool logitsBatch = false;
   std::vector<int32_t> logitIds;
+  bool logitsTree = false;
+  std::vector<int32_t> treeIds, treeParents, treePrefix;
   const char *perplexity = nullptr;
   long long chunks = 0;
   std::string logitsOut;
@@ -392,6 +401,27 @@ int parseArgs(int argc, char **argv, Options &o) {
       if (!parseIds(v, &o.logitIds))
         return badValue("token ids >= 0 separated by spaces or commas, e.g. \"1 72 301\"");
       o.logitsFor = true;
+    } else if (arg == "--logits-tree" || arg == "--tree-prefix") {
+      if (!needValue())
+        return 1;
+      std::vector<int32_t> &ids = arg == "--logits-tree" ? o.treeIds : o.treePrefix;
+      ids.clear();
+      if (!parseIds(v, &ids))
+        return badValue("token ids >= 0 separated by spaces or commas, e.g. \"1 72 301\"");
+      o.logitsTree = o.logitsTree || arg == "--logits-tree";
+    } else if (arg == "--tree-parents") {
+      if (!needValue())
+        return 1;
+      o.treeParents.clear();
+      // "-1 0 0 1": the root's -1, then indices.
+      std::string rest = v;
+      if (rest.rfind("-1", 0) != 0)
+        return badValue("-1 (the root), then each token's parent index");
+      o.treeParents.push_back(-1);
+      rest = rest.substr(2);
+      if (rest.find_first_not_of(" ,\t") != std::string::npos &&
+          !parseIds(rest.substr(rest.find_first_not_of(" ,\t")).c_str(), &o.treeParents))
+        return badValue("-1 (the root), then each token's parent index");
     } else if (arg == "--logits-batch") {
       o.logitsBatch = true;
     } else if (arg == "--perplexity") {
@@ -435,6 +465,15 @@ int parseArgs(int argc, char **argv, Options &o) {
     return fail(std::string("speculative decoding (-md, --draft, --lookup) generates text; it "
                             "cannot be combined with ") +
                 (o.perplexity ? "--perplexity" : "--logits-for"));
+  if ((!o.treeParents.empty() || !o.treePrefix.empty()) && !o.logitsTree)
+    return fail("--tree-parents and --tree-prefix need --logits-tree");
+  if (o.logitsTree && o.treeParents.size() != o.treeIds.size())
+    return fail("--logits-tree has " + std::to_string(o.treeIds.size()) +
+                " tokens, --tree-parents " + std::to_string(o.treeParents.size()) +
+                " parents");
+  if (o.logitsTree && (o.logitsFor || o.perplexity || o.havePrompt || speculative))
+    return fail("--logits-tree runs alone (no prompt, --logits-for, --perplexity or "
+                "speculative options)");
   if (o.logitsBatch && !o.logitsFor)
     return fail("--logits-batch needs --logits-for");
   if ((o.chunks || !o.logitsOut.empty()) && !o.perplexity)
@@ -498,6 +537,20 @@ int runBenchBatch(milm_context *ctx, milm_model *model, const Options &o) {
       one = med;
     printf("%6d  %7.3f  %5.2f\n", int(k), med, one > 0 ? med / one : 0.0);
   }
+  fflush(stdout);
+  return 0;
+}
+
+/// --logits-tree: one milm_eval_tree after the prefix; a JSON line per token.
+int runLogitsTree(milm_context *ctx, const Options &o, int32_t vocab) {
+  if (!o.treePrefix.empty() &&
+      milm_eval(ctx, o.treePrefix.data(), int32_t(o.treePrefix.size()), 0) != 0)
+    return fail(milm_last_error());
+  if (milm_eval_tree(ctx, o.treeIds.data(), o.treeParents.data(), int32_t(o.treeIds.size())) !=
+      0)
+    return fail(milm_last_error());
+  for (size_t i = 0; i < o.treeIds.size(); ++i)
+    printLogitsLine(int32_t(i), o.treeIds[i], milm_get_logits(ctx, int32_t(i)), vocab, "node");
   fflush(stdout);
   return 0;
 }
@@ -603,6 +656,8 @@ int main(int argc, char **argv) {
     rc = milm::rt::runPerplexity(model, ctx, ppl, gProg);
   } else if (o.logitsFor) {
     rc = runLogits(ctx, o, milm_model_vocab_size(model));
+  } else if (o.logitsTree) {
+    rc = runLogitsTree(ctx, o, milm_model_vocab_size(model));
   } else {
     milm_sampler *sampler = milm_sampler_new(&o.sampling);
     if (!sampler) {

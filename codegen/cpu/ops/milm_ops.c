@@ -20,6 +20,8 @@ typedef void (*milm_task_fn)(void *arg, int64_t begin, int64_t end);
 void milm_rt_parallel_for(milm_exec *ex, int64_t n, int64_t grain, milm_task_fn fn, void *arg);
 /* The per-op profile (runtime/include/milm/model_abi.h; op kinds as there). */
 uint64_t milm_rt_op_begin(milm_exec *ex);
+/* Token-tree evaluation: the mask, NULL for ordinary calls (model_abi.h). */
+const uint8_t *milm_rt_tree_mask(milm_exec *ex);
 void milm_rt_op_end(milm_exec *ex, uint64_t t0, int32_t op, uint32_t format, uint64_t bytes);
 enum { OP_LINEAR = 0, OP_LOGITS = 1, OP_ATTENTION = 2, OP_MOE = 3 };
 
@@ -171,15 +173,53 @@ static void attn_groups(void *arg, int64_t begin, int64_t end) {
                           begin * group, end * group);
 }
 
+/* A token tree (milm_rt_tree_mask, model_abi.h): token i sees the cache
+ * before base = pos[0] and its ancestors. Every token's keys and values go
+ * to its own slot base + S + i (S: the deepest depth + 1), kept for the
+ * runtime to move the accepted branch into place; then, one token at a time,
+ * its ancestors' rows and its own are written at base + depth (the branch
+ * laid out as if evaluated alone) and it attends causally over base + its
+ * depth: the same keys in the same order through the same kernel as its
+ * branch alone, so the same outputs, bit for bit. */
+static void attention_tree(milm_exec *ex, const uint8_t *tree, const float *q, const float *k,
+                           const float *v, uint16_t *kc, uint16_t *vc, int64_t capacity,
+                           const int32_t *pos, int64_t T, int64_t H, int64_t KV, int64_t HD,
+                           float scale, float *out) {
+  const int32_t base = pos[0];
+  int32_t S = 0;
+  for (int64_t i = 0; i < T; ++i)
+    S = pos[i] - base + 1 > S ? pos[i] - base + 1 : S;
+  if (base + (int64_t)S + T > capacity)
+    return; /* the runtime guarantees the room (model_abi.h) */
+  const int64_t ld = KV * HD;
+  for (int64_t i = 0; i < T; ++i) {
+    const int32_t slot = base + S + (int32_t)i;
+    milm_uk_kv_append_f16(k + i * ld, ld, v + i * ld, ld, kc, vc, &slot, 1, KV, HD, 0, KV);
+  }
+  for (int64_t i = 0; i < T; ++i) {
+    for (int64_t j = 0; j <= i; ++j)
+      if (tree[i * T + j])
+        milm_uk_kv_append_f16(k + j * ld, ld, v + j * ld, ld, kc, vc, &pos[j], 1, KV, HD, 0, KV);
+    attn_task a = {q + i * H * HD, NULL, NULL, kc, vc, out + i * H * HD, &pos[i], 1, H, KV, HD,
+                   scale};
+    milm_rt_parallel_for(ex, KV, 1, attn_groups, &a);
+  }
+}
+
 /* kv_layer points at this layer's K cache; its V cache follows `capacity`
  * positions later. Appends the new keys/values, then attends, kv-head groups
  * split across threads. */
 void milm_op_attention(MILM_OP_PARAMS(MILM_OP_ATTENTION)) {
   const uint64_t t0 = milm_rt_op_begin(ex);
   uint16_t *kc = kv_layer, *vc = kv_layer + capacity * KV * HD;
-  milm_uk_kv_append_f16(k, KV * HD, v, KV * HD, kc, vc, pos, T, KV, HD, 0, KV);
-  attn_task a = {q, k, v, kc, vc, out, pos, T, H, KV, HD, scale};
-  milm_rt_parallel_for(ex, KV, 1, attn_groups, &a);
+  const uint8_t *tree = milm_rt_tree_mask(ex);
+  if (tree) {
+    attention_tree(ex, tree, q, k, v, kc, vc, capacity, pos, T, H, KV, HD, scale, out);
+  } else {
+    milm_uk_kv_append_f16(k, KV * HD, v, KV * HD, kc, vc, pos, T, KV, HD, 0, KV);
+    attn_task a = {q, k, v, kc, vc, out, pos, T, H, KV, HD, scale};
+    milm_rt_parallel_for(ex, KV, 1, attn_groups, &a);
+  }
   milm_rt_op_end(ex, t0, OP_ATTENTION, 0, 0);
 }
 

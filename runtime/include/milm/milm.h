@@ -139,6 +139,24 @@ int32_t milm_kv_truncate(milm_context *ctx, int32_t n_past);
  * model code refusing a call (milm_n_past() then counts the chunks done). */
 int32_t milm_eval(milm_context *ctx, const int32_t *tokens, int32_t n_tokens, int32_t all_logits);
 
+/* Evaluates a tree of n_tokens candidate tokens after the context's
+ * milm_n_past() tokens in one call (speculative decoding's tree
+ * verification): parents[0] is -1 (token 0, the root, follows the context),
+ * every other parents[i] is an earlier token (0 <= parents[i] < i). Each
+ * token is evaluated as if its branch (root .. its parent, itself) had been
+ * evaluated alone after the context, at position milm_n_past() + its depth;
+ * the logits of every token are kept (milm_get_logits). The context's tokens
+ * do not change until milm_tree_accept(). Needs n_tokens <=
+ * milm_model_max_batch(), room in the context for the deepest depth + 1 +
+ * n_tokens positions, and model code that takes trees (every model milmc
+ * compiles). 0, or -1 on error. */
+int32_t milm_eval_tree(milm_context *ctx, const int32_t *tokens, const int32_t *parents,
+                       int32_t n_tokens);
+/* After milm_eval_tree: appends the branch `path` (n_path node indices of the
+ * tree, path[0] == 0 and each the parent of the next) to the context, moving
+ * its keys and values into place: nothing is evaluated again. 0, or -1. */
+int32_t milm_tree_accept(milm_context *ctx, const int32_t *path, int32_t n_path);
+
 /* Logits (vocab_size floats) of token i of the last milm_eval(): any i in
  * [0, n_tokens) after an all_logits evaluation, else only the last; i = -1 is
  * always the last. NULL when there is no such row. Valid until the next eval. */

@@ -21,7 +21,7 @@
 extern "C" {
 #endif
 
-#define MILM_MODEL_ABI_VERSION 3
+#define MILM_MODEL_ABI_VERSION 4
 /* The most KV-cache positions the runtime takes (token positions are int32). */
 #define MILM_MODEL_MAX_KV_CAPACITY INT32_MAX
 
@@ -66,11 +66,29 @@ enum {
 uint64_t milm_rt_op_begin(milm_exec *ex);
 void milm_rt_op_end(milm_exec *ex, uint64_t t0, int32_t op, uint32_t format, uint64_t bytes);
 
+/* Token-tree evaluation (speculative decoding with several candidate
+ * continuations; milm_eval_tree): NULL during an ordinary call. Otherwise the
+ * call's n_tokens tokens form a tree: entry [i * n_tokens + j] of the mask is
+ * non-zero when token j is token i or one of its ancestors (token 0 is the
+ * root, ancestors come before their descendants), and positions[i] is
+ * positions[0] + the depth of token i. Attention then lets each token see
+ * the cache before positions[0] and its own ancestors, exactly as if its
+ * branch had been evaluated alone. The cache afterwards: with S the deepest
+ * depth + 1, slots positions[0] + S + i hold token i's keys and values (the
+ * runtime moves the accepted branch's down to positions[0].. itself), and
+ * slots positions[0] .. + S - 1 are scratch; the runtime guarantees
+ * positions[0] + S + n_tokens <= kv_capacity. Only code whose descriptor has
+ * MILM_MODEL_FLAG_TREE_ATTENTION reads it. */
+const uint8_t *milm_rt_tree_mask(milm_exec *ex);
+
 /* ---- defined by generated code ------------------------------------------ */
+
+/* milm_model_desc.flags */
+#define MILM_MODEL_FLAG_TREE_ATTENTION 1u /* attention honours milm_rt_tree_mask */
 
 typedef struct milm_model_desc {
   uint32_t abi_version;      /* MILM_MODEL_ABI_VERSION */
-  uint32_t reserved;
+  uint32_t flags;            /* MILM_MODEL_FLAG_* */
   uint64_t model_hash;       /* hash of the tensor table; model.milm carries the same */
   const char *model_name;
   const char *target;        /* "x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu" */

@@ -88,6 +88,7 @@ private:
 struct milm_exec {
   milm::rt::ThreadPool *pool;
   milm::rt::OpProfile *profile; // null unless the context profiles (milm/profile.h)
+  const uint8_t *treeMask = nullptr; // during milm_eval_tree (model_abi.h: milm_rt_tree_mask)
 };
 
 #endif // MILM_RUNTIME_THREAD_POOL_H
