@@ -61,6 +61,59 @@ int32_t lookupDraft(const std::vector<int32_t> &seq, int32_t ngramMin, int32_t n
   return 0;
 }
 
+int32_t lookupCandidates(const std::vector<int32_t> &seq, int32_t ngramMin, int32_t ngramMax,
+                         int32_t k, int32_t width, std::vector<std::vector<int32_t>> &out) {
+  out.clear();
+  const int64_t len = int64_t(seq.size());
+  if (k <= 0 || width <= 0 || ngramMin < 1)
+    return 0;
+  for (int64_t n = std::min<int64_t>(ngramMax, len - 1); n >= ngramMin; --n) {
+    const int32_t *tail = seq.data() + (len - n);
+    for (int64_t start = len - n - 1; start >= 0 && int32_t(out.size()) < width; --start) {
+      if (!std::equal(tail, tail + n, seq.data() + start))
+        continue;
+      std::vector<int32_t> c;
+      for (int64_t i = start + n; i < len && int32_t(c.size()) < k; ++i)
+        c.push_back(seq[size_t(i)]);
+      if (!c.empty() && std::find(out.begin(), out.end(), c) == out.end())
+        out.push_back(std::move(c));
+    }
+    if (int32_t(out.size()) >= width)
+      break;
+  }
+  return int32_t(out.size());
+}
+
+void TokenTree::add(const std::vector<int32_t> &chain, int32_t maxNodes) {
+  int32_t node = 0;
+  for (int32_t t : chain) {
+    int32_t c = child(node, t);
+    if (c < 0) {
+      if (size() >= maxNodes)
+        return;
+      tokens.push_back(t);
+      parents.push_back(node);
+      c = size() - 1;
+    }
+    node = c;
+  }
+}
+
+int32_t TokenTree::child(int32_t node, int32_t token) const {
+  for (int32_t i = node + 1; i < size(); ++i)
+    if (parents[size_t(i)] == node && tokens[size_t(i)] == token)
+      return i;
+  return -1;
+}
+
+int32_t TokenTree::depth() const {
+  std::vector<int32_t> d(tokens.size(), 0);
+  int32_t deepest = 0;
+  for (int32_t i = 1; i < size(); ++i)
+    deepest = std::max(deepest, d[size_t(i)] = d[size_t(parents[size_t(i)])] + 1);
+  return deepest;
+}
+
 void residualDistribution(const std::vector<double> &p, const std::vector<double> &q,
                           std::vector<double> &out) {
   out.resize(p.size());
@@ -91,12 +144,14 @@ struct SpecRun {
   Sampler draftSampler; // computes the draft's q (greedy: its choice); never draws
   std::string piece;
   std::vector<int32_t> seq; // the text so far, the pending token included
+  milm::rt::DraftLength length;
 
   SpecRun(milm_context *ctx, milm_context *draft, Sampler &sampler,
           const milm_spec_params &params, milm_generate_stats &st, milm_token_callback cb,
           void *user, int32_t nPredict)
       : ctx(ctx), draft(draft), sampler(sampler), params(params), st(st), cb(cb), user(user),
-        nPredict(nPredict), draftSampler(draftParams(sampler.params())) {
+        nPredict(nPredict), draftSampler(draftParams(sampler.params())),
+        length(params.n_draft_min, params.n_draft, params.adaptive != 0) {
     vocab = int32_t(ctx->model->desc->vocab_size);
     tok = &ctx->model->artifact.tokenizer();
     eos = tok->valid() ? tok->eos() : -1;
@@ -157,7 +212,8 @@ struct SpecRun {
 
   /// Up to k proposals from the draft model into `out`, their distributions
   /// (sampling) into q.
-  bool draftPropose(int32_t k, std::vector<int32_t> &out, std::vector<std::vector<double>> &q) {
+  bool draftPropose(int32_t k, std::vector<int32_t> &out, std::vector<std::vector<double>> &q,
+                    int32_t *second = nullptr) {
     bool err = false;
     if (!syncDraft(k - 1, &err))
       return !err;
@@ -169,6 +225,12 @@ struct SpecRun {
       double pd;
       if (greedy) {
         d = draftSampler.sample(row, vocab);
+        if (second && i == 0) { // the runner-up for the first token (token trees)
+          *second = -1;
+          for (int32_t v = 0; v < vocab; ++v)
+            if (v != d && (*second < 0 || row[v] > row[*second]))
+              *second = v;
+        }
         if (params.p_min > 0) { // the draft's confidence in its choice
           double sum = 0;
           for (int32_t v = 0; v < vocab; ++v)
@@ -202,9 +264,75 @@ struct SpecRun {
     return true;
   }
 
+  /// One greedy step over a token tree (params.tree_width > 1): lookup's
+  /// candidate continuations, and the draft model's chain plus its second
+  /// choice for the first token, merged into a trie after `pending`, checked
+  /// in one milm_eval_tree; the longest branch the model agrees with is
+  /// accepted (milm_tree_accept moves its KV rows into place). Returns the
+  /// next pending token + 1, 0 when generation stopped, -1 on error.
+  int32_t treeStep(int32_t pending, int32_t k, int32_t maxBatch) {
+    const int32_t room = ctx->nCtx - ctx->nPast;
+    // Nodes + depth + 1 positions are needed (milm_eval_tree); depth <= k.
+    const int32_t maxNodes = std::min(maxBatch, room - (k + 1));
+    milm::rt::TokenTree tree(pending);
+    std::vector<std::vector<int32_t>> cands;
+    if (params.lookup)
+      milm::rt::lookupCandidates(seq, params.ngram_min, params.ngram_max, k, params.tree_width,
+                                 cands);
+    if (draft && int32_t(cands.size()) < params.tree_width) {
+      std::vector<int32_t> chain;
+      int32_t second = -1;
+      std::vector<std::vector<double>> unusedQ;
+      if (!draftPropose(k, chain, unusedQ, &second))
+        return -1;
+      if (!chain.empty())
+        cands.push_back(chain);
+      if (second >= 0 && int32_t(cands.size()) < params.tree_width)
+        cands.push_back({second});
+    }
+    for (const std::vector<int32_t> &c : cands)
+      tree.add(c, std::max(1, maxNodes));
+    const int32_t n = tree.size();
+    if (milm_eval_tree(ctx, tree.tokens.data(), tree.parents.data(), n) != 0)
+      return -1;
+    ++st.target_forwards;
+    st.draft_tokens += n - 1;
+    std::vector<int32_t> path = {0};
+    int32_t node = 0, next = -1;
+    bool stop = false;
+    for (;;) {
+      const float *row = milm_get_logits(ctx, node);
+      if (!row)
+        return -1;
+      const int32_t y = sampler.sample(row, vocab);
+      const int32_t c = tree.child(node, y);
+      if (c < 0) {
+        next = y;
+        break;
+      }
+      ++st.accepted_tokens;
+      if (!emit(y)) {
+        stop = true;
+        break;
+      }
+      node = c;
+      path.push_back(c);
+    }
+    const int32_t accepted = int32_t(path.size()) - 1;
+    length.update(std::min(k, n - 1), accepted);
+    if (stop) // the KV cache keeps every token before the last one handed out
+      return milm_tree_accept(ctx, path.data(), int32_t(path.size())) == 0 ? 0 : -1;
+    if (next < 0)
+      return setApiError("speculative decoding: no token chosen");
+    if (milm_tree_accept(ctx, path.data(), int32_t(path.size())) != 0)
+      return -1;
+    if (!emit(next))
+      return 0;
+    return next + 1;
+  }
+
   /// Runs the steps; 0, or -1 on error.
   int32_t run(int32_t first) {
-    milm::rt::DraftLength length(params.n_draft_min, params.n_draft, params.adaptive != 0);
     const int32_t maxBatch = int32_t(ctx->model->desc->max_tokens);
     std::vector<int32_t> proposals, batch;
     std::vector<std::vector<double>> q;
@@ -222,6 +350,15 @@ struct SpecRun {
       const int32_t k = int32_t(std::min<int64_t>(
           {length.current(), remaining - 1, int64_t(ctx->nCtx) - ctx->nPast - 1,
            int64_t(maxBatch) - 1}));
+      if (k > 0 && greedy && params.tree_width > 1 && ctx->nCtx - ctx->nPast >= 2 * (k + 1)) {
+        int32_t r = treeStep(pending, k, maxBatch);
+        if (r < 0)
+          return -1;
+        if (r == 0)
+          return 0; // stopped
+        pending = r - 1;
+        continue;
+      }
       proposals.clear();
       q.clear();
       if (k > 0 && params.lookup)
@@ -318,6 +455,7 @@ milm_spec_params milm_spec_default_params(void) {
   p.lookup = 0;
   p.ngram_min = 1;
   p.ngram_max = 4;
+  p.tree_width = 1;
   return p;
 }
 
@@ -345,6 +483,9 @@ int32_t milm_generate_speculative_tokens(milm_context *ctx, milm_context *draft,
     return setApiErrorf("prompt lookup: the n-gram lengths must satisfy 1 <= ngram_min (%d) <= "
                         "ngram_max (%d)",
                         int(sp.ngram_min), int(sp.ngram_max));
+  if (sp.tree_width < 1)
+    return setApiErrorf("speculative decoding: tree_width must be >= 1 (1: one chain), got %d",
+                        int(sp.tree_width));
   if (!draft && !sp.lookup)
     return setApiError("speculative decoding needs a draft model's context or prompt lookup");
   if (draft == ctx)

@@ -65,6 +65,9 @@ void usage(FILE *out, const char *argv0) {
           "                          occurrence of the text's last n-gram (with a draft\n"
           "                          model: lookup first, the draft where it finds none)\n"
           "      --lookup-ngram N    longest n-gram looked up (default 4)\n"
+          "      --spec-tree W       greedy: check up to W candidate continuations at once\n"
+          "                          as a token tree (lookup's, the draft model's and its\n"
+          "                          runner-up first token; default 1: one chain)\n"
           "\n"
           "      --mmap              map the model file instead of reading it into memory:\n"
           "                          less memory, slower decoding\n"
@@ -384,6 +387,13 @@ int parseArgs(int argc, char **argv, Options &o) {
         return badValue("a number from 1 to 64");
       o.spec.ngram_max = int32_t(n);
       o.specFlags = true;
+    } else if (arg == "--spec-tree") {
+      if (!needValue())
+        return 1;
+      if (!parseInt(v, 1, 64, &n))
+        return badValue("a number of candidates from 1 to 64");
+      o.spec.tree_width = int32_t(n);
+      o.specFlags = true;
     } else if (arg == "--mmap") {
       o.useMmap = true;
     } else if (arg == "--profile") {
@@ -453,8 +463,8 @@ int parseArgs(int argc, char **argv, Options &o) {
   }
   const bool speculative = o.draftRequested || o.lookup;
   if (o.specFlags && !speculative)
-    return fail("--draft-min, --draft-fixed, --draft-p-min and --lookup-ngram need -md, --draft "
-                "or --lookup");
+    return fail("--draft-min, --draft-fixed, --draft-p-min, --lookup-ngram and --spec-tree need "
+                "-md, --draft or --lookup");
   if (o.spec.n_draft_min > o.spec.n_draft)
     return fail("--draft-min " + std::to_string(o.spec.n_draft_min) + " is more than --draft " +
                 std::to_string(o.spec.n_draft));

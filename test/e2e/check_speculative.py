@@ -7,8 +7,8 @@ OUT is a `milmc compile ... --draft DRAFT -o OUT` folder (or, with --no-draft,
 a folder without a draft: prompt lookup only). For each prompt, OUT/milm-run
 writes the greedy continuation plainly and with each speculative scheme (the
 draft model at several lengths, prompt lookup, both); every text must be the
-plain one. The statistics lines are summed: proposals must have been both
-kept and refused somewhere. One sampled run (temperature 0.8) must succeed.
+plain one (token trees included: --spec-tree). The statistics lines are
+summed: proposals must have been both kept and refused somewhere. One sampled run (temperature 0.8) must succeed.
 Prints PASS/FAIL lines; exits 1 on a failure. --qemu runs an AArch64 build
 under qemu-aarch64.
 """
@@ -42,12 +42,15 @@ def main():
     exe = [a.out + "/milm-run"]
     if a.qemu:  # the checksums are checked natively; emulated, they cost seconds a run
         exe = ["qemu-aarch64", "-cpu", "max"] + exe + ["--no-verify"]
-    schemes = [["--lookup"], ["--lookup", "--draft", "3", "--draft-fixed"]]
+    schemes = [["--lookup"], ["--lookup", "--draft", "3", "--draft-fixed"],
+               ["--lookup", "--spec-tree", "4"]]
     if not a.no_draft:
         schemes = [["--draft", "8"],
                    ["--draft", "3", "--draft-fixed", "--draft-p-min", "0"],
                    ["--draft", "16", "--draft-p-min", "0"],
-                   ["--lookup", "--draft", "6"]] + schemes[:1]
+                   ["--lookup", "--draft", "6"],
+                   ["--draft", "4", "--spec-tree", "2", "--draft-p-min", "0"],
+                   ["--lookup", "--draft", "4", "--spec-tree", "3"]] + schemes[:1]
 
     def run(args):
         # Text as bytes: a random-weight model writes pieces of UTF-8 characters.

@@ -249,6 +249,10 @@ typedef struct milm_spec_params {
   int32_t lookup;       /* non-zero: prompt lookup proposes (default 0) */
   int32_t ngram_min;    /* prompt lookup: shortest n-gram matched (default 1) */
   int32_t ngram_max;    /* prompt lookup: longest (default 4) */
+  int32_t tree_width;   /* greedy only: check up to this many candidate continuations
+                           at once as a token tree (milm_eval_tree): lookup's, the
+                           draft model's and its runner-up first token (default 1:
+                           one chain) */
 } milm_spec_params;
 
 milm_spec_params milm_spec_default_params(void);

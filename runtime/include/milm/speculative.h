@@ -32,6 +32,29 @@ namespace rt {
 int32_t lookupDraft(const std::vector<int32_t> &seq, int32_t ngramMin, int32_t ngramMax,
                     int32_t k, std::vector<int32_t> &out);
 
+/// Prompt lookup for a token tree: up to `width` distinct continuations of
+/// at most k tokens each, from the latest earlier occurrences of the longest
+/// n-gram (ngramMax down to ngramMin) that ends `seq` and occurred before,
+/// latest first; shorter n-grams add more only when the longer ones gave
+/// fewer than `width`. Returns how many went into `out`.
+int32_t lookupCandidates(const std::vector<int32_t> &seq, int32_t ngramMin, int32_t ngramMax,
+                         int32_t k, int32_t width, std::vector<std::vector<int32_t>> &out);
+
+/// A token tree of candidate continuations after `root`: one node per
+/// distinct prefix (a trie), node 0 the root, parents before children.
+struct TokenTree {
+  std::vector<int32_t> tokens, parents;
+  /// Adds `chain` under the root, sharing the nodes of earlier chains with
+  /// the same prefix; stops before the tree would exceed `maxNodes`.
+  void add(const std::vector<int32_t> &chain, int32_t maxNodes);
+  /// The child of `node` holding `token`, or -1.
+  int32_t child(int32_t node, int32_t token) const;
+  int32_t size() const { return int32_t(tokens.size()); }
+  /// Depth of the deepest node (the root: 0).
+  int32_t depth() const;
+  explicit TokenTree(int32_t root) : tokens{root}, parents{-1} {}
+};
+
 /// Speculative sampling's test for a proposed `token`: kept when
 /// u < p[token] / q[token] (u uniform in [0, 1)). q[token] > 0 since the draft
 /// proposed it; q[token] == 0 (a caller's error) rejects.

@@ -76,6 +76,44 @@ TEST(Speculative, DraftLengthFollowsAcceptance) {
   EXPECT_EQ(fixed.current(), 4);
 }
 
+TEST(Speculative, LookupCandidatesAreDistinctLatestFirst) {
+  std::vector<std::vector<int32_t>> out;
+  // "5 6" occurred three times before the end, followed by 7 8, 9 9 and 7 8
+  // again: two distinct continuations, the latest first; the 1-gram "6"
+  // finds the same ones.
+  std::vector<int32_t> seq = {5, 6, 7, 8, 5, 6, 9, 9, 5, 6, 7, 8, 1, 5, 6};
+  EXPECT_EQ(milm::rt::lookupCandidates(seq, 1, 4, 2, 4, out), 2);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0], (std::vector<int32_t>{7, 8}));
+  EXPECT_EQ(out[1], (std::vector<int32_t>{9, 9}));
+  EXPECT_EQ(milm::rt::lookupCandidates(seq, 1, 4, 2, 1, out), 1);
+  EXPECT_EQ(out[0], (std::vector<int32_t>{7, 8}));
+  // Shorter n-grams add what the longer ones lacked: "5 6" gives 7 8, then
+  // "6" alone also occurred before 2 2.
+  seq = {5, 6, 7, 8, 3, 6, 2, 2, 5, 6};
+  EXPECT_EQ(milm::rt::lookupCandidates(seq, 1, 4, 3, 4, out), 2);
+  EXPECT_EQ(out[0], (std::vector<int32_t>{7, 8, 3}));
+  EXPECT_EQ(out[1], (std::vector<int32_t>{2, 2, 5}));
+  EXPECT_EQ(milm::rt::lookupCandidates(seq, 2, 4, 3, 4, out), 1); // no 1-grams
+  EXPECT_EQ(milm::rt::lookupCandidates({1, 2, 3}, 1, 4, 2, 4, out), 0);
+}
+
+TEST(Speculative, TokenTreeSharesPrefixes) {
+  milm::rt::TokenTree t(100);
+  t.add({1, 2, 3}, 16);
+  t.add({1, 2, 4}, 16);
+  t.add({5}, 16);
+  t.add({1, 2, 3}, 16); // already there
+  EXPECT_EQ(t.tokens, (std::vector<int32_t>{100, 1, 2, 3, 4, 5}));
+  EXPECT_EQ(t.parents, (std::vector<int32_t>{-1, 0, 1, 2, 2, 0}));
+  EXPECT_EQ(t.depth(), 3);
+  EXPECT_EQ(t.child(2, 4), 4);
+  EXPECT_EQ(t.child(0, 2), -1);
+  t.add({7, 8, 9}, 7); // room for one more node only
+  EXPECT_EQ(t.size(), 7);
+  EXPECT_EQ(t.tokens.back(), 7);
+}
+
 //===---- the acceptance rule keeps the model's distribution ---------------===//
 
 constexpr int kToyVocab = 4;
@@ -547,6 +585,42 @@ TEST_F(SpeculativeSamplingTest, PromptLookupSamplesFollowTheModelsDistribution) 
   // After 299 the model picks 219, 259 or 299; each of them occurred after
   // 299 in the prompt, so lookup proposes what followed it there.
   checkDistribution(false, {299, 219, 114, 299, 259, 24, 299, 299, 219, 299});
+}
+
+TEST_F(SpeculativeApiTest, TreesNeedModelCodeThatTakesThem) {
+  // FakeModel.c's descriptor does not claim tree attention: refused, not run.
+  milm_context *ctx = context(model);
+  const int32_t tokens[3] = {5, 6, 7}, parents[3] = {-1, 0, 0};
+  EXPECT_EQ(milm_eval_tree(ctx, tokens, parents, 3), -1);
+  EXPECT_NE(std::string(milm_last_error()).find("does not take token trees"), std::string::npos)
+      << milm_last_error();
+  const int32_t path[1] = {0};
+  EXPECT_EQ(milm_tree_accept(ctx, path, 1), -1);
+  EXPECT_NE(std::string(milm_last_error()).find("no tree evaluated"), std::string::npos)
+      << milm_last_error();
+  EXPECT_EQ(milm_n_past(ctx), 0);
+  // Greedy speculation with a tree width asks for trees and says why it
+  // cannot have them.
+  milm_spec_params sp = milm_spec_default_params();
+  sp.tree_width = 3;
+  sp.lookup = 1;
+  milm_sampler *s = sampler(0);
+  const int32_t prompt[6] = {40, 41, 42, 40, 41, 42};
+  EXPECT_EQ(milm_generate_speculative_tokens(ctx, nullptr, s, prompt, 6, 8, &sp, nullptr,
+                                             nullptr, nullptr),
+            -1);
+  EXPECT_NE(std::string(milm_last_error()).find("does not take token trees"), std::string::npos)
+      << milm_last_error();
+  sp.tree_width = 0;
+  milm_context_free(ctx);
+  ctx = context(model);
+  EXPECT_EQ(milm_generate_speculative_tokens(ctx, nullptr, s, prompt, 6, 8, &sp, nullptr,
+                                             nullptr, nullptr),
+            -1);
+  EXPECT_NE(std::string(milm_last_error()).find("tree_width must be >= 1"), std::string::npos)
+      << milm_last_error();
+  milm_sampler_free(s);
+  milm_context_free(ctx);
 }
 
 TEST_F(SpeculativeApiTest, Errors) {
