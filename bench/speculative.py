@@ -20,7 +20,8 @@ Rounds alternate between the engines; each figure is the median over R rounds
 relative to one, r(k+1), on a random-weight 1.3B q4_0 model; the tiny draft's
 cost per token relative to the 1.3B's, c, comes from --bench-batch 1 of both;
 the tokens per model evaluation E_k measured here on the trained pair at fixed
-k give the projected speedup E_k / (r(k+1) + k c). --write-doc replaces the
+k give the projected speedup E_k / (r(k+1) + k c); for token trees and lookup,
+E / (r(N) + D c) with N the tokens checked and D the draft evaluations per step. --write-doc replaces the
 measured section of docs/SPECULATIVE.md. Not part of the tests.
 """
 import argparse
@@ -66,7 +67,8 @@ def sh(cmd, **kw):
 
 
 GEN = re.compile(r"generated (\d+) tokens in ([0-9.]+) s")
-SPEC = re.compile(r"drafted (\d+), accepted (\d+) \(([0-9.]+)%\), ([0-9.]+) tokens per model")
+SPEC = re.compile(r"drafted (\d+), accepted (\d+) \(([0-9.]+)%\), ([0-9.]+) tokens per model "
+                  r"evaluation \((\d+) evaluations, (\d+) of the draft\)")
 
 
 def milm_run(out, prompt, n, args):
@@ -79,7 +81,8 @@ def milm_run(out, prompt, n, args):
     s = SPEC.search(err)
     return {"text": p.stdout, "tokens": int(m.group(1)), "seconds": float(m.group(2)),
             "drafted": int(s.group(1)) if s else 0, "accepted": int(s.group(2)) if s else 0,
-            "per_eval": float(s.group(4)) if s else 1.0}
+            "per_eval": float(s.group(4)) if s else 1.0,
+            "evals": int(s.group(5)) if s else 0, "draft_evals": int(s.group(6)) if s else 0}
 
 
 LLAMA_DECODED = re.compile(r"decoded\s+(\d+) tokens in\s+([0-9.]+) seconds")
@@ -147,23 +150,29 @@ def main():
     ] + [("draft model, k = %d fixed, p_min 0" % k, td,
           ["--draft", str(k), "--draft-fixed", "--draft-p-min", "0"], OPEN_PROMPTS)
          for k in (1, 2, 3, 4)] + [
+        ("draft model, k = 3 fixed, p_min 0, + runner-up: tree of 2 (--spec-tree 2)", td,
+         ["--draft", "3", "--draft-fixed", "--draft-p-min", "0", "--spec-tree", "2"],
+         OPEN_PROMPTS),
         ("self-speculation (target q4_0 drafts), --draft 8 --draft-p-min 0", self_,
          ["--draft", "8", "--draft-p-min", "0"], OPEN_PROMPTS),
         ("plain, grounded prompts", td, [], grounded),
         ("prompt lookup, grounded prompts", td, ["--lookup"], grounded),
         ("prompt lookup, --draft 4, grounded prompts", td, ["--lookup", "--draft", "4"], grounded),
+        ("prompt lookup, tree of 4 (--spec-tree 4), grounded prompts", td,
+         ["--lookup", "--spec-tree", "4"], grounded),
     ]
     have_llama = all(os.access(LLAMA + "/" + t, os.X_OK)
                      for t in ("llama-bench", "llama-speculative", "llama-lookup"))
     results = {name: [] for name, *_ in milm_configs}
     stats = {}
+    counts = {}
     llama = {"plain": [], "spec": [], "lookup": [], "plain-grounded": []}
     llama_stats = {}
     texts = {}
     for r in range(a.runs):
         print("speculative.py: round %d of %d" % (r + 1, a.runs), file=sys.stderr)
         for name, out, args, prompts in milm_configs:
-            toks = secs = drafted = accepted = 0
+            toks = secs = drafted = accepted = n_evals = n_draft_evals = 0
             evals = []
             for i, prompt in enumerate(prompts):
                 res = milm_run(out, prompt, a.n, args)
@@ -171,10 +180,13 @@ def main():
                 secs += res["seconds"]
                 drafted += res["drafted"]
                 accepted += res["accepted"]
+                n_evals += res["evals"]
+                n_draft_evals += res["draft_evals"]
                 evals.append(res["per_eval"])
                 texts[(name, i)] = res["text"]
             results[name].append(toks / secs)
             stats[name] = (drafted, accepted, statistics.mean(evals))
+            counts[name] = (n_evals, drafted, n_draft_evals)
         if have_llama:
             tg = llama_bench_tg(a.n)
             if tg:
@@ -275,7 +287,29 @@ def main():
         best = max(best, (s, k))
         lines.append("| %d | %.2f | %.2f | %.2fx |" % (k, rk, ek, s))
     lines.append("")
-    lines.append("Best projected: %.2fx at k = %d." % best)
+    lines.append("Best projected chain: %.2fx at k = %d." % best)
+
+    # Trees and lookup: N tokens checked per evaluation (drafted / evaluations
+    # + 1, r interpolated between whole numbers), D draft evaluations a step.
+    def r_at(x):
+        lo = max(1, min(int(x), 8))
+        frac = min(max(x - lo, 0.0), 1.0)
+        return (r[lo] + frac * (r[lo + 1] - r[lo])) / r[1]
+    lines.append("")
+    lines.append("| scheme (trained pair) | tokens checked per evaluation N | draft evaluations a step D | E | projected E / (r(N) + D c) |")
+    lines.append("|---|---|---|---|---|")
+    for name in ("draft model, k = 3 fixed, p_min 0",
+                 "draft model, k = 3 fixed, p_min 0, + runner-up: tree of 2 (--spec-tree 2)",
+                 "prompt lookup, grounded prompts",
+                 "prompt lookup, tree of 4 (--spec-tree 4), grounded prompts"):
+        ev, dr, de = counts[name]
+        if not ev:
+            continue
+        nchk = dr / ev + 1
+        dpe = de / ev
+        e = stats[name][2]
+        lines.append("| %s | %.2f | %.2f | %.2f | %.2fx |" % (name, nchk, dpe, e,
+                                                         e / (r_at(nchk) + dpe * c)))
     text = "\n".join(lines).replace("@SECONDS@", "%.0f" % (time.time() - t_start))
     print(text)
     if a.write_doc:
