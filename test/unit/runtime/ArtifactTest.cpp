@@ -560,7 +560,7 @@ TEST_F(ArtifactTest, MismatchWithTheBinary) {
   desc.weights_bytes -= 64;
   desc.abi_version = 99;
   EXPECT_EQ(load(path), path + ": this binary's model code has ABI version 99, the runtime "
-                               "expects 3");
+                               "expects " + std::to_string(MILM_MODEL_ABI_VERSION));
   desc.abi_version = MILM_MODEL_ABI_VERSION;
   EXPECT_EQ(load(path), "");
 }
