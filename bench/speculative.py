@@ -67,7 +67,8 @@ def sh(cmd, **kw):
 
 
 GEN = re.compile(r"generated (\d+) tokens in ([0-9.]+) s")
-SPEC = re.compile(r"drafted (\d+), accepted (\d+) \(([0-9.]+)%\), ([0-9.]+) tokens per model "
+SPEC = re.compile(r"drafted (\d+), accepted (\d+) \(([0-9.]+)%\), mean accepted length "
+                  r"[0-9.]+, ([0-9.]+) tokens per model "
                   r"evaluation \((\d+) evaluations, (\d+) of the draft\)")
 
 

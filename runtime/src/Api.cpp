@@ -798,10 +798,12 @@ int32_t milm_format_timings(const milm_generate_stats *s, char *buf, size_t capa
                                                           : "prompt lookup, else draft model";
   size_t at = size_t(n) < capacity ? size_t(n) : capacity;
   int m = snprintf(buf ? buf + at : nullptr, capacity - at,
-                   "\nmilm: speculative (%s): drafted %d, accepted %d (%.1f%%), %.2f tokens per "
-                   "model evaluation (%d evaluations, %d of the draft)",
+                   "\nmilm: speculative (%s): drafted %d, accepted %d (%.1f%%), mean accepted "
+                   "length %.2f, %.2f tokens per model evaluation (%d evaluations, %d of the "
+                   "draft)",
                    kind, int(s->draft_tokens), int(s->accepted_tokens),
                    s->draft_tokens ? 100.0 * s->accepted_tokens / s->draft_tokens : 0.0,
+                   s->target_forwards ? double(s->accepted_tokens) / s->target_forwards : 0.0,
                    s->target_forwards
                        ? double(s->accepted_tokens + s->target_forwards) / s->target_forwards
                        : 0.0,

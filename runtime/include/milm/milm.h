@@ -285,8 +285,8 @@ int32_t milm_generate_speculative_tokens(milm_context *ctx, milm_context *draft,
 /* The timing line the command line prints:
  * "milm: prompt 8 tokens in 0.012 s (666.7 tok/s), generated 128 tokens in 1.234 s (103.7 tok/s)"
  * and after a speculative run a second line:
- * "milm: speculative (draft model): drafted 150, accepted 120 (80.0%), 3.05 tokens per
- *  model evaluation (42 evaluations, 150 of the draft)"
+ * "milm: speculative (draft model): drafted 150, accepted 120 (80.0%), mean accepted length
+ *  2.86, 3.86 tokens per model evaluation (42 evaluations, 150 of the draft)"
  * Writes at most `capacity` bytes including the NUL; returns the full length. */
 int32_t milm_format_timings(const milm_generate_stats *stats, char *buf, size_t capacity);
 
