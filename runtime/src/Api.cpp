@@ -22,6 +22,7 @@ using milm::rt::OpProfile;
 using milm::rt::Sampler;
 using milm::rt::SamplerParams;
 using milm::rt::ThreadPool;
+using milm::rt::Tokenizer;
 
 namespace {
 thread_local char tlError[1024];
@@ -40,6 +41,34 @@ int32_t milm::rt::setApiErrorf(const char *format, ...) {
   vsnprintf(tlError, sizeof tlError, format, ap);
   va_end(ap);
   return -1;
+}
+
+int32_t milm::rt::evalPrompt(milm_context *ctx, Sampler &sampler, const int32_t *prompt,
+                             int32_t n_prompt, milm_generate_stats &st) {
+  if (n_prompt < 0 || (n_prompt == 0 && ctx->logitsRows == 0))
+    return setApiError("the prompt is empty (no tokens to start from)");
+  if (int64_t(ctx->nPast) + n_prompt > ctx->nCtx)
+    return setApiErrorf("the prompt has %d tokens, more than the %d positions left in the context",
+                        int(n_prompt), int(ctx->nCtx - ctx->nPast));
+  const double t0 = monotonicSeconds();
+  if (n_prompt > 0 && milm_eval(ctx, prompt, n_prompt, 0) != 0)
+    return -1;
+  for (int32_t i = 0; i < n_prompt; ++i)
+    sampler.accept(prompt[i]);
+  st.prompt_tokens = n_prompt;
+  st.prompt_seconds = monotonicSeconds() - t0;
+  return 0;
+}
+
+int32_t milm::rt::promptTokens(const milm_context *ctx, const char *prompt,
+                               std::vector<int32_t> &ids) {
+  const milm_model *m = ctx->model;
+  const Tokenizer &tok = m->artifact.tokenizer();
+  if (!tok.valid())
+    return setApiError(m->artifact.tokenizerError());
+  const bool addBos = m->artifact.addBos() && ctx->nPast == 0;
+  ids = tok.encode(prompt ? prompt : "", addBos, /*parseSpecial=*/true);
+  return 0;
 }
 
 double milm::rt::monotonicSeconds() {
@@ -699,20 +728,9 @@ int32_t milm_generate_tokens(milm_context *ctx, milm_sampler *sampler, const int
   const int32_t vocab = int32_t(m->desc->vocab_size);
   const int32_t eos = tok.valid() ? tok.eos() : -1;
 
-  if (n_prompt < 0 || (n_prompt == 0 && ctx->logitsRows == 0))
-    return setApiError("the prompt is empty (no tokens to start from)");
-  if (int64_t(ctx->nPast) + n_prompt > ctx->nCtx)
-    return setApiErrorf("the prompt has %d tokens, more than the %d positions left in the context",
-                     int(n_prompt), int(ctx->nCtx - ctx->nPast));
-
-  const double t0 = nowSeconds();
-  if (n_prompt > 0 && milm_eval(ctx, prompt, n_prompt, 0) != 0)
+  if (milm::rt::evalPrompt(ctx, sampler->sampler, prompt, n_prompt, st) != 0)
     return -1;
-  for (int32_t i = 0; i < n_prompt; ++i)
-    sampler->sampler.accept(prompt[i]);
   const double t1 = nowSeconds();
-  st.prompt_tokens = n_prompt;
-  st.prompt_seconds = t1 - t0;
 
   std::string piece;
   int32_t result = 0;
@@ -766,19 +784,11 @@ int32_t milm_generate(milm_context *ctx, milm_sampler *sampler, const char *prom
   }
   MILM_NONNULL(ctx, -1);
   MILM_NONNULL(sampler, -1);
-  const milm_model *m = ctx->model;
-  const bool addBos = m->artifact.addBos() && ctx->nPast == 0;
-  const milm::rt::Tokenizer &tok = m->artifact.tokenizer();
-  if (!tok.valid()) {
-    if (stats) {
-      *stats = milm_generate_stats{};
-      stats->stop_reason = MILM_STOP_ERROR;
-    }
-    return setApiError(m->artifact.tokenizerError());
-  }
-  std::vector<int32_t> ids = tok.encode(prompt ? prompt : "", addBos, /*parseSpecial=*/true);
-  const int32_t n = int32_t(ids.size());
-  return milm_generate_tokens(ctx, sampler, ids.data(), n, n_predict, cb, user, stats);
+  std::vector<int32_t> ids;
+  if (milm::rt::promptTokens(ctx, prompt, ids) != 0)
+    return -1;
+  return milm_generate_tokens(ctx, sampler, ids.data(), int32_t(ids.size()), n_predict, cb, user,
+                              stats);
 }
 
 int32_t milm_format_timings(const milm_generate_stats *s, char *buf, size_t capacity) {

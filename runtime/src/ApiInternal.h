@@ -69,6 +69,14 @@ int32_t setApiError(const std::string &msg);
 __attribute__((format(printf, 1, 2))) int32_t setApiErrorf(const char *format, ...);
 /// Monotonic seconds.
 double monotonicSeconds();
+/// The start of every generation: checks `prompt` against the context (an
+/// empty one continues from the last logits), evaluates it, records it in
+/// the sampler's history and st.prompt_tokens/prompt_seconds. 0, or -1.
+int32_t evalPrompt(milm_context *ctx, Sampler &sampler, const int32_t *prompt, int32_t n_prompt,
+                   milm_generate_stats &st);
+/// A prompt text's tokens as the generate functions take it: bos first when
+/// the model adds one and the context is empty. 0, or -1 (no tokenizer).
+int32_t promptTokens(const milm_context *ctx, const char *prompt, std::vector<int32_t> &ids);
 
 } // namespace rt
 } // namespace milm

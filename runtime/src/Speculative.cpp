@@ -498,11 +498,6 @@ int32_t milm_generate_speculative_tokens(milm_context *ctx, milm_context *draft,
   if (draft && (draft->nPast > ctx->nPast ||
                 !std::equal(draft->tokens.begin(), draft->tokens.end(), ctx->tokens.begin())))
     return setApiError("the draft context holds tokens that are not the model context's");
-  if (n_prompt < 0 || (n_prompt == 0 && ctx->logitsRows == 0))
-    return setApiError("the prompt is empty (no tokens to start from)");
-  if (int64_t(ctx->nPast) + n_prompt > ctx->nCtx)
-    return setApiErrorf("the prompt has %d tokens, more than the %d positions left in the context",
-                        int(n_prompt), int(ctx->nCtx - ctx->nPast));
   st.speculative = draft ? (sp.lookup ? MILM_SPEC_BOTH : MILM_SPEC_DRAFT) : MILM_SPEC_LOOKUP;
 
   // The draft runs on the model context's threads (one pool busy at a time;
@@ -521,17 +516,14 @@ int32_t milm_generate_speculative_tokens(milm_context *ctx, milm_context *draft,
   } borrow(draft, ctx);
 
   const double t0 = monotonicSeconds();
-  if (n_prompt > 0 && milm_eval(ctx, prompt, n_prompt, 0) != 0)
+  if (milm::rt::evalPrompt(ctx, sampler->sampler, prompt, n_prompt, st) != 0)
     return -1;
-  for (int32_t i = 0; i < n_prompt; ++i)
-    sampler->sampler.accept(prompt[i]);
   // The draft reads the prompt too (all but what it already holds), now.
   if (draft && draft->nPast < ctx->nPast && int64_t(ctx->nPast) <= draft->nCtx) {
     if (milm_eval(draft, ctx->tokens.data() + draft->nPast, ctx->nPast - draft->nPast, 0) != 0)
       return -1;
   }
   const double t1 = monotonicSeconds();
-  st.prompt_tokens = n_prompt;
   st.prompt_seconds = t1 - t0;
 
   SpecRun run(ctx, draft, sampler->sampler, sp, st, cb, user, n_predict);
@@ -560,12 +552,9 @@ int32_t milm_generate_speculative(milm_context *ctx, milm_context *draft, milm_s
   }
   MILM_NONNULL(ctx, -1);
   MILM_NONNULL(sampler, -1);
-  const milm_model *m = ctx->model;
-  const milm::rt::Tokenizer &tok = m->artifact.tokenizer();
-  if (!tok.valid())
-    return setApiError(m->artifact.tokenizerError());
-  const bool addBos = m->artifact.addBos() && ctx->nPast == 0;
-  std::vector<int32_t> ids = tok.encode(prompt ? prompt : "", addBos, /*parseSpecial=*/true);
+  std::vector<int32_t> ids;
+  if (milm::rt::promptTokens(ctx, prompt, ids) != 0)
+    return -1;
   return milm_generate_speculative_tokens(ctx, draft, sampler, ids.data(), int32_t(ids.size()),
                                           n_predict, params, cb, user, stats);
 }
