@@ -20,7 +20,10 @@
 
 #include "gtest/gtest.h"
 
+#include <cstdio>
 #include <cstdlib>
+#include <map>
+#include <sstream>
 
 using namespace milm;
 
@@ -212,6 +215,76 @@ TEST_P(RuntimeLinkTest, StaticExecutableRuns) {
   r = runModel(exe, {"--bogus"});
   EXPECT_EQ(r.rc, 1);
   EXPECT_EQ(r.err, "milm: error: unknown option '--bogus' (see --help)\n");
+}
+
+// Speculative decoding as compiled for this target (AArch64 under qemu):
+// SpecDriver.c over FakeModel.c with FakeDraft.c as its draft. Greedy text
+// equals plain greedy text for every scheme; sampled triples follow the fake
+// model's exact distribution (the chi-square of SpeculativeTest, here with
+// the loop built for the target).
+TEST_P(RuntimeLinkTest, SpeculativeDecodingRunsAsBuiltForTheTarget) {
+  std::vector<std::string> objects;
+  for (const char *src : {"SpecDriver.c", "FakeModel.c", "FakeDraft.c"}) {
+    const std::string obj = dir + "/" + src + ".o";
+    RunResult cc = runProgram(MILM_CLANG_PATH,
+                              {std::string("--target=") + cfg->triple, "-O2", "-std=c11",
+                               "-ffp-contract=off", "-I" MILM_SOURCE_DIR "/runtime/include", "-c",
+                               std::string(MILM_SOURCE_DIR "/test/unit/runtime/") + src, "-o",
+                               obj},
+                              dir);
+    ASSERT_EQ(cc.rc, 0) << cc.err;
+    objects.push_back(obj);
+  }
+  fakeArtifact = fake::makeFakeArtifact(dir, cfg->triple);
+  fake::spreadFakeTable(*fakeArtifact);
+  const std::string model = dir + "/model.milm", exe = dir + "/spec-driver";
+  ASSERT_FALSE(bool(artifact::writeArtifact(model, fakeArtifact->spec)));
+  std::vector<std::string> args = linkArguments(*cfg, objects, exe);
+  RunResult ld = runProgram(args[0], std::vector<std::string>(args.begin() + 1, args.end()), dir);
+  ASSERT_EQ(ld.rc, 0) << ld.err;
+
+  RunResult r = runModel(exe, {model, "greedy", "17", "250", "33"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, "same (40 tokens)\n");
+
+  struct Mode {
+    const char *name;
+    std::vector<int32_t> prompt;
+  };
+  for (const Mode &m : {Mode{"draft", {17, 250, 33}},
+                        Mode{"lookup", {299, 219, 114, 299, 259, 24, 299, 299, 219, 299}}}) {
+    const int n = 10000;
+    std::vector<std::string> a = {model, "sample", m.name, std::to_string(n)};
+    for (int32_t t : m.prompt)
+      a.push_back(std::to_string(t));
+    r = runModel(exe, a);
+    ASSERT_EQ(r.rc, 0) << r.err;
+    std::map<std::vector<int32_t>, int> counts;
+    long long drafted = -1, accepted = -1;
+    int total = 0;
+    std::istringstream lines(r.out);
+    std::string line;
+    while (std::getline(lines, line)) {
+      int a0, b0, c0, k;
+      if (sscanf(line.c_str(), "drafted %lld accepted %lld", &drafted, &accepted) == 2)
+        continue;
+      ASSERT_EQ(sscanf(line.c_str(), "%d %d %d %d", &a0, &b0, &c0, &k), 4) << line;
+      counts[{a0, b0, c0}] = k;
+      total += k;
+    }
+    ASSERT_EQ(total, n);
+    int cells = 0, unexpected = 0;
+    const double chi = fake::tripleChiSquare(
+        counts, fake::exactTriples(*fakeArtifact, m.prompt), n, &cells, &unexpected);
+    EXPECT_EQ(unexpected, 0);
+    ASSERT_GE(cells, 10);
+    EXPECT_LT(chi, fake::chiSquareBound001(cells - 1)) << m.name;
+    EXPECT_GT(accepted, n / 20) << m.name;
+    EXPECT_GT(drafted - accepted, n / 20) << m.name;
+    printf("%s, %s: chi-square %.1f in %d cells (bound %.1f), drafted %lld, accepted %lld\n",
+           arch.c_str(), m.name, chi, cells, fake::chiSquareBound001(cells - 1), drafted,
+           accepted);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Targets, RuntimeLinkTest, ::testing::Values("x86_64", "aarch64"),

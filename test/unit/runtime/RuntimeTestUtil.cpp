@@ -2,6 +2,10 @@
 
 #include "RuntimeTestUtil.h"
 
+#include "milm/sampler.h"
+
+#include <cmath>
+
 #include "llvm/ADT/SmallString.h"
 #include "llvm/Support/FileSystem.h"
 
@@ -72,6 +76,78 @@ std::vector<float> FakeArtifact::expectedLogits(const std::vector<int32_t> &hist
     out[size_t(v)] = b + emb[size_t(t) * kHidden + size_t(v % kHidden)];
   }
   return out;
+}
+
+void spreadFakeTable(FakeArtifact &f) {
+  for (int32_t t = 0; t < kVocab; ++t)
+    f.table[size_t(t) * kVocab + size_t(kEos)] = -10.0f;
+  for (float &x : f.table)
+    if (x == 10.0f)
+      x = 1.0f;
+}
+
+std::map<std::vector<int32_t>, double> exactTriples(const FakeArtifact &f,
+                                                    const std::vector<int32_t> &prompt) {
+  rt::SamplerParams sp;
+  sp.temperature = 1.0f;
+  sp.topK = 3;
+  sp.topP = 1.0f;
+  sp.minP = 0.0f;
+  rt::Sampler ref(sp);
+  std::map<std::vector<int32_t>, double> out;
+  std::vector<double> p1, p2, p3;
+  ref.probabilities(f.expectedLogits(prompt).data(), kVocab, p1);
+  for (int32_t a = 0; a < kVocab; ++a) {
+    if (p1[size_t(a)] == 0)
+      continue;
+    std::vector<int32_t> ha = prompt;
+    ha.push_back(a);
+    ref.probabilities(f.expectedLogits(ha).data(), kVocab, p2);
+    for (int32_t b = 0; b < kVocab; ++b) {
+      if (p2[size_t(b)] == 0)
+        continue;
+      std::vector<int32_t> hb = ha;
+      hb.push_back(b);
+      ref.probabilities(f.expectedLogits(hb).data(), kVocab, p3);
+      for (int32_t c = 0; c < kVocab; ++c)
+        if (p3[size_t(c)] > 0)
+          out[{a, b, c}] = p1[size_t(a)] * p2[size_t(b)] * p3[size_t(c)];
+    }
+  }
+  return out;
+}
+
+double tripleChiSquare(const std::map<std::vector<int32_t>, int> &counts,
+                       const std::map<std::vector<int32_t>, double> &prob, int n, int *cells,
+                       int *unexpected) {
+  *unexpected = 0;
+  for (const auto &[triple, count] : counts)
+    if (!prob.count(triple))
+      *unexpected += count;
+  double chi = 0, pooledExp = 0, pooledObs = 0;
+  *cells = 0;
+  for (const auto &[triple, pr] : prob) {
+    const double e = n * pr;
+    const auto it = counts.find(triple);
+    const double o = it == counts.end() ? 0 : it->second;
+    if (e < 5) {
+      pooledExp += e;
+      pooledObs += o;
+      continue;
+    }
+    chi += (o - e) * (o - e) / e;
+    ++*cells;
+  }
+  if (pooledExp >= 5) {
+    chi += (pooledObs - pooledExp) * (pooledObs - pooledExp) / pooledExp;
+    ++*cells;
+  }
+  return chi;
+}
+
+double chiSquareBound001(int df) {
+  const double z = 3.0902, a = 2.0 / (9.0 * df);
+  return df * std::pow(1.0 - a + z * std::sqrt(a), 3.0);
 }
 
 std::unique_ptr<FakeArtifact> makeFakeArtifact(const std::string &dir, const std::string &target,

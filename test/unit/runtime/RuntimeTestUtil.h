@@ -12,6 +12,7 @@
 #include "codegen/artifact/ArtifactWriter.h"
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,6 +38,27 @@ struct FakeArtifact {
   /// (including it) are `history`.
   std::vector<float> expectedLogits(const std::vector<int32_t> &history) const;
 };
+
+/// For sampling tests: eos never likely (-10), and each token's successor in
+/// the story only slightly preferred (10 -> 1), so sampled text spreads.
+void spreadFakeTable(FakeArtifact &f);
+
+/// Three tokens after `prompt`: their exact probability under the fake model
+/// with temperature 1 and top-k 3 (the sampler's own filtering), for every
+/// triple the model can produce.
+std::map<std::vector<int32_t>, double> exactTriples(const FakeArtifact &f,
+                                                    const std::vector<int32_t> &prompt);
+
+/// Pearson's chi-square of `counts` (n triples) against `prob`; cells
+/// expecting fewer than 5 are pooled into one. Sets *cells; *unexpected counts
+/// triples outside prob's support.
+double tripleChiSquare(const std::map<std::vector<int32_t>, int> &counts,
+                       const std::map<std::vector<int32_t>, double> &prob, int n, int *cells,
+                       int *unexpected);
+
+/// The p = 0.001 quantile of chi-square with df degrees of freedom
+/// (Wilson-Hilferty; within 1% of the tables for df >= 3).
+double chiSquareBound001(int df);
 
 /// Writes the source files into `dir` and returns the spec (not yet written).
 std::unique_ptr<FakeArtifact> makeFakeArtifact(const std::string &dir, const std::string &target,

@@ -280,11 +280,8 @@ protected:
     // No eos: runs go on until n_predict or a full context.
     for (int32_t t = 0; t < fake::kVocab; ++t)
       f->table[size_t(t) * fake::kVocab + size_t(fake::kEos)] = -10.0f;
-    // Each token's successor in the story stands out by `peak` (10 in the
-    // fake model: certain), here by less where a test needs spread.
-    for (float &x : f->table)
-      if (x == 10.0f)
-        x = peak();
+    if (spread())
+      fake::spreadFakeTable(*f);
     path = dir + "/model.milm";
     llvm::Error e = artifact::writeArtifact(path, f->spec);
     ASSERT_FALSE(bool(e)) << llvm::toString(std::move(e));
@@ -324,7 +321,8 @@ protected:
     return t.ids;
   }
 
-  virtual float peak() const { return 10.0f; }
+  /// Sampling tests: the story's successors only slightly preferred.
+  virtual bool spread() const { return false; }
 
   std::string dir, path;
   std::unique_ptr<fake::FakeArtifact> f;
@@ -334,7 +332,7 @@ protected:
 /// The story's successors only slightly preferred: sampled text spreads.
 class SpeculativeSamplingTest : public SpeculativeApiTest {
 protected:
-  float peak() const override { return 1.0f; }
+  bool spread() const override { return true; }
   void checkDistribution(bool useDraft, const std::vector<int32_t> &prompt);
 };
 
@@ -465,13 +463,6 @@ TEST_F(SpeculativeApiTest, SamplingRunsAndCounts) {
   }
 }
 
-/// The p = 0.001 quantile of chi-square with df degrees of freedom
-/// (Wilson-Hilferty; within 1% of the tables for df >= 3).
-double chiSquareBound(int df) {
-  const double z = 3.0902, a = 2.0 / (9.0 * df);
-  return df * std::pow(1.0 - a + z * std::sqrt(a), 3.0);
-}
-
 /// The loop itself, not just the rule: three tokens sampled (temperature 1,
 /// top-k 3) after `prompt`, the second and third through one speculative step
 /// (proposals from the perturbed draft, or from prompt lookup), 20,000 times;
@@ -513,57 +504,12 @@ void SpeculativeSamplingTest::checkDistribution(bool useDraft, const std::vector
     accepted += st.accepted_tokens;
   }
   // The exact distribution, with the sampler's own filtering (top-k 3).
-  rt::SamplerParams exact;
-  exact.temperature = 1.0f;
-  exact.topK = 3;
-  exact.topP = 1.0f;
-  exact.minP = 0.0f;
-  rt::Sampler ref(exact);
-  std::map<std::vector<int32_t>, double> expected;
-  std::vector<double> p1, p2, p3;
-  std::vector<int32_t> h = prompt;
-  ref.probabilities(f->expectedLogits(h).data(), fake::kVocab, p1);
-  for (int32_t a = 0; a < fake::kVocab; ++a) {
-    if (p1[size_t(a)] == 0)
-      continue;
-    std::vector<int32_t> ha = h;
-    ha.push_back(a);
-    ref.probabilities(f->expectedLogits(ha).data(), fake::kVocab, p2);
-    for (int32_t b = 0; b < fake::kVocab; ++b) {
-      if (p2[size_t(b)] == 0)
-        continue;
-      std::vector<int32_t> hb = ha;
-      hb.push_back(b);
-      ref.probabilities(f->expectedLogits(hb).data(), fake::kVocab, p3);
-      for (int32_t c = 0; c < fake::kVocab; ++c)
-        if (p3[size_t(c)] > 0)
-          expected[{a, b, c}] = n * p1[size_t(a)] * p2[size_t(b)] * p3[size_t(c)];
-    }
-  }
-  // No triple outside the model's support; cells expecting fewer than 5
-  // counts are pooled into one.
-  double chi = 0, pooledExp = 0, pooledObs = 0;
-  int cells = 0;
-  for (const auto &[triple, count] : counts)
-    EXPECT_TRUE(expected.count(triple)) << "a triple the model cannot produce";
-  for (const auto &[triple, e] : expected) {
-    const auto it = counts.find(triple);
-    const double o = it == counts.end() ? 0 : it->second;
-    if (e < 5) {
-      pooledExp += e;
-      pooledObs += o;
-      continue;
-    }
-    chi += (o - e) * (o - e) / e;
-    ++cells;
-
-  }
-  if (pooledExp >= 5) {
-    chi += (pooledObs - pooledExp) * (pooledObs - pooledExp) / pooledExp;
-    ++cells;
-  }
+  int cells = 0, unexpected = 0;
+  const double chi =
+      fake::tripleChiSquare(counts, fake::exactTriples(*f, prompt), n, &cells, &unexpected);
+  EXPECT_EQ(unexpected, 0) << "triples the model cannot produce";
   ASSERT_GE(cells, 10);
-  const double bound = chiSquareBound(cells - 1);
+  const double bound = fake::chiSquareBound001(cells - 1);
   printf("speculative sampling (%s) over the fake model: %d triples in %d cells, chi-square "
          "%.1f (p = 0.001 bound %.1f); drafted %lld, accepted %lld\n",
          useDraft ? "draft model" : "prompt lookup", n, cells, chi, bound, (long long)drafted,
