@@ -33,6 +33,8 @@ void usage(FILE *out, const char *argv0) {
           "                          else model.milm next to it)\n"
           "  -p, --prompt TEXT       prompt\n"
           "  -f, --file FILE         read the prompt from FILE (text: no NUL bytes)\n"
+          "      --prompt-ids IDS    the prompt as token ids (\"1 72 301\"), used as given\n"
+          "                          (no BOS added)\n"
           "  -n, --n-predict N       tokens to generate (default 128; -1: until the end of\n"
           "                          text or a full context)\n"
           "  -c, --ctx-size N        context positions (default: all the model was\n"
@@ -211,6 +213,8 @@ struct Options {
   const char *model = nullptr;
   std::string prompt;
   bool havePrompt = false;
+  std::vector<int32_t> promptIds; // --prompt-ids
+  bool textPrompt = false;        // -p or -f
   long long nPredict = 128;
   long long nCtx = 0;
   long long threads = 0;
@@ -285,7 +289,7 @@ int parseArgs(int argc, char **argv, Options &o) {
       if (!needValue())
         return 1;
       o.prompt = v;
-      o.havePrompt = true;
+      o.havePrompt = o.textPrompt = true;
     } else if (arg == "-f" || arg == "--file") {
       if (!needValue())
         return 1;
@@ -296,6 +300,13 @@ int parseArgs(int argc, char **argv, Options &o) {
       if (size_t nul = o.prompt.find('\0'); nul != std::string::npos)
         return fail(std::string(v) + ": NUL byte at offset " + std::to_string(nul) +
                     ": the prompt file must be text");
+      o.havePrompt = o.textPrompt = true;
+    } else if (arg == "--prompt-ids") {
+      if (!needValue())
+        return 1;
+      o.promptIds.clear();
+      if (!parseIds(v, &o.promptIds))
+        return badValue("token ids >= 0 separated by spaces or commas, e.g. \"1 72 301\"");
       o.havePrompt = true;
     } else if (arg == "-n" || arg == "--n-predict") {
       if (!needValue())
@@ -461,6 +472,8 @@ int parseArgs(int argc, char **argv, Options &o) {
       return 1;
     }
   }
+  if (o.textPrompt && !o.promptIds.empty())
+    return fail("--prompt-ids cannot be combined with a text prompt (-p/-f)");
   const bool speculative = o.draftRequested || o.lookup;
   if (o.specFlags && !speculative)
     return fail("--draft-min, --draft-fixed, --draft-p-min, --lookup-ngram and --spec-tree need "
@@ -678,14 +691,33 @@ int main(int argc, char **argv) {
       milm_sampler_free(sampler);
     } else {
       if (o.displayPrompt) {
-        fwrite(o.prompt.data(), 1, o.prompt.size(), stdout);
+        if (o.promptIds.empty()) {
+          fwrite(o.prompt.data(), 1, o.prompt.size(), stdout);
+        } else {
+          char piece[256];
+          for (int32_t id : o.promptIds) {
+            int32_t n = milm_token_to_piece(model, id, 0, piece, sizeof piece);
+            if (n > 0)
+              fwrite(piece, 1, size_t(std::min<int32_t>(n, int32_t(sizeof piece))), stdout);
+          }
+        }
         fflush(stdout);
       }
       milm_generate_stats stats;
       int32_t grc;
-      if (draftCtx || o.lookup)
+      const int32_t *ids = o.promptIds.data();
+      const int32_t nIds = int32_t(o.promptIds.size());
+      const bool byIds = !o.promptIds.empty();
+      if ((draftCtx || o.lookup) && byIds)
+        grc = milm_generate_speculative_tokens(ctx, draftCtx, sampler, ids, nIds,
+                                               int32_t(o.nPredict), &o.spec, onToken, nullptr,
+                                               &stats);
+      else if (draftCtx || o.lookup)
         grc = milm_generate_speculative(ctx, draftCtx, sampler, o.prompt.c_str(),
                                         int32_t(o.nPredict), &o.spec, onToken, nullptr, &stats);
+      else if (byIds)
+        grc = milm_generate_tokens(ctx, sampler, ids, nIds, int32_t(o.nPredict), onToken,
+                                   nullptr, &stats);
       else
         grc = milm_generate(ctx, sampler, o.prompt.c_str(), int32_t(o.nPredict), onToken,
                             nullptr, &stats);

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Greedy generation against an independent reference (issue 20, point 6).
 
-    check_greedy.py MILM_RUN MODEL.gguf REF.jsonl PROMPT_TOKENS [milm-run args...]
+    check_greedy.py MILM_RUN MODEL.gguf REF.jsonl PROMPT_TOKENS [--ids] [milm-run args...]
 
 REF.jsonl (a training script's, models/*.ref.jsonl) holds BOS and a prompt in its first
 PROMPT_TOKENS inputs and then the reference's greedy picks (each row's argmax is the next
@@ -10,6 +10,10 @@ GPT-2 byte mapping); `MILM_RUN -p TEXT -n N --temp 0` must print the text of the
 picks, up to the first position where milm's own teacher-forced top-1 (`--logits-for`)
 differs from the reference's (near-ties may part ways there, not before). Prints one
 PASS/FAIL line; exits 1 on FAIL.
+
+--ids: the prompt goes in as its token ids (`milm-run --prompt-ids`, BOS included) and
+the expected text is the picks' pieces, for models whose prompt text is not known (the
+llama.cpp fixtures: SentencePiece vocabularies, "▁" a space, "<0xXX>" a byte).
 """
 import json
 import subprocess
@@ -40,11 +44,22 @@ def byte_decoder():
 def main(argv):
     milm_run, gguf, ref_path, n_prompt = argv[1], argv[2], argv[3], int(argv[4])
     extra = argv[5:]
+    by_ids = "--ids" in extra
+    extra = [a for a in extra if a != "--ids"]
     rows = [json.loads(l) for l in open(ref_path) if l.strip()]
     tokens = gguf_tokens(gguf)
     dec = byte_decoder()
 
     def text(ids):
+        if by_ids:  # SentencePiece pieces
+            out = b""
+            for i in ids:
+                t = tokens[i]
+                if len(t) == 6 and t.startswith("<0x") and t.endswith(">"):
+                    out += bytes([int(t[3:5], 16)])
+                else:
+                    out += t.replace("\u2581", " ").encode("utf-8")
+            return out.decode("utf-8", "replace")
         return bytes(dec[c] for i in ids for c in tokens[i]).decode("utf-8", "replace")
 
     ids = [r["input"] for r in rows]
@@ -60,7 +75,9 @@ def main(argv):
             agree = j - (n_prompt - 1)
             break
     want = text(picks[:agree])
-    got = subprocess.run([milm_run, *extra, "-p", prompt, "-n", str(len(picks)), "--temp", "0",
+    prompt_args = (["--prompt-ids", " ".join(map(str, ids[:n_prompt]))] if by_ids
+                   else ["-p", prompt])
+    got = subprocess.run([milm_run, *extra, *prompt_args, "-n", str(len(picks)), "--temp", "0",
                           "--no-display-prompt"], stdout=subprocess.PIPE,
                          stderr=subprocess.DEVNULL, check=True).stdout.decode("utf-8", "replace")
     ok = agree > 0 and got.startswith(want)
