@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   # toolchain and build
-  cmake ninja-build ccache python3 git
+  cmake ninja-build ccache python3 git pkgconf
   # LLVM / MLIR 22 (lit and FileCheck come with llvm-22-tools)
   llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools clang-22 lld-22 libclang-rt-22-dev
   # serialisation formats

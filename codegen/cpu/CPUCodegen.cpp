@@ -207,7 +207,7 @@ llvm::Error emitCPUObject(mlir::ModuleOp module, const LoweredModelInfo &info,
     return err(target.triple + ": " + lookupError);
   llvm::TargetOptions opts;
   std::unique_ptr<llvm::TargetMachine> machine(tgt->createTargetMachine(
-      triple, target.cpu, target.features, opts, llvm::Reloc::Static, std::nullopt,
+      triple, target.cpu, target.features, opts, llvm::Reloc::PIC_, std::nullopt,
       llvm::CodeGenOptLevel::Aggressive));
   mod->setDataLayout(machine->createDataLayout());
 

@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 #include "tools/milmc/Compile.h"
 #include "tools/milmc/Compare.h"
+#include "tools/milmc/Package.h"
 
 #include "codegen/Target.h"
 #include "frontends/builder/ModelBuilder.h"
@@ -139,7 +140,8 @@ struct CompiledUnit {
   std::string modelName;
   ModelConfig config;
   std::optional<TokenizerData> tokenizer;
-  int64_t kvCapacity = 0;
+  int64_t kvCapacity = 0, maxTokens = 0;
+  uint64_t weightsBytes = 0, kvBytes = 0, arenaBytes = 0;
   double tImport = 0, tLower = 0, tCodegen = 0, tArtifact = 0;
   CodegenTimings tm;
 };
@@ -251,6 +253,11 @@ llvm::Expected<CompiledUnit> compileUnit(const CompileOptions &opts, const UnitO
                                    ram / 1073741824.0);
   }
   out.kvCapacity = info->kvCapacity;
+  out.maxTokens = info->maxTokens;
+  out.weightsBytes = info->weightsBytes;
+  out.arenaBytes = info->arenaBytes;
+  milm_kv_cache_bytes(info->layers, info->kvCapacity, info->kvHeads, info->headDim,
+                      &out.kvBytes);
   out.modelName = info->modelName;
   out.tLower = lowering.done();
 
@@ -431,6 +438,12 @@ llvm::Error compileModel(const CompileOptions &opts) {
       !llvm::StringRef(llvm::sys::getDefaultTargetTriple()).starts_with(target->arch))
     return err("the quality gate (--max-kl) runs the compiled model on this machine, which "
                "cannot run " + target->triple + " code; gate a host build");
+  if (opts.emit != "exe" && opts.emit != "package")
+    return err("--emit '" + opts.emit + "': exe (milm-run and its weights) or package (also a "
+               "library, header, CMake and pkg-config files and an example)");
+  if (opts.emit == "package" && opts.embedWeights)
+    return err("--emit package with --embed-weights: not yet (the library would need the "
+               "weights linked in); ship model.milm beside the library");
   if (opts.maxTokens < 1 || opts.maxTokens > 4096)
     return err("--max-tokens must be in [1, 4096], got " + llvm::Twine(opts.maxTokens));
   const bool haveDraft = !opts.draft.empty();
@@ -561,6 +574,30 @@ llvm::Error compileModel(const CompileOptions &opts) {
     llvm::errs() << "milmc: quality gate passed: " << line << " <= --max-kl " << bound << "\n";
   }
 
+  std::vector<std::string> packaged;
+  if (opts.emit == "package") {
+    Stage packaging("writing the package");
+    PackageSpec p;
+    p.dir = staging;
+    p.modelName = unit->modelName;
+    p.triple = target->triple;
+    p.cpu = target->cpu;
+    p.requiredFeatures = target->requiredFeatures;
+    p.objects = objects;
+    p.runtimeArchive = link->runtimeArchive;
+    p.headerPath = MILM_RUNTIME_HEADER;
+    p.hasDraft = draft.has_value();
+    p.weightsBytes = unit->weightsBytes;
+    p.kvBytes = unit->kvBytes;
+    p.arenaBytes = unit->arenaBytes;
+    p.kvCapacity = unit->kvCapacity;
+    p.maxTokens = unit->maxTokens;
+    llvm::Expected<std::vector<std::string>> w = writePackage(p);
+    if (!w)
+      return w.takeError();
+    packaged = std::move(*w);
+  }
+
   // Into place: the objects, the weights (or, embedded, no stale .milm), then
   // the executable. Without a draft, an earlier compile's draft files go: they
   // would mislead.
@@ -586,6 +623,20 @@ llvm::Error compileModel(const CompileOptions &opts) {
     llvm::sys::fs::remove(opts.outDir + "/model.milm");
   else if (llvm::Error e = moveIn("model.milm"))
     return e;
+  // A package's parts replace an earlier package's; without --emit package an
+  // earlier package (PACKAGE.md marks one) goes: it would hold another model.
+  const bool hadPackage = llvm::sys::fs::exists(opts.outDir + "/PACKAGE.md");
+  for (const char *part : {"lib", "include", "examples", "PACKAGE.md"})
+    if (!packaged.empty() || hadPackage) {
+      std::string to = opts.outDir + "/" + part;
+      if (llvm::sys::fs::is_directory(to))
+        llvm::sys::fs::remove_directories(to);
+      else
+        llvm::sys::fs::remove(to);
+    }
+  for (const std::string &part : packaged)
+    if (llvm::Error e = moveIn(part.c_str()))
+      return e;
   if (llvm::Error e = moveIn("milm-run"))
     return e;
 
@@ -593,7 +644,10 @@ llvm::Error compileModel(const CompileOptions &opts) {
   if (draft)
     llvm::errs() << " with the draft " << draft->modelName;
   llvm::errs() << " for " << target->triple << " (" << target->cpu << ", " << target->ukernels
-               << " kernels) into " << opts.outDir << "\n";
+               << " kernels) into " << opts.outDir
+               << (packaged.empty() ? "" : " (with the package milm_" +
+                                               packageName(unit->modelName) + ")")
+               << "\n";
   if (draft && draft->kvCapacity < unit->kvCapacity)
     llvm::errs() << "milmc: warning: the draft's KV cache holds " << draft->kvCapacity
                  << " positions, the model's " << unit->kvCapacity

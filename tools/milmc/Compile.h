@@ -17,6 +17,9 @@ struct CompileOptions {
   int64_t kvCacheSize = 0;  ///< 0: the model's context length
   bool verbose = false;     ///< per-stage timings
   bool embedWeights = false; ///< link model.milm into milm-run; OUT/ gets no model.milm
+  /// "exe": milm-run and its weights; "package": also what a device team
+  /// links into its own program (tools/milmc/Package.h).
+  std::string emit = "exe";
   bool repack = true;        ///< repack weights into the target kernels' layouts (q4_0x8 on x86-64)
   std::string quantize;      ///< milm-quantize's format ("": keep the model's formats)
   bool quantizePure = false; ///< milm-quantize's `pure`

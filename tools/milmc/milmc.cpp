@@ -143,6 +143,12 @@ static cl::opt<bool> compileDraftQuantizePure("draft-quantize-pure",
                                               cl::desc("With --draft-quantize: every matrix in "
                                                        "that format"),
                                               cl::sub(compileCmd), cl::cat(compileCat));
+static cl::opt<std::string> compileEmit(
+    "emit",
+    cl::desc("exe (default): milm-run and its weights; package: also a static library of the "
+             "model and the runtime, the C header, CMake and pkg-config files, an example and "
+             "PACKAGE.md, for linking into your own program"),
+    cl::value_desc("kind"), cl::init("exe"), cl::sub(compileCmd), cl::cat(compileCat));
 static cl::opt<bool> compileVerbose("v", cl::desc("Print the time of each stage"), cl::sub(compileCmd),
                                     cl::cat(compileCat));
 
@@ -392,6 +398,7 @@ int main(int argc, char **argv) {
     opts.evalText = compileEvalText;
     opts.evalChunks = compileEvalChunks;
     opts.draft = compileDraft;
+    opts.emit = compileEmit;
     opts.draftQuantize = compileDraftQuantize;
     opts.draftQuantizePure = compileDraftQuantizePure;
     if ((!compileDraftQuantize.empty() || compileDraftQuantizePure) && compileDraft.empty())
