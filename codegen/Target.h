@@ -69,6 +69,12 @@ struct LoweredModelInfo {
   /// draft model `milmc compile --draft` links into the same executable
   /// (model_abi.h).
   std::string symbolPrefix = "milm_";
+  /// When not empty (and not symbolPrefix): the object also defines
+  /// <aliasPrefix>forward and <aliasPrefix>model_descriptor as weak aliases,
+  /// so that code under a package's own prefix ("milm_tiny_kjv_") still links
+  /// where the default names are expected (milm-run, milm_model_open), and two
+  /// packages' objects link into one program.
+  std::string aliasPrefix;
 };
 
 struct CodegenTimings {

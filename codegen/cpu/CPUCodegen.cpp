@@ -11,6 +11,7 @@
 #include "mlir/Target/LLVMIR/Export.h"
 #include "llvm/Bitcode/BitcodeReader.h"
 #include "llvm/IR/Constants.h"
+#include "llvm/IR/GlobalAlias.h"
 #include "llvm/IR/GlobalVariable.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/LegacyPassManager.h"
@@ -225,8 +226,24 @@ llvm::Error emitCPUObject(mlir::ModuleOp module, const LoweredModelInfo &info,
     f.removeFnAttr(llvm::Attribute::NoInline);
   }
   // Everything but the ABI symbols becomes internal.
+  // Weak aliases under the default names (LoweredModelInfo::aliasPrefix).
+  std::string aliasForward, aliasDescriptor;
+  if (!info.aliasPrefix.empty() && info.aliasPrefix != info.symbolPrefix) {
+    aliasForward = info.aliasPrefix + "forward";
+    aliasDescriptor = info.aliasPrefix + "model_descriptor";
+    for (auto [alias, target] : {std::pair{aliasForward, forwardName},
+                                 std::pair{aliasDescriptor, descriptorName}}) {
+      llvm::GlobalValue *gv = mod->getNamedValue(target);
+      if (!gv)
+        return err("the lowered model has no " + target);
+      llvm::GlobalAlias::create(gv->getValueType(), 0, llvm::GlobalValue::WeakAnyLinkage, alias,
+                                gv, mod.get());
+    }
+  }
   llvm::internalizeModule(*mod, [&](const llvm::GlobalValue &gv) {
-    return gv.getName() == forwardName || gv.getName() == descriptorName;
+    llvm::StringRef n = gv.getName();
+    return n == forwardName || n == descriptorName ||
+           (!aliasForward.empty() && (n == aliasForward || n == aliasDescriptor));
   });
   if (llvm::verifyModule(*mod, &llvm::errs()))
     return err("the linked model module does not verify");

@@ -219,8 +219,22 @@ extern "C" {
 
 milm_model *milm_model_open(const char *path, const milm_model_params *params) {
   const milm::rt::LinkedCode code = milm::rt::linkedModel();
+  if (!code.desc || !code.forward) {
+    setApiError("milm_model_open: no model's code is linked under the default names (a "
+                "package's model opens with its milm_<name>_open, milm_<name>.h)");
+    return nullptr;
+  }
   return openModel(code.desc, code.forward, path, params, milm_embedded_artifact_start,
                    milm_embedded_artifact_end, milm_default_model_path());
+}
+
+milm_model *milm_model_open_code(const struct milm_model_desc *descriptor,
+                                 milm_forward_function forward, const char *path,
+                                 const milm_model_params *params) {
+  MILM_NONNULL(descriptor, nullptr);
+  MILM_NONNULL(forward, nullptr);
+  MILM_NONNULL(path, nullptr);
+  return openModel(descriptor, forward, path, params, nullptr, nullptr, path);
 }
 
 int32_t milm_has_draft(void) { return milm::rt::linkedDraft().desc ? 1 : 0; }

@@ -129,6 +129,10 @@ struct UnitOptions {
   std::string model;      ///< its file
   std::string stem;       ///< "model" or "draft": STAGING/<stem>.o and <stem>.milm
   std::string symbolPrefix; ///< "milm_" or "milm_draft_" (model_abi.h)
+  /// --emit package: the symbols carry the package's own prefix
+  /// ("milm_<name>_", "milm_<name>_draft_"), symbolPrefix's names are weak
+  /// aliases of them.
+  bool packagePrefix = false;
   std::string quantize;
   bool quantizePure = false;
   bool rotate = false;
@@ -138,6 +142,7 @@ struct UnitOptions {
 struct CompiledUnit {
   std::string object, artifact; ///< STAGING/<stem>.o and <stem>.milm
   std::string modelName;
+  std::string symbolPrefix; ///< what the object's symbols are named with
   ModelConfig config;
   std::optional<TokenizerData> tokenizer;
   int64_t kvCapacity = 0, maxTokens = 0;
@@ -228,6 +233,12 @@ llvm::Expected<CompiledUnit> compileUnit(const CompileOptions &opts, const UnitO
   if (!info)
     return info.takeError();
   info->symbolPrefix = u.symbolPrefix;
+  if (u.packagePrefix) {
+    info->aliasPrefix = u.symbolPrefix;
+    info->symbolPrefix = "milm_" + packageName(info->modelName) +
+                         (u.stem == "model" ? "_" : "_" + u.stem + "_");
+  }
+  out.symbolPrefix = info->symbolPrefix;
   // What the runtime would refuse when it creates a context: say it now.
   if (info->kvCapacity > MILM_MODEL_MAX_KV_CAPACITY)
     return err(u.model + ": a KV cache of " + llvm::Twine(info->kvCapacity) +
@@ -463,6 +474,7 @@ llvm::Error compileModel(const CompileOptions &opts) {
   mainUnit.quantize = opts.quantize;
   mainUnit.quantizePure = opts.quantizePure;
   mainUnit.rotate = opts.rotate;
+  mainUnit.packagePrefix = opts.emit == "package";
   llvm::Expected<CompiledUnit> unit =
       compileUnit(opts, mainUnit, *backend, *target, stagingDir);
   if (!unit)
@@ -477,6 +489,7 @@ llvm::Error compileModel(const CompileOptions &opts) {
     d.symbolPrefix = "milm_draft_";
     d.quantize = opts.draftQuantize;
     d.quantizePure = opts.draftQuantizePure;
+    d.packagePrefix = opts.emit == "package";
     llvm::Expected<CompiledUnit> du = compileUnit(opts, d, *backend, *target, stagingDir);
     if (!du)
       return err("--draft: " + llvm::toString(du.takeError()));
@@ -585,7 +598,9 @@ llvm::Error compileModel(const CompileOptions &opts) {
     p.requiredFeatures = target->requiredFeatures;
     p.objects = objects;
     p.runtimeArchive = link->runtimeArchive;
-    p.headerPath = MILM_RUNTIME_HEADER;
+    p.link = link;
+    p.headerDir = MILM_RUNTIME_INCLUDE_DIR;
+    p.symbolPrefix = unit->symbolPrefix;
     p.hasDraft = draft.has_value();
     p.weightsBytes = unit->weightsBytes;
     p.kvBytes = unit->kvBytes;

@@ -3,6 +3,7 @@
 #include "tools/milmc/Package.h"
 
 #include "milm/milm.h"
+#include "runtime/LinkConfig.h"
 
 #include "llvm/Object/Archive.h"
 #include "llvm/Object/ArchiveWriter.h"
@@ -10,8 +11,11 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/Regex.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <algorithm>
 #include <cctype>
 
 namespace milm {
@@ -53,7 +57,7 @@ const char *kExample = R"(/* A minimal program over the milm C API: generates te
  *   cc generate.c $(pkg-config --cflags --libs milm_@NAME@) -o generate
  *   ./generate model.milm "Once upon a time" 64 [seed] [temperature]
  */
-#include <milm/milm.h>
+#include <milm/milm_@NAME@.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,7 +74,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: %s MODEL.milm PROMPT [N [SEED [TEMPERATURE]]]\n", argv[0]);
     return 2;
   }
-  milm_model *model = milm_model_open(argv[1], NULL);
+  /* milm_model_open(argv[1], NULL) opens it too where it is the only model
+   * and its code is linked in whole (the shared library); this names it. */
+  milm_model *model = milm_@NAME@_open(argv[1], NULL);
   if (!model) {
     fprintf(stderr, "error: %s\n", milm_last_error());
     return 1;
@@ -103,6 +109,32 @@ int main(int argc, char **argv) {
   return rc == 0 ? 0 : 1;
 }
 )";
+
+/// The functions milm.h declares (comments removed first).
+std::vector<std::string> apiFunctions(llvm::StringRef header) {
+  std::string code;
+  for (size_t i = 0; i < header.size();) {
+    if (header.substr(i).starts_with("/*")) {
+      size_t end = header.find("*/", i + 2);
+      i = end == llvm::StringRef::npos ? header.size() : end + 2;
+    } else if (header.substr(i).starts_with("//")) {
+      size_t end = header.find('\n', i);
+      i = end == llvm::StringRef::npos ? header.size() : end;
+    } else {
+      code += header[i++];
+    }
+  }
+  std::vector<std::string> names;
+  llvm::Regex decl("(milm_[a-z0-9_]+)[ \t\n]*\\(");
+  llvm::StringRef rest = code;
+  llvm::SmallVector<llvm::StringRef, 2> m;
+  while (decl.match(rest, &m)) {
+    if (std::find(names.begin(), names.end(), m[1].str()) == names.end())
+      names.push_back(m[1].str());
+    rest = rest.substr(size_t(m[0].data() - rest.data()) + m[0].size());
+  }
+  return names;
+}
 
 std::string replaceAll(std::string s, const std::string &from, const std::string &to) {
   for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
@@ -167,12 +199,72 @@ llvm::Expected<std::vector<std::string>> writePackage(const PackageSpec &spec) {
       return err(path + ": " + llvm::toString(std::move(e)));
   }
 
-  // The header.
-  {
-    auto h = llvm::MemoryBuffer::getFile(spec.headerPath);
+  // The shared library: the static one whole, the C++ runtime inside, only
+  // the C API and the model's own symbols exported (a version script).
+  if (spec.link) {
+    auto h = llvm::MemoryBuffer::getFile(spec.headerDir + "/milm.h");
     if (!h)
-      return err(spec.headerPath + ": " + h.getError().message());
-    if (llvm::Error e = writeText(spec.dir + "/include/milm/milm.h", (*h)->getBuffer().str()))
+      return err(spec.headerDir + "/milm.h: " + h.getError().message());
+    std::string script = "{\n  global:\n";
+    for (const std::string &f : apiFunctions((*h)->getBuffer()))
+      script += "    " + f + ";\n";
+    for (const std::string &sym : {spec.symbolPrefix + "forward",
+                                   spec.symbolPrefix + "model_descriptor",
+                                   std::string("milm_forward"),
+                                   std::string("milm_model_descriptor")})
+      script += "    " + sym + ";\n";
+    script += "  local: *;\n};\n";
+    const std::string mapPath = spec.dir + "/exports.map";
+    if (llvm::Error e = writeText(mapPath, script))
+      return std::move(e);
+    const std::string so = "lib" + pkg + ".so";
+    std::vector<std::string> args = link::lldSharedArgs(*spec.link, spec.dir + "/" + lib,
+                                                        mapPath, so, spec.dir + "/lib/" + so);
+    args.insert(args.begin(), link::lldPath());
+    std::vector<llvm::StringRef> argv(args.begin(), args.end());
+    std::string msg;
+    int rc = llvm::sys::ExecuteAndWait(args[0], argv, std::nullopt, {}, 0, 0, &msg);
+    llvm::sys::fs::remove(mapPath);
+    if (rc != 0)
+      return err("linking lib/" + so + " failed (" +
+                 (msg.empty() ? "ld.lld exit " + std::to_string(rc) : msg) + ")");
+  }
+
+  // The headers: the C API, the generated code's contract, and this model's
+  // open function (its symbols carry the package's prefix, so several
+  // packages link into one program).
+  for (const char *h : {"milm.h", "model_abi.h"}) {
+    const std::string from = spec.headerDir + "/" + h;
+    auto buf = llvm::MemoryBuffer::getFile(from);
+    if (!buf)
+      return err(from + ": " + buf.getError().message());
+    if (llvm::Error e =
+            writeText(spec.dir + "/include/milm/" + h, (*buf)->getBuffer().str()))
+      return std::move(e);
+  }
+  {
+    const std::string guard = "MILM_PACKAGE_" + llvm::StringRef(name).upper() + "_H";
+    const std::string &sp = spec.symbolPrefix;
+    if (llvm::Error e = writeText(
+            spec.dir + "/include/milm/" + pkg + ".h",
+            "/* " + pkg + ".h: " + spec.modelName + " compiled by milmc for " + spec.triple +
+                ".\n"
+                " * " + pkg + "_open(path, params) opens it (milm.h: milm_model_open_code);\n"
+                " * milm_model_open() opens it too where its code is linked in whole (the\n"
+                " * shared library); with the static library, call this. */\n"
+                "#ifndef " + guard + "\n#define " + guard + "\n\n"
+                "#include \"milm/milm.h\"\n#include \"milm/model_abi.h\"\n\n"
+                "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
+                "extern const milm_model_desc " + sp + "model_descriptor;\n"
+                "int32_t " + sp + "forward(milm_exec *ex, const uint8_t *weights, uint16_t *kv, "
+                "uint8_t *arena,\n"
+                "    const int32_t *tokens, const int32_t *positions, int64_t n_tokens, "
+                "int32_t all_logits,\n    float *logits);\n\n"
+                "static inline milm_model *" + pkg + "_open(const char *path,\n"
+                "                                          const milm_model_params *params) {\n"
+                "  return milm_model_open_code(&" + sp + "model_descriptor, " + sp +
+                "forward, path, params);\n}\n\n"
+                "#ifdef __cplusplus\n}\n#endif\n\n#endif\n"))
       return std::move(e);
   }
 
@@ -232,6 +324,13 @@ llvm::Expected<std::vector<std::string>> writePackage(const PackageSpec &spec) {
     << "CMake: `find_package(" << pkg << " REQUIRED PATHS <this folder>/lib/cmake)`, then "
     << "`target_link_libraries(app PRIVATE " << pkg << "::" << pkg << ")`; `" << pkg
     << "_MODEL` is the weights' path.\n\n"
+    << "Shared: `lib/lib" << pkg << ".so` exports only the C API and this model's symbols "
+       "(the C++ runtime is inside it; it needs libc and libm): `cc app.c -I include "
+       "-L lib -l" << pkg << "`, with the folder on the library path at run time.\n\n"
+    << "Several models in one program: each package's symbols carry its own prefix; open this "
+       "one with `" << pkg << "_open(path, params)` from `include/milm/" << pkg << ".h`. "
+       "`milm_model_open` opens a model only where its code is linked in whole (the shared "
+       "library, or milm-run): with the static library, name the model.\n\n"
     << "`examples/generate.c` is a complete program. The library is position-independent: it "
        "links into a PIE executable. It holds the C++ runtime's code, so the link needs the "
        "C++ standard library (`-lstdc++`); the API is plain C.\n";

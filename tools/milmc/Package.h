@@ -6,9 +6,10 @@
 // README written for this model (target, CPU features, memory, link line).
 //
 //   OUT/lib/libmilm_<name>.a
+//   OUT/lib/libmilm_<name>.so (only the C API and the model's symbols exported)
 //   OUT/lib/pkgconfig/milm_<name>.pc
 //   OUT/lib/cmake/milm_<name>/milm_<name>Config.cmake
-//   OUT/include/milm/milm.h
+//   OUT/include/milm/milm.h, model_abi.h, milm_<name>.h
 //   OUT/examples/generate.c
 //   OUT/PACKAGE.md
 //
@@ -23,6 +24,9 @@
 #include <vector>
 
 namespace milm {
+namespace link {
+struct TargetLinkConfig;
+}
 
 struct PackageSpec {
   std::string dir;                  ///< where to write (the staging folder)
@@ -30,7 +34,9 @@ struct PackageSpec {
   std::string triple, cpu, requiredFeatures;
   std::vector<std::string> objects; ///< model.o (and draft.o)
   std::string runtimeArchive;       ///< libmilm_runtime.a of the target
-  std::string headerPath;           ///< runtime/include/milm/milm.h
+  const link::TargetLinkConfig *link = nullptr; ///< links lib/libmilm_<name>.so
+  std::string headerDir;            ///< runtime/include/milm: milm.h and model_abi.h
+  std::string symbolPrefix;         ///< the model object's symbols: "milm_<name>_"
   bool hasDraft = false;
   uint64_t weightsBytes = 0, kvBytes = 0, arenaBytes = 0;
   int64_t kvCapacity = 0, maxTokens = 0;

@@ -73,6 +73,20 @@ const char *milm_default_model_path(void);
 milm_model *milm_model_open(const char *path, const milm_model_params *params);
 void milm_model_close(milm_model *model);
 
+/* The model code of a package (`milmc compile --emit package`), by its
+ * descriptor and entry point (model_abi.h): what milm_<name>_open() in the
+ * package's milm_<name>.h calls, so that several packages' models open in one
+ * program. The weights are at `path`. NULL on error. */
+struct milm_model_desc;
+struct milm_exec;
+typedef int32_t (*milm_forward_function)(struct milm_exec *ex, const uint8_t *weights,
+                                         uint16_t *kv, uint8_t *arena, const int32_t *tokens,
+                                         const int32_t *positions, int64_t n_tokens,
+                                         int32_t all_logits, float *logits);
+milm_model *milm_model_open_code(const struct milm_model_desc *descriptor,
+                                 milm_forward_function forward, const char *path,
+                                 const milm_model_params *params);
+
 /* Non-zero when this executable holds a draft model's code (`milmc compile
  * --draft`). */
 int32_t milm_has_draft(void);
