@@ -169,13 +169,34 @@ namespace {
 /// Opens the weights of the code `desc`/`forward`: `path`, else the artifact
 /// embedded between `embStart` and `embEnd` when there is one, else
 /// `defaultPath`.
-milm_model *openModel(const milm_model_desc *desc, milm_forward_fn forward, const char *path,
-                      const milm_model_params *params, const unsigned char *embStart,
-                      const unsigned char *embEnd, const char *defaultPath) {
+/// Where a model's weights are: a file, or bytes in memory (embedded in the
+/// executable, or the application's) with a name for messages.
+struct WeightSource {
+  const char *path = nullptr;
+  const unsigned char *data = nullptr;
+  uint64_t size = 0;
+  const char *name = nullptr;
+};
+
+/// The weights of an open call: `path`, else the artifact embedded between
+/// `embStart` and `embEnd` when there is one, else `defaultPath`.
+WeightSource fileOrEmbedded(const char *path, const unsigned char *embStart,
+                            const unsigned char *embEnd, const char *defaultPath,
+                            const char *embeddedName) {
+  WeightSource w;
+  if (!path && embStart && embEnd) {
+    w.data = embStart;
+    w.size = uint64_t(embEnd - embStart);
+    w.name = embeddedName;
+  } else {
+    w.path = path ? path : defaultPath;
+  }
+  return w;
+}
+
+milm_model *openModel(const milm_model_desc *desc, milm_forward_fn forward,
+                      const WeightSource &src, const milm_model_params *params) {
   milm_model_params p = params ? *params : milm_model_default_params();
-  const bool embedded = !path && embStart != nullptr && embEnd != nullptr;
-  if (!path && !embedded)
-    path = defaultPath;
   milm_model *m = new milm_model;
   m->desc = desc;
   m->forward = forward;
@@ -193,12 +214,8 @@ milm_model *openModel(const milm_model_desc *desc, milm_forward_fn forward, cons
   // Read into memory (faster decoding; mapped anyway when the copy would not
   // fit in the memory available) unless asked to map.
   const Artifact::Load load = p.use_mmap ? Artifact::Load::Map : Artifact::Load::Read;
-  bool ok = embedded ? m->artifact.openMemory(embStart, uint64_t(embEnd - embStart),
-                                              embStart == milm_embedded_artifact_start
-                                                  ? "<embedded model.milm>"
-                                                  : "<embedded draft.milm>",
-                                              &err, load)
-                     : m->artifact.open(path, &err, load);
+  bool ok = src.data ? m->artifact.openMemory(src.data, src.size, src.name, &err, load)
+                     : m->artifact.open(src.path, &err, load);
   ok = ok && m->artifact.checkAgainst(*m->desc, &err);
   if (ok && p.verify_checksums) {
     ThreadPool pool;
@@ -224,8 +241,10 @@ milm_model *milm_model_open(const char *path, const milm_model_params *params) {
                 "package's model opens with its milm_<name>_open, milm_<name>.h)");
     return nullptr;
   }
-  return openModel(code.desc, code.forward, path, params, milm_embedded_artifact_start,
-                   milm_embedded_artifact_end, milm_default_model_path());
+  return openModel(code.desc, code.forward,
+                   fileOrEmbedded(path, milm_embedded_artifact_start, milm_embedded_artifact_end,
+                                  milm_default_model_path(), "<embedded model.milm>"),
+                   params);
 }
 
 milm_model *milm_model_open_code(const struct milm_model_desc *descriptor,
@@ -234,7 +253,33 @@ milm_model *milm_model_open_code(const struct milm_model_desc *descriptor,
   MILM_NONNULL(descriptor, nullptr);
   MILM_NONNULL(forward, nullptr);
   MILM_NONNULL(path, nullptr);
-  return openModel(descriptor, forward, path, params, nullptr, nullptr, path);
+  WeightSource src;
+  src.path = path;
+  return openModel(descriptor, forward, src, params);
+}
+
+milm_model *milm_model_open_code_memory(const struct milm_model_desc *descriptor,
+                                        milm_forward_function forward, const void *data,
+                                        size_t size, const milm_model_params *params) {
+  MILM_NONNULL(descriptor, nullptr);
+  MILM_NONNULL(forward, nullptr);
+  MILM_NONNULL(data, nullptr);
+  WeightSource src;
+  src.data = static_cast<const unsigned char *>(data);
+  src.size = uint64_t(size);
+  src.name = "<model.milm in memory>";
+  return openModel(descriptor, forward, src, params);
+}
+
+milm_model *milm_model_open_memory(const void *data, size_t size,
+                                   const milm_model_params *params) {
+  const milm::rt::LinkedCode code = milm::rt::linkedModel();
+  if (!code.desc || !code.forward) {
+    setApiError("milm_model_open_memory: no model's code is linked under the default names (a "
+                "package's model opens with its milm_<name>_open_memory, milm_<name>.h)");
+    return nullptr;
+  }
+  return milm_model_open_code_memory(code.desc, code.forward, data, size, params);
 }
 
 int32_t milm_has_draft(void) { return milm::rt::linkedDraft().desc ? 1 : 0; }
@@ -246,8 +291,10 @@ milm_model *milm_model_open_draft(const char *path, const milm_model_params *par
                 "--draft MODEL)");
     return nullptr;
   }
-  return openModel(code.desc, code.forward, path, params, milm_embedded_draft_start,
-                   milm_embedded_draft_end, milm_default_draft_path());
+  return openModel(code.desc, code.forward,
+                   fileOrEmbedded(path, milm_embedded_draft_start, milm_embedded_draft_end,
+                                  milm_default_draft_path(), "<embedded draft.milm>"),
+                   params);
 }
 
 void milm_model_close(milm_model *model) { delete model; }

@@ -449,12 +449,14 @@ llvm::Error compileModel(const CompileOptions &opts) {
       !llvm::StringRef(llvm::sys::getDefaultTargetTriple()).starts_with(target->arch))
     return err("the quality gate (--max-kl) runs the compiled model on this machine, which "
                "cannot run " + target->triple + " code; gate a host build");
-  if (opts.emit != "exe" && opts.emit != "package")
-    return err("--emit '" + opts.emit + "': exe (milm-run and its weights) or package (also a "
-               "library, header, CMake and pkg-config files and an example)");
-  if (opts.emit == "package" && opts.embedWeights)
-    return err("--emit package with --embed-weights: not yet (the library would need the "
-               "weights linked in); ship model.milm beside the library");
+  if (opts.emit != "exe" && opts.emit != "lib" && opts.emit != "package")
+    return err("--emit '" + opts.emit + "': exe (milm-run and its weights), lib (the model's "
+               "libraries, headers and weights) or package (both, with CMake and pkg-config "
+               "files, an example and PACKAGE.md)");
+  if (opts.emit != "exe" && opts.embedWeights)
+    return err("--emit " + opts.emit + " with --embed-weights: not yet (the library would need "
+               "the weights linked in); ship model.milm beside the library, or open it from "
+               "memory (milm_model_open_memory)");
   if (opts.maxTokens < 1 || opts.maxTokens > 4096)
     return err("--max-tokens must be in [1, 4096], got " + llvm::Twine(opts.maxTokens));
   const bool haveDraft = !opts.draft.empty();
@@ -474,7 +476,7 @@ llvm::Error compileModel(const CompileOptions &opts) {
   mainUnit.quantize = opts.quantize;
   mainUnit.quantizePure = opts.quantizePure;
   mainUnit.rotate = opts.rotate;
-  mainUnit.packagePrefix = opts.emit == "package";
+  mainUnit.packagePrefix = opts.emit != "exe";
   llvm::Expected<CompiledUnit> unit =
       compileUnit(opts, mainUnit, *backend, *target, stagingDir);
   if (!unit)
@@ -489,7 +491,7 @@ llvm::Error compileModel(const CompileOptions &opts) {
     d.symbolPrefix = "milm_draft_";
     d.quantize = opts.draftQuantize;
     d.quantizePure = opts.draftQuantizePure;
-    d.packagePrefix = opts.emit == "package";
+    d.packagePrefix = opts.emit != "exe";
     llvm::Expected<CompiledUnit> du = compileUnit(opts, d, *backend, *target, stagingDir);
     if (!du)
       return err("--draft: " + llvm::toString(du.takeError()));
@@ -588,8 +590,8 @@ llvm::Error compileModel(const CompileOptions &opts) {
   }
 
   std::vector<std::string> packaged;
-  if (opts.emit == "package") {
-    Stage packaging("writing the package");
+  if (opts.emit != "exe") {
+    Stage packaging(opts.emit == "lib" ? "writing the libraries" : "writing the package");
     PackageSpec p;
     p.dir = staging;
     p.modelName = unit->modelName;
@@ -607,6 +609,7 @@ llvm::Error compileModel(const CompileOptions &opts) {
     p.arenaBytes = unit->arenaBytes;
     p.kvCapacity = unit->kvCapacity;
     p.maxTokens = unit->maxTokens;
+    p.full = opts.emit == "package";
     llvm::Expected<std::vector<std::string>> w = writePackage(p);
     if (!w)
       return w.takeError();
@@ -622,12 +625,19 @@ llvm::Error compileModel(const CompileOptions &opts) {
       return err(to + ": cannot move into place: " + ec.message());
     return llvm::Error::success();
   };
-  if (llvm::Error e = moveIn("model.o"))
+  // --emit lib: the libraries, headers and weights only; an earlier compile's
+  // milm-run and objects go (they would be another build's).
+  const bool withExe = opts.emit != "lib";
+  if (!withExe) {
+    for (const char *stale : {"model.o", "draft.o", "milm-run"})
+      llvm::sys::fs::remove(opts.outDir + "/" + stale);
+  } else if (llvm::Error e = moveIn("model.o")) {
     return e;
-  if (draft) {
+  }
+  if (withExe && draft) {
     if (llvm::Error e = moveIn("draft.o"))
       return e;
-  } else {
+  } else if (withExe) {
     llvm::sys::fs::remove(opts.outDir + "/draft.o");
   }
   if (opts.embedWeights || !draft)
@@ -638,9 +648,11 @@ llvm::Error compileModel(const CompileOptions &opts) {
     llvm::sys::fs::remove(opts.outDir + "/model.milm");
   else if (llvm::Error e = moveIn("model.milm"))
     return e;
-  // A package's parts replace an earlier package's; without --emit package an
-  // earlier package (PACKAGE.md marks one) goes: it would hold another model.
-  const bool hadPackage = llvm::sys::fs::exists(opts.outDir + "/PACKAGE.md");
+  // A package's parts replace an earlier package's; without --emit lib or
+  // package an earlier one's (PACKAGE.md or include/milm/milm.h marks one) go:
+  // they would hold another build.
+  const bool hadPackage = llvm::sys::fs::exists(opts.outDir + "/PACKAGE.md") ||
+                          llvm::sys::fs::exists(opts.outDir + "/include/milm/milm.h");
   for (const char *part : {"lib", "include", "examples", "PACKAGE.md"})
     if (!packaged.empty() || hadPackage) {
       std::string to = opts.outDir + "/" + part;
@@ -652,16 +664,19 @@ llvm::Error compileModel(const CompileOptions &opts) {
   for (const std::string &part : packaged)
     if (llvm::Error e = moveIn(part.c_str()))
       return e;
-  if (llvm::Error e = moveIn("milm-run"))
-    return e;
+  if (withExe)
+    if (llvm::Error e = moveIn("milm-run"))
+      return e;
 
   llvm::errs() << "milmc: compiled " << unit->modelName;
   if (draft)
     llvm::errs() << " with the draft " << draft->modelName;
   llvm::errs() << " for " << target->triple << " (" << target->cpu << ", " << target->ukernels
                << " kernels) into " << opts.outDir
-               << (packaged.empty() ? "" : " (with the package milm_" +
-                                               packageName(unit->modelName) + ")")
+               << (packaged.empty() ? ""
+                   : std::string(opts.emit == "lib" ? " (the libraries of milm_"
+                                                    : " (with the package milm_") +
+                         packageName(unit->modelName) + ")")
                << "\n";
   if (draft && draft->kvCapacity < unit->kvCapacity)
     llvm::errs() << "milmc: warning: the draft's KV cache holds " << draft->kvCapacity

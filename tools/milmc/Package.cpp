@@ -264,9 +264,17 @@ llvm::Expected<std::vector<std::string>> writePackage(const PackageSpec &spec) {
                 "                                          const milm_model_params *params) {\n"
                 "  return milm_model_open_code(&" + sp + "model_descriptor, " + sp +
                 "forward, path, params);\n}\n\n"
+                "/* From a model.milm in memory (64-byte aligned; milm.h: milm_model_open_memory). */\n"
+                "static inline milm_model *" + pkg + "_open_memory(const void *data, size_t size,\n"
+                "                                          const milm_model_params *params) {\n"
+                "  return milm_model_open_code_memory(&" + sp + "model_descriptor, " + sp +
+                "forward, data, size,\n                                      params);\n}\n\n"
                 "#ifdef __cplusplus\n}\n#endif\n\n#endif\n"))
       return std::move(e);
   }
+
+  if (!spec.full)
+    return std::vector<std::string>{"lib", "include"};
 
   const std::string libs = "-lstdc++ -lm -lpthread";
   if (llvm::Error e = writeText(

@@ -38,6 +38,9 @@ struct PackageSpec {
   std::string headerDir;            ///< runtime/include/milm: milm.h and model_abi.h
   std::string symbolPrefix;         ///< the model object's symbols: "milm_<name>_"
   bool hasDraft = false;
+  /// false (--emit lib): the libraries and headers only, without pkg-config,
+  /// CMake, the example and PACKAGE.md.
+  bool full = true;
   uint64_t weightsBytes = 0, kvBytes = 0, arenaBytes = 0;
   int64_t kvCapacity = 0, maxTokens = 0;
 };

@@ -145,9 +145,10 @@ static cl::opt<bool> compileDraftQuantizePure("draft-quantize-pure",
                                               cl::sub(compileCmd), cl::cat(compileCat));
 static cl::opt<std::string> compileEmit(
     "emit",
-    cl::desc("exe (default): milm-run and its weights; package: also a static library of the "
-             "model and the runtime, the C header, CMake and pkg-config files, an example and "
-             "PACKAGE.md, for linking into your own program"),
+    cl::desc("exe (default): milm-run and its weights; lib: the model and the runtime as a "
+             "static and a shared library with the C headers and the weights, for linking into "
+             "your own program; package: both, with CMake and pkg-config files, an example and "
+             "PACKAGE.md"),
     cl::value_desc("kind"), cl::init("exe"), cl::sub(compileCmd), cl::cat(compileCat));
 static cl::opt<bool> compileVerbose("v", cl::desc("Print the time of each stage"), cl::sub(compileCmd),
                                     cl::cat(compileCat));

@@ -87,6 +87,18 @@ milm_model *milm_model_open_code(const struct milm_model_desc *descriptor,
                                  milm_forward_function forward, const char *path,
                                  const milm_model_params *params);
 
+/* As milm_model_open, for a model.milm already in memory (an asset of an APK,
+ * a buffer the application read or mapped): `size` bytes at `data`, which must
+ * be 64-byte aligned. By default the bytes are copied (the buffer may be freed
+ * after the call); with params->use_mmap they are used where they are and
+ * must outlive the model. NULL on error. */
+milm_model *milm_model_open_memory(const void *data, size_t size,
+                                   const milm_model_params *params);
+/* The same for a package's model code (milm_<name>_open_memory). */
+milm_model *milm_model_open_code_memory(const struct milm_model_desc *descriptor,
+                                        milm_forward_function forward, const void *data,
+                                        size_t size, const milm_model_params *params);
+
 /* Non-zero when this executable holds a draft model's code (`milmc compile
  * --draft`). */
 int32_t milm_has_draft(void);

@@ -1,9 +1,30 @@
-/* Two packages in one program (package.test): each model opened with its
- * package's milm_<name>_open, greedy text from both. */
+/* Two packages in one program (package.test): each model opened by its
+ * package's name, the first from memory (milm_<name>_open_memory), the second
+ * from its file; greedy text from both. */
 #include "milm/milm_target_kjv.h"
 #include "milm/milm_tiny_kjv.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The file's bytes in a 64-byte aligned buffer; *size set. */
+static void *read_aligned(const char *path, size_t *size) {
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return NULL;
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  void *buf = aligned_alloc(64, ((size_t)n + 63) / 64 * 64);
+  if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+    free(buf);
+    buf = NULL;
+  }
+  fclose(f);
+  *size = (size_t)n;
+  return buf;
+}
 
 static int32_t put(void *user, int32_t token, const char *piece, size_t len) {
   (void)user;
@@ -33,7 +54,13 @@ static int run(milm_model *m, const char *name) {
 int main(int argc, char **argv) {
   if (argc < 3)
     return 2;
-  int rc = run(milm_tiny_kjv_open(argv[1], NULL), "tiny");
+  size_t size = 0;
+  void *bytes = read_aligned(argv[1], &size);
+  if (!bytes)
+    return 3;
+  milm_model *tiny = milm_tiny_kjv_open_memory(bytes, size, NULL);
+  free(bytes); /* copied when opened */
+  int rc = run(tiny, "tiny");
   rc |= run(milm_target_kjv_open(argv[2], NULL), "target");
   return rc;
 }

@@ -15,6 +15,7 @@
 #include "gtest/gtest.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 #include <vector>
@@ -123,6 +124,55 @@ TEST_F(RuntimeApiTest, Tokenize) {
   EXPECT_EQ(std::string(piece, 6), " robot");
   EXPECT_EQ(milm_token_to_piece(model, fake::kEos, 1, piece, 16), 4);
   EXPECT_EQ(std::string(piece, 4), "</s>");
+}
+
+TEST_F(RuntimeApiTest, OpenFromMemory) {
+  // The bytes of model.milm in a 64-byte aligned buffer: copied by default
+  // (the buffer can go right after), used in place with use_mmap.
+  const std::string bytes = fake::readFileBytes(path);
+  const size_t n = bytes.size();
+  auto *buf = static_cast<uint8_t *>(std::aligned_alloc(64, (n + 64) / 64 * 64 + 64));
+  ASSERT_NE(buf, nullptr);
+  memcpy(buf, bytes.data(), n);
+  milm_model *m = milm_model_open_memory(buf, n, nullptr);
+  ASSERT_NE(m, nullptr) << milm_last_error();
+  memset(buf, 0, n); // copied: the model does not see this
+  milm_context *ctx = milm_context_new(m, nullptr);
+  milm_sampler_params sp = milm_sampler_default_params();
+  sp.temperature = 0;
+  milm_sampler *s = milm_sampler_new(&sp);
+  Collected c;
+  ASSERT_EQ(milm_generate(ctx, s, "Once upon a time", 16, collect, &c, nullptr), 0)
+      << milm_last_error();
+  EXPECT_EQ(c.text, " there lived one little robot.");
+  milm_context_free(ctx);
+  milm_model_close(m);
+  // In place.
+  memcpy(buf, bytes.data(), n);
+  milm_model_params mp = milm_model_default_params();
+  mp.use_mmap = 1;
+  m = milm_model_open_memory(buf, n, &mp);
+  ASSERT_NE(m, nullptr) << milm_last_error();
+  ctx = milm_context_new(m, nullptr);
+  Collected c2;
+  milm_sampler_reset(s);
+  ASSERT_EQ(milm_generate(ctx, s, "Once upon a time", 16, collect, &c2, nullptr), 0);
+  EXPECT_EQ(c2.text, c.text);
+  milm_context_free(ctx);
+  milm_model_close(m);
+  // Errors: misaligned, truncated, NULL.
+  memmove(buf + 1, buf, n);
+  EXPECT_EQ(milm_model_open_memory(buf + 1, n, nullptr), nullptr);
+  EXPECT_NE(std::string(milm_last_error()).find("is not 64-byte aligned"), std::string::npos)
+      << milm_last_error();
+  memmove(buf, buf + 1, n);
+  EXPECT_EQ(milm_model_open_memory(buf, n / 2, nullptr), nullptr);
+  EXPECT_NE(std::string(milm_last_error()).find("<model.milm in memory>"), std::string::npos)
+      << milm_last_error();
+  EXPECT_EQ(milm_model_open_memory(nullptr, n, nullptr), nullptr);
+  EXPECT_STREQ(milm_last_error(), "milm_model_open_code_memory: data is NULL");
+  milm_sampler_free(s);
+  std::free(buf);
 }
 
 TEST_F(RuntimeApiTest, GenerateGreedy) {
