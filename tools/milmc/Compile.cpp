@@ -36,6 +36,7 @@
 #include "mlir/Pass/PassManager.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/Path.h"
@@ -452,11 +453,19 @@ llvm::Error compileModel(const CompileOptions &opts) {
   if (opts.emit != "exe" && opts.emit != "lib" && opts.emit != "package")
     return err("--emit '" + opts.emit + "': exe (milm-run and its weights), lib (the model's "
                "libraries, headers and weights) or package (both, with CMake and pkg-config "
-               "files, an example and PACKAGE.md)");
+               "files, an example and README.md)");
   if (opts.emit != "exe" && opts.embedWeights)
     return err("--emit " + opts.emit + " with --embed-weights: not yet (the library would need "
                "the weights linked in); ship model.milm beside the library, or open it from "
                "memory (milm_model_open_memory)");
+  if (opts.emit == "package") {
+    // The package's README.md replaces one milmc wrote, never the user's.
+    auto buf = llvm::MemoryBuffer::getFile(opts.outDir + "/README.md");
+    if (buf && !((*buf)->getBuffer().starts_with("# milm_") &&
+                 (*buf)->getBuffer().contains("milmc compile --emit package")))
+      return err(opts.outDir + "/README.md exists and milmc did not write it: --emit package "
+                 "writes its own README.md there; choose another -o");
+  }
   if (opts.maxTokens < 1 || opts.maxTokens > 4096)
     return err("--max-tokens must be in [1, 4096], got " + llvm::Twine(opts.maxTokens));
   const bool haveDraft = !opts.draft.empty();
@@ -649,18 +658,22 @@ llvm::Error compileModel(const CompileOptions &opts) {
   else if (llvm::Error e = moveIn("model.milm"))
     return e;
   // A package's parts replace an earlier package's; without --emit lib or
-  // package an earlier one's (PACKAGE.md or include/milm/milm.h marks one) go:
-  // they would hold another build.
-  const bool hadPackage = llvm::sys::fs::exists(opts.outDir + "/PACKAGE.md") ||
-                          llvm::sys::fs::exists(opts.outDir + "/include/milm/milm.h");
-  for (const char *part : {"lib", "include", "examples", "PACKAGE.md"})
-    if (!packaged.empty() || hadPackage) {
-      std::string to = opts.outDir + "/" + part;
-      if (llvm::sys::fs::is_directory(to))
-        llvm::sys::fs::remove_directories(to);
-      else
-        llvm::sys::fs::remove(to);
-    }
+  // package an earlier one's go: they would hold another build. What marks
+  // them: include/milm/milm.h, and for README.md its first line as
+  // writePackage writes it (a README.md of the user's own stays).
+  const std::string outDir = opts.outDir;
+  const bool hadPackage = llvm::sys::fs::exists(outDir + "/include/milm/milm.h");
+  auto ourReadme = [&] {
+    auto buf = llvm::MemoryBuffer::getFile(outDir + "/README.md");
+    return buf && (*buf)->getBuffer().starts_with("# milm_") &&
+           (*buf)->getBuffer().contains("milmc compile --emit package");
+  };
+  if (!packaged.empty() || hadPackage) {
+    for (const char *dirPart : {"lib", "include", "examples"})
+      llvm::sys::fs::remove_directories(outDir + "/" + dirPart);
+    if (ourReadme())
+      llvm::sys::fs::remove(outDir + "/README.md");
+  }
   for (const std::string &part : packaged)
     if (llvm::Error e = moveIn(part.c_str()))
       return e;

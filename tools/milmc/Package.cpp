@@ -343,9 +343,9 @@ llvm::Expected<std::vector<std::string>> writePackage(const PackageSpec &spec) {
        "links into a PIE executable. It holds the C++ runtime's code, so the link needs the "
        "C++ standard library (`-lstdc++`); the API is plain C.\n";
   r.flush();
-  if (llvm::Error e = writeText(spec.dir + "/PACKAGE.md", readme))
+  if (llvm::Error e = writeText(spec.dir + "/README.md", readme))
     return std::move(e);
-  return std::vector<std::string>{"lib", "include", "examples", "PACKAGE.md"};
+  return std::vector<std::string>{"lib", "include", "examples", "README.md"};
 }
 
 } // namespace milm

@@ -11,7 +11,7 @@
 //   OUT/lib/cmake/milm_<name>/milm_<name>Config.cmake
 //   OUT/include/milm/milm.h, model_abi.h, milm_<name>.h
 //   OUT/examples/generate.c
-//   OUT/PACKAGE.md
+//   OUT/README.md
 //
 //===----------------------------------------------------------------------===//
 #ifndef MILM_TOOLS_MILMC_PACKAGE_H
@@ -39,7 +39,7 @@ struct PackageSpec {
   std::string symbolPrefix;         ///< the model object's symbols: "milm_<name>_"
   bool hasDraft = false;
   /// false (--emit lib): the libraries and headers only, without pkg-config,
-  /// CMake, the example and PACKAGE.md.
+  /// CMake, the example and README.md.
   bool full = true;
   uint64_t weightsBytes = 0, kvBytes = 0, arenaBytes = 0;
   int64_t kvCapacity = 0, maxTokens = 0;
@@ -50,7 +50,7 @@ struct PackageSpec {
 std::string packageName(const std::string &modelName);
 
 /// Writes the package's files into spec.dir (lib/, include/, examples/,
-/// PACKAGE.md); returns the folders and files it wrote, relative to dir.
+/// README.md); returns the folders and files it wrote, relative to dir.
 llvm::Expected<std::vector<std::string>> writePackage(const PackageSpec &spec);
 
 } // namespace milm

@@ -148,7 +148,7 @@ static cl::opt<std::string> compileEmit(
     cl::desc("exe (default): milm-run and its weights; lib: the model and the runtime as a "
              "static and a shared library with the C headers and the weights, for linking into "
              "your own program; package: both, with CMake and pkg-config files, an example and "
-             "PACKAGE.md"),
+             "README.md"),
     cl::value_desc("kind"), cl::init("exe"), cl::sub(compileCmd), cl::cat(compileCat));
 static cl::opt<bool> compileVerbose("v", cl::desc("Print the time of each stage"), cl::sub(compileCmd),
                                     cl::cat(compileCat));
