@@ -57,6 +57,19 @@ def write_between(doc, begin, end, table):
     print(f"wrote the table into {doc}", file=sys.stderr)
 
 
+def publish_table(lines, script, doc, begin, end, write_doc, t0):
+    """Ends a table with where and when it was measured (by `script`, since t0,
+    the milmc of this commit), then prints it or writes it into `doc`."""
+    lines.append(f"\nMeasured {time.strftime('%Y-%m-%d')} by `python3 scripts/{script} "
+                 f"--write-doc` ({time.time() - t0:.0f} s on {cpu_name()}); the milmc of commit "
+                 f"{run(['git', '-C', ROOT, 'rev-parse', '--short', 'HEAD']).stdout.strip()}.")
+    table = "\n".join(lines).strip() + "\n"
+    if not write_doc:
+        print(table)
+        return
+    write_between(os.path.join(ROOT, doc), begin, end, table)
+
+
 def compile_model(milmc, model, out, quantize=None):
     cmd = [milmc, "compile", model, "-o", out]
     if quantize:
@@ -130,15 +143,7 @@ def main():
                          f"| {j['kl_mean']:.5f} | {j['kl_p99']:.4f} | {j['kl_max']:.4f} | "
                          f"{100 * j['top1_agreement']:.2f}% | {note} |")
             print(lines[-1], file=sys.stderr, flush=True)
-    cpu = cpu_name()
-    lines.append(f"\nMeasured {time.strftime('%Y-%m-%d')} by `python3 scripts/quality_table.py "
-                 f"--write-doc` ({time.time() - t0:.0f} s on {cpu}); the milmc of commit "
-                 f"{run(['git', '-C', ROOT, 'rev-parse', '--short', 'HEAD']).stdout.strip()}.")
-    table = "\n".join(lines).strip() + "\n"
-    if not args.write_doc:
-        print(table)
-        return
-    write_between(os.path.join(ROOT, "docs/QUALITY.md"), BEGIN, END, table)
+    publish_table(lines, "quality_table.py", "docs/QUALITY.md", BEGIN, END, args.write_doc, t0)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from quality_table import cpu_name, run, write_between  # noqa: E402
+from quality_table import publish_table, run  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = {"target": "models/milm-target-kjv.gguf", "moe": "models/milm-moe-kjv.gguf",
@@ -62,15 +62,8 @@ def main():
                          f"{100 * j['top1_agreement']:.2f}% | {j['b']['ppl']:.4f} | "
                          f"{100 * (j['kl_mean'] / base_kl - 1):+.0f}% |")
             print(lines[-1], file=sys.stderr, flush=True)
-    cpu = cpu_name()
-    lines.append(f"\nMeasured {time.strftime('%Y-%m-%d')} by `python3 scripts/quantization_table.py "
-                 f"--write-doc` ({time.time() - t0:.0f} s on {cpu}); the milmc of commit "
-                 f"{run(['git', '-C', ROOT, 'rev-parse', '--short', 'HEAD']).stdout.strip()}.")
-    table = "\n".join(lines).strip() + "\n"
-    if not args.write_doc:
-        print(table)
-        return
-    write_between(os.path.join(ROOT, "docs/QUANTIZATION.md"), BEGIN, END, table)
+    publish_table(lines, "quantization_table.py", "docs/QUANTIZATION.md", BEGIN, END,
+                  args.write_doc, t0)
 
 
 if __name__ == "__main__":

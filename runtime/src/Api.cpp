@@ -230,17 +230,49 @@ milm_model *openModel(const milm_model_desc *desc, milm_forward_fn forward,
   return m;
 }
 
+/// The model code linked under the default names (milm_forward); when there
+/// is none, null members and the error says so for `fn`, naming the package
+/// function `packageFn` to call instead.
+milm::rt::LinkedCode defaultModelCode(const char *fn, const char *packageFn) {
+  const milm::rt::LinkedCode code = milm::rt::linkedModel();
+  if (!code.desc || !code.forward)
+    setApiErrorf("%s: no model's code is linked under the default names (a package's model "
+                 "opens with its %s, milm_<name>.h)",
+                 fn, packageFn);
+  return code;
+}
+
+/// One call of the model code on the context's buffers: `n` tokens at the
+/// positions already in ctx->positions, logits into `out`; `treeMask`
+/// (milm_eval_tree) non-null makes it a token tree. Profiled with the
+/// context. Returns what milm_forward returns.
+int32_t callForward(milm_context *ctx, const int32_t *tokens, int32_t n, int32_t allLogits,
+                    float *out, const uint8_t *treeMask) {
+  uint64_t t0 = 0;
+  if (ctx->profile) {
+    ctx->profile->setPhase(n == 1 && !treeMask ? OpProfile::Decode : OpProfile::Prompt);
+    t0 = OpProfile::nowNs();
+  }
+  milm_exec *ex = ctx->borrowedExec ? ctx->borrowedExec : ctx->pool.exec();
+  ex->treeMask = treeMask;
+  const int32_t rc = ctx->model->forward(ex, ctx->model->artifact.weights(), ctx->kv,
+                                         ctx->arena, tokens, ctx->positions.data(), n, allLogits,
+                                         out);
+  ex->treeMask = nullptr;
+  if (ctx->profile)
+    ctx->profile->addForward(OpProfile::nowNs() - t0);
+  return rc;
+}
+
 } // namespace
 
 extern "C" {
 
 milm_model *milm_model_open(const char *path, const milm_model_params *params) {
-  const milm::rt::LinkedCode code = milm::rt::linkedModel();
-  if (!code.desc || !code.forward) {
-    setApiError("milm_model_open: no model's code is linked under the default names (a "
-                "package's model opens with its milm_<name>_open, milm_<name>.h)");
+  const milm::rt::LinkedCode code =
+      defaultModelCode("milm_model_open", "milm_<name>_open");
+  if (!code.desc || !code.forward)
     return nullptr;
-  }
   return openModel(code.desc, code.forward,
                    fileOrEmbedded(path, milm_embedded_artifact_start, milm_embedded_artifact_end,
                                   milm_default_model_path(), "<embedded model.milm>"),
@@ -273,12 +305,10 @@ milm_model *milm_model_open_code_memory(const struct milm_model_desc *descriptor
 
 milm_model *milm_model_open_memory(const void *data, size_t size,
                                    const milm_model_params *params) {
-  const milm::rt::LinkedCode code = milm::rt::linkedModel();
-  if (!code.desc || !code.forward) {
-    setApiError("milm_model_open_memory: no model's code is linked under the default names (a "
-                "package's model opens with its milm_<name>_open_memory, milm_<name>.h)");
+  const milm::rt::LinkedCode code =
+      defaultModelCode("milm_model_open_memory", "milm_<name>_open_memory");
+  if (!code.desc || !code.forward)
     return nullptr;
-  }
   return milm_model_open_code_memory(code.desc, code.forward, data, size, params);
 }
 
@@ -554,24 +584,13 @@ int32_t milm_eval(milm_context *ctx, const int32_t *tokens, int32_t n_tokens,
   ctx->logits.resize(size_t(rows * vocab));
   ctx->logitsRows = 0;
   ctx->treeTokens.clear();
-  const uint8_t *weights = ctx->model->artifact.weights();
   for (int32_t done = 0; done < n_tokens;) {
     int32_t m = int32_t(n_tokens - done < d.max_tokens ? n_tokens - done : d.max_tokens);
     for (int32_t i = 0; i < m; ++i)
       ctx->positions[size_t(i)] = ctx->nPast + i;
     float *out = all_logits ? ctx->logits.data() + size_t(done) * size_t(vocab)
                             : ctx->logits.data();
-    uint64_t t0 = 0;
-    if (ctx->profile) {
-      ctx->profile->setPhase(m == 1 ? OpProfile::Decode : OpProfile::Prompt);
-      t0 = OpProfile::nowNs();
-    }
-    milm_exec *ex = ctx->borrowedExec ? ctx->borrowedExec : ctx->pool.exec();
-    int32_t rc = ctx->model->forward(ex, weights, ctx->kv, ctx->arena,
-                                     tokens + done, ctx->positions.data(), m,
-                                     all_logits ? 1 : 0, out);
-    if (ctx->profile)
-      ctx->profile->addForward(OpProfile::nowNs() - t0);
+    const int32_t rc = callForward(ctx, tokens + done, m, all_logits ? 1 : 0, out, nullptr);
     if (rc != 0)
       return setApiErrorf("the model code refused %d tokens at position %d (milm_forward returned "
                        "%d)",
@@ -629,19 +648,8 @@ int32_t milm_eval_tree(milm_context *ctx, const int32_t *tokens, const int32_t *
   for (int32_t i = 0; i < n_tokens; ++i)
     ctx->positions[size_t(i)] = ctx->nPast + depth[size_t(i)];
   ctx->logits.resize(size_t(n_tokens) * size_t(vocab));
-  milm_exec *ex = ctx->borrowedExec ? ctx->borrowedExec : ctx->pool.exec();
-  ex->treeMask = ctx->treeMask.data();
-  uint64_t t0 = 0;
-  if (ctx->profile) {
-    ctx->profile->setPhase(OpProfile::Prompt);
-    t0 = OpProfile::nowNs();
-  }
-  const int32_t rc = ctx->model->forward(ex, ctx->model->artifact.weights(), ctx->kv, ctx->arena,
-                                         tokens, ctx->positions.data(), n_tokens, 1,
-                                         ctx->logits.data());
-  if (ctx->profile)
-    ctx->profile->addForward(OpProfile::nowNs() - t0);
-  ex->treeMask = nullptr;
+  const int32_t rc =
+      callForward(ctx, tokens, n_tokens, 1, ctx->logits.data(), ctx->treeMask.data());
   if (rc != 0)
     return setApiErrorf("the model code refused a tree of %d tokens at position %d "
                         "(milm_forward returned %d)",

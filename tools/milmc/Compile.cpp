@@ -36,7 +36,6 @@
 #include "mlir/Pass/PassManager.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/FileSystem.h"
-#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/Path.h"
@@ -460,9 +459,8 @@ llvm::Error compileModel(const CompileOptions &opts) {
                "memory (milm_model_open_memory)");
   if (opts.emit == "package") {
     // The package's README.md replaces one milmc wrote, never the user's.
-    auto buf = llvm::MemoryBuffer::getFile(opts.outDir + "/README.md");
-    if (buf && !((*buf)->getBuffer().starts_with("# milm_") &&
-                 (*buf)->getBuffer().contains("milmc compile --emit package")))
+    if (llvm::sys::fs::exists(opts.outDir + "/README.md") &&
+        !isPackageReadme(opts.outDir + "/README.md"))
       return err(opts.outDir + "/README.md exists and milmc did not write it: --emit package "
                  "writes its own README.md there; choose another -o");
   }
@@ -663,15 +661,10 @@ llvm::Error compileModel(const CompileOptions &opts) {
   // writePackage writes it (a README.md of the user's own stays).
   const std::string outDir = opts.outDir;
   const bool hadPackage = llvm::sys::fs::exists(outDir + "/include/milm/milm.h");
-  auto ourReadme = [&] {
-    auto buf = llvm::MemoryBuffer::getFile(outDir + "/README.md");
-    return buf && (*buf)->getBuffer().starts_with("# milm_") &&
-           (*buf)->getBuffer().contains("milmc compile --emit package");
-  };
   if (!packaged.empty() || hadPackage) {
     for (const char *dirPart : {"lib", "include", "examples"})
       llvm::sys::fs::remove_directories(outDir + "/" + dirPart);
-    if (ourReadme())
+    if (isPackageReadme(outDir + "/README.md"))
       llvm::sys::fs::remove(outDir + "/README.md");
   }
   for (const std::string &part : packaged)

@@ -144,6 +144,17 @@ std::string replaceAll(std::string s, const std::string &from, const std::string
 
 } // namespace
 
+/// How writePackage's README.md begins and what it says of itself:
+/// isPackageReadme tells it by these.
+const char *const kReadmeStart = "# milm_";
+const char *const kReadmeWrittenBy = "Written by `milmc compile --emit package`.";
+
+bool isPackageReadme(const std::string &path) {
+  auto buf = llvm::MemoryBuffer::getFile(path);
+  return buf && (*buf)->getBuffer().starts_with(kReadmeStart) &&
+         (*buf)->getBuffer().contains(kReadmeWrittenBy);
+}
+
 std::string packageName(const std::string &modelName) {
   std::string n;
   for (char c : modelName)
@@ -310,8 +321,8 @@ llvm::Expected<std::vector<std::string>> writePackage(const PackageSpec &spec) {
 
   std::string readme;
   llvm::raw_string_ostream r(readme);
-  r << "# " << pkg << ": " << spec.modelName << " for " << spec.triple << "\n\n"
-    << "Written by `milmc compile --emit package`. The model's code and the milm runtime are "
+  r << kReadmeStart << name << ": " << spec.modelName << " for " << spec.triple << "\n\n"
+    << kReadmeWrittenBy << " The model's code and the milm runtime are "
        "one position-independent static library; the C API is `include/milm/milm.h`.\n\n"
     << "| | |\n|---|---|\n"
     << "| target | " << spec.triple << ", CPU `" << spec.cpu << "` |\n"

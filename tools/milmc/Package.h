@@ -49,6 +49,10 @@ struct PackageSpec {
 /// ("milm_tiny_kjv" -> "tiny_kjv": the package is milm_<name> already).
 std::string packageName(const std::string &modelName);
 
+/// Whether the README.md at `path` is one writePackage wrote (a package's
+/// sheet may replace it; a README.md of the user's own may not be touched).
+bool isPackageReadme(const std::string &path);
+
 /// Writes the package's files into spec.dir (lib/, include/, examples/,
 /// README.md); returns the folders and files it wrote, relative to dir.
 llvm::Expected<std::vector<std::string>> writePackage(const PackageSpec &spec);
