@@ -17,11 +17,37 @@ void buildModelPipeline(mlir::OpPassManager &pm, const ModelPipelineOptions &opt
     r.weightStore = options.weightStore;
     pm.addPass(createRotate(r));
   }
+  if (!options.calibrationTokens.empty()) {
+    CalibrateOptions c;
+    c.tokens = options.calibrationTokens;
+    c.stats = options.calibrationStats;
+    c.maxWindows = options.calibrationWindows;
+    c.matrices = options.gptq;
+    c.threads = options.threads;
+    pm.addPass(createCalibrate(c));
+  }
+  if (options.outliers > 0) {
+    SplitOutliersOptions s;
+    s.body = options.quantize;
+    s.fraction = options.outliers;
+    s.calibration = options.calibrationStats;
+    s.gptq = options.gptq;
+    s.clip = options.clip;
+    s.report = options.report;
+    s.weightStore = options.weightStore;
+    s.threads = options.threads;
+    pm.addPass(createSplitOutliers(s));
+  }
   if (!options.quantize.empty()) {
     QuantizeOptions q;
     q.format = options.quantize;
     q.pure = options.quantizePure;
     q.weightStore = options.weightStore;
+    q.calibration = options.calibrationStats;
+    q.gptq = options.gptq;
+    q.clip = options.clip;
+    q.report = options.report;
+    q.threads = options.threads;
     pm.addPass(createQuantize(q));
   }
 }

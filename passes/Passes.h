@@ -36,6 +36,30 @@ struct ModelPipelineOptions : mlir::PassPipelineOptions<ModelPipelineOptions> {
   Option<bool> rotate{*this, "rotate",
                       llvm::cl::desc("Run milm-rotate (before milm-quantize)"),
                       llvm::cl::init(false)};
+  Option<std::string> calibrationTokens{
+      *this, "calibration-tokens",
+      llvm::cl::desc("Run milm-calibrate on these token ids (after milm-rotate) and give its "
+                     "statistics to the passes that round weights")};
+  Option<std::string> calibrationStats{
+      *this, "calibration-stats",
+      llvm::cl::desc("Where milm-calibrate writes its statistics, or, without "
+                     "calibration-tokens, statistics to read")};
+  Option<int64_t> calibrationWindows{*this, "calibration-windows",
+                                     llvm::cl::desc("milm-calibrate's max-windows (0: all)"),
+                                     llvm::cl::init(0)};
+  Option<bool> gptq{*this, "gptq", llvm::cl::desc("Round the 4-bit schemes with GPTQ"),
+                    llvm::cl::init(false)};
+  Option<bool> clip{*this, "clip", llvm::cl::desc("Choose the 4-bit schemes' scales by error"),
+                    llvm::cl::init(false)};
+  Option<double> outliers{*this, "outliers",
+                          llvm::cl::desc("Run milm-split-outliers keeping this fraction of "
+                                         "input columns in f16 (the body: `quantize`)"),
+                          llvm::cl::init(0.0)};
+  Option<std::string> report{*this, "report",
+                             llvm::cl::desc("Append the per-matrix rounding error tables here")};
+  Option<unsigned> threads{*this, "threads",
+                           llvm::cl::desc("Threads of calibration and rounding"),
+                           llvm::cl::init(1)};
   Option<bool> quantizePure{*this, "quantize-pure",
                             llvm::cl::desc("milm-quantize's `pure`: every matrix in the format"),
                             llvm::cl::init(false)};
@@ -43,7 +67,10 @@ struct ModelPipelineOptions : mlir::PassPipelineOptions<ModelPipelineOptions> {
 
 /// The model-level passes `milmc compile` runs on a module holding a
 /// milm.model before its target's lowering, in order: milm-rotate when
-/// `options.rotate`, milm-quantize when `options.quantize` names a format. The IR stays in the milm dialect;
+/// `options.rotate`; milm-calibrate when `options.calibrationTokens` is set;
+/// milm-split-outliers when `options.outliers` > 0 (its body the 4-bit scheme
+/// `options.quantize`); milm-quantize when `options.quantize` names a format.
+/// The IR stays in the milm dialect;
 /// weights it creates are in `options.weightStore`.
 void buildModelPipeline(mlir::OpPassManager &pm, const ModelPipelineOptions &options);
 

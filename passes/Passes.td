@@ -69,6 +69,103 @@ def Quantize : Pass<"milm-quantize", "::mlir::ModuleOp"> {
            "mixture rules">,
     Option<"weightStore", "weight-store", "std::string", /*default=*/"\"\"",
            "The weight store new weights are appended to (passes/WeightStore.h)">,
+    Option<"calibration", "calibration", "std::string", /*default=*/"\"\"",
+           "Calibration statistics (milm-calibrate) that weight the rounding error "
+           "of the 4-bit schemes per input channel">,
+    Option<"gptq", "gptq", "bool", /*default=*/"false",
+           "4-bit schemes: GPTQ error-compensated rounding (needs calibration "
+           "with matrices)">,
+    Option<"clip", "clip", "bool", /*default=*/"false",
+           "4-bit schemes: choose each scale among 1.0..0.75 times the extreme's "
+           "by the (calibration-weighted) squared error">,
+    Option<"report", "report", "std::string", /*default=*/"\"\"",
+           "4-bit schemes: write, per matrix, the error the rounding adds to the "
+           "product's output to this file ('-': stdout)">,
+    Option<"threads", "threads", "unsigned", /*default=*/"1",
+           "Threads that round rows">,
+  ];
+  let dependentDialects = ["::mlir::milm::MilmDialect"];
+}
+
+def Calibrate : Pass<"milm-calibrate", "::mlir::ModuleOp"> {
+  let summary = "Run the model on calibration tokens and record what every matrix product reads";
+  let description = [{
+    Runs the module's milm.model with the reference interpreter
+    (passes/Interpreter.h: activations in double, weights as stored) over
+    windows of the token ids in `tokens` (ids separated by spaces or
+    newlines; `milmc calibrate` writes them from a text), each window of
+    `window` tokens starting with BOS as llama-perplexity's do, and writes to
+    `stats` (passes/Calibration.h) per input of a matrix product (the input
+    that q, k and v share, that gate and up share, o's, down's, the logits',
+    and per expert of a milm.moe the tokens routed to it): the number of rows,
+    each channel's sum of squares and largest magnitude, and with `matrices`
+    the second moment sum x x^T (what GPTQ needs; K*K floats per input). Each
+    input also records a fingerprint of the weights that read it, so that a
+    pass using the statistics can tell that they belong to those weights.
+    The IR is not changed. Run it where the weights are what the
+    quantization will see: after milm-rotate.
+  }];
+  let options = [
+    Option<"tokens", "tokens", "std::string", /*default=*/"\"\"",
+           "File of token ids to run">,
+    Option<"stats", "stats", "std::string", /*default=*/"\"\"",
+           "Where the statistics are written">,
+    Option<"window", "window", "int64_t", /*default=*/"0",
+           "Tokens per window (0: the model's context, at most 512)">,
+    Option<"maxWindows", "max-windows", "int64_t", /*default=*/"0",
+           "Run at most this many windows (0: all the tokens)">,
+    Option<"matrices", "matrices", "bool", /*default=*/"false",
+           "Also record the second-moment matrices (for GPTQ)">,
+    Option<"threads", "threads", "unsigned", /*default=*/"0",
+           "Threads (0: one per hardware thread)">,
+    Option<"progress", "progress", "bool", /*default=*/"false",
+           "Print progress to stderr">,
+  ];
+  let dependentDialects = ["::mlir::milm::MilmDialect"];
+}
+
+def SplitOutliers : Pass<"milm-split-outliers", "::mlir::ModuleOp"> {
+  let summary = "Keep each matrix's most sensitive input columns in f16, round the rest to a 4-bit scheme";
+  let description = [{
+    For every weight that a milm.linear multiplies and every expert of a
+    milm.moe (not the embedding table, the logits' matrix or the MoE router),
+    keeps round(`fraction` * K) input columns in f16 and rounds the others to
+    the 4-bit scheme `body` (passes/Rounding.h: w4-channel or w4-gG, each
+    also -asym). The columns kept are those with the largest
+    calibration-weighted error, as in OWQ/SpQR: the mean squared input of the
+    channel (from `calibration`, milm-calibrate's statistics, required) times
+    the column's squared round-to-nearest error, in four rounds with the
+    scales recomputed without the columns already kept. The body's scales
+    leave the kept columns out. With `gptq`, the body is rounded with GPTQ and
+    the kept columns come last, absorbing the others' error.
+
+    The kernels do not read a "4-bit body + f16 columns" format yet: the
+    pass is simulated like milm-quantize's 4-bit schemes, each weight holding
+    the values such a format gives, stored as f32. The weights it rounded
+    carry `milm.scheme` and `milm.bits` (the bits a weight takes: the body's
+    4 bits and scales over all K columns, plus 16 bits and a 32-bit index per
+    kept column), and milm-quantize leaves them alone, so a recipe runs
+    milm-split-outliers, then milm-quantize for the embedding and the output.
+    A remark reports the fraction kept and the bits per weight of the
+    matrices it rounded.
+  }];
+  let options = [
+    Option<"body", "body", "std::string", /*default=*/"\"w4-channel\"",
+           "The 4-bit scheme of the body">,
+    Option<"fraction", "fraction", "double", /*default=*/"0.02",
+           "Fraction of each matrix's input columns kept in f16">,
+    Option<"calibration", "calibration", "std::string", /*default=*/"\"\"",
+           "Calibration statistics (milm-calibrate)">,
+    Option<"gptq", "gptq", "bool", /*default=*/"false",
+           "Round the body with GPTQ (needs calibration with matrices)">,
+    Option<"clip", "clip", "bool", /*default=*/"false",
+           "Choose each scale by the calibration-weighted squared error">,
+    Option<"report", "report", "std::string", /*default=*/"\"\"",
+           "Write the per-matrix error table to this file ('-': stdout)">,
+    Option<"weightStore", "weight-store", "std::string", /*default=*/"\"\"",
+           "The weight store the rounded weights are appended to">,
+    Option<"threads", "threads", "unsigned", /*default=*/"1",
+           "Threads that round rows">,
   ];
   let dependentDialects = ["::mlir::milm::MilmDialect"];
 }

@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Passes.h"
+#include "passes/Rounding.h"
 #include "passes/WeightStore.h"
 
 #include "common/milm/Quantize.h"
@@ -76,78 +77,6 @@ double bitsPerValue(WeightFormat f) {
   return 8.0 * i.blockBytes / i.blockElems;
 }
 
-/// A 4-bit integer scheme the kernels do not read yet: "w4-channel" (one
-/// scale per output row, symmetric: the standard mobile-NPU scheme) or
-/// "w4-gG" (one scale per G values of a row, G in 32, 64, 128), with "-asym"
-/// a zero point too. Simulated: each value is replaced by its dequantized
-/// 4-bit value (scale rounded to f16, as a real format stores it) and the
-/// weight is stored as f32, so the model computes exactly what such a
-/// format would give, but reads 32 bits a weight.
-struct Simulated {
-  int64_t group = 0; ///< 0: the whole row
-  bool asym = false;
-  /// Bits a weight would take: 4, plus an f16 scale (and an f16 minimum when
-  /// asymmetric) per group.
-  double bits(int64_t K) const {
-    double g = static_cast<double>(group ? group : K);
-    return 4.0 + (asym ? 32.0 : 16.0) / g;
-  }
-};
-
-std::optional<Simulated> parseSimulated(llvm::StringRef name) {
-  if (!name.consume_front("w4-"))
-    return std::nullopt;
-  Simulated s;
-  s.asym = name.consume_back("-asym");
-  if (name == "channel")
-    return s;
-  if (name.consume_front("g") && !name.getAsInteger(10, s.group) &&
-      (s.group == 32 || s.group == 64 || s.group == 128))
-    return s;
-  return std::nullopt;
-}
-
-float toF16AndBack(float x) {
-  uint16_t h;
-  float r;
-  quantizeRow(StorageFormat::F16, &x, &h, 1);
-  dequantizeRow(StorageFormat::F16, &h, &r, 1);
-  return r;
-}
-
-/// x <- its 4-bit round-to-nearest value under `s`, per group of the row.
-void simulateRow(const Simulated &s, float *x, int64_t K) {
-  const int64_t G = s.group ? s.group : K;
-  for (int64_t g0 = 0; g0 < K; g0 += G) {
-    const int64_t n = std::min(G, K - g0);
-    float lo = x[g0], hi = x[g0];
-    for (int64_t i = 0; i < n; ++i)
-      lo = std::min(lo, x[g0 + i]), hi = std::max(hi, x[g0 + i]);
-    if (!s.asym) {
-      // q in [-8, 7], scale = absmax / 8 with the sign of the extreme value
-      // (ggml's q4_0 convention: the extreme maps to -8 exactly).
-      const float extreme = hi >= -lo ? hi : lo;
-      const float d = toF16AndBack(extreme / -8.0f);
-      const float id = d != 0 ? 1.0f / d : 0.0f;
-      for (int64_t i = 0; i < n; ++i) {
-        float q = std::nearbyint(x[g0 + i] * id);
-        q = std::min(7.0f, std::max(-8.0f, q));
-        x[g0 + i] = q * d;
-      }
-    } else {
-      // q in [0, 15]: x = q * d + min.
-      const float mn = toF16AndBack(lo);
-      const float d = toF16AndBack((hi - mn) / 15.0f);
-      const float id = d != 0 ? 1.0f / d : 0.0f;
-      for (int64_t i = 0; i < n; ++i) {
-        float q = std::nearbyint((x[g0 + i] - mn) * id);
-        q = std::min(15.0f, std::max(0.0f, q));
-        x[g0 + i] = q * d + mn;
-      }
-    }
-  }
-}
-
 struct QuantizePass : impl::QuantizeBase<QuantizePass> {
   using Base::Base;
 
@@ -158,7 +87,7 @@ struct QuantizePass : impl::QuantizeBase<QuantizePass> {
       signalPassFailure();
     };
     const bool mixture = format == "q4_k_m";
-    const std::optional<Simulated> simulated = parseSimulated(format);
+    const std::optional<IntScheme> simulated = parseIntScheme(format);
     std::optional<WeightFormat> base =
         mixture     ? std::optional(WeightFormat::q4_k)
         : simulated ? std::optional(WeightFormat::f32)
@@ -175,6 +104,26 @@ struct QuantizePass : impl::QuantizeBase<QuantizePass> {
     }
     if (weightStore.empty())
       return fail(module.getLoc(), "no weight store given (weight-store=PATH)");
+    if ((gptq || clip || !report.empty() || !calibration.empty()) && !simulated)
+      return fail(module.getLoc(), "calibration, gptq, clip and report apply to the 4-bit integer "
+                                   "schemes (w4-channel, w4-gG) for now, not to '" +
+                                       format + "'");
+    if (gptq && calibration.empty())
+      return fail(module.getLoc(), "gptq needs calibration=STATS (milmc calibrate --matrices)");
+    std::optional<CalibrationStats> stats;
+    if (!calibration.empty()) {
+      llvm::Expected<CalibrationStats> read = CalibrationStats::read(calibration);
+      if (!read)
+        return fail(module.getLoc(), llvm::toString(read.takeError()));
+      stats = std::move(*read);
+    }
+    RoundingOptions rounding;
+    if (simulated)
+      rounding.scheme = *simulated;
+    rounding.gptq = gptq;
+    rounding.clip = clip;
+    rounding.threads = threads;
+    std::vector<RoundingReportRow> reportRows;
 
     // Every reference of a name moves together (the lowering reads a weight once per name).
     llvm::MapVector<llvm::StringRef, llvm::SmallVector<mm::WeightOp>> byName;
@@ -201,6 +150,11 @@ struct QuantizePass : impl::QuantizeBase<QuantizePass> {
           return fail(op.getLoc(), "weight '" + name + "' is referenced with two types");
       if (type.getRank() < 2 || name.ends_with("ffn_gate_inp.weight")) {
         count(type.getFormat());
+        continue;
+      }
+      // Rounded already by milm-split-outliers: left as it is.
+      if (auto b = ops.front()->getAttrOfType<mlir::FloatAttr>(kRoundedBitsAttr)) {
+        bits += b.getValueAsDouble() * static_cast<double>(type.getNumElements());
         continue;
       }
       const int64_t K = type.getShape().back();
@@ -231,9 +185,7 @@ struct QuantizePass : impl::QuantizeBase<QuantizePass> {
                            " instead of " + mm::stringifyWeightFormat(want).str() + ")");
       // The simulated scheme applies where the base format was chosen.
       const bool simulate = simulated && chosen == WeightFormat::f32 && want == *base;
-      if (simulate)
-        bits += simulated->bits(K) * static_cast<double>(type.getNumElements());
-      else
+      if (!simulate)
         count(chosen);
       if (chosen == type.getFormat() && !simulate)
         continue;
@@ -241,15 +193,23 @@ struct QuantizePass : impl::QuantizeBase<QuantizePass> {
       llvm::Expected<std::vector<float>> values = readWeightValues(ops.front());
       if (!values)
         return fail(ops.front().getLoc(), llvm::toString(values.takeError()));
+      if (simulate) {
+        // The embedding table is looked up, not multiplied: no statistics.
+        const bool product = !name.ends_with("token_embd.weight");
+        RoundingOptions o = rounding;
+        if (!product)
+          o.gptq = false;
+        llvm::Expected<double> b = roundWeight(ops.front(), *values, o,
+                                               product && stats ? &*stats : nullptr, 0.0, reportRows);
+        if (!b)
+          return fail(ops.front().getLoc(), llvm::toString(b.takeError()));
+        bits += *b * static_cast<double>(type.getNumElements());
+      }
       const int64_t rows = type.getNumElements() / K;
       const uint64_t outRow = *rowBytes(storage(chosen), uint64_t(K));
       std::vector<uint8_t> out(outRow * uint64_t(rows));
-      for (int64_t r = 0; r < rows; ++r) {
-        float *row = values->data() + r * K;
-        if (simulate)
-          simulateRow(*simulated, row, K);
-        quantizeRow(storage(chosen), row, out.data() + uint64_t(r) * outRow, K);
-      }
+      for (int64_t r = 0; r < rows; ++r)
+        quantizeRow(storage(chosen), values->data() + r * K, out.data() + uint64_t(r) * outRow, K);
       if (!store) {
         llvm::Expected<std::unique_ptr<WeightStore>> opened = WeightStore::open(weightStore);
         if (!opened)
@@ -268,6 +228,9 @@ struct QuantizePass : impl::QuantizeBase<QuantizePass> {
         << ": " << static_cast<int64_t>(weights) << " weights at "
         << llvm::formatv("{0:F3}", weights > 0 ? bits / weights : 0.0).str()
         << " bits per weight";
+    if (!report.empty())
+      if (llvm::Error e = writeRoundingReport(report, getArgument().str() + " " + format, reportRows))
+        return fail(module.getLoc(), llvm::toString(std::move(e)));
     if (!fellBack.empty())
       mlir::emitWarning(module.getLoc())
           << getArgument() << ": rows that do not fit " << format << "'s blocks: "

@@ -16,12 +16,14 @@
 
 #include "codegen/Target.h"
 #include "frontends/builder/ModelBuilder.h"
+#include "passes/Calibration.h"
 #include "passes/Passes.h"
 #include "runtime/LinkConfig.h"
 #include "codegen/artifact/ArtifactWriter.h"
 #include "codegen/artifact/ModelFromIR.h"
 #include "dialects/milm/MilmDialect.h"
 #include "milm/artifact.h"
+#include "milm/tokenizer.h"
 
 // The generic (portable C) microkernels' repackers: the same code, linked into
 // milmc, that defines the packed layouts the target kernels read.
@@ -34,7 +36,9 @@
 #include "mlir/IR/Verifier.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/Threading.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -136,6 +140,7 @@ struct UnitOptions {
   std::string quantize;
   bool quantizePure = false;
   bool rotate = false;
+  bool calibrated = false; ///< the model (not the draft): --calibrate, --gptq, --outliers apply
 };
 
 /// What compiling one model left in the staging folder.
@@ -151,20 +156,14 @@ struct CompiledUnit {
   CodegenTimings tm;
 };
 
-/// Imports, transforms and lowers one model, emits its object and writes its
-/// artifact into `staging`.
-llvm::Expected<CompiledUnit> compileUnit(const CompileOptions &opts, const UnitOptions &u,
-                                         const Target &backend, const ResolvedTarget &target,
-                                         StagingDir &stagingDir) {
-  CompiledUnit out;
-  const std::string who = u.stem == "model" ? "" : u.stem + ": ";
-  Stage importing(who + "importing the model");
-  mlir::MLIRContext ctx;
-  mlir::OwningOpRef<mlir::ModuleOp> module;
-  if (llvm::StringRef(u.model).ends_with(".mlir")) {
+} // namespace
+
+llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>>
+loadModelModule(mlir::MLIRContext &ctx, const std::string &path, int64_t kvCacheSize) {
+  if (llvm::StringRef(path).ends_with(".mlir")) {
     // milm IR, e.g. from milmc import and milm-opt: everything comes from it.
-    if (opts.kvCacheSize)
-      return err(u.model + ": --kv-cache-size applies when importing a model; milm IR "
+    if (kvCacheSize)
+      return err(path + ": --kv-cache-size applies when importing a model; milm IR "
                            "has its KV cache in its types (milmc import --kv-cache-size N)");
     ctx.loadDialect<mlir::milm::MilmDialect, mlir::func::FuncDialect>();
     std::string diag;
@@ -177,20 +176,68 @@ llvm::Expected<CompiledUnit> compileUnit(const CompileOptions &opts, const UnitO
       }
       return mlir::success();
     });
-    module = mlir::parseSourceFile<mlir::ModuleOp>(u.model, &ctx);
+    mlir::OwningOpRef<mlir::ModuleOp> module = mlir::parseSourceFile<mlir::ModuleOp>(path, &ctx);
     if (!module || mlir::failed(mlir::verify(*module)))
-      return err(u.model + ":" + (diag.empty() ? std::string(" not milm IR") : diag));
-  } else {
-    auto desc = importModel(u.model);
+      return err(path + ":" + (diag.empty() ? std::string(" not milm IR") : diag));
+    return module;
+  }
+  {
+    auto desc = importModel(path);
     if (!desc)
       return desc.takeError();
     BuildOptions build;
-    build.cacheCapacity = opts.kvCacheSize;
+    build.cacheCapacity = kvCacheSize;
     auto built = buildModelIR(ctx, *desc, build);
     if (!built)
       return built.takeError();
-    module = std::move(*built);
+    return std::move(*built);
   }
+}
+
+llvm::Expected<std::vector<int32_t>> tokenizeWithModel(mlir::ModuleOp module,
+                                                       const std::string &textPath) {
+  llvm::Expected<std::optional<TokenizerData>> t = tokenizerFromIR(module);
+  if (!t)
+    return t.takeError();
+  if (!*t)
+    return err(textPath + ": the model has no tokenizer to read this text with");
+  rt::TokenizerConfig c;
+  c.kind = (*t)->model;
+  c.pre = (*t)->pre;
+  c.tokens = (*t)->tokens;
+  c.scores = (*t)->scores;
+  c.types = (*t)->types;
+  c.merges = (*t)->merges;
+  c.bos = int32_t((*t)->bos.value_or(-1));
+  c.eos = int32_t((*t)->eos.value_or(-1));
+  c.unk = int32_t((*t)->unk.value_or(-1));
+  rt::Tokenizer tok;
+  std::string why;
+  if (!tok.init(std::move(c), &why))
+    return err("the model's tokenizer: " + why);
+  auto text = llvm::MemoryBuffer::getFile(textPath, /*IsText=*/false);
+  if (!text)
+    return err(textPath + ": cannot read: " + text.getError().message());
+  llvm::StringRef bytes = (*text)->getBuffer();
+  return tok.encode(std::string_view(bytes.data(), bytes.size()), /*addBos=*/false);
+}
+
+namespace {
+
+/// Imports, transforms and lowers one model, emits its object and writes its
+/// artifact into `staging`.
+llvm::Expected<CompiledUnit> compileUnit(const CompileOptions &opts, const UnitOptions &u,
+                                         const Target &backend, const ResolvedTarget &target,
+                                         StagingDir &stagingDir) {
+  CompiledUnit out;
+  const std::string who = u.stem == "model" ? "" : u.stem + ": ";
+  Stage importing(who + "importing the model");
+  mlir::MLIRContext ctx;
+  llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>> loaded =
+      loadModelModule(ctx, u.model, opts.kvCacheSize);
+  if (!loaded)
+    return loaded.takeError();
+  mlir::OwningOpRef<mlir::ModuleOp> module = std::move(*loaded);
   out.tImport = importing.done();
   // OUT/ and the staging folder exist from here on (not for a model that
   // cannot be read).
@@ -208,6 +255,28 @@ llvm::Expected<CompiledUnit> compileUnit(const CompileOptions &opts, const UnitO
     pipeline.quantize = u.quantize;
     pipeline.quantizePure = u.quantizePure;
     pipeline.rotate = u.rotate;
+    if (u.calibrated) {
+      if (!opts.calibrateText.empty()) {
+        Stage tokenizing(who + "tokenizing the calibration text");
+        llvm::Expected<std::vector<int32_t>> ids = tokenizeWithModel(*module, opts.calibrateText);
+        if (!ids)
+          return ids.takeError();
+        const std::string tokens = staging + "/calibration.tokens";
+        if (llvm::Error e = writeTokenIds(tokens, *ids))
+          return std::move(e);
+        pipeline.calibrationTokens = tokens;
+        pipeline.calibrationStats = staging + "/calibration.stats";
+        pipeline.calibrationWindows = opts.calibrateWindows;
+      } else {
+        pipeline.calibrationStats = opts.calibration;
+      }
+      pipeline.gptq = opts.gptq;
+      pipeline.clip = opts.clip;
+      pipeline.outliers = opts.outliers;
+      pipeline.threads = std::max(1u, llvm::hardware_concurrency().compute_thread_count());
+      if (opts.quantReport)
+        pipeline.report = "-";
+    }
     buildModelPipeline(pm, pipeline);
     if (llvm::Error e = runPasses(pm, *module, u.model))
       return std::move(e);
@@ -483,6 +552,7 @@ llvm::Error compileModel(const CompileOptions &opts) {
   mainUnit.quantize = opts.quantize;
   mainUnit.quantizePure = opts.quantizePure;
   mainUnit.rotate = opts.rotate;
+  mainUnit.calibrated = true;
   mainUnit.packagePrefix = opts.emit != "exe";
   llvm::Expected<CompiledUnit> unit =
       compileUnit(opts, mainUnit, *backend, *target, stagingDir);
@@ -700,6 +770,52 @@ llvm::Error compileModel(const CompileOptions &opts) {
                                      u->tm.emit, u->tArtifact);
   if (opts.verbose)
     llvm::errs() << llvm::format("milmc: link %.2f s\n", tLink);
+  return llvm::Error::success();
+}
+
+llvm::Error calibrateModel(const CalibrateCommandOptions &opts) {
+  if (opts.text.empty())
+    return err("calibrate needs --text FILE (the text the model reads)");
+  if (opts.output.empty())
+    return err("calibrate needs -o STATS (where the statistics go)");
+  mlir::MLIRContext ctx;
+  llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>> module = loadModelModule(ctx, opts.model, 0);
+  if (!module)
+    return module.takeError();
+  llvm::Expected<std::vector<int32_t>> ids = tokenizeWithModel(**module, opts.text);
+  if (!ids)
+    return ids.takeError();
+  // Token ids and rotated weights live in a folder of their own, gone after.
+  llvm::SmallString<128> dir;
+  if (std::error_code ec = llvm::sys::fs::createUniqueDirectory("milmc-calibrate", dir))
+    return err("cannot create a temporary folder: " + ec.message());
+  struct Remove {
+    std::string d;
+    ~Remove() { llvm::sys::fs::remove_directories(d); }
+  } remove{std::string(dir)};
+  const std::string tokens = std::string(dir) + "/calibration.tokens";
+  if (llvm::Error e = writeTokenIds(tokens, *ids))
+    return e;
+  Stage running("calibrating on " + std::to_string(ids->size()) + " tokens of " + opts.text +
+                (opts.rotate ? " (rotated with milm-rotate first)" : ""));
+  mlir::PassManager pm(&ctx);
+  if (opts.rotate) {
+    RotateOptions r;
+    r.weightStore = std::string(dir) + "/weights.milmstore";
+    pm.addPass(createRotate(r));
+  }
+  CalibrateOptions c;
+  c.tokens = tokens;
+  c.stats = opts.output;
+  c.window = opts.window;
+  c.maxWindows = opts.windows;
+  c.matrices = opts.matrices;
+  c.threads = opts.threads;
+  c.progress = true;
+  pm.addPass(createCalibrate(c));
+  if (llvm::Error e = runPasses(pm, **module, opts.model))
+    return e;
+  llvm::errs() << llvm::format("milmc: calibrated in %.1f s\n", running.done());
   return llvm::Error::success();
 }
 

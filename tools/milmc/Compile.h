@@ -2,9 +2,14 @@
 #ifndef MILM_TOOLS_MILMC_COMPILE_H
 #define MILM_TOOLS_MILMC_COMPILE_H
 
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/OwningOpRef.h"
 #include "llvm/Support/Error.h"
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace milm {
 
@@ -24,6 +29,20 @@ struct CompileOptions {
   std::string quantize;      ///< milm-quantize's format ("": keep the model's formats)
   bool quantizePure = false; ///< milm-quantize's `pure`
   bool rotate = false;       ///< milm-rotate before milm-quantize
+  /// Calibration (docs/QUANTIZATION.md): calibrateText is tokenized and run
+  /// through the model after milm-rotate (milm-calibrate, at most
+  /// calibrateWindows windows, 0: all); or `calibration` names statistics
+  /// from `milmc calibrate`. They weight the 4-bit schemes' rounding (with
+  /// clip, gptq) and choose milm-split-outliers' columns (outliers > 0: that
+  /// fraction of each matrix's columns kept in f16). quantReport prints the
+  /// per-matrix error tables to stdout.
+  std::string calibrateText;
+  int64_t calibrateWindows = 0;
+  std::string calibration;
+  bool gptq = false;
+  bool clip = false;
+  double outliers = 0;
+  bool quantReport = false;
   /// A draft model for speculative decoding, compiled for the same target
   /// into the same milm-run (symbols milm_draft_*) and OUT/draft.milm; its
   /// tokenizer must be the model's. draftQuantize: milm-quantize's format for
@@ -39,6 +58,27 @@ struct CompileOptions {
   std::string evalText;
   int64_t evalChunks = 0;    ///< windows of evalText to score (0: all)
 };
+
+/// The module of a model file (GGUF, safetensors folder) or of milm IR (.mlir).
+llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>>
+loadModelModule(mlir::MLIRContext &ctx, const std::string &path, int64_t kvCacheSize);
+
+/// The text of `textPath` as the module's tokenizer reads it (no BOS).
+llvm::Expected<std::vector<int32_t>> tokenizeWithModel(mlir::ModuleOp module,
+                                                       const std::string &textPath);
+
+/// milmc calibrate: the model (rotated first with `rotate`, as milmc compile
+/// --rotate would) runs over `text`; the statistics go to `output`
+/// (passes/Calibration.h).
+struct CalibrateCommandOptions {
+  std::string model, text, output;
+  bool rotate = false;
+  bool matrices = false; ///< also the second-moment matrices (GPTQ)
+  int64_t window = 0;    ///< tokens per window (0: the context, at most 512)
+  int64_t windows = 0;   ///< at most this many windows (0: all)
+  unsigned threads = 0;
+};
+llvm::Error calibrateModel(const CalibrateCommandOptions &opts);
 
 /// Import, lower, generate code, write the artifact and link the executable.
 llvm::Error compileModel(const CompileOptions &opts);

@@ -4,6 +4,9 @@
 //   milmc inspect MODEL                   config, tensor table and storage formats
 //   milmc synth --preset P --format F -o model.gguf
 //                                         a random-weight MiLM2-shaped GGUF
+//   milmc calibrate MODEL --text FILE -o STATS
+//                                         what every product reads (for --gptq, --outliers)
+//   milmc reference MODEL --ids "..."    logits of the reference interpreter (double)
 //   milmc compare A B --text FILE         perplexity of two compiled models, KL(A||B)
 //   milmc targets                         the targets milmc compile builds for
 //   milmc version
@@ -16,6 +19,7 @@
 #include "codegen/Target.h"
 #include "tools/milmc/Compare.h"
 #include "tools/milmc/Compile.h"
+#include "passes/Interpreter.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"
@@ -38,6 +42,8 @@ static cl::SubCommand importCmd("import", "Import a model (GGUF, or safetensors 
 static cl::SubCommand inspectCmd("inspect", "Print a model's configuration, tensors and storage formats");
 static cl::SubCommand synthCmd("synth", "Write a random-weight GGUF model shaped like a MiLM2 preset");
 static cl::SubCommand compileCmd("compile", "Compile a model into a self-contained executable and model.milm");
+static cl::SubCommand calibrateCmd("calibrate", "Run a model over calibration text and record what every matrix product reads (for --gptq, --outliers)");
+static cl::SubCommand referenceCmd("reference", "Run a model with the reference interpreter (double precision, op by op) and print its logits as milm-run --logits-for does");
 static cl::SubCommand compareCmd("compare", "Run two compiled models over one text: perplexity of each, KL(A || B), top-1 agreement");
 static cl::SubCommand targetsCmd("targets", "List the targets milmc compile builds for, with the machine each means");
 static cl::SubCommand versionCmd("version", "Print milm's version and the LLVM it was built with");
@@ -152,6 +158,60 @@ static cl::opt<std::string> compileEmit(
     cl::value_desc("kind"), cl::init("exe"), cl::sub(compileCmd), cl::cat(compileCat));
 static cl::opt<bool> compileVerbose("v", cl::desc("Print the time of each stage"), cl::sub(compileCmd),
                                     cl::cat(compileCat));
+
+static cl::opt<std::string> compileCalibrate(
+    "calibrate",
+    cl::desc("Calibration text: run the model over it after --rotate (milm-calibrate) and "
+             "weight the 4-bit schemes' rounding by what each product reads"),
+    cl::value_desc("file"), cl::sub(compileCmd), cl::cat(compileCat));
+static cl::opt<int64_t> compileCalibrateWindows("calibrate-windows",
+                                                cl::desc("With --calibrate: at most N windows (default: all)"),
+                                                cl::init(0), cl::sub(compileCmd), cl::cat(compileCat));
+static cl::opt<std::string> compileCalibration(
+    "calibration", cl::desc("Statistics from milmc calibrate, instead of --calibrate"),
+    cl::value_desc("stats"), cl::sub(compileCmd), cl::cat(compileCat));
+static cl::opt<bool> compileGptq("gptq",
+                                 cl::desc("Round the 4-bit schemes with GPTQ (needs --calibrate, "
+                                          "or --calibration taken with --matrices)"),
+                                 cl::sub(compileCmd), cl::cat(compileCat));
+static cl::opt<bool> compileClip("clip",
+                                 cl::desc("Choose the 4-bit schemes' scales by the "
+                                          "(calibration-weighted) error"),
+                                 cl::sub(compileCmd), cl::cat(compileCat));
+static cl::opt<double> compileOutliers(
+    "outliers",
+    cl::desc("Keep this fraction of each matrix's input columns in f16 (milm-split-outliers; "
+             "the body is --quantize's 4-bit scheme; needs calibration)"),
+    cl::value_desc("fraction"), cl::init(0), cl::sub(compileCmd), cl::cat(compileCat));
+static cl::opt<bool> compileQuantReport("quant-report",
+                                        cl::desc("Print, per matrix, the error its rounding adds "
+                                                 "to the product's output"),
+                                        cl::sub(compileCmd), cl::cat(compileCat));
+
+static cl::OptionCategory calibrateCat("milmc calibrate options");
+static cl::opt<std::string> calibrateInput(cl::Positional, cl::desc("<model>"), cl::sub(calibrateCmd));
+static cl::opt<std::string> calibrateText("text", cl::desc("The calibration text"), cl::value_desc("file"),
+                                          cl::sub(calibrateCmd), cl::cat(calibrateCat));
+static cl::opt<std::string> calibrateOut("o", cl::desc("Where the statistics go"), cl::value_desc("stats"),
+                                         cl::sub(calibrateCmd), cl::cat(calibrateCat));
+static cl::opt<bool> calibrateRotate("rotate", cl::desc("Rotate first, as milmc compile --rotate does"),
+                                     cl::sub(calibrateCmd), cl::cat(calibrateCat));
+static cl::opt<bool> calibrateMatrices("matrices",
+                                       cl::desc("Also record the second-moment matrices (for --gptq)"),
+                                       cl::sub(calibrateCmd), cl::cat(calibrateCat));
+static cl::opt<int64_t> calibrateWindow("c", cl::desc("Tokens per window (default: the context, at most 512)"),
+                                        cl::init(0), cl::sub(calibrateCmd), cl::cat(calibrateCat));
+static cl::opt<int64_t> calibrateWindows("windows", cl::desc("At most N windows (default: all)"),
+                                         cl::init(0), cl::sub(calibrateCmd), cl::cat(calibrateCat));
+static cl::opt<unsigned> calibrateThreads("t", cl::desc("Threads (default: all cores)"), cl::init(0),
+                                          cl::sub(calibrateCmd), cl::cat(calibrateCat));
+
+static cl::OptionCategory referenceCat("milmc reference options");
+static cl::opt<std::string> referenceInput(cl::Positional, cl::desc("<model or milm IR>"), cl::sub(referenceCmd));
+static cl::opt<std::string> referenceIds("ids", cl::desc("Token ids, separated by spaces (run from position 0)"),
+                                         cl::sub(referenceCmd), cl::cat(referenceCat));
+static cl::opt<std::string> referenceOut("o", cl::desc("Output file (default: stdout)"), cl::init("-"),
+                                         cl::sub(referenceCmd), cl::cat(referenceCat));
 
 static cl::OptionCategory compareCat("milmc compare options");
 static cl::list<std::string> compareInputs(cl::Positional, cl::desc("<A> <B> (milmc compile output folders)"),
@@ -363,12 +423,62 @@ static int runSynth() {
   return 0;
 }
 
+/// milmc reference: the interpreter's logits, one JSON line per position
+/// (the layout of milm-run --logits-for and of models/*.ref.jsonl).
+static int runReference() {
+  auto usage = [](const std::string &msg) {
+    return fail(createStringError(inconvertibleErrorCode(), msg));
+  };
+  if (referenceInput.empty())
+    return usage("reference needs a model");
+  std::vector<int32_t> ids;
+  SmallVector<StringRef> words;
+  StringRef(referenceIds).split(words, ' ', -1, false);
+  for (StringRef w : words) {
+    int32_t id;
+    if (w.trim().getAsInteger(10, id) || id < 0)
+      return usage("--ids: '" + w.str() + "' is not a token id");
+    ids.push_back(id);
+  }
+  if (ids.empty())
+    return usage("reference needs --ids \"ID ID ...\"");
+  mlir::MLIRContext ctx;
+  auto module = milm::loadModelModule(ctx, referenceInput, 0);
+  if (!module)
+    return fail(module.takeError());
+  auto interp = milm::ModelInterpreter::create(**module);
+  if (!interp)
+    return fail(interp.takeError());
+  auto logits = (*interp)->forward(ids);
+  if (!logits)
+    return fail(logits.takeError());
+  std::error_code ec;
+  ToolOutputFile out(referenceOut, ec, sys::fs::OF_None);
+  if (ec)
+    return usage(referenceOut + ": " + ec.message());
+  const int64_t V = (*interp)->vocabSize();
+  for (size_t t = 0; t < ids.size(); ++t) {
+    const double *row = logits->data() + t * V;
+    int64_t best = 0;
+    for (int64_t v = 1; v < V; ++v)
+      if (row[v] > row[best])
+        best = v;
+    out.os() << "{\"pos\":" << t << ",\"input\":" << ids[t] << ",\"argmax\":" << best
+             << ",\"logits\":[";
+    for (int64_t v = 0; v < V; ++v)
+      out.os() << (v ? "," : "") << format("%.9g", row[v]);
+    out.os() << "]}\n";
+  }
+  out.keep();
+  return 0;
+}
+
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
   // A write past `ulimit -f` fails with EFBIG and is reported like any other
   // write error, instead of killing milmc with SIGXFSZ.
   signal(SIGXFSZ, SIG_IGN);
-  cl::HideUnrelatedOptions({&importCat, &synthCat, &compileCat, &compareCat});
+  cl::HideUnrelatedOptions({&importCat, &synthCat, &compileCat, &calibrateCat, &referenceCat, &compareCat});
   cl::ParseCommandLineOptions(argc, argv,
                               "milmc: the milm ahead-of-time compiler for MiLM2 language models\n");
   if (versionCmd) {
@@ -402,6 +512,34 @@ int main(int argc, char **argv) {
     opts.emit = compileEmit;
     opts.draftQuantize = compileDraftQuantize;
     opts.draftQuantizePure = compileDraftQuantizePure;
+    opts.calibrateText = compileCalibrate;
+    opts.calibrateWindows = compileCalibrateWindows;
+    opts.calibration = compileCalibration;
+    opts.gptq = compileGptq;
+    opts.clip = compileClip;
+    opts.outliers = compileOutliers;
+    opts.quantReport = compileQuantReport;
+    auto usage = [&](const std::string &msg) {
+      return fail(createStringError(inconvertibleErrorCode(), msg));
+    };
+    if (!compileCalibrate.empty() && !compileCalibration.empty())
+      return usage("--calibrate TEXT and --calibration STATS are two ways to calibrate: give one");
+    if (compileCalibrateWindows < 0)
+      return usage("--calibrate-windows takes a number >= 0");
+    if (!(compileOutliers >= 0 && compileOutliers < 0.5))
+      return usage("--outliers takes a fraction in [0, 0.5)");
+    const bool calibrated = !compileCalibrate.empty() || !compileCalibration.empty();
+    const bool fourBit = llvm::StringRef(compileQuantize).starts_with("w4-");
+    if ((compileGptq || compileOutliers > 0 || compileClip || compileQuantReport) && !fourBit)
+      return usage(std::string(compileGptq ? "--gptq" : compileOutliers > 0 ? "--outliers"
+                               : compileClip ? "--clip" : "--quant-report") +
+                   " needs --quantize with a 4-bit scheme (w4-channel, w4-g32, w4-g64, w4-g128, "
+                   "each also -asym)");
+    if ((compileGptq || compileOutliers > 0) && !calibrated)
+      return usage(std::string(compileGptq ? "--gptq" : "--outliers") +
+                   " needs calibration: --calibrate TEXT (or --calibration STATS)");
+    if (calibrated && compileQuantize.empty())
+      return usage("calibration is for quantizing: add --quantize with a 4-bit scheme");
     if ((!compileDraftQuantize.empty() || compileDraftQuantizePure) && compileDraft.empty())
       return fail(createStringError(inconvertibleErrorCode(),
                                     std::string(compileDraftQuantizePure ? "--draft-quantize-pure"
@@ -422,6 +560,26 @@ int main(int argc, char **argv) {
     if (compileQuantizePure && compileQuantize.empty())
       return fail(createStringError(inconvertibleErrorCode(), "--quantize-pure needs --quantize FORMAT"));
     if (Error e = milm::compileModel(opts))
+      return fail(std::move(e));
+    return 0;
+  }
+  if (referenceCmd)
+    return runReference();
+  if (calibrateCmd) {
+    milm::CalibrateCommandOptions c;
+    c.model = calibrateInput;
+    c.text = calibrateText;
+    c.output = calibrateOut;
+    c.rotate = calibrateRotate;
+    c.matrices = calibrateMatrices;
+    c.window = calibrateWindow;
+    c.windows = calibrateWindows;
+    c.threads = calibrateThreads;
+    if (c.model.empty())
+      return fail(createStringError(inconvertibleErrorCode(), "calibrate needs a model"));
+    if (calibrateWindow < 0 || calibrateWindows < 0)
+      return fail(createStringError(inconvertibleErrorCode(), "-c and --windows take numbers >= 0"));
+    if (Error e = milm::calibrateModel(c))
       return fail(std::move(e));
     return 0;
   }
