@@ -57,7 +57,8 @@ void registerMilmPasses() {
   mlir::PassPipelineRegistration<ModelPipelineOptions>(
       "milm-model-pipeline",
       "The model-level passes milmc compile runs before code generation (milm-rotate with "
-      "rotate=1, milm-quantize with quantize=FORMAT)",
+      "rotate=1, milm-calibrate with calibration-tokens=FILE, milm-split-outliers with "
+      "outliers=F, milm-quantize with quantize=FORMAT)",
       buildModelPipeline);
 }
 
