@@ -42,6 +42,7 @@ void buildModelPipeline(mlir::OpPassManager &pm, const ModelPipelineOptions &opt
     QuantizeOptions q;
     q.format = options.quantize;
     q.pure = options.quantizePure;
+    q.embedding = options.quantizeEmbedding;
     q.weightStore = options.weightStore;
     q.calibration = options.calibrationStats;
     q.gptq = options.gptq;

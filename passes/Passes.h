@@ -60,6 +60,9 @@ struct ModelPipelineOptions : mlir::PassPipelineOptions<ModelPipelineOptions> {
   Option<unsigned> threads{*this, "threads",
                            llvm::cl::desc("Threads of calibration and rounding"),
                            llvm::cl::init(1)};
+  Option<std::string> quantizeEmbedding{
+      *this, "quantize-embedding",
+      llvm::cl::desc("milm-quantize's `embedding`: the token embedding's storage format")};
   Option<bool> quantizePure{*this, "quantize-pure",
                             llvm::cl::desc("milm-quantize's `pure`: every matrix in the format"),
                             llvm::cl::init(false)};

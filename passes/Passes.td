@@ -69,6 +69,9 @@ def Quantize : Pass<"milm-quantize", "::mlir::ModuleOp"> {
            "mixture rules">,
     Option<"weightStore", "weight-store", "std::string", /*default=*/"\"\"",
            "The weight store new weights are appended to (passes/WeightStore.h)">,
+    Option<"embedding", "embedding", "std::string", /*default=*/"\"\"",
+           "Storage format of the token embedding table when the model has an output "
+           "matrix of its own (as llama-quantize's --token-embedding-type)">,
     Option<"calibration", "calibration", "std::string", /*default=*/"\"\"",
            "Calibration statistics (milm-calibrate) that weight the rounding error "
            "of the 4-bit schemes per input channel">,

@@ -104,6 +104,12 @@ struct QuantizePass : impl::QuantizeBase<QuantizePass> {
     }
     if (weightStore.empty())
       return fail(module.getLoc(), "no weight store given (weight-store=PATH)");
+    std::optional<WeightFormat> embeddingFormat;
+    if (!embedding.empty()) {
+      embeddingFormat = mm::symbolizeWeightFormat(embedding);
+      if (!embeddingFormat)
+        return fail(module.getLoc(), "embedding format '" + embedding + "' is not a storage format");
+    }
     if ((gptq || clip || !report.empty() || !calibration.empty()) && !simulated)
       return fail(module.getLoc(), "calibration, gptq, clip and report apply to the 4-bit integer "
                                    "schemes (w4-channel, w4-gG) for now, not to '" +
@@ -172,6 +178,9 @@ struct QuantizePass : impl::QuantizeBase<QuantizePass> {
             want = WeightFormat::q6_k;
         }
       }
+      // The embedding table, when it is only looked up (an output of its own).
+      if (embeddingFormat && hasOutput && name == "token_embd.weight")
+        want = *embeddingFormat;
       WeightFormat chosen = want;
       while (K % mm::getFormatBlockSize(chosen) != 0) {
         std::optional<WeightFormat> next = fallback(chosen);

@@ -270,6 +270,7 @@ llvm::Expected<CompiledUnit> compileUnit(const CompileOptions &opts, const UnitO
       } else {
         pipeline.calibrationStats = opts.calibration;
       }
+      pipeline.quantizeEmbedding = opts.quantizeEmbedding;
       pipeline.gptq = opts.gptq;
       pipeline.clip = opts.clip;
       pipeline.outliers = opts.outliers;
@@ -358,6 +359,21 @@ llvm::Expected<CompiledUnit> compileUnit(const CompileOptions &opts, const UnitO
                   {"source", u.model}};
   if (u.stem != "model")
     spec.options.push_back({"role", u.stem});
+  if (u.calibrated && (!opts.calibrateText.empty() || !opts.calibration.empty())) {
+    spec.options.push_back({"calibration", !opts.calibrateText.empty() ? opts.calibrateText
+                                                                        : opts.calibration});
+    std::string rounding = opts.gptq ? "gptq" : "nearest";
+    if (opts.clip)
+      rounding += ", clipped scales";
+    spec.options.push_back({"rounding", rounding});
+    if (opts.outliers > 0)
+      spec.options.push_back(
+          {"outliers", llvm::formatv("{0} of each matrix columns in f16",
+                                     llvm::format("%g", opts.outliers))
+                           .str()});
+  }
+  if (u.calibrated && !opts.quantizeEmbedding.empty())
+    spec.options.push_back({"quantize_embedding", opts.quantizeEmbedding});
   spec.weightsSize = info->weightsBytes;
   for (const LoweredWeight &w : info->weights) {
     artifact::ArtifactWeight aw;
@@ -638,6 +654,11 @@ llvm::Error compileModel(const CompileOptions &opts) {
     ref.quantize.clear();
     ref.quantizePure = false;
     ref.rotate = false;
+    ref.calibrateText.clear();
+    ref.calibration.clear();
+    ref.quantizeEmbedding.clear();
+    ref.gptq = ref.clip = ref.quantReport = false;
+    ref.outliers = 0;
     ref.maxKL = -1;
     ref.embedWeights = false;
     ref.draft.clear();

@@ -36,6 +36,7 @@ struct CompileOptions {
   /// clip, gptq) and choose milm-split-outliers' columns (outliers > 0: that
   /// fraction of each matrix's columns kept in f16). quantReport prints the
   /// per-matrix error tables to stdout.
+  std::string quantizeEmbedding; ///< milm-quantize's `embedding` ("": the matrices' format)
   std::string calibrateText;
   int64_t calibrateWindows = 0;
   std::string calibration;

@@ -106,7 +106,9 @@ static cl::opt<std::string> compileQuantize(
     "quantize",
     cl::desc("Quantize the weight matrices (milm-quantize, round to nearest): f32, f16, bf16, "
              "q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k or the mixture q4_k_m; the "
-             "output matrix gets q6_k as llama-quantize gives it, unless --quantize-pure"),
+             "output matrix gets q6_k as llama-quantize gives it, unless --quantize-pure; a "
+             "simulated 4-bit scheme (w4-channel, w4-g32, w4-g64, w4-g128, each also -asym); "
+             "or a calibrated recipe (w4-rot-outlier, w4-outlier, w4-gptq: docs/QUANTIZATION.md)"),
     cl::value_desc("format"), cl::sub(compileCmd), cl::cat(compileCat));
 static cl::opt<bool> compileRotate(
     "rotate",
@@ -183,6 +185,11 @@ static cl::opt<double> compileOutliers(
     cl::desc("Keep this fraction of each matrix's input columns in f16 (milm-split-outliers; "
              "the body is --quantize's 4-bit scheme; needs calibration)"),
     cl::value_desc("fraction"), cl::init(0), cl::sub(compileCmd), cl::cat(compileCat));
+static cl::opt<std::string> compileQuantizeEmbedding(
+    "quantize-embedding",
+    cl::desc("With --quantize: the token embedding table's storage format, when the model has "
+             "an output matrix of its own (llama-quantize's --token-embedding-type)"),
+    cl::value_desc("format"), cl::sub(compileCmd), cl::cat(compileCat));
 static cl::opt<bool> compileQuantReport("quant-report",
                                         cl::desc("Print, per matrix, the error its rounding adds "
                                                  "to the product's output"),
@@ -473,6 +480,25 @@ static int runReference() {
   return 0;
 }
 
+/// Named quantization recipes (docs/QUANTIZATION.md): what --quantize NAME
+/// expands to. Options given explicitly win over the recipe's.
+struct QuantRecipe {
+  const char *name;
+  bool rotate;
+  const char *scheme;
+  double outliers;
+  const char *embedding;
+};
+static const QuantRecipe kRecipes[] = {
+    // Rotation + outlier separation (the MiLM2 scheme's two halves), GPTQ
+    // rounding with error-chosen scales, the embedding at 6 bits.
+    {"w4-rot-outlier", true, "w4-channel", 0.015, "q6_k"},
+    // The same without the rotation.
+    {"w4-outlier", false, "w4-channel", 0.015, "q6_k"},
+    // GPTQ alone on the standard per-channel scheme.
+    {"w4-gptq", false, "w4-channel", 0.0, ""},
+};
+
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
   // A write past `ulimit -f` fails with EFBIG and is reported like any other
@@ -503,6 +529,29 @@ int main(int argc, char **argv) {
     opts.embedWeights = compileEmbed;
     opts.repack = !compileNoRepack;
     opts.quantize = compileQuantize;
+    const QuantRecipe *recipe = nullptr;
+    for (const QuantRecipe &r : kRecipes)
+      if (compileQuantize == r.name)
+        recipe = &r;
+    if (recipe) {
+      if (compileCalibrate.empty() && compileCalibration.empty())
+        return fail(createStringError(inconvertibleErrorCode(),
+                                      "--quantize " + compileQuantize +
+                                          " is calibrated: add --calibrate TEXT (e.g. "
+                                          "models/kjv-calibration.txt)"));
+      compileQuantize = recipe->scheme;
+      opts.quantize = recipe->scheme;
+      if (!compileRotate.getNumOccurrences())
+        compileRotate = recipe->rotate;
+      if (!compileOutliers.getNumOccurrences())
+        compileOutliers = recipe->outliers;
+      if (!compileGptq.getNumOccurrences())
+        compileGptq = true;
+      if (!compileClip.getNumOccurrences())
+        compileClip = true;
+      if (!compileQuantizeEmbedding.getNumOccurrences())
+        compileQuantizeEmbedding = recipe->embedding;
+    }
     opts.quantizePure = compileQuantizePure;
     opts.rotate = compileRotate;
     opts.maxKL = compileMaxKL;
@@ -519,6 +568,10 @@ int main(int argc, char **argv) {
     opts.clip = compileClip;
     opts.outliers = compileOutliers;
     opts.quantReport = compileQuantReport;
+    opts.quantizeEmbedding = compileQuantizeEmbedding;
+    if (!compileQuantizeEmbedding.empty() && compileQuantize.empty())
+      return fail(createStringError(inconvertibleErrorCode(),
+                                    "--quantize-embedding needs --quantize FORMAT"));
     auto usage = [&](const std::string &msg) {
       return fail(createStringError(inconvertibleErrorCode(), msg));
     };
