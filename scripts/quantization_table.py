@@ -6,7 +6,11 @@
     python3 scripts/quantization_table.py [--models target,moe] [--write-doc]
 
 Bits per weight are what milm-quantize reports (the scheme's bits: simulated
-4-bit schemes are stored as f32 but counted at their 4 bits plus scales).
+4-bit schemes are stored as f32 but counted at their 4 bits plus scales, f16
+outlier columns at 16 bits and a 32-bit index each). The calibrated recipes
+read statistics taken once per model (and once more rotated) with `milmc
+calibrate --matrices` over models/kjv-calibration.txt, which is disjoint from
+the held-out text.
 """
 import argparse
 import json
@@ -22,10 +26,30 @@ from quality_table import publish_table, run  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = {"target": "models/milm-target-kjv.gguf", "moe": "models/milm-moe-kjv.gguf",
           "tiny": "models/milm-tiny-kjv.gguf"}
+# (label, milmc compile options); "CAL" stands for the calibration statistics
+# of the model (rotated when the recipe rotates), taken once per model with
+# `milmc calibrate --matrices` over models/kjv-calibration.txt.
 RECIPES = [
-    ("w4-channel", []), ("w4-g128", []), ("w4-g32", []), ("q4_0", []), ("q4_k_m", []),
-    ("w4-channel", ["--rotate"]), ("w4-g128", ["--rotate"]), ("w4-g32", ["--rotate"]),
-    ("q4_0", ["--rotate"]), ("q4_k_m", ["--rotate"]),
+    ("w4-channel", ["--quantize", "w4-channel"]),
+    ("w4-g128", ["--quantize", "w4-g128"]),
+    ("w4-g32", ["--quantize", "w4-g32"]),
+    ("q4_0", ["--quantize", "q4_0"]),
+    ("q4_k_m", ["--quantize", "q4_k_m"]),
+    ("rotate + w4-channel", ["--rotate", "--quantize", "w4-channel"]),
+    ("rotate + w4-g128", ["--rotate", "--quantize", "w4-g128"]),
+    ("rotate + w4-g32", ["--rotate", "--quantize", "w4-g32"]),
+    ("rotate + q4_0", ["--rotate", "--quantize", "q4_0"]),
+    ("rotate + q4_k_m", ["--rotate", "--quantize", "q4_k_m"]),
+    ("w4-channel, clipped scales", ["--quantize", "w4-channel", "CAL", "--clip"]),
+    ("w4-channel, GPTQ", ["--quantize", "w4-channel", "CAL", "--gptq", "--clip"]),
+    ("rotate + w4-channel, GPTQ", ["--rotate", "--quantize", "w4-channel", "CAL", "--gptq",
+                                   "--clip"]),
+    ("w4-g128, GPTQ", ["--quantize", "w4-g128", "CAL", "--gptq", "--clip"]),
+    ("w4-channel, embedding q6_k", ["--quantize", "w4-channel", "--quantize-embedding", "q6_k"]),
+    ("outliers 1.5% + w4-channel, GPTQ, embedding q6_k (`w4-outlier`)",
+     ["--quantize", "w4-outlier", "CAL"]),
+    ("rotate + outliers 1.5% + w4-channel, GPTQ, embedding q6_k (`w4-rot-outlier`)",
+     ["--quantize", "w4-rot-outlier", "CAL"]),
 ]
 BEGIN, END = "<!-- quantization:table:begin -->", "<!-- quantization:table:end -->"
 
@@ -38,23 +62,36 @@ def main():
     ap.add_argument("--write-doc", action="store_true")
     args = ap.parse_args()
     text = os.path.join(ROOT, "models/kjv-heldout.txt")
+    calib = os.path.join(ROOT, "models/kjv-calibration.txt")
     lines, t0 = [], time.time()
     for name in args.models.split(","):
         model = os.path.join(ROOT, MODELS[name])
         ref = os.path.join(args.work, name, "stored")
         shutil.rmtree(ref, ignore_errors=True)
         run([args.milmc, "compile", model, "-o", ref])
+        stats = {}
+        for rotated in (False, True):
+            stats[rotated] = os.path.join(args.work, name,
+                                          "rotated.stats" if rotated else "plain.stats")
+            c0 = time.time()
+            run([args.milmc, "calibrate", model, "--text", calib, "--matrices", "-o",
+                 stats[rotated]] + (["--rotate"] if rotated else []))
+            print(f"{name}: calibrated{' (rotated)' if rotated else ''} in "
+                  f"{time.time() - c0:.0f} s", file=sys.stderr, flush=True)
         lines.append(f"\n**{name}** (`{MODELS[name]}`)\n")
         lines.append("| recipe | bits/weight | mean KL | p99 KL | top-1 agreement | perplexity "
                      "| mean KL vs w4-channel RTN |")
         lines.append("|---|---|---|---|---|---|---|")
         base_kl = None
-        for fmt, extra in RECIPES:
-            label = ("rotate + " if "--rotate" in extra else "") + fmt
-            d = os.path.join(args.work, name, label.replace(" + ", "+"))
+        for n, (label, extra) in enumerate(RECIPES):
+            rotated = "--rotate" in extra or "w4-rot-outlier" in extra
+            opts = []
+            for o in extra:
+                opts += ["--calibration", stats[rotated]] if o == "CAL" else [o]
+            d = os.path.join(args.work, name, f"recipe{n}")
             shutil.rmtree(d, ignore_errors=True)
-            r = run([args.milmc, "compile", model, "--quantize", fmt, *extra, "-o", d])
-            bits = re.search(r"at ([0-9.]+) bits per weight", r.stderr).group(1)
+            r = run([args.milmc, "compile", model, *opts, "-o", d])
+            bits = re.findall(r"at ([0-9.]+) bits per weight", r.stderr)[-1]
             j = json.loads(run([args.milmc, "compare", ref, d, "--text", text, "--json"]).stdout)
             if base_kl is None:
                 base_kl = j["kl_mean"]
