@@ -154,7 +154,7 @@ llvm::Expected<std::unique_ptr<ModelInterpreter>> ModelInterpreter::create(mlir:
       impl->readers[moe.getInput()].push_back(
           moe.getRouter().getDefiningOp<mm::WeightOp>().getName().str());
     } else if (!llvm::isa<mm::WeightOp, mm::EmbeddingOp, mm::RMSNormOp, mm::SwiGLUOp, mm::AddOp,
-                          mlir::func::ReturnOp>(op)) {
+                          mm::HadamardOp, mlir::func::ReturnOp>(op)) {
       return unsupported("'" + op.getName().getStringRef() + "'");
     }
   }
@@ -335,6 +335,24 @@ ModelInterpreter::forward(llvm::ArrayRef<int32_t> tokens,
       for (size_t i = 0; i < m.v.size(); ++i)
         m.v[i] = g.v[i] / (1.0 + std::exp(-g.v[i])) * u.v[i];
       values[s.getResult()] = std::move(m);
+    } else if (auto hd = llvm::dyn_cast<mm::HadamardOp>(op)) {
+      Matrix m = get(hd.getInput());
+      const int64_t b = int64_t(hd.getBlock());
+      const double scale = 1.0 / std::sqrt(double(b));
+      for (int64_t t = 0; t < m.rows; ++t)
+        for (int64_t b0 = 0; b0 < m.cols; b0 += b) {
+          double *v = m.row(t) + b0;
+          for (int64_t h = 1; h < b; h *= 2)
+            for (int64_t i = 0; i < b; i += 2 * h)
+              for (int64_t j = i; j < i + h; ++j) {
+                const double x0 = v[j], x1 = v[j + h];
+                v[j] = x0 + x1;
+                v[j + h] = x0 - x1;
+              }
+          for (int64_t j = 0; j < b; ++j)
+            v[j] *= scale;
+        }
+      values[hd.getResult()] = std::move(m);
     } else if (auto ad = llvm::dyn_cast<mm::AddOp>(op)) {
       const Matrix &x = get(ad.getLhs()), &y = get(ad.getRhs());
       Matrix m(x.rows, x.cols);

@@ -15,6 +15,7 @@ void buildModelPipeline(mlir::OpPassManager &pm, const ModelPipelineOptions &opt
   if (options.rotate) {
     RotateOptions r;
     r.weightStore = options.weightStore;
+    r.online = options.rotateOnline;
     pm.addPass(createRotate(r));
   }
   if (!options.calibrationTokens.empty()) {

@@ -36,6 +36,10 @@ struct ModelPipelineOptions : mlir::PassPipelineOptions<ModelPipelineOptions> {
   Option<bool> rotate{*this, "rotate",
                       llvm::cl::desc("Run milm-rotate (before milm-quantize)"),
                       llvm::cl::init(false)};
+  Option<bool> rotateOnline{*this, "rotate-online",
+                            llvm::cl::desc("milm-rotate's `online`: a milm.hadamard before "
+                                           "each dense FFN's down product"),
+                            llvm::cl::init(false)};
   Option<std::string> calibrationTokens{
       *this, "calibration-tokens",
       llvm::cl::desc("Run milm-calibrate on these token ids (after milm-rotate) and give its "

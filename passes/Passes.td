@@ -194,7 +194,14 @@ def Rotate : Pass<"milm-rotate", "::mlir::ModuleOp"> {
       untied (the logits get their own `output.weight`: E diag(g) Q);
     - with `heads`, per attention: v's output and o's input are rotated per
       head by a Hadamard-type matrix of order head_dim (attention mixes v's
-      rows per head with the same weights, so the rotation passes through).
+      rows per head with the same weights, so the rotation passes through);
+    - with `online`, per dense FFN (a milm.linear reading a milm.swiglu that
+      nothing else reads): a `milm.hadamard` with blocks of the largest power
+      of two dividing the FFN width goes between them, and down's weight is
+      multiplied by the same transform on its input side (W <- W H: H is
+      symmetric and orthogonal, so x H (W H)^T = x W^T). The transform runs
+      at every call (a fast Walsh-Hadamard kernel); it spreads the SwiGLU
+      output's outliers, which no offline rotation can reach.
     Every rewritten weight is dequantized, transformed in double precision
     and written to the weight store as f32; quantize afterwards (milm-quantize).
     A stream value read by an op the rotation cannot be absorbed into is an
@@ -207,6 +214,9 @@ def Rotate : Pass<"milm-rotate", "::mlir::ModuleOp"> {
            "Seed of the random signs and the odd-order orthogonal factor">,
     Option<"heads", "heads", "bool", /*default=*/"true",
            "Also rotate each attention's v outputs and o inputs per head">,
+    Option<"online", "online", "bool", /*default=*/"false",
+           "Also put a milm.hadamard before each dense FFN's down product and "
+           "multiply its weight by the same transform (QuaRot's online rotation)">,
   ];
   let dependentDialects = ["::mlir::milm::MilmDialect"];
 }

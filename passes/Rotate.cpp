@@ -19,6 +19,7 @@
 #include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/StringSet.h"
 
+#include <cmath>
 #include <cstring>
 #include <optional>
 #include <vector>
@@ -34,8 +35,10 @@ namespace mm = mlir::milm;
 using mlir::Operation;
 using mlir::Value;
 
-/// Which rotation multiplies a side of a weight.
-enum class Rot { None, Stream, Heads };
+/// Which rotation multiplies a side of a weight: the stream's Q, per head,
+/// or the online Hadamard transform (blocks of `block`) that a milm.hadamard
+/// applies to the product's input.
+enum class Rot { None, Stream, Heads, Online };
 
 /// W <- R_out^T (W diag(gamma) R_in), per matrix of the weight (the last two
 /// dimensions; a vector is one row).
@@ -43,9 +46,30 @@ struct Transform {
   std::string gamma; ///< the norm weight folded into the input side, or ""
   Rot in = Rot::None, out = Rot::None;
   int64_t headDim = 0; ///< for Rot::Heads
+  int64_t block = 0;   ///< for Rot::Online
 };
 
-const char *rotName(Rot r) { return r == Rot::Stream ? "the stream's" : "per-head"; }
+/// x <- x (H_b / sqrt(b)) on every run of b values of x[0..n): the
+/// normalised Sylvester Hadamard matrix, symmetric and orthogonal.
+void hadamardBlocks(double *x, int64_t n, int64_t b) {
+  const double scale = 1.0 / std::sqrt(static_cast<double>(b));
+  for (int64_t b0 = 0; b0 < n; b0 += b) {
+    double *v = x + b0;
+    for (int64_t h = 1; h < b; h *= 2)
+      for (int64_t i = 0; i < b; i += 2 * h)
+        for (int64_t j = i; j < i + h; ++j) {
+          const double p = v[j], q = v[j + h];
+          v[j] = p + q;
+          v[j + h] = p - q;
+        }
+    for (int64_t j = 0; j < b; ++j)
+      v[j] *= scale;
+  }
+}
+
+const char *rotName(Rot r) {
+  return r == Rot::Stream ? "the stream's" : r == Rot::Heads ? "per-head" : "the online";
+}
 
 struct RotatePass : impl::RotateBase<RotatePass> {
   using Base::Base;
@@ -92,6 +116,10 @@ struct RotatePass : impl::RotateBase<RotatePass> {
     if (headDim)
       t.headDim = headDim;
   }
+
+  /// The dense FFNs' down products (a milm.linear reading a milm.swiglu that
+  /// nothing else reads) and the block of the online transform for each.
+  std::vector<std::pair<mm::LinearOp, int64_t>> downs;
 
   std::string nameOf(Value w) {
     auto op = w.getDefiningOp<mm::WeightOp>();
@@ -212,6 +240,23 @@ struct RotatePass : impl::RotateBase<RotatePass> {
         for (mm::LinearOp o : outs)
           want(a, o.getWeight(), std::nullopt, Rot::Heads, Rot::None, hd);
       });
+    // Online: the down products' inputs, in blocks of the largest power of two
+    // dividing their width.
+    downs.clear();
+    if (online)
+      body.walk([&](mm::LinearOp l) {
+        auto sw = l.getInput().getDefiningOp<mm::SwiGLUOp>();
+        if (!sw || !sw.getResult().hasOneUse())
+          return;
+        const int64_t F = llvm::cast<mlir::RankedTensorType>(sw.getType()).getDimSize(1);
+        const int64_t block = F & -F;
+        if (block < 2)
+          return;
+        downs.push_back({l, block});
+        want(l, l.getWeight(), std::nullopt, Rot::Online, Rot::None);
+        if (auto w = l.getWeight().getDefiningOp<mm::WeightOp>())
+          plan[w.getName()].block = block;
+      });
     if (failedPlan)
       return signalPassFailure();
 
@@ -256,6 +301,14 @@ struct RotatePass : impl::RotateBase<RotatePass> {
     for (auto &[name, t] : plan)
       if (failed(rewrite(byName[name], t, gammas, q)))
         return signalPassFailure();
+    // The online transforms go between the SwiGLU and its down product.
+    for (auto &[l, block] : downs) {
+      mlir::OpBuilder b(l);
+      Value in = l.getInput();
+      auto h = mm::HadamardOp::create(b, l.getLoc(), in.getType(), in,
+                                      static_cast<uint64_t>(block));
+      l.getInputMutable().assign(h.getResult());
+    }
     // The norms keep their place with a scale of ones.
     llvm::StringSet<> done;
     for (mm::RMSNormOp n : norms) {
@@ -307,7 +360,14 @@ struct RotatePass : impl::RotateBase<RotatePass> {
         for (int64_t k = 0; k < K; ++k)
           w[static_cast<size_t>(r * K + k)] *= g[static_cast<size_t>(k)];
     }
-    if (t.in != Rot::None) {
+    if (t.in == Rot::Online) {
+      if (t.block < 2 || K % t.block)
+        return first.emitOpError() << getArgument() << ": rows of " << K
+                                   << " values do not match the online transform's blocks of "
+                                   << t.block;
+      for (int64_t r = 0; r < mats * N; ++r)
+        hadamardBlocks(&w[static_cast<size_t>(r * K)], K, t.block);
+    } else if (t.in != Rot::None) {
       std::optional<Rotation> rot = rotation(t.in, K);
       if (!rot)
         return first.emitOpError() << getArgument() << ": rows of " << K

@@ -194,6 +194,16 @@ static LogicalResult verifyMatVec(Operation *op, Value input, Value weight,
   return checkTokens(op, input, "input", result, "the result");
 }
 
+LogicalResult HadamardOp::verify() {
+  const int64_t b = static_cast<int64_t>(getBlock());
+  if (b & (b - 1))
+    return emitOpError() << "block " << b << " is not a power of two";
+  const int64_t n = llvm::cast<RankedTensorType>(getInput().getType()).getDimSize(1);
+  if (!ShapedType::isDynamic(n) && n % b != 0)
+    return emitOpError() << "block " << b << " does not divide the row length " << n;
+  return success();
+}
+
 LogicalResult LinearOp::verify() {
   if (failed(verifyMatVec(*this, getInput(), getWeight(), getResult(), "out")))
     return failure();

@@ -244,6 +244,30 @@ def Milm_SwiGLUOp : Milm_Op<"swiglu", [Pure, AllTypesMatch<["gate", "up", "resul
   let assemblyFormat = "$gate `,` $up attr-dict `:` functional-type(operands, results)";
 }
 
+def Milm_HadamardOp : Milm_Op<"hadamard", [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "an online Walsh-Hadamard transform of each row, block by block";
+  let description = [{
+    Multiplies each row of `input` (`[tokens, N]`) by `I (x) H_b / sqrt(b)`:
+    every run of `block` values (a power of two that divides N) is
+    transformed by the normalised Sylvester Hadamard matrix of order `block`,
+    which is orthogonal and its own inverse. milm-rotate puts it before a
+    product whose input it rotates and multiplies the product's weight by
+    the same matrix on its input side (QuaRot's online rotation of
+    down_proj's input), so the model computes the same function while the
+    weight and the activations it multiplies are spread evenly. A fast
+    transform: `block * log2(block)` additions per run.
+
+    ```mlir
+    %h = milm.hadamard %m {block = 256 : i64}
+        : (tensor<?x1280xf32>) -> tensor<?x1280xf32>
+    ```
+  }];
+  let arguments = (ins Milm_Activation:$input, Milm_PositiveI64:$block);
+  let results = (outs Milm_Activation:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
 def Milm_AddOp : Milm_Op<"add", [Pure, Commutative, AllTypesMatch<["lhs", "rhs", "result"]>]> {
   let summary = "elementwise addition, used for residual connections";
   let description = [{

@@ -482,3 +482,19 @@ func.func @f() {
   %0 = milm.weight "w" stacked from ["a", "b"] at [0, -64] : !milm.weight<2x32xf32>
   return
 }
+
+// -----
+
+func.func @hadamard_block(%a: tensor<?x1280xf32>) {
+  // expected-error @+1 {{'milm.hadamard' op block 384 is not a power of two}}
+  %h = milm.hadamard %a {block = 384 : i64} : (tensor<?x1280xf32>) -> tensor<?x1280xf32>
+  return
+}
+
+// -----
+
+func.func @hadamard_divides(%a: tensor<?x1280xf32>) {
+  // expected-error @+1 {{'milm.hadamard' op block 512 does not divide the row length 1280}}
+  %h = milm.hadamard %a {block = 512 : i64} : (tensor<?x1280xf32>) -> tensor<?x1280xf32>
+  return
+}

@@ -85,6 +85,13 @@ func.func @attention(%q: tensor<?x256xf32>, %k: tensor<?x64xf32>, %v: tensor<?x6
   return %0, %1 : tensor<?x256xf32>, tensor<4x256xf32>
 }
 
+// CHECK-LABEL: func.func @hadamard
+func.func @hadamard(%a: tensor<?x1280xf32>) -> tensor<?x1280xf32> {
+  // CHECK: milm.hadamard %{{.*}} {block = 256 : i64} : (tensor<?x1280xf32>) -> tensor<?x1280xf32>
+  %h = milm.hadamard %a {block = 256 : i64} : (tensor<?x1280xf32>) -> tensor<?x1280xf32>
+  return %h : tensor<?x1280xf32>
+}
+
 // CHECK-LABEL: func.func @swiglu_add
 func.func @swiglu_add(%a: tensor<?x512xf32>, %b: tensor<?x512xf32>) -> (tensor<?x512xf32>, tensor<?x512xf32>) {
   // CHECK: milm.swiglu %{{.*}}, %{{.*}} : (tensor<?x512xf32>, tensor<?x512xf32>) -> tensor<?x512xf32>

@@ -255,6 +255,7 @@ llvm::Expected<CompiledUnit> compileUnit(const CompileOptions &opts, const UnitO
     pipeline.quantize = u.quantize;
     pipeline.quantizePure = u.quantizePure;
     pipeline.rotate = u.rotate;
+    pipeline.rotateOnline = u.rotate && u.calibrated && opts.rotateOnline;
     if (u.calibrated) {
       if (!opts.calibrateText.empty()) {
         Stage tokenizing(who + "tokenizing the calibration text");
@@ -355,7 +356,9 @@ llvm::Expected<CompiledUnit> compileUnit(const CompileOptions &opts, const UnitO
                   {"kv_capacity", std::to_string(info->kvCapacity)},
                   {"quantize", u.quantize.empty() ? "none"
                                                   : u.quantize + (u.quantizePure ? " (pure)" : "")},
-                  {"rotate", u.rotate ? "hadamard" : "none"},
+                  {"rotate", !u.rotate                              ? "none"
+                             : u.calibrated && opts.rotateOnline ? "hadamard, online before down"
+                                                                 : "hadamard"},
                   {"source", u.model}};
   if (u.stem != "model")
     spec.options.push_back({"role", u.stem});
@@ -654,6 +657,7 @@ llvm::Error compileModel(const CompileOptions &opts) {
     ref.quantize.clear();
     ref.quantizePure = false;
     ref.rotate = false;
+    ref.rotateOnline = false;
     ref.calibrateText.clear();
     ref.calibration.clear();
     ref.quantizeEmbedding.clear();
@@ -823,6 +827,7 @@ llvm::Error calibrateModel(const CalibrateCommandOptions &opts) {
   if (opts.rotate) {
     RotateOptions r;
     r.weightStore = std::string(dir) + "/weights.milmstore";
+    r.online = opts.online;
     pm.addPass(createRotate(r));
   }
   CalibrateOptions c;

@@ -29,6 +29,7 @@ struct CompileOptions {
   std::string quantize;      ///< milm-quantize's format ("": keep the model's formats)
   bool quantizePure = false; ///< milm-quantize's `pure`
   bool rotate = false;       ///< milm-rotate before milm-quantize
+  bool rotateOnline = false; ///< milm-rotate's `online` (milm.hadamard before down products)
   /// Calibration (docs/QUANTIZATION.md): calibrateText is tokenized and run
   /// through the model after milm-rotate (milm-calibrate, at most
   /// calibrateWindows windows, 0: all); or `calibration` names statistics
@@ -74,6 +75,7 @@ llvm::Expected<std::vector<int32_t>> tokenizeWithModel(mlir::ModuleOp module,
 struct CalibrateCommandOptions {
   std::string model, text, output;
   bool rotate = false;
+  bool online = false;   ///< milm-rotate's `online`
   bool matrices = false; ///< also the second-moment matrices (GPTQ)
   int64_t window = 0;    ///< tokens per window (0: the context, at most 512)
   int64_t windows = 0;   ///< at most this many windows (0: all)

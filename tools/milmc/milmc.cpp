@@ -116,6 +116,11 @@ static cl::opt<bool> compileRotate(
              "(milm-rotate: the same function, weights easier to quantize; rotated weights "
              "are f32 until --quantize)"),
     cl::sub(compileCmd), cl::cat(compileCat));
+static cl::opt<bool> compileOnline(
+    "online-hadamard",
+    cl::desc("With --rotate: also a Walsh-Hadamard transform before each dense FFN's down "
+             "product, its weight multiplied by the same (milm-rotate's `online`)"),
+    cl::sub(compileCmd), cl::cat(compileCat));
 static cl::opt<bool> compileQuantizePure("quantize-pure",
                                          cl::desc("With --quantize: every matrix in that format"),
                                          cl::sub(compileCmd), cl::cat(compileCat));
@@ -202,6 +207,9 @@ static cl::opt<std::string> calibrateText("text", cl::desc("The calibration text
 static cl::opt<std::string> calibrateOut("o", cl::desc("Where the statistics go"), cl::value_desc("stats"),
                                          cl::sub(calibrateCmd), cl::cat(calibrateCat));
 static cl::opt<bool> calibrateRotate("rotate", cl::desc("Rotate first, as milmc compile --rotate does"),
+                                     cl::sub(calibrateCmd), cl::cat(calibrateCat));
+static cl::opt<bool> calibrateOnline("online-hadamard",
+                                     cl::desc("With --rotate: as milmc compile --online-hadamard"),
                                      cl::sub(calibrateCmd), cl::cat(calibrateCat));
 static cl::opt<bool> calibrateMatrices("matrices",
                                        cl::desc("Also record the second-moment matrices (for --gptq)"),
@@ -554,6 +562,7 @@ int main(int argc, char **argv) {
     }
     opts.quantizePure = compileQuantizePure;
     opts.rotate = compileRotate;
+    opts.rotateOnline = compileOnline;
     opts.maxKL = compileMaxKL;
     opts.evalText = compileEvalText;
     opts.evalChunks = compileEvalChunks;
@@ -610,6 +619,8 @@ int main(int argc, char **argv) {
       return fail(createStringError(inconvertibleErrorCode(), "--eval-text needs --max-kl X"));
     if (compileEvalChunks < 0)
       return fail(createStringError(inconvertibleErrorCode(), "--eval-chunks takes a number >= 0"));
+    if (compileOnline && !compileRotate)
+      return fail(createStringError(inconvertibleErrorCode(), "--online-hadamard needs --rotate"));
     if (compileQuantizePure && compileQuantize.empty())
       return fail(createStringError(inconvertibleErrorCode(), "--quantize-pure needs --quantize FORMAT"));
     if (Error e = milm::compileModel(opts))
@@ -624,6 +635,9 @@ int main(int argc, char **argv) {
     c.text = calibrateText;
     c.output = calibrateOut;
     c.rotate = calibrateRotate;
+    c.online = calibrateOnline;
+    if (calibrateOnline && !calibrateRotate)
+      return fail(createStringError(inconvertibleErrorCode(), "--online-hadamard needs --rotate"));
     c.matrices = calibrateMatrices;
     c.window = calibrateWindow;
     c.windows = calibrateWindows;

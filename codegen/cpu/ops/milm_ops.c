@@ -154,6 +154,9 @@ void milm_op_rope(MILM_OP_PARAMS(MILM_OP_ROPE)) {
   milm_uk_rope(x, heads * head_dim, T, heads, head_dim, pos, &p);
 }
 
+/* In place on x[T, n]. */
+void milm_op_hadamard(MILM_OP_PARAMS(MILM_OP_HADAMARD)) { milm_uk_hadamard(x, n, T, n, block); }
+
 /* ---- attention ------------------------------------------------------------ */
 
 typedef struct {

@@ -74,12 +74,17 @@ typedef struct milm_exec milm_exec;
   NEXT(uint32_t, down_format, I32) NEXT(const void *, down, PTR) NEXT(float *, y, PTR)     \
   NEXT(uint8_t *, scratch, PTR) NEXT(void *, xq_scratch, PTR)
 
+/* In place on x[T, n]: milm.hadamard. */
+#define MILM_OP_HADAMARD(FIRST, NEXT)                                                      \
+  FIRST(float *, x, PTR) NEXT(int64_t, T, I64) NEXT(int64_t, n, I64) NEXT(int64_t, block, I64)
+
 /* Every op: OP(name, its list). */
 #define MILM_OP_LAYER(OP)                                                                  \
   OP(embedding, MILM_OP_EMBEDDING)                                                         \
   OP(linear, MILM_OP_LINEAR)                                                               \
   OP(logits, MILM_OP_LOGITS)                                                               \
   OP(rope, MILM_OP_ROPE)                                                                   \
+  OP(hadamard, MILM_OP_HADAMARD)                                                           \
   OP(attention, MILM_OP_ATTENTION)                                                         \
   OP(moe, MILM_OP_MOE)
 

@@ -298,6 +298,14 @@ void MILM_UK_FN(softmax)(float *x, int64_t n);
 void MILM_UK_FN(rope)(float *x, int64_t ldx, int64_t T, int64_t n_heads, int64_t head_dim,
                       const int32_t *pos, const milm_uk_rope_params *p);
 
+/* -- Walsh-Hadamard transform -------------------------------------------------- */
+
+/* In place on rows t < T of x (row stride ldx, n values each): every run of
+ * `block` values (a power of two dividing n) becomes itself times the
+ * normalised Sylvester Hadamard matrix of that order, H_b / sqrt(b), with the
+ * fast transform (log2(b) butterfly passes, then the scale). milm.hadamard. */
+void MILM_UK_FN(hadamard)(float *x, int64_t ldx, int64_t T, int64_t n, int64_t block);
+
 /* -- Attention over an f16 KV cache ------------------------------------------ */
 
 /* k_cache and v_cache are binary16 arrays laid out [capacity][n_kv_heads][head_dim].

@@ -209,3 +209,42 @@ TEST(UKernelSizesTest, FormatTables) {
 }
 
 } // namespace
+
+namespace {
+
+// milm.hadamard's kernel: the fast transform equals the product with the
+// normalised Sylvester matrix H[i][j] = (-1)^popcount(i & j) / sqrt(b), block
+// by block, on every row; applied twice it gives the input back (H is
+// orthogonal and symmetric). The ISA kernel sets use the generic one.
+TEST(HadamardKernel, IsTheSylvesterMatrixBlockByBlock) {
+  for (int64_t b : {2, 8, 64, 256}) {
+    const int64_t n = 3 * b, T = 3;
+    std::vector<float> x(static_cast<size_t>(T * n));
+    uint32_t s = 12345;
+    for (float &v : x) {
+      s = s * 1664525u + 1013904223u;
+      v = float(int32_t(s >> 8) % 2001 - 1000) / 997.0f;
+    }
+    std::vector<float> y = x;
+    for (auto fn : {milm_uk_generic_hadamard, milm_uk_avx2_hadamard, milm_uk_avx512_hadamard}) {
+      y = x;
+      fn(y.data(), n, T, n, b);
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t b0 = 0; b0 < n; b0 += b)
+          for (int64_t i = 0; i < b; ++i) {
+            double want = 0;
+            for (int64_t j = 0; j < b; ++j)
+              want += (__builtin_popcountll(uint64_t(i & j)) & 1 ? -1.0 : 1.0) *
+                      x[size_t(t * n + b0 + j)];
+            want /= std::sqrt(double(b));
+            EXPECT_NEAR(y[size_t(t * n + b0 + i)], want, 1e-5 * (1 + std::fabs(want)))
+                << "b " << b << " row " << t << " at " << b0 + i;
+          }
+      fn(y.data(), n, T, n, b);
+      for (size_t i = 0; i < x.size(); ++i)
+        EXPECT_NEAR(y[i], x[i], 1e-5) << "b " << b << " at " << i;
+    }
+  }
+}
+
+} // namespace
