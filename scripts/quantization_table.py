@@ -44,12 +44,17 @@ RECIPES = [
     ("w4-channel, GPTQ", ["--quantize", "w4-channel", "CAL", "--gptq", "--clip"]),
     ("rotate + w4-channel, GPTQ", ["--rotate", "--quantize", "w4-channel", "CAL", "--gptq",
                                    "--clip"]),
+    ("rotate + online Hadamard + w4-channel", ["--rotate", "--online-hadamard", "--quantize",
+                                              "w4-channel"]),
+    ("rotate + online Hadamard + w4-channel, GPTQ", ["--rotate", "--online-hadamard",
+                                                     "--quantize", "w4-channel", "CAL", "--gptq",
+                                                     "--clip"]),
     ("w4-g128, GPTQ", ["--quantize", "w4-g128", "CAL", "--gptq", "--clip"]),
     ("w4-channel, embedding q6_k", ["--quantize", "w4-channel", "--quantize-embedding", "q6_k"]),
     ("outliers 1.5% + w4-channel, GPTQ, embedding q6_k (`w4-outlier`)",
      ["--quantize", "w4-outlier", "CAL"]),
-    ("rotate + outliers 1.5% + w4-channel, GPTQ, embedding q6_k (`w4-rot-outlier`)",
-     ["--quantize", "w4-rot-outlier", "CAL"]),
+    ("rotate + online Hadamard + outliers 1.5% + w4-channel, GPTQ, embedding q6_k "
+     "(`w4-rot-outlier`)", ["--quantize", "w4-rot-outlier", "CAL"]),
 ]
 BEGIN, END = "<!-- quantization:table:begin -->", "<!-- quantization:table:end -->"
 
@@ -69,25 +74,27 @@ def main():
         ref = os.path.join(args.work, name, "stored")
         shutil.rmtree(ref, ignore_errors=True)
         run([args.milmc, "compile", model, "-o", ref])
+        # Statistics per rotation: none, --rotate, --rotate --online-hadamard.
         stats = {}
-        for rotated in (False, True):
-            stats[rotated] = os.path.join(args.work, name,
-                                          "rotated.stats" if rotated else "plain.stats")
+        for mode, flags in (("plain", []), ("rotated", ["--rotate"]),
+                            ("online", ["--rotate", "--online-hadamard"])):
+            stats[mode] = os.path.join(args.work, name, mode + ".stats")
             c0 = time.time()
             run([args.milmc, "calibrate", model, "--text", calib, "--matrices", "-o",
-                 stats[rotated]] + (["--rotate"] if rotated else []))
-            print(f"{name}: calibrated{' (rotated)' if rotated else ''} in "
-                  f"{time.time() - c0:.0f} s", file=sys.stderr, flush=True)
+                 stats[mode]] + flags)
+            print(f"{name}: calibrated ({mode}) in {time.time() - c0:.0f} s", file=sys.stderr,
+                  flush=True)
         lines.append(f"\n**{name}** (`{MODELS[name]}`)\n")
         lines.append("| recipe | bits/weight | mean KL | p99 KL | top-1 agreement | perplexity "
                      "| mean KL vs w4-channel RTN |")
         lines.append("|---|---|---|---|---|---|---|")
         base_kl = None
         for n, (label, extra) in enumerate(RECIPES):
-            rotated = "--rotate" in extra or "w4-rot-outlier" in extra
+            mode = ("online" if "--online-hadamard" in extra or "w4-rot-outlier" in extra
+                    else "rotated" if "--rotate" in extra else "plain")
             opts = []
             for o in extra:
-                opts += ["--calibration", stats[rotated]] if o == "CAL" else [o]
+                opts += ["--calibration", stats[mode]] if o == "CAL" else [o]
             d = os.path.join(args.work, name, f"recipe{n}")
             shutil.rmtree(d, ignore_errors=True)
             r = run([args.milmc, "compile", model, *opts, "-o", d])

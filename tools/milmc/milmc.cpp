@@ -492,14 +492,15 @@ static int runReference() {
 /// expands to. Options given explicitly win over the recipe's.
 struct QuantRecipe {
   const char *name;
-  bool rotate;
+  bool rotate; ///< with the online Hadamard transform before down products
   const char *scheme;
   double outliers;
   const char *embedding;
 };
 static const QuantRecipe kRecipes[] = {
-    // Rotation + outlier separation (the MiLM2 scheme's two halves), GPTQ
-    // rounding with error-chosen scales, the embedding at 6 bits.
+    // Rotation (with the online transform before down products) + outlier
+    // separation: the MiLM2 scheme's two halves; GPTQ rounding with
+    // error-chosen scales; the embedding at 6 bits.
     {"w4-rot-outlier", true, "w4-channel", 0.015, "q6_k"},
     // The same without the rotation.
     {"w4-outlier", false, "w4-channel", 0.015, "q6_k"},
@@ -551,6 +552,8 @@ int main(int argc, char **argv) {
       opts.quantize = recipe->scheme;
       if (!compileRotate.getNumOccurrences())
         compileRotate = recipe->rotate;
+      if (!compileOnline.getNumOccurrences())
+        compileOnline = recipe->rotate && compileRotate;
       if (!compileOutliers.getNumOccurrences())
         compileOutliers = recipe->outliers;
       if (!compileGptq.getNumOccurrences())
