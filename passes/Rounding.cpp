@@ -439,10 +439,16 @@ llvm::Expected<double> roundWeight(mlir::milm::WeightOp op, std::vector<float> &
     o.site = nullptr;
     if (stats) {
       o.site = stats->find(name, shape.size() == 3 ? e : -1);
-      if (!o.site)
-        return fail("no calibration statistics" +
-                    (shape.size() == 3 ? " for expert " + llvm::Twine(e) : llvm::Twine()) +
-                    " (they were taken on another model)");
+      if (!o.site) {
+        bool otherExperts = false;
+        for (int64_t x = 0; x < experts && shape.size() == 3; ++x)
+          otherExperts = otherExperts || stats->find(name, x);
+        if (otherExperts)
+          return fail("expert " + llvm::Twine(e) +
+                      " was routed no calibration token, so there is nothing to weight its "
+                      "rounding with: calibrate on more text");
+        return fail("no calibration statistics for it (they were taken on another model)");
+      }
       if (CalibrationStats::fingerprintOf(*o.site, name) != fp)
         return fail("the calibration statistics were taken on other values of this weight "
                     "(another model, or before a pass that rewrote it such as milm-rotate): "
