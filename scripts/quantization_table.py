@@ -55,6 +55,8 @@ RECIPES = [
      ["--quantize", "w4-outlier", "CAL"]),
     ("rotate + online Hadamard + outliers 1.5% + w4-channel, GPTQ, embedding q6_k "
      "(`w4-rot-outlier`)", ["--quantize", "w4-rot-outlier", "CAL"]),
+    ("rotate + online Hadamard + outliers 1% + w4-g128, GPTQ, embedding q6_k "
+     "(`w4-g128-rot-outlier`)", ["--quantize", "w4-g128-rot-outlier", "CAL"]),
 ]
 BEGIN, END = "<!-- quantization:table:begin -->", "<!-- quantization:table:end -->"
 
@@ -90,7 +92,7 @@ def main():
         lines.append("|---|---|---|---|---|---|---|")
         base_kl = None
         for n, (label, extra) in enumerate(RECIPES):
-            mode = ("online" if "--online-hadamard" in extra or "w4-rot-outlier" in extra
+            mode = ("online" if "--online-hadamard" in extra or any("-rot-outlier" in o for o in extra)
                     else "rotated" if "--rotate" in extra else "plain")
             opts = []
             for o in extra:

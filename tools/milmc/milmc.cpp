@@ -108,7 +108,8 @@ static cl::opt<std::string> compileQuantize(
              "q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k or the mixture q4_k_m; the "
              "output matrix gets q6_k as llama-quantize gives it, unless --quantize-pure; a "
              "simulated 4-bit scheme (w4-channel, w4-g32, w4-g64, w4-g128, each also -asym); "
-             "or a calibrated recipe (w4-rot-outlier, w4-outlier, w4-gptq: docs/QUANTIZATION.md)"),
+             "or a calibrated recipe (w4-rot-outlier, w4-g128-rot-outlier, w4-outlier, w4-gptq: "
+             "docs/QUANTIZATION.md)"),
     cl::value_desc("format"), cl::sub(compileCmd), cl::cat(compileCat));
 static cl::opt<bool> compileRotate(
     "rotate",
@@ -493,7 +494,7 @@ static int runReference() {
 struct QuantRecipe {
   const char *name;
   bool rotate; ///< with the online Hadamard transform before down products
-  const char *scheme;
+  const char *scheme; ///< the body's 4-bit scheme
   double outliers;
   const char *embedding;
 };
@@ -502,6 +503,9 @@ static const QuantRecipe kRecipes[] = {
     // separation: the MiLM2 scheme's two halves; GPTQ rounding with
     // error-chosen scales; the embedding at 6 bits.
     {"w4-rot-outlier", true, "w4-channel", 0.015, "q6_k"},
+    // The same on a group-128 body (4.13 bits before the f16 columns), with
+    // 1% of the columns kept to stay within 4.5 bits a weight.
+    {"w4-g128-rot-outlier", true, "w4-g128", 0.01, "q6_k"},
     // The same without the rotation.
     {"w4-outlier", false, "w4-channel", 0.015, "q6_k"},
     // GPTQ alone on the standard per-channel scheme.
