@@ -6,6 +6,8 @@
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Interpreter.h"
+#include "passes/Parallel.h"
+#include "passes/Rotation.h"
 #include "passes/WeightStore.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -45,24 +47,6 @@ double dot(const float *w, const double *x, int64_t n) {
   for (; k < n; ++k)
     r += double(w[k]) * x[k];
   return r;
-}
-
-/// Runs body(begin, end) over [0, n) split across `threads` threads.
-void parallelFor(int64_t n, unsigned threads, const std::function<void(int64_t, int64_t)> &body) {
-  if (threads <= 1 || n < 2 * int64_t(threads)) {
-    body(0, n);
-    return;
-  }
-  std::vector<std::thread> pool;
-  const int64_t chunk = (n + threads - 1) / threads;
-  for (unsigned t = 1; t < threads; ++t) {
-    const int64_t b = std::min(n, int64_t(t) * chunk), e = std::min(n, b + chunk);
-    if (b < e)
-      pool.emplace_back(body, b, e);
-  }
-  body(0, std::min(n, chunk));
-  for (std::thread &t : pool)
-    t.join();
 }
 
 /// out[t, o] = sum_k x[t, k] * w[o, k] for the rows `rowsOf` of x (all when empty).
@@ -337,21 +321,8 @@ ModelInterpreter::forward(llvm::ArrayRef<int32_t> tokens,
       values[s.getResult()] = std::move(m);
     } else if (auto hd = llvm::dyn_cast<mm::HadamardOp>(op)) {
       Matrix m = get(hd.getInput());
-      const int64_t b = int64_t(hd.getBlock());
-      const double scale = 1.0 / std::sqrt(double(b));
       for (int64_t t = 0; t < m.rows; ++t)
-        for (int64_t b0 = 0; b0 < m.cols; b0 += b) {
-          double *v = m.row(t) + b0;
-          for (int64_t h = 1; h < b; h *= 2)
-            for (int64_t i = 0; i < b; i += 2 * h)
-              for (int64_t j = i; j < i + h; ++j) {
-                const double x0 = v[j], x1 = v[j + h];
-                v[j] = x0 + x1;
-                v[j + h] = x0 - x1;
-              }
-          for (int64_t j = 0; j < b; ++j)
-            v[j] *= scale;
-        }
+        hadamardBlocks(m.row(t), m.cols, int64_t(hd.getBlock()));
       values[hd.getResult()] = std::move(m);
     } else if (auto ad = llvm::dyn_cast<mm::AddOp>(op)) {
       const Matrix &x = get(ad.getLhs()), &y = get(ad.getRhs());

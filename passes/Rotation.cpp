@@ -131,4 +131,22 @@ std::vector<double> Rotation::dense() const {
   return q;
 }
 
+// x <- x (H_b / sqrt(b)) on every run of b values of x[0..n): the
+// normalised Sylvester Hadamard matrix, symmetric and orthogonal.
+void hadamardBlocks(double *x, int64_t n, int64_t b) {
+  const double scale = 1.0 / std::sqrt(static_cast<double>(b));
+  for (int64_t b0 = 0; b0 < n; b0 += b) {
+    double *v = x + b0;
+    for (int64_t h = 1; h < b; h *= 2)
+      for (int64_t i = 0; i < b; i += 2 * h)
+        for (int64_t j = i; j < i + h; ++j) {
+          const double p = v[j], q = v[j + h];
+          v[j] = p + q;
+          v[j + h] = p - q;
+        }
+    for (int64_t j = 0; j < b; ++j)
+      v[j] *= scale;
+  }
+}
+
 } // namespace milm

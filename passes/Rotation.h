@@ -56,6 +56,12 @@ private:
   std::vector<double> r_;     // m x m, row-major
 };
 
+/// x <- x (H_b / sqrt(b)) on every run of b values of x[0..n) (b a power of
+/// two dividing n): the normalised Sylvester Hadamard matrix, symmetric and
+/// orthogonal, by the fast transform. milm.hadamard's function, in double
+/// (milm-rotate's weights, the interpreter); the kernel is milm_uk_hadamard.
+void hadamardBlocks(double *x, int64_t n, int64_t b);
+
 } // namespace milm
 
 #endif

@@ -4,6 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Rounding.h"
+#include "passes/Parallel.h"
 
 #include "common/milm/Quantize.h"
 #include "common/milm/StorageFormat.h"
@@ -12,9 +13,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <functional>
 #include <numeric>
-#include <thread>
 
 namespace milm {
 
@@ -118,24 +117,6 @@ Grid chooseGrid(const float *x, llvm::ArrayRef<int64_t> idx, bool asym, bool cli
   return best;
 }
 
-void parallelRows(int64_t n, unsigned threads, const std::function<void(int64_t, int64_t)> &body) {
-  threads = std::max(1u, threads);
-  if (threads == 1 || n < 2 * int64_t(threads)) {
-    body(0, n);
-    return;
-  }
-  std::vector<std::thread> pool;
-  const int64_t chunk = (n + threads - 1) / threads;
-  for (unsigned t = 1; t < threads; ++t) {
-    const int64_t b = std::min(n, int64_t(t) * chunk), e = std::min(n, b + chunk);
-    if (b < e)
-      pool.emplace_back(body, b, e);
-  }
-  body(0, std::min(n, chunk));
-  for (std::thread &t : pool)
-    t.join();
-}
-
 /// The columns of each group (of the scheme) that are not outliers.
 std::vector<std::vector<int64_t>> groupsOf(const IntScheme &s, int64_t K,
                                            const std::vector<uint8_t> &outlier) {
@@ -154,7 +135,7 @@ std::vector<std::vector<int64_t>> groupsOf(const IntScheme &s, int64_t K,
 void roundToNearest(const float *W, float *out, int64_t rows, int64_t K, const RoundingOptions &o,
                     const std::vector<uint8_t> &outlier, const std::vector<double> &h) {
   const std::vector<std::vector<int64_t>> groups = groupsOf(o.scheme, K, outlier);
-  parallelRows(rows, o.threads, [&](int64_t b, int64_t e) {
+  parallelFor(rows, o.threads, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       const float *x = W + r * K;
       float *y = out + r * K;
@@ -326,7 +307,7 @@ llvm::Expected<RoundingResult> roundMatrix(float *W, int64_t rows, int64_t K,
       pos[size_t(perm[size_t(i)])] = i;
     const std::vector<std::vector<int64_t>> groups = groupsOf(o.scheme, K, outlier);
     const int64_t G = o.scheme.group ? o.scheme.group : K;
-    parallelRows(rows, o.threads, [&](int64_t b, int64_t e) {
+    parallelFor(rows, o.threads, [&](int64_t b, int64_t e) {
       std::vector<double> w(static_cast<size_t>(K));
       std::vector<float> cur(static_cast<size_t>(K));
       std::vector<Grid> grid(groups.size());
@@ -368,7 +349,7 @@ llvm::Expected<RoundingResult> roundMatrix(float *W, int64_t rows, int64_t K,
   std::vector<double> errs(static_cast<size_t>(rows)), ens(static_cast<size_t>(rows));
   const bool full = site && !site->matrix.empty() && site->rows;
   const double n = site && site->rows ? double(site->rows) : 1.0;
-  parallelRows(rows, o.threads, [&](int64_t b, int64_t e) {
+  parallelFor(rows, o.threads, [&](int64_t b, int64_t e) {
     std::vector<double> d(static_cast<size_t>(K)), x(static_cast<size_t>(K));
     for (int64_t r = b; r < e; ++r) {
       for (int64_t j = 0; j < K; ++j) {
