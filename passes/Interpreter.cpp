@@ -137,6 +137,9 @@ llvm::Expected<std::unique_ptr<ModelInterpreter>> ModelInterpreter::create(mlir:
           return unsupported("a milm.moe whose weights are not milm.weight ops");
       impl->readers[moe.getInput()].push_back(
           moe.getRouter().getDefiningOp<mm::WeightOp>().getName().str());
+    } else if (auto oc = llvm::dyn_cast<mm::OutlierColumnsOp>(op)) {
+      if (!oc.getSide().getDefiningOp<mm::WeightOp>())
+        return unsupported("a milm.outlier_columns whose side is not a milm.weight");
     } else if (!llvm::isa<mm::WeightOp, mm::EmbeddingOp, mm::RMSNormOp, mm::SwiGLUOp, mm::AddOp,
                           mm::HadamardOp, mlir::func::ReturnOp>(op)) {
       return unsupported("'" + op.getName().getStringRef() + "'");
@@ -324,6 +327,22 @@ ModelInterpreter::forward(llvm::ArrayRef<int32_t> tokens,
       for (int64_t t = 0; t < m.rows; ++t)
         hadamardBlocks(m.row(t), m.cols, int64_t(hd.getBlock()));
       values[hd.getResult()] = std::move(m);
+    } else if (auto oc = llvm::dyn_cast<mm::OutlierColumnsOp>(op)) {
+      Matrix m = get(oc.getPartial());
+      const Matrix &x = get(oc.getInput());
+      auto w = I.weight(oc.getSide());
+      if (!w)
+        return w.takeError();
+      llvm::ArrayRef<int64_t> cols = oc.getColumns();
+      const size_t k = cols.size();
+      for (int64_t t = 0; t < m.rows; ++t)
+        for (int64_t o = 0; o < m.cols; ++o) {
+          double acc = 0;
+          for (size_t j = 0; j < k; ++j)
+            acc += x.row(t)[cols[j]] * (**w)[size_t(o) * k + j];
+          m.row(t)[o] += acc;
+        }
+      values[oc.getResult()] = std::move(m);
     } else if (auto ad = llvm::dyn_cast<mm::AddOp>(op)) {
       const Matrix &x = get(ad.getLhs()), &y = get(ad.getRhs());
       Matrix m(x.rows, x.cols);

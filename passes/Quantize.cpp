@@ -142,6 +142,9 @@ struct QuantizePass : impl::QuantizeBase<QuantizePass> {
 
     std::unique_ptr<WeightStore> store;
     std::vector<std::string> fellBack;
+    // Rounded matrices stored in their scheme's own format, and those whose
+    // rows it cannot hold (values stored as f32).
+    int64_t stored = 0, simulatedF32 = 0;
     // What the weights cost after the pass, in bits (simulated weights at
     // their scheme's bits, not the f32 they are stored in).
     double bits = 0, weights = 0;
@@ -212,13 +215,31 @@ struct QuantizePass : impl::QuantizeBase<QuantizePass> {
                                                product && stats ? &*stats : nullptr, 0.0, reportRows);
         if (!b)
           return fail(ops.front().getLoc(), llvm::toString(b.takeError()));
-        bits += *b * static_cast<double>(type.getNumElements());
+        // Stored in the scheme's own format where there is one (else as f32).
+        if (std::optional<WeightFormat> real = storageFormatFor(*simulated, K)) {
+          chosen = *real;
+          ++stored;
+          count(chosen);
+        } else {
+          ++simulatedF32;
+          bits += *b * static_cast<double>(type.getNumElements());
+        }
       }
       const int64_t rows = type.getNumElements() / K;
-      const uint64_t outRow = *rowBytes(storage(chosen), uint64_t(K));
-      std::vector<uint8_t> out(outRow * uint64_t(rows));
-      for (int64_t r = 0; r < rows; ++r)
-        quantizeRow(storage(chosen), values->data() + r * K, out.data() + uint64_t(r) * outRow, K);
+      std::vector<uint8_t> out;
+      if (simulate && chosen != WeightFormat::f32) {
+        llvm::Expected<std::vector<uint8_t>> enc =
+            encodeRounded(name, chosen, values->data(), rows, K);
+        if (!enc)
+          return fail(ops.front().getLoc(), llvm::toString(enc.takeError()));
+        out = std::move(*enc);
+      } else {
+        const uint64_t outRow = *rowBytes(storage(chosen), uint64_t(K));
+        out.resize(outRow * uint64_t(rows));
+        for (int64_t r = 0; r < rows; ++r)
+          quantizeRow(storage(chosen), values->data() + r * K, out.data() + uint64_t(r) * outRow,
+                      K);
+      }
       if (!store) {
         llvm::Expected<std::unique_ptr<WeightStore>> opened = WeightStore::open(weightStore);
         if (!opened)
@@ -233,7 +254,12 @@ struct QuantizePass : impl::QuantizeBase<QuantizePass> {
         setWeightReference(op, *ref);
     }
     mlir::emitRemark(module.getLoc())
-        << getArgument() << ": " << format << (simulated ? " (simulated, stored as f32)" : "")
+        << getArgument() << ": " << format
+        << (!simulated || (stored == 0 && simulatedF32 == 0) ? std::string()
+            : simulatedF32 == 0 ? " (" + std::to_string(stored) + " matrices in its storage format)"
+            : stored == 0       ? std::string(" (simulated, stored as f32)")
+                                : " (" + std::to_string(stored) + " matrices in its storage format, " +
+                                     std::to_string(simulatedF32) + " simulated as f32)")
         << ": " << static_cast<int64_t>(weights) << " weights at "
         << llvm::formatv("{0:F3}", weights > 0 ? bits / weights : 0.0).str()
         << " bits per weight";

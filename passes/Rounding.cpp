@@ -443,6 +443,7 @@ llvm::Expected<double> roundWeight(mlir::milm::WeightOp op, std::vector<float> &
     row.expert = shape.size() == 3 ? e : -1;
     row.scheme = base.scheme.name() + (base.gptq ? "+gptq" : base.clip ? "+clip" : "");
     row.outliers = k;
+    row.columns = r->outliers;
     row.bits = outlierBits(base.scheme, rows, K, k);
     row.error = r->error;
     row.energy = r->energy;
@@ -451,6 +452,40 @@ llvm::Expected<double> roundWeight(mlir::milm::WeightOp op, std::vector<float> &
     bits += row.bits;
   }
   return bits / double(experts);
+}
+
+std::optional<mlir::milm::WeightFormat> storageFormatFor(const IntScheme &scheme, int64_t K) {
+  using mlir::milm::WeightFormat;
+  if (scheme.asym)
+    return std::nullopt;
+  if (scheme.group == 0 && K % 256 == 0)
+    return WeightFormat::q4_g256;
+  if (scheme.group == 128 && K % 128 == 0)
+    return WeightFormat::q4_g128;
+  if (scheme.group == 32 && K % 32 == 0)
+    return WeightFormat::q4_0;
+  return std::nullopt;
+}
+
+llvm::Expected<std::vector<uint8_t>> encodeRounded(llvm::StringRef weight,
+                                                   mlir::milm::WeightFormat format,
+                                                   const float *values, int64_t rows, int64_t K,
+                                                   llvm::ArrayRef<int64_t> zero) {
+  const StorageFormat f = static_cast<StorageFormat>(format);
+  const uint64_t rowBytesOut = *rowBytes(f, uint64_t(K));
+  std::vector<uint8_t> out(rowBytesOut * uint64_t(rows));
+  std::vector<float> row(static_cast<size_t>(K));
+  for (int64_t r = 0; r < rows; ++r) {
+    std::copy(values + r * K, values + (r + 1) * K, row.begin());
+    for (int64_t c : zero)
+      row[size_t(c)] = 0.0f;
+    if (!encodeQ4GroupsExact(f, row.data(), out.data() + uint64_t(r) * rowBytesOut, K))
+      return llvm::createStringError(
+          "weight '" + weight + "': row " + llvm::Twine(r) + " is not on one " +
+          mlir::milm::stringifyWeightFormat(format) +
+          " grid per block after rounding (a bug in milm's rounding)");
+  }
+  return out;
 }
 
 llvm::Error writeRoundingReport(llvm::StringRef path, llvm::StringRef title,

@@ -59,6 +59,22 @@ struct IntScheme {
 /// "w4-channel", "w4-g32", "w4-g64", "w4-g128", each also "-asym"; nullopt otherwise.
 std::optional<IntScheme> parseIntScheme(llvm::StringRef name);
 
+/// The storage format that holds a K-column matrix rounded to `scheme`
+/// exactly: w4-channel in q4_g256 (one scale per row, repeated in each
+/// 256-block), w4-g128 in q4_g128, w4-g32 in q4_0; nullopt for the rest
+/// (w4-g64, the asymmetric schemes, a K the blocks do not divide), which
+/// stay simulated (their values stored as f32).
+std::optional<mlir::milm::WeightFormat> storageFormatFor(const IntScheme &scheme, int64_t K);
+
+/// Encodes `values` (rows x K, rounded to a scheme storageFormatFor gave
+/// `format` for) into `format`'s bytes, with the columns `zero` stored as
+/// zeros (the outliers, kept elsewhere). An error names `weight` when a
+/// block's values are not on one grid (a bug in the rounding).
+llvm::Expected<std::vector<uint8_t>> encodeRounded(llvm::StringRef weight,
+                                                   mlir::milm::WeightFormat format,
+                                                   const float *values, int64_t rows, int64_t K,
+                                                   llvm::ArrayRef<int64_t> zero = {});
+
 struct RoundingOptions {
   IntScheme scheme;
   const CalibrationSite *site = nullptr; ///< statistics of the matrix's input (may be null)
@@ -97,6 +113,7 @@ struct RoundingReportRow {
   int64_t expert = -1;
   std::string scheme;
   int64_t outliers = 0;
+  std::vector<int64_t> columns; ///< the outlier columns, ascending
   double bits = 0;
   double error = 0, energy = 0; ///< RoundingResult's
   bool weighted = false;        ///< by calibration statistics (else unweighted)

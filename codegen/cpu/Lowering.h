@@ -209,7 +209,8 @@ struct CPUPatterns {
 
 // One function per file of MilmToCPU/, adding that file's patterns.
 #define MILM_CPU_OP_LOWERINGS(X)                                                             \
-  X(Embedding) X(RMSNorm) X(Linear) X(Rope) X(Hadamard) X(Attention) X(Elementwise) X(MoE)   \
+  X(Embedding) X(RMSNorm) X(Linear) X(Rope) X(Hadamard) X(OutlierColumns) X(Attention)       \
+      X(Elementwise) X(MoE)                                                                 \
       X(Logits)
 #define MILM_DECLARE(Name) void populate##Name##Lowering(CPUPatterns &patterns);
 MILM_CPU_OP_LOWERINGS(MILM_DECLARE)

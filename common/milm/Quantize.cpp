@@ -123,6 +123,120 @@ static void dequantQ8_0(const BlockQ8_0 *b, float *y, int64_t nb) {
   }
 }
 
+// milm's own 4-bit formats: S sub-blocks of q4_0's nibble layout, one scale.
+static void dequantQ4Groups(const uint8_t *src, float *y, int64_t nb, int S) {
+  const size_t blockBytes = 2 + 16 * size_t(S);
+  for (int64_t i = 0; i < nb; ++i, src += blockBytes, y += 32 * S) {
+    uint16_t dh;
+    std::memcpy(&dh, src, 2);
+    const float d = fp16ToFp32(dh);
+    const uint8_t *qs = src + 2;
+    for (int s = 0; s < S; ++s)
+      for (int j = 0; j < 16; ++j) {
+        y[32 * s + j] = static_cast<float>((qs[16 * s + j] & 0xF) - 8) * d;
+        y[32 * s + j + 16] = static_cast<float>((qs[16 * s + j] >> 4) - 8) * d;
+      }
+  }
+}
+
+/// Codes of the 32 * S values x under scale d (q4_0's rounding: times the
+/// reciprocal, + 8.5, truncated, at most 15).
+static void packQ4Groups(const float *x, float d, uint8_t *dst, int S) {
+  uint16_t dh = fp32ToFp16(d);
+  std::memcpy(dst, &dh, 2);
+  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  for (int s = 0; s < S; ++s)
+    for (int j = 0; j < 16; ++j) {
+      const int q0 = std::max(0, std::min(15, static_cast<int>(x[32 * s + j] * id + 8.5f)));
+      const int q1 =
+          std::max(0, std::min(15, static_cast<int>(x[32 * s + j + 16] * id + 8.5f)));
+      dst[2 + 16 * s + j] = static_cast<uint8_t>(q0 | (q1 << 4));
+    }
+}
+
+/// Round to nearest with q4_0's scale convention over the whole block: the
+/// value of largest magnitude maps to -8.
+static void quantQ4Groups(const float *x, uint8_t *dst, int64_t nb, int S) {
+  const size_t blockBytes = 2 + 16 * size_t(S);
+  for (int64_t i = 0; i < nb; ++i, x += 32 * S, dst += blockBytes) {
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < 32 * S; ++j)
+      if (amax < std::fabs(x[j])) {
+        amax = std::fabs(x[j]);
+        max = x[j];
+      }
+    packQ4Groups(x, fp16ToFp32(fp32ToFp16(max / -8.0f)), dst, S);
+  }
+}
+
+bool encodeQ4GroupsExact(StorageFormat f, const float *x, void *dst, int64_t n) {
+  // q4_0 is the same block with one sub-block.
+  const int S = f == StorageFormat::Q4_G128   ? 4
+                : f == StorageFormat::Q4_G256 ? 8
+                : f == StorageFormat::Q4_0    ? 1
+                                              : 0;
+  if (S == 0 || n % (32 * S) != 0)
+    return false;
+  const int B = 32 * S;
+  uint8_t *out = static_cast<uint8_t *>(dst);
+  // Whether scale d represents the block's values exactly. (q4_0's
+  // convention makes d negative when the extreme is positive.)
+  auto representsAll = [](const float *v, int64_t m, float d) {
+    if (d == 0.0f || !std::isfinite(d) || fp16ToFp32(fp32ToFp16(d)) != d)
+      return false;
+    for (int64_t j = 0; j < m; ++j) {
+      const float c = v[j] / d;
+      if (!(c == std::nearbyint(c) && c >= -8.0f && c <= 7.0f && c * d == v[j]))
+        return false;
+    }
+    return true;
+  };
+  auto represents = [&](float d) { return representsAll(x, B, d); };
+  // One scale for all n values when there is one (a per-channel row): the
+  // whole span's extreme is q * d for a code q.
+  float prev = 0.0f;
+  {
+    float ext = 0.0f;
+    for (int64_t j = 0; j < n; ++j)
+      if (std::fabs(x[j]) > std::fabs(ext))
+        ext = x[j];
+    for (int q = -8; q <= 7 && ext != 0.0f; ++q)
+      if (q != 0 && representsAll(x, n, ext / static_cast<float>(q))) {
+        prev = ext / static_cast<float>(q);
+        break;
+      }
+  }
+  for (int64_t i = 0; i < n; i += B, x += B, out += 2 + 16 * S) {
+    // The previous block's scale when it fits (so that a row rounded with
+    // one scale keeps it in every block); else, as the value of largest
+    // magnitude is q * d for a code q in [-8, 7], the first q whose scale
+    // represents every value.
+    float ext = 0.0f;
+    for (int j = 0; j < B; ++j)
+      if (std::fabs(x[j]) > std::fabs(ext))
+        ext = x[j];
+    float d = 0.0f;
+    bool found = false;
+    if (represents(prev)) {
+      d = prev;
+      found = true;
+    } else if (ext == 0.0f) {
+      found = true;
+    }
+    for (int q = -8; q <= 7 && !found; ++q)
+      if (q != 0 && represents(ext / static_cast<float>(q))) {
+        d = ext / static_cast<float>(q);
+        found = true;
+      }
+    if (!found)
+      return false;
+    packQ4Groups(x, d, out, S);
+    if (d != 0.0f)
+      prev = d;
+  }
+  return true;
+}
+
 //===----------------------------------------------------------------------===//
 // 32-value formats: ggml's reference quantizers
 //===----------------------------------------------------------------------===//
@@ -627,6 +741,10 @@ void dequantizeRow(StorageFormat f, const void *src, float *dst, int64_t n) {
     return dequantQ5_K(static_cast<const BlockQ5_K *>(src), dst, nb);
   case StorageFormat::Q6_K:
     return dequantQ6_K(static_cast<const BlockQ6_K *>(src), dst, nb);
+  case StorageFormat::Q4_G128:
+    return dequantQ4Groups(static_cast<const uint8_t *>(src), dst, nb, 4);
+  case StorageFormat::Q4_G256:
+    return dequantQ4Groups(static_cast<const uint8_t *>(src), dst, nb, 8);
   }
   assert(false && "unhandled storage format");
 }
@@ -659,6 +777,10 @@ void quantizeRow(StorageFormat f, const float *src, void *dst, int64_t n) {
     return quantQ5_K(src, static_cast<BlockQ5_K *>(dst), nb);
   case StorageFormat::Q6_K:
     return quantQ6_K(src, static_cast<BlockQ6_K *>(dst), nb);
+  case StorageFormat::Q4_G128:
+    return quantQ4Groups(src, static_cast<uint8_t *>(dst), nb, 4);
+  case StorageFormat::Q4_G256:
+    return quantQ4Groups(src, static_cast<uint8_t *>(dst), nb, 8);
   }
   assert(false && "unhandled storage format");
 }

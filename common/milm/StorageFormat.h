@@ -58,6 +58,12 @@ constexpr const StorageFormatInfo *lookupStorageFormat(uint32_t ggmlType) {
   return nullptr;
 }
 
+/// Whether GGUF has this format (milm's own, from MILM_OWN_FORMAT_BASE on,
+/// are never read from or written to a GGUF file).
+constexpr bool isGGUFFormat(StorageFormat f) {
+  return static_cast<uint32_t>(f) < MILM_OWN_FORMAT_BASE;
+}
+
 /// Info by name ("q4_k", case-insensitive), or nullptr.
 inline const StorageFormatInfo *lookupStorageFormat(std::string_view name) {
   for (const StorageFormatInfo &f : kStorageFormats) {

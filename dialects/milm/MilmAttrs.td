@@ -10,7 +10,7 @@ include "mlir/IR/EnumAttr.td"
 // Storage formats
 //===----------------------------------------------------------------------===//
 
-// Case values are GGUF's ggml_type numbers, so that a GGUF tensor type maps
+// Case values are GGUF's ggml_type numbers (milm's own formats from 0x80 on), so that a GGUF tensor type maps
 // one to one. The formats are defined once, in common/milm/formats.h; ODS cannot
 // read it, so the cases are listed again here and MilmDialect.cpp fails the
 // build when the two disagree. milm's packed layouts (codes 0x100 + the base
@@ -28,6 +28,8 @@ def Milm_WeightFormat : I32EnumAttr<"WeightFormat",
   I32EnumAttrCase<"q5_k", 13>,
   I32EnumAttrCase<"q6_k", 14>,
   I32EnumAttrCase<"bf16", 30>,
+  I32EnumAttrCase<"q4_g128", 128>,
+  I32EnumAttrCase<"q4_g256", 129>,
 ]> {
   let cppNamespace = "::mlir::milm";
   let genSpecializedAttr = 0;

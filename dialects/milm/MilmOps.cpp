@@ -204,6 +204,32 @@ LogicalResult HadamardOp::verify() {
   return success();
 }
 
+LogicalResult OutlierColumnsOp::verify() {
+  WeightType side = weightOf(getSide());
+  if (side.getRank() != 2)
+    return emitOpError() << "side must be [out, columns], got " << shapeStr(side.getShape());
+  if (side.getFormat() != WeightFormat::f16)
+    return emitOpError() << "side must be f16, got " << stringifyWeightFormat(side.getFormat());
+  llvm::ArrayRef<int64_t> cols = getColumns();
+  if (static_cast<int64_t>(cols.size()) != side.getShape()[1])
+    return emitOpError() << cols.size() << " columns but side has " << side.getShape()[1];
+  if (cols.empty())
+    return emitOpError() << "no columns";
+  const int64_t out = llvm::cast<RankedTensorType>(getPartial().getType()).getDimSize(1);
+  if (!ShapedType::isDynamic(out) && out != side.getShape()[0])
+    return emitOpError() << "side has " << side.getShape()[0] << " rows, the partial result "
+                         << out << " columns";
+  const int64_t in = llvm::cast<RankedTensorType>(getInput().getType()).getDimSize(1);
+  for (size_t j = 0; j < cols.size(); ++j) {
+    if (cols[j] < 0 || (!ShapedType::isDynamic(in) && cols[j] >= in))
+      return emitOpError() << "column " << cols[j] << " is outside the input's " << in;
+    if (j > 0 && cols[j] <= cols[j - 1])
+      return emitOpError() << "columns must be ascending and distinct (" << cols[j - 1]
+                           << " then " << cols[j] << ")";
+  }
+  return success();
+}
+
 LogicalResult LinearOp::verify() {
   if (failed(verifyMatVec(*this, getInput(), getWeight(), getResult(), "out")))
     return failure();

@@ -268,6 +268,34 @@ def Milm_HadamardOp : Milm_Op<"hadamard", [Pure, AllTypesMatch<["input", "result
   let hasVerifier = 1;
 }
 
+def Milm_OutlierColumnsOp : Milm_Op<"outlier_columns", [Pure, AllTypesMatch<["partial", "result"]>]> {
+  let summary = "adds the product of a few input columns kept at higher precision";
+  let description = [{
+    `result[t, o] = partial[t, o] + sum_j input[t, columns[j]] * side[o, j]`,
+    with `side` of shape `[out, k]` (`k` = the number of columns, ascending
+    and distinct, each below the input's width) in f16. With `partial` the
+    result of a `milm.linear` of the same input whose weight is zero in
+    those columns, the pair is the "4-bit body + f16 outlier columns"
+    storage of milm-split-outliers: the body in a 4-bit format, the input
+    channels that cost the most error kept apart at 16 bits.
+
+    ```mlir
+    %b = milm.linear %h, %body
+        : (tensor<?x512xf32>, !milm.weight<1280x512xq4_g256>) -> tensor<?x1280xf32>
+    %y = milm.outlier_columns %b, %h, %side {columns = array<i64: 7, 300>}
+        : (tensor<?x1280xf32>, tensor<?x512xf32>, !milm.weight<1280x2xf16>)
+        -> tensor<?x1280xf32>
+    ```
+  }];
+  let arguments = (ins Milm_Activation:$partial, Milm_Activation:$input, Milm_Weight:$side,
+                       DenseI64ArrayAttr:$columns);
+  let results = (outs Milm_Activation:$result);
+  let assemblyFormat = [{
+    $partial `,` $input `,` $side attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 def Milm_AddOp : Milm_Op<"add", [Pure, Commutative, AllTypesMatch<["lhs", "rhs", "result"]>]> {
   let summary = "elementwise addition, used for residual connections";
   let description = [{

@@ -648,6 +648,9 @@ Error Parser::readTensorInfo(uint64_t index) {
   if (Error e = read(type, "tensor type"))
     return e;
   const StorageFormatInfo *fmt = lookupStorageFormat(type);
+  if (fmt && !isGGUFFormat(fmt->format))
+    return err("tensor type " + Twine(type) + " at byte " + Twine(typeAt) +
+               " is milm's own " + fmt->name + ", which a GGUF file never holds");
   if (!fmt) {
     if (const char *n = ggmlTypeName(type))
       return err("tensor type " + Twine(type) + " (" + n + ") at byte " +
@@ -1168,6 +1171,9 @@ Error GGUFWriter::validate(std::vector<uint64_t> &nbytes) const {
     if (!lookupStorageFormat(static_cast<uint32_t>(t.format)))
       return bad("unknown storage format " +
                  Twine(static_cast<uint32_t>(t.format)));
+    if (!isGGUFFormat(t.format))
+      return bad(Twine("is in milm's own format ") + info(t.format).name +
+                 ", which GGUF does not have");
     std::optional<uint64_t> row = rowBytes(t.format, t.ne[0]);
     if (!row)
       return bad("ne[0] = " + Twine(t.ne[0]) +

@@ -159,6 +159,8 @@ uint32_t fileType(llvm::StringRef format, StorageFormat f) {
   case StorageFormat::Q5_K: return 16; // Q5_K_S
   case StorageFormat::Q6_K: return 18;
   case StorageFormat::BF16: return 32;
+  case StorageFormat::Q4_G128:
+  case StorageFormat::Q4_G256: return 0; // refused by baseFormat()
   }
   return 0;
 }
@@ -177,9 +179,13 @@ llvm::Expected<StorageFormat> baseFormat(llvm::StringRef format) {
     size_t n;
     const StorageFormatInfo *all = allStorageFormats(n);
     for (size_t i = 0; i < n; ++i)
-      names += std::string(all[i].name) + ", ";
+      if (isGGUFFormat(all[i].format))
+        names += std::string(all[i].name) + ", ";
     return synthError("unknown format '" + format + "' (expected one of " + names + "q4_k_m)");
   }
+  if (!isGGUFFormat(fi->format))
+    return synthError("format '" + format + "' is milm's own and cannot be written to GGUF "
+                      "(quantize with milmc compile --quantize instead)");
   return fi->format;
 }
 } // namespace

@@ -1,6 +1,11 @@
-"""Reads row ROW of weight NAME (an f32 weight in a weight store, as milm IR
-references it) and checks it is a symmetric 4-bit row: at most 16 distinct
-values, each an integer multiple (-8..7) of one scale.
+"""Reads row ROW of weight NAME (as milm IR references it: a file and a byte
+offset) and checks it is a symmetric 4-bit row: at most 16 distinct values,
+each an integer multiple (-8..7) of one scale.
+
+The weight is f32 (a simulated scheme) or in one of milm's 4-bit storage
+formats (q4_g256, q4_g128, q4_0: an f16 scale and 4-bit codes per block,
+decoded here from the bytes); for those it also prints the distinct block
+scales of the row ("block scales: N"), one for a per-channel row.
 
 With --outliers N (milm-split-outliers' rows), up to N columns may hold other
 values (the columns kept in f16): the scale is the one, among |v|/8 for the
@@ -17,14 +22,31 @@ if "--outliers" in args:
     outliers = int(args[i + 1])
     del args[i:i + 2]
 ir, name, row = args[0], args[1], int(args[2])
-m = re.search(r'milm.weight "%s" from "([^"]+)" at (\d+)(?: \{[^}]*\})? : !milm.weight<(\d+)x(\d+)xf32>'
+m = re.search(r'milm.weight "%s" from "([^"]+)" at (\d+)(?: \{[^}]*\})? : '
+              r'!milm.weight<(\d+)x(\d+)x(f32|q4_g256|q4_g128|q4_0)>'
               % re.escape(name), open(ir).read())
 if not m:
-    sys.exit(f"{name}: no f32 weight in a file in {ir}")
-path, off, k = m.group(1), int(m.group(2)), int(m.group(4))
+    sys.exit(f"{name}: no f32 or 4-bit weight in a file in {ir}")
+path, off, k, fmt = m.group(1), int(m.group(2)), int(m.group(4)), m.group(5)
+scales = None
 with open(path, "rb") as f:
-    f.seek(off + row * k * 4)
-    vals = struct.unpack(f"<{k}f", f.read(k * 4))
+    if fmt == "f32":
+        f.seek(off + row * k * 4)
+        vals = struct.unpack(f"<{k}f", f.read(k * 4))
+    else:
+        block = {"q4_g256": 256, "q4_g128": 128, "q4_0": 32}[fmt]
+        block_bytes = 2 + block // 2
+        f.seek(off + row * (k // block) * block_bytes)
+        raw = f.read((k // block) * block_bytes)
+        vals, scales = [], set()
+        for b in range(k // block):
+            blk = raw[b * block_bytes:(b + 1) * block_bytes]
+            d = struct.unpack("<e", blk[:2])[0]
+            scales.add(d)
+            qs = blk[2:]
+            for s in range(block // 32):
+                sub = qs[16 * s:16 * s + 16]
+                vals += [d * ((q & 15) - 8) for q in sub] + [d * ((q >> 4) - 8) for q in sub]
 
 
 def on_grid(v, scale):
@@ -37,9 +59,9 @@ def on_grid(v, scale):
 best = None
 for cand in set(abs(v) for v in vals if v != 0):
     scale = cand / 8
-    off = sum(1 for v in vals if not on_grid(v, scale))
-    if best is None or off < best[0]:
-        best = (off, scale)
+    off_cols = sum(1 for v in vals if not on_grid(v, scale))
+    if best is None or off_cols < best[0]:
+        best = (off_cols, scale)
 off_grid, scale = best if best else (0, 0)
 body = set(v for v in vals if scale and on_grid(v, scale))
 if outliers:
@@ -47,3 +69,5 @@ if outliers:
 print("levels <= 16: " + ("ok" if len(body) <= 16 and off_grid <= outliers
                           else f"{len(set(vals))} levels, {off_grid} off the grid"))
 print("one scale: " + ("ok" if scale > 0 and off_grid <= outliers else "no"))
+if scales is not None:
+    print(f"format {fmt}, block scales: {len(scales)}")

@@ -58,6 +58,10 @@ static void matmul_rows(void *arg, int64_t begin, int64_t end) {
   case MILM_UK_Q5_K: milm_uk_matmul_q5_k_q8(m->w, m->xq, m->y, m->ldy, m->T, m->K, begin, end); break;
   case MILM_UK_Q6_K_X8: milm_uk_matmul_q6_kx8_q8(m->w, m->xq, m->y, m->ldy, m->T, m->K, begin, end); break;
   case MILM_UK_Q6_K: milm_uk_matmul_q6_k_q8(m->w, m->xq, m->y, m->ldy, m->T, m->K, begin, end); break;
+  case MILM_UK_Q4_G128: milm_uk_matmul_q4_g128_q8(m->w, m->xq, m->y, m->ldy, m->T, m->K, begin, end); break;
+  case MILM_UK_Q4_G128_X8: milm_uk_matmul_q4_g128x8_q8(m->w, m->xq, m->y, m->ldy, m->T, m->K, begin, end); break;
+  case MILM_UK_Q4_G256: milm_uk_matmul_q4_g256_q8(m->w, m->xq, m->y, m->ldy, m->T, m->K, begin, end); break;
+  case MILM_UK_Q4_G256_X8: milm_uk_matmul_q4_g256x8_q8(m->w, m->xq, m->y, m->ldy, m->T, m->K, begin, end); break;
   default: break;
   }
 }
@@ -156,6 +160,26 @@ void milm_op_rope(MILM_OP_PARAMS(MILM_OP_ROPE)) {
 
 /* In place on x[T, n]. */
 void milm_op_hadamard(MILM_OP_PARAMS(MILM_OP_HADAMARD)) { milm_uk_hadamard(x, n, T, n, block); }
+
+/* y += x[:, cols] side^T, rows split across the pool. */
+typedef struct {
+  const uint16_t *side;
+  const int32_t *cols;
+  int64_t k;
+  const float *x;
+  int64_t T, K, N;
+  float *y;
+} outlier_task;
+
+static void outlier_rows(void *arg, int64_t begin, int64_t end) {
+  const outlier_task *m = (const outlier_task *)arg;
+  milm_uk_outlier_columns_f16(m->side, m->cols, m->k, m->x, m->K, m->y, m->N, m->T, begin, end);
+}
+
+void milm_op_outlier_columns(MILM_OP_PARAMS(MILM_OP_OUTLIER_COLUMNS)) {
+  outlier_task m = {side, cols, k, x, T, K, N, y};
+  milm_rt_parallel_for(ex, N, row_grain(k, T), outlier_rows, &m);
+}
 
 /* ---- attention ------------------------------------------------------------ */
 

@@ -78,6 +78,13 @@ typedef struct milm_exec milm_exec;
 #define MILM_OP_HADAMARD(FIRST, NEXT)                                                      \
   FIRST(float *, x, PTR) NEXT(int64_t, T, I64) NEXT(int64_t, n, I64) NEXT(int64_t, block, I64)
 
+/* In place on y[T, N]: y += x[:, cols] side^T (milm.outlier_columns; side
+ * [N, k] f16, cols[k] below K, the input's row length). */
+#define MILM_OP_OUTLIER_COLUMNS(FIRST, NEXT)                                               \
+  FIRST(milm_exec *, ex, PTR) NEXT(const uint16_t *, side, PTR)                            \
+  NEXT(const int32_t *, cols, PTR) NEXT(int64_t, k, I64) NEXT(const float *, x, PTR)       \
+  NEXT(int64_t, T, I64) NEXT(int64_t, K, I64) NEXT(int64_t, N, I64) NEXT(float *, y, PTR)
+
 /* Every op: OP(name, its list). */
 #define MILM_OP_LAYER(OP)                                                                  \
   OP(embedding, MILM_OP_EMBEDDING)                                                         \
@@ -85,6 +92,7 @@ typedef struct milm_exec milm_exec;
   OP(logits, MILM_OP_LOGITS)                                                               \
   OP(rope, MILM_OP_ROPE)                                                                   \
   OP(hadamard, MILM_OP_HADAMARD)                                                           \
+  OP(outlier_columns, MILM_OP_OUTLIER_COLUMNS)                                             \
   OP(attention, MILM_OP_ATTENTION)                                                         \
   OP(moe, MILM_OP_MOE)
 

@@ -218,6 +218,88 @@ void MILM_UK_FN(matmul_q4_0_q8)(const void *w, const void *xq, float *y, int64_t
                      o_begin, o_end);
 }
 
+/*---- q4_g128 and q4_g256: SDOT per 32-value sub-block, one scale per block ----------*/
+
+/* One weight row against NT (1..4) tokens: each sub-block's two SDOTs give its
+ * integer sums (the weights made signed, q - 8), times the activation block's
+ * scale into the block's lanes, then the block's lanes times the weight scale. */
+#define UK_NEON_Q4_GROUPS_KERNEL(NAME, WBLK, S)                                        \
+  UK_AI void NAME(const WBLK *wr, const milm_uk_block_q8_32 *X, int64_t nb, float *y,   \
+                  int64_t ldy, int64_t t0, int64_t o, const int NT) {                  \
+    float32x4_t acc[4];                                                                \
+    for (int u = 0; u < NT; ++u)                                                       \
+      acc[u] = vdupq_n_f32(0.0f);                                                      \
+    const int8x16_t eight = vdupq_n_s8(8);                                             \
+    for (int64_t b = 0; b < nb; ++b) {                                                 \
+      float32x4_t bacc[4];                                                             \
+      for (int u = 0; u < NT; ++u)                                                     \
+        bacc[u] = vdupq_n_f32(0.0f);                                                   \
+      for (int v = 0; v < (S); ++v) {                                                  \
+        const uint8x16_t raw = vld1q_u8(wr[b].qs + 16 * v);                            \
+        const int8x16_t w0 =                                                           \
+            vsubq_s8(vreinterpretq_s8_u8(vandq_u8(raw, vdupq_n_u8(0x0F))), eight);     \
+        const int8x16_t w1 = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(raw, 4)), eight); \
+        for (int u = 0; u < NT; ++u) {                                                 \
+          const milm_uk_block_q8_32 *xb = X + ((t0 + u) * nb + b) * (S) + v;           \
+          int32x4_t p = vdotq_s32(vdupq_n_s32(0), w0, vld1q_s8(xb->qs));               \
+          p = vdotq_s32(p, w1, vld1q_s8(xb->qs + 16));                                 \
+          bacc[u] = vfmaq_n_f32(bacc[u], vcvtq_f32_s32(p), xb->d);                     \
+        }                                                                              \
+      }                                                                                \
+      const float dw = uk_fp16_to_fp32(wr[b].d);                                       \
+      for (int u = 0; u < NT; ++u)                                                     \
+        acc[u] = vfmaq_n_f32(acc[u], bacc[u], dw);                                     \
+    }                                                                                  \
+    for (int u = 0; u < NT; ++u)                                                       \
+      y[(t0 + u) * ldy + o] = vaddvq_f32(acc[u]);                                      \
+  }
+UK_NEON_Q4_GROUPS_KERNEL(neon_rows_q4_g128, uk_block_q4_g128, 4)
+UK_NEON_Q4_GROUPS_KERNEL(neon_rows_q4_g256, uk_block_q4_g256, 8)
+
+#define UK_NEON_Q4_GROUPS_MATMUL(fmt, S)                                               \
+  void MILM_UK_FN(matmul_##fmt##_q8)(const void *w, const void *xq, float *y,          \
+                                     int64_t ldy, int64_t T, int64_t K,                \
+                                     int64_t o_begin, int64_t o_end) {                 \
+    const int64_t nb = K / (32 * (S));                                                 \
+    const uk_block_##fmt *W = (const uk_block_##fmt *)w;                               \
+    const milm_uk_block_q8_32 *X = (const milm_uk_block_q8_32 *)xq;                    \
+    for (int64_t o = o_begin; o < o_end; ++o)                                          \
+      UK_NEON_TOKEN_LOOP(neon_rows_##fmt, W + o * nb, X, nb, y, ldy, 0, T, o);         \
+  }
+#define MILM_UK_HAVE_matmul_q4_g128_q8 1
+UK_NEON_Q4_GROUPS_MATMUL(q4_g128, 4)
+#define MILM_UK_HAVE_matmul_q4_g256_q8 1
+UK_NEON_Q4_GROUPS_MATMUL(q4_g256, 8)
+
+/*---- outlier columns: 4 columns at a time, gathered by lane ----------------------------*/
+
+#define MILM_UK_HAVE_outlier_columns_f16 1
+void MILM_UK_FN(outlier_columns_f16)(const uint16_t *side, const int32_t *cols, int64_t k,
+                                     const float *x, int64_t ldx, float *y, int64_t ldy,
+                                     int64_t T, int64_t o_begin, int64_t o_end) {
+  for (int64_t o = o_begin; o < o_end; ++o) {
+    const uint16_t *s = side + o * k;
+    for (int64_t t = 0; t < T; ++t) {
+      const float *xt = x + t * ldx;
+      float32x4_t acc = vdupq_n_f32(0.0f);
+      int64_t j = 0;
+      for (; j + 4 <= k; j += 4) {
+        float32x4_t xv = vdupq_n_f32(0.0f);
+        xv = vld1q_lane_f32(xt + cols[j], xv, 0);
+        xv = vld1q_lane_f32(xt + cols[j + 1], xv, 1);
+        xv = vld1q_lane_f32(xt + cols[j + 2], xv, 2);
+        xv = vld1q_lane_f32(xt + cols[j + 3], xv, 3);
+        const float32x4_t wv = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(s + j)));
+        acc = vfmaq_f32(acc, wv, xv);
+      }
+      float tail = 0.0f;
+      for (; j < k; ++j)
+        tail += uk_fp16_to_fp32(s[j]) * xt[cols[j]];
+      y[t * ldy + o] += vaddvq_f32(acc) + tail;
+    }
+  }
+}
+
 #define MILM_UK_HAVE_matmul_q8_0_q8 1
 void MILM_UK_FN(matmul_q8_0_q8)(const void *w, const void *xq, float *y, int64_t ldy,
                                 int64_t T, int64_t K, int64_t o_begin, int64_t o_end) {

@@ -31,6 +31,12 @@
  *     reads ql[64n..], qh[32n..]; value l + 32k (l < 32, k < 4) of the half takes
  *     its low 4 bits from ql[l] (k=0), ql[l+32] (k=1), ql[l]>>4 (k=2), ql[l+32]>>4
  *     (k=3) and its high 2 bits from qh[l] >> 2k.
+ *
+ * milm's own 4-bit formats (common/milm/formats.h; never in a GGUF file):
+ *   q4_g128 (128) f16 d; u8 qs[64]         x = d * (q - 8)
+ *   q4_g256 (256) f16 d; u8 qs[128]        x = d * (q - 8)
+ *     sub-block s (32 values) is q4_0's nibble layout at qs[16s ..]: one scale
+ *     for 4 (8) sub-blocks.
  *===----------------------------------------------------------------------===*/
 #ifndef MILM_UK_INTERNAL_H
 #define MILM_UK_INTERNAL_H
@@ -54,6 +60,8 @@ typedef struct {
   uint8_t qs[128];
 } uk_block_q5_k;
 typedef struct { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint16_t d; } uk_block_q6_k;
+typedef struct { uint16_t d; uint8_t qs[64]; } uk_block_q4_g128;
+typedef struct { uint16_t d; uint8_t qs[128]; } uk_block_q4_g256;
 /* milm's packed layouts (see milm_uk_repack_<layout>): 8 rows interleaved 4
  * bytes at a time. Byte i of row r's array (qs, ql, qh) is at [uk_x8_at(r, i)]
  * of the packed block's array; per-row scale bytes are transposed (byte i of
@@ -71,6 +79,10 @@ typedef struct {
   int8_t scales[128];
   uint8_t q[1536]; /* 16 sub-blocks of 96 bytes: see milm_uk_repack_q6_kx8 */
 } uk_block_q6_kx8;
+/* q4_g128x8 / q4_g256x8: the 8 rows' scales, then each 32-value sub-block as
+ * q4_0x8's 128 bytes (see milm_uk_repack_q4_g128x8). */
+typedef struct { uint16_t d[8]; uint8_t qs[512]; } uk_block_q4_g128x8;
+typedef struct { uint16_t d[8]; uint8_t qs[1024]; } uk_block_q4_g256x8;
 
 /* The structs against the one format table (common/milm/formats.h). */
 _Static_assert(sizeof(uk_block_q4_0) == MILM_BLOCK_BYTES_Q4_0, "q4_0 block");
@@ -81,6 +93,8 @@ _Static_assert(sizeof(uk_block_q8_0) == MILM_BLOCK_BYTES_Q8_0, "q8_0 block");
 _Static_assert(sizeof(uk_block_q4_k) == MILM_BLOCK_BYTES_Q4_K, "q4_k block");
 _Static_assert(sizeof(uk_block_q5_k) == MILM_BLOCK_BYTES_Q5_K, "q5_k block");
 _Static_assert(sizeof(uk_block_q6_k) == MILM_BLOCK_BYTES_Q6_K, "q6_k block");
+_Static_assert(sizeof(uk_block_q4_g128) == MILM_BLOCK_BYTES_Q4_G128, "q4_g128 block");
+_Static_assert(sizeof(uk_block_q4_g256) == MILM_BLOCK_BYTES_Q4_G256, "q4_g256 block");
 /* A packed block holds one block of each row of its group. */
 #define MILM_X(ID, id, name, code, base, group)                                          \
   _Static_assert(sizeof(uk_block_##id) == (group) * MILM_BLOCK_BYTES_##base, #id " block");
@@ -297,6 +311,21 @@ static inline void uk_dequant_q4_0(const uk_block_q4_0 *b, float *y) {
     y[j + 16] = (float)((b->qs[j] >> 4) - 8) * d;
   }
 }
+/* q4_g128 / q4_g256: S sub-blocks of q4_0's nibble layout under one scale. */
+static inline void uk_dequant_q4_groups(uint16_t dh, const uint8_t *qs, int S, float *y) {
+  const float d = uk_fp16_to_fp32(dh);
+  for (int s = 0; s < S; ++s)
+    for (int j = 0; j < 16; ++j) {
+      y[32 * s + j] = (float)((qs[16 * s + j] & 0xF) - 8) * d;
+      y[32 * s + j + 16] = (float)((qs[16 * s + j] >> 4) - 8) * d;
+    }
+}
+static inline void uk_dequant_q4_g128(const uk_block_q4_g128 *b, float *y) {
+  uk_dequant_q4_groups(b->d, b->qs, 4, y);
+}
+static inline void uk_dequant_q4_g256(const uk_block_q4_g256 *b, float *y) {
+  uk_dequant_q4_groups(b->d, b->qs, 8, y);
+}
 static inline void uk_dequant_q4_1(const uk_block_q4_1 *b, float *y) {
   const float d = uk_fp16_to_fp32(b->d), m = uk_fp16_to_fp32(b->m);
   for (int j = 0; j < 16; ++j) {
@@ -407,6 +436,8 @@ static inline void uk_dequant_row(uint32_t f, const void *src, float *dst, int64
   UK_DQ_CASE(MILM_UK_Q4_K, q4_k)
   UK_DQ_CASE(MILM_UK_Q5_K, q5_k)
   UK_DQ_CASE(MILM_UK_Q6_K, q6_k)
+  UK_DQ_CASE(MILM_UK_Q4_G128, q4_g128)
+  UK_DQ_CASE(MILM_UK_Q4_G256, q4_g256)
 #undef UK_DQ_CASE
   default: break;
   }
@@ -419,6 +450,22 @@ static inline float uk_dot_q4_0(const uk_block_q4_0 *w, const milm_uk_block_q8_3
   for (int j = 0; j < 16; ++j)
     s += ((w->qs[j] & 0xF) - 8) * a->qs[j] + ((w->qs[j] >> 4) - 8) * a->qs[j + 16];
   return uk_fp16_to_fp32(w->d) * a->d * (float)s;
+}
+/* q4_g128 / q4_g256: per 32-value sub-block s the exact integer
+ * sum_j q_j * a_j - 8 * sum(a), times the activation block's scale, added up in
+ * float (one fma a sub-block), then times the weight scale once. The packed
+ * (x8) kernels do the same float operations in the same order. */
+static inline float uk_dot_q4_groups(uint16_t dh, const uint8_t *qs, int S,
+                                     const milm_uk_block_q8_32 *a) {
+  float acc = 0.0f;
+  for (int s = 0; s < S; ++s) {
+    int32_t i = 0;
+    for (int j = 0; j < 16; ++j)
+      i += (qs[16 * s + j] & 0xF) * a[s].qs[j] + (qs[16 * s + j] >> 4) * a[s].qs[j + 16];
+    i -= 8 * a[s].sum;
+    acc = __builtin_fmaf((float)i, a[s].d, acc);
+  }
+  return acc * uk_fp16_to_fp32(dh);
 }
 static inline float uk_dot_q4_1(const uk_block_q4_1 *w, const milm_uk_block_q8_32 *a) {
   int32_t s = 0;

@@ -388,6 +388,124 @@ UK_AI void avx_group_q4_0x8(const uk_block_q4_0x8 *wg, const milm_uk_block_q8_32
 UK_AVX2_MATMUL_X8(q4_0x8, UK_QK, milm_uk_block_q8_32)
 #endif
 
+/* q4_g128x8 / q4_g256x8 (milm_uk_repack_q4_g128x8): each 32-value sub-block is
+ * q4_0x8's (same integer sums, exact), its sums times the activation block's
+ * scale added with one FMA a sub-block into the block's 8 lanes, and those
+ * times the 8 rows' weight scales with one FMA a block: the generic x8
+ * kernel's float operations in its order, so the outputs are the same bit for
+ * bit, and the same whatever NT is (prefill == decode). */
+#define UK_AVX2_Q4_GROUPS_X8(LAYOUT, S)                                                \
+  UK_AI void avx_group_##LAYOUT(const uk_block_##LAYOUT *wg, const milm_uk_block_q8_32 *X, \
+                                int64_t nb, float *y, int64_t ldy, int64_t t0, int64_t o, \
+                                const int NT) {                                        \
+    const __m256i m4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);            \
+    (void)ones;                                                                        \
+    __m256 acc[UK_X8_NT];                                                              \
+    for (int u = 0; u < NT; ++u)                                                       \
+      acc[u] = _mm256_setzero_ps();                                                    \
+    for (int64_t b = 0; b < nb; ++b) {                                                 \
+      const uk_block_##LAYOUT *wb = wg + b;                                            \
+      __m256 bacc[UK_X8_NT];                                                           \
+      for (int u = 0; u < NT; ++u)                                                     \
+        bacc[u] = _mm256_setzero_ps();                                                 \
+      for (int v = 0; v < (S); ++v) {                                                  \
+        const uint8_t *qv = wb->qs + 128 * v;                                          \
+        avx_prefetch(qv, 2);                                                           \
+        __m256i p[UK_X8_NT];                                                           \
+        for (int u = 0; u < NT; ++u)                                                   \
+          p[u] = _mm256_setzero_si256();                                               \
+        for (int c = 0; c < 4; ++c) {                                                  \
+          const __m256i q = _mm256_loadu_si256((const __m256i *)(qv + 32 * c));        \
+          const __m256i lo = _mm256_and_si256(q, m4);                                  \
+          const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);            \
+          for (int u = 0; u < NT; ++u) {                                               \
+            const int8_t *a = X[((t0 + u) * nb + b) * (S) + v].qs;                     \
+            UK_X8_Q4_ACCUMULATE(p[u], lo, hi, a, c);                                   \
+          }                                                                            \
+        }                                                                              \
+        for (int u = 0; u < NT; ++u) {                                                 \
+          const milm_uk_block_q8_32 *a = X + ((t0 + u) * nb + b) * (S) + v;            \
+          const __m256i h = _mm256_sub_epi32(UK_X8_Q4_WIDEN(p[u]),                     \
+                                             _mm256_set1_epi32(8 * a->sum));           \
+          bacc[u] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(h), _mm256_set1_ps(a->d), bacc[u]); \
+        }                                                                              \
+      }                                                                                \
+      const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wb->d));      \
+      for (int u = 0; u < NT; ++u)                                                     \
+        acc[u] = _mm256_fmadd_ps(bacc[u], dw, acc[u]);                                 \
+    }                                                                                  \
+    avx_x8_store(y, ldy, t0, o, acc, NT);                                              \
+  }
+/* One q4_0x8-style vector pair (values 4c.. in lo, 16 + 4c.. in hi) into the
+ * integer sums; made i32 by UK_X8_Q4_WIDEN. */
+#if UK_X8_VNNI
+#define UK_X8_Q4_ACCUMULATE(P, LO, HI, A, C)                                           \
+  do {                                                                                 \
+    (P) = _mm256_dpbusd_epi32((P), (LO), avx_bcast4((A) + 4 * (C)));                   \
+    (P) = _mm256_dpbusd_epi32((P), (HI), avx_bcast4((A) + 16 + 4 * (C)));              \
+  } while (0)
+#define UK_X8_Q4_WIDEN(P) (P)
+#else
+#define UK_X8_Q4_ACCUMULATE(P, LO, HI, A, C)                                           \
+  do {                                                                                 \
+    (P) = _mm256_add_epi16((P), _mm256_maddubs_epi16((LO), avx_bcast4((A) + 4 * (C)))); \
+    (P) = _mm256_add_epi16((P), _mm256_maddubs_epi16((HI), avx_bcast4((A) + 16 + 4 * (C)))); \
+  } while (0)
+#define UK_X8_Q4_WIDEN(P) _mm256_madd_epi16((P), ones)
+#endif
+UK_AVX2_Q4_GROUPS_X8(q4_g128x8, 4)
+UK_AVX2_Q4_GROUPS_X8(q4_g256x8, 8)
+#ifndef MILM_UK_HAVE_matmul_q4_g128x8_q8
+#define MILM_UK_HAVE_matmul_q4_g128x8_q8 1
+void MILM_UK_FN(matmul_q4_g128x8_q8)(const void *w, const void *xq, float *y, int64_t ldy,
+                                     int64_t T, int64_t K, int64_t o_begin, int64_t o_end) {
+  const int64_t nb = K / 128;
+  const uk_block_q4_g128x8 *W = (const uk_block_q4_g128x8 *)w;
+  const milm_uk_block_q8_32 *X = (const milm_uk_block_q8_32 *)xq;
+  UK_AVX2_PRODUCT_X8(avx_group_q4_g128x8, W + (o / 8) * nb, 8, X, nb,
+                     4 * sizeof(milm_uk_block_q8_32), y, ldy, T, o_begin, o_end);
+}
+#endif
+#ifndef MILM_UK_HAVE_matmul_q4_g256x8_q8
+#define MILM_UK_HAVE_matmul_q4_g256x8_q8 1
+void MILM_UK_FN(matmul_q4_g256x8_q8)(const void *w, const void *xq, float *y, int64_t ldy,
+                                     int64_t T, int64_t K, int64_t o_begin, int64_t o_end) {
+  const int64_t nb = K / 256;
+  const uk_block_q4_g256x8 *W = (const uk_block_q4_g256x8 *)w;
+  const milm_uk_block_q8_32 *X = (const milm_uk_block_q8_32 *)xq;
+  UK_AVX2_PRODUCT_X8(avx_group_q4_g256x8, W + (o / 8) * nb, 8, X, nb,
+                     8 * sizeof(milm_uk_block_q8_32), y, ldy, T, o_begin, o_end);
+}
+#endif
+
+/* Outlier columns: 8 columns at a time, the activations gathered by index
+ * (vgatherdps), the f16 side values converted by F16C. */
+#ifndef MILM_UK_HAVE_outlier_columns_f16
+#define MILM_UK_HAVE_outlier_columns_f16 1
+void MILM_UK_FN(outlier_columns_f16)(const uint16_t *side, const int32_t *cols, int64_t k,
+                                     const float *x, int64_t ldx, float *y, int64_t ldy,
+                                     int64_t T, int64_t o_begin, int64_t o_end) {
+  for (int64_t o = o_begin; o < o_end; ++o) {
+    const uint16_t *s = side + o * k;
+    for (int64_t t = 0; t < T; ++t) {
+      const float *xt = x + t * ldx;
+      __m256 acc = _mm256_setzero_ps();
+      int64_t j = 0;
+      for (; j + 8 <= k; j += 8) {
+        const __m256i idx = _mm256_loadu_si256((const __m256i *)(cols + j));
+        const __m256 xv = _mm256_i32gather_ps(xt, idx, 4);
+        const __m256 wv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + j)));
+        acc = _mm256_fmadd_ps(wv, xv, acc);
+      }
+      float tail = 0.0f;
+      for (; j < k; ++j)
+        tail += avx_fp16(s[j]) * xt[cols[j]];
+      y[t * ldy + o] += avx_hsum_ps(acc) + tail;
+    }
+  }
+}
+#endif
+
 /* q8_0x8 (milm_uk_repack_q8_0x8): each 32-byte vector holds values 4v..4v+3 of
  * the group's 8 rows; the token's 4 activation bytes broadcast to every lane
  * make one sign-trick vpmaddubsw + vpmaddwd the 8 rows' partial sums in row

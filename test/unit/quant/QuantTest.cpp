@@ -514,10 +514,66 @@ INSTANTIATE_TEST_SUITE_P(
                       RoundTripCase{StorageFormat::Q5_1, 0.050},  // 0.039
                       RoundTripCase{StorageFormat::Q4_K, 0.092},  // 0.073
                       RoundTripCase{StorageFormat::Q5_K, 0.047},  // 0.037
-                      RoundTripCase{StorageFormat::Q6_K, 0.023}), // 0.0185
+                      RoundTripCase{StorageFormat::Q6_K, 0.023},  // 0.0185
+                      RoundTripCase{StorageFormat::Q4_G128, 0.135}, // 0.107
+                      RoundTripCase{StorageFormat::Q4_G256, 0.145}), // 0.115
     [](const ::testing::TestParamInfo<RoundTripCase> &i) {
       return std::string(milm::info(i.param.format).name);
     });
+
+//===----------------------------------------------------------------------===//
+// milm's own 4-bit formats: exact storage of values already on a block's grid
+//===----------------------------------------------------------------------===//
+
+TEST(Q4Groups, EncodeExactStoresTheGridUnchanged) {
+  std::mt19937 rng(77);
+  for (StorageFormat f : {StorageFormat::Q4_G128, StorageFormat::Q4_G256, StorageFormat::Q4_0}) {
+    const int64_t B = info(f).blockElems, n = B * 6;
+    std::vector<float> x(static_cast<size_t>(n));
+    for (int64_t b = 0; b < n / B; ++b) {
+      // A binary16 scale per block, codes in [-8, 7]; block 3 all zero,
+      // block 4 without its extreme code (the scale must still be found).
+      // (Negative on odd blocks: q4_0's d = extreme / -8 has either sign.)
+      const float d = (b % 2 ? -1.0f : 1.0f) *
+                      fp16ToFp32(fp32ToFp16(std::ldexp(1.0f + float(rng() % 1000) / 1000, -int(rng() % 12))));
+      for (int64_t j = 0; j < B; ++j) {
+        int q = int(rng() % 16) - 8;
+        if (b == 4)
+          q = std::max(-5, std::min(5, q));
+        x[size_t(b * B + j)] = b == 3 ? 0.0f : float(q) * d;
+      }
+    }
+    std::vector<uint8_t> bytes(*rowBytes(f, uint64_t(n)));
+    ASSERT_TRUE(encodeQ4GroupsExact(f, x.data(), bytes.data(), n)) << info(f).name;
+    auto y = dequantize(f, bytes.data(), size_t(n));
+    for (int64_t i = 0; i < n; ++i)
+      ASSERT_EQ(x[size_t(i)], y[size_t(i)]) << info(f).name << " value " << i;
+    // One value off the grid: refused.
+    x[size_t(B + 5)] = std::nextafter(x[size_t(B + 5)], 1e9f);
+    EXPECT_FALSE(encodeQ4GroupsExact(f, x.data(), bytes.data(), n)) << info(f).name;
+  }
+  // Other formats, and n not a multiple of the block: refused.
+  std::vector<float> z(256, 0.0f);
+  std::vector<uint8_t> out(1024);
+  EXPECT_FALSE(encodeQ4GroupsExact(StorageFormat::Q8_0, z.data(), out.data(), 256));
+  EXPECT_FALSE(encodeQ4GroupsExact(StorageFormat::Q4_G256, z.data(), out.data(), 128));
+}
+
+TEST(Q4Groups, LayoutIsQ4_0PerSubBlock) {
+  // Value 32s + j (j < 16) in the low nibble of qs[16s + j], 32s + 16 + j in
+  // the high one; x = d * (q - 8).
+  uint8_t block[66] = {};
+  const uint16_t d = fp32ToFp16(0.5f);
+  std::memcpy(block, &d, 2);
+  for (int i = 0; i < 64; ++i)
+    block[2 + i] = uint8_t((i % 16) | ((15 - i % 16) << 4));
+  auto y = dequantize(StorageFormat::Q4_G128, block, 128);
+  for (int s = 0; s < 4; ++s)
+    for (int j = 0; j < 16; ++j) {
+      EXPECT_EQ(y[size_t(32 * s + j)], 0.5f * float(j - 8));
+      EXPECT_EQ(y[size_t(32 * s + 16 + j)], 0.5f * float(7 - j));
+    }
+}
 
 //===----------------------------------------------------------------------===//
 // Reference rounding of the 32-value formats, block by block

@@ -87,6 +87,7 @@ int main() {
     expectOk(n + " attention", checkAttention(*impl, {4, 4, 128, 8}, 5, 1));
     expectOk(n + " attention", checkAttention(*impl, {2, 1, 20, 8}, 6, 2));
     expectOk(n + " moe_route", checkMoeRoute(*impl));
+    expectOk(n + " outlier_columns_f16", checkOutlierColumns(*impl));
   }
   std::printf("aarch64 ukernel checks: %d passed, %d failed\n", passed, failed);
   return failed == 0 ? 0 : 1;

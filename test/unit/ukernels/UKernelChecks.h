@@ -61,8 +61,8 @@ struct UKImpl {
   void (*quantize_act)(uint32_t, const float *, int64_t, int64_t, int64_t, void *);
   void (*matmul)(uint32_t, const void *, const float *, int64_t, float *, int64_t, int64_t,
                  int64_t, int64_t, int64_t, void *);
-  MatmulFn mm[31] = {};     ///< matmul_<fmt> by format number
-  MatmulQ8Fn mmq8[31] = {}; ///< matmul_<fmt>_q8 by format number
+  MatmulFn mm[256] = {};     ///< matmul_<fmt> by format number
+  MatmulQ8Fn mmq8[256] = {}; ///< matmul_<fmt>_q8 by format number
   void (*matmul_dequant)(uint32_t, const void *, const float *, int64_t, float *, int64_t,
                          int64_t, int64_t, int64_t, int64_t);
   void (*dequantize_row)(uint32_t, const void *, float *, int64_t);
@@ -79,13 +79,15 @@ struct UKImpl {
   void (*attention_f16kv)(const float *, int64_t, const float *, int64_t, const float *,
                           int64_t, uint16_t *, uint16_t *, float *, int64_t, const int32_t *,
                           int64_t, int64_t, int64_t, int64_t, float, int64_t, int64_t);
+  void (*outlier_columns_f16)(const uint16_t *, const int32_t *, int64_t, const float *,
+                              int64_t, float *, int64_t, int64_t, int64_t, int64_t);
   void (*moe_route)(const float *, int64_t, int64_t, int64_t, int64_t, int32_t, int32_t *,
                     float *);
   /// The packed layouts (kPackedLayouts below): repack and product.
   struct Packed {
     void (*repack)(const void *, void *, int64_t, int64_t) = nullptr;
     MatmulQ8Fn mmq8 = nullptr;
-  } packed[4];
+  } packed[6];
 };
 
 /// milm's packed layouts, in UKImpl::packed's order: code, base format, name.
@@ -96,7 +98,9 @@ struct PackedLayout {
 inline constexpr PackedLayout kPackedLayouts[] = {{MILM_UK_Q4_0_X8, MILM_UK_Q4_0, "q4_0x8"},
                                                   {MILM_UK_Q8_0_X8, MILM_UK_Q8_0, "q8_0x8"},
                                                   {MILM_UK_Q4_K_X8, MILM_UK_Q4_K, "q4_kx8"},
-                                                  {MILM_UK_Q6_K_X8, MILM_UK_Q6_K, "q6_kx8"}};
+                                                  {MILM_UK_Q6_K_X8, MILM_UK_Q6_K, "q6_kx8"},
+                                                  {MILM_UK_Q4_G128_X8, MILM_UK_Q4_G128, "q4_g128x8"},
+                                                  {MILM_UK_Q4_G256_X8, MILM_UK_Q4_G256, "q4_g256x8"}};
 
 /// Fills a UKImpl from the functions declared with prefix P (a token such as
 /// milm_uk_generic_); the prototypes must have been declared with that prefix.
@@ -121,6 +125,8 @@ inline constexpr PackedLayout kPackedLayouts[] = {{MILM_UK_Q4_0_X8, MILM_UK_Q4_0
     u.mm[MILM_UK_Q4_K] = P##matmul_q4_k;                                               \
     u.mm[MILM_UK_Q5_K] = P##matmul_q5_k;                                               \
     u.mm[MILM_UK_Q6_K] = P##matmul_q6_k;                                               \
+    u.mm[MILM_UK_Q4_G128] = P##matmul_q4_g128;                                         \
+    u.mm[MILM_UK_Q4_G256] = P##matmul_q4_g256;                                         \
     u.mmq8[MILM_UK_Q4_0] = P##matmul_q4_0_q8;                                          \
     u.mmq8[MILM_UK_Q4_1] = P##matmul_q4_1_q8;                                          \
     u.mmq8[MILM_UK_Q5_0] = P##matmul_q5_0_q8;                                          \
@@ -129,6 +135,8 @@ inline constexpr PackedLayout kPackedLayouts[] = {{MILM_UK_Q4_0_X8, MILM_UK_Q4_0
     u.mmq8[MILM_UK_Q4_K] = P##matmul_q4_k_q8;                                          \
     u.mmq8[MILM_UK_Q5_K] = P##matmul_q5_k_q8;                                          \
     u.mmq8[MILM_UK_Q6_K] = P##matmul_q6_k_q8;                                          \
+    u.mmq8[MILM_UK_Q4_G128] = P##matmul_q4_g128_q8;                                    \
+    u.mmq8[MILM_UK_Q4_G256] = P##matmul_q4_g256_q8;                                    \
     u.matmul_dequant = P##matmul_dequant;                                              \
     u.dequantize_row = P##dequantize_row;                                              \
     u.embedding = P##embedding;                                                        \
@@ -140,10 +148,13 @@ inline constexpr PackedLayout kPackedLayouts[] = {{MILM_UK_Q4_0_X8, MILM_UK_Q4_0
     u.kv_append_f16 = P##kv_append_f16;                                                \
     u.attention_f16kv = P##attention_f16kv;                                            \
     u.moe_route = P##moe_route;                                                        \
+    u.outlier_columns_f16 = P##outlier_columns_f16;                                    \
     u.packed[0] = {P##repack_q4_0x8, P##matmul_q4_0x8_q8};                             \
     u.packed[1] = {P##repack_q8_0x8, P##matmul_q8_0x8_q8};                             \
     u.packed[2] = {P##repack_q4_kx8, P##matmul_q4_kx8_q8};                             \
     u.packed[3] = {P##repack_q6_kx8, P##matmul_q6_kx8_q8};                             \
+    u.packed[4] = {P##repack_q4_g128x8, P##matmul_q4_g128x8_q8};                       \
+    u.packed[5] = {P##repack_q4_g256x8, P##matmul_q4_g256x8_q8};                       \
     return u;                                                                          \
   }()
 
@@ -151,7 +162,8 @@ inline constexpr PackedLayout kPackedLayouts[] = {{MILM_UK_Q4_0_X8, MILM_UK_Q4_0
 inline const std::vector<uint32_t> &allFormats() {
   static const std::vector<uint32_t> f = {
       MILM_UK_F32,  MILM_UK_F16,  MILM_UK_BF16, MILM_UK_Q4_0, MILM_UK_Q4_1, MILM_UK_Q5_0,
-      MILM_UK_Q5_1, MILM_UK_Q8_0, MILM_UK_Q4_K, MILM_UK_Q5_K, MILM_UK_Q6_K};
+      MILM_UK_Q5_1, MILM_UK_Q8_0, MILM_UK_Q4_K, MILM_UK_Q5_K, MILM_UK_Q6_K, MILM_UK_Q4_G128,
+      MILM_UK_Q4_G256};
   return f;
 }
 
@@ -168,6 +180,8 @@ inline const char *formatName(uint32_t f) {
   case MILM_UK_Q4_K: return "q4_k";
   case MILM_UK_Q5_K: return "q5_k";
   case MILM_UK_Q6_K: return "q6_k";
+  case MILM_UK_Q4_G128: return "q4_g128";
+  case MILM_UK_Q4_G256: return "q4_g256";
   default: return "?";
   }
 }
@@ -177,6 +191,13 @@ inline bool isFloatFormat(uint32_t f) {
 }
 inline bool isKFormat(uint32_t f) {
   return f == MILM_UK_Q4_K || f == MILM_UK_Q5_K || f == MILM_UK_Q6_K;
+}
+/// A K of a few weight blocks that is not a multiple of 256 where the block
+/// allows (an odd number of blocks): 96 for the 32-value formats.
+inline int64_t smallK(uint32_t f) {
+  if (isKFormat(f) || f == MILM_UK_Q4_G256)
+    return f == MILM_UK_Q4_G256 ? 768 : 256;
+  return f == MILM_UK_Q4_G128 ? 384 : 96;
 }
 
 template <typename... A> std::string fmt(const char *f, A... a) {
@@ -599,6 +620,55 @@ inline std::string checkDequantRow(const UKImpl &impl, uint32_t f) {
 // Elementwise, rope, attention, MoE
 //===----------------------------------------------------------------------===//
 
+/// outlier_columns_f16 against a double reference: k columns (below, at and
+/// past a multiple of 8), T tokens with a row stride past K, rows [b, e) of N
+/// added to what y held; rows outside untouched. |y - ref| <= 1e-5 * (|y0| +
+/// sum |w x|).
+inline std::string checkOutlierColumns(const UKImpl &impl) {
+  const std::string where = std::string(impl.name) + " outlier_columns_f16: ";
+  std::mt19937 rng(4242);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (int64_t k : {1, 5, 8, 13, 40}) {
+    const int64_t K = 300, ldx = 310, T = 3, N = 11, b = 2, e = 10;
+    std::vector<int32_t> cols;
+    for (int64_t j = 0; j < k; ++j)
+      cols.push_back(int32_t((j * 37 + 11) % K));
+    std::vector<uint16_t> side(size_t(N * k));
+    for (uint16_t &h : side)
+      h = fp32ToFp16(nd(rng) * 0.1f);
+    std::vector<float> x(size_t(T * ldx), NAN);
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t i = 0; i < K; ++i)
+        x[size_t(t * ldx + i)] = nd(rng);
+    std::vector<float> y(size_t(T * N));
+    for (float &v : y)
+      v = nd(rng);
+    const std::vector<float> y0 = y;
+    impl.outlier_columns_f16(side.data(), cols.data(), k, x.data(), ldx, y.data(), N, T, b, e);
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t o = 0; o < N; ++o) {
+        const float got = y[size_t(t * N + o)];
+        if (o < b || o >= e) {
+          if (std::memcmp(&got, &y0[size_t(t * N + o)], 4) != 0)
+            return where + fmt("k %lld: row %lld outside [%lld, %lld) changed", (long long)k,
+                               (long long)o, (long long)b, (long long)e);
+          continue;
+        }
+        double ref = y0[size_t(t * N + o)], mag = std::fabs(ref);
+        for (int64_t j = 0; j < k; ++j) {
+          const double p = double(fp16ToFp32(side[size_t(o * k + j)])) *
+                           double(x[size_t(t * ldx + cols[size_t(j)])]);
+          ref += p;
+          mag += std::fabs(p);
+        }
+        if (!(std::fabs(double(got) - ref) <= 1e-5 * mag + 1e-30))
+          return where + fmt("k %lld token %lld row %lld: %.9g, want %.9g", (long long)k,
+                             (long long)t, (long long)o, got, ref);
+      }
+  }
+  return "";
+}
+
 inline std::string checkElementwise(const UKImpl &impl) {
   const std::string where = std::string(impl.name) + " elementwise: ";
   std::mt19937 rng(5);
@@ -966,9 +1036,12 @@ inline std::string checkPacked(const UKImpl &impl, const UKImpl &packer, size_t 
 /// a large K (multiples of 256 for the K formats).
 inline std::string checkPackedCases(const UKImpl &impl, const UKImpl &packer, size_t layout) {
   struct C { int64_t T, K, N, b, e; };
-  const bool k = isKFormat(kPackedLayouts[layout].base);
-  const C cases[] = {{1, 256, 16, 0, 16}, {1, k ? 512 : 96, 24, 8, 16}, {3, 512, 32, 8, 32},
-                     {4, k ? 256 : 64, 8, 0, 8}, {7, 256, 16, 0, 16}, {8, 1024, 24, 16, 24},
+  const uint32_t base = kPackedLayouts[layout].base;
+  const bool k = isKFormat(base);
+  const int64_t small = base == MILM_UK_Q4_G128 ? 128 : base == MILM_UK_Q4_G256 ? 256 : 64;
+  const C cases[] = {{1, 256, 16, 0, 16}, {1, k ? 512 : smallK(base), 24, 8, 16},
+                     {3, 512, 32, 8, 32}, {4, k ? 256 : small, 8, 0, 8}, {7, 256, 16, 0, 16},
+                     {8, 1024, 24, 16, 24},
                      {64, 4096, 16, 0, 16}, {5, 256, 16, 8, 8}};
   uint32_t seed = 9001 + 1000 * uint32_t(layout);
   for (const C &c : cases) {
@@ -981,7 +1054,7 @@ inline std::string checkPackedCases(const UKImpl &impl, const UKImpl &packer, si
 
 inline std::vector<MatmulCase> matmulCases(uint32_t f) {
   std::vector<MatmulCase> cs;
-  const int64_t K2 = isKFormat(f) ? 256 : (isFloatFormat(f) ? 101 : 96);
+  const int64_t K2 = isFloatFormat(f) ? 101 : smallK(f);
   uint32_t seed = 1 + f * 100;
   for (int64_t T : {1, 3, 17}) {
     cs.push_back({f, T, 512, 41, 3, 38, seed++});
@@ -995,7 +1068,8 @@ inline std::vector<MatmulCase> matmulCases(uint32_t f) {
     cs.push_back({f, T, 512, 11, 2, 9, seed++});
     cs.push_back({f, T, K2, 5, 0, 5, seed++});
   }
-  cs.push_back({f, 8, isKFormat(f) ? 1280 : 1312, 4, 0, 4, seed++});
+  const bool g = f == MILM_UK_Q4_G128 || f == MILM_UK_Q4_G256;
+  cs.push_back({f, 8, isKFormat(f) || g ? 1280 : 1312, 4, 0, 4, seed++});
   cs.push_back({f, 64, 4096, 5, 1, 5, seed++});
   return cs;
 }

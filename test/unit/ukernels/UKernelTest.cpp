@@ -157,6 +157,16 @@ TEST_P(UKernelOpsTest, PackedQ6_Kx8) {
   EXPECT_EQ(checkPackedCases(implOf(GetParam()), implOf(Which::Generic), 3), "");
 }
 
+TEST_P(UKernelOpsTest, PackedQ4_G128x8) {
+  SKIP_UNLESS_RUNNABLE(GetParam());
+  EXPECT_EQ(checkPackedCases(implOf(GetParam()), implOf(Which::Generic), 4), "");
+}
+
+TEST_P(UKernelOpsTest, PackedQ4_G256x8) {
+  SKIP_UNLESS_RUNNABLE(GetParam());
+  EXPECT_EQ(checkPackedCases(implOf(GetParam()), implOf(Which::Generic), 5), "");
+}
+
 TEST_P(UKernelOpsTest, Elementwise) {
   SKIP_UNLESS_RUNNABLE(GetParam());
   EXPECT_EQ(checkElementwise(implOf(GetParam())), "");
@@ -180,6 +190,11 @@ TEST_P(UKernelOpsTest, Attention) {
   EXPECT_EQ(checkAttention(impl, {4, 4, 128, 8}, 5, 1), "");      // MHA, head_dim 128
   EXPECT_EQ(checkAttention(impl, {2, 1, 20, 8}, 6, 2), "");       // head_dim % 8 != 0
   EXPECT_EQ(checkAttention(impl, {8, 1, 48, 80}, 70, 66), "");    // group 8, 2 chunks
+}
+
+TEST_P(UKernelOpsTest, OutlierColumns) {
+  SKIP_UNLESS_RUNNABLE(GetParam());
+  EXPECT_EQ(checkOutlierColumns(implOf(GetParam())), "");
 }
 
 TEST_P(UKernelOpsTest, MoeRoute) {
