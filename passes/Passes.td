@@ -37,11 +37,16 @@ def Quantize : Pass<"milm-quantize", "::mlir::ModuleOp"> {
     llama.cpp's bytes), written to the weight store and referenced from there.
 
     `format` is a storage format (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0,
-    q5_1, q4_k, q5_k, q6_k), the mixture `q4_k_m`, or a simulated 4-bit
-    scheme the kernels do not read yet: `w4-channel` (one f16 scale per row,
-    symmetric) or `w4-g32`/`w4-g64`/`w4-g128` (per group), each also `-asym`;
-    a simulated weight holds its dequantized 4-bit values, stored as f32. A
-    remark reports the bits per weight after the pass. Unless `pure` is set, the
+    q5_1, q4_k, q5_k, q6_k, q4_g128, q4_g256), the mixture `q4_k_m`, or a
+    4-bit integer scheme (passes/Rounding.h), which calibration can round
+    better: `w4-channel` (one f16 scale per row, symmetric) or
+    `w4-g32`/`w4-g64`/`w4-g128` (per group), each also `-asym`. A rounded
+    matrix is stored in the scheme's own format when one holds its rows
+    exactly (w4-channel: q4_g256, the row's scale in each 256-block; w4-g128:
+    q4_g128; w4-g32: q4_0); otherwise (w4-g64, the -asym schemes, rows the
+    blocks do not divide) it is simulated: its 4-bit values stored as f32 and
+    counted at the scheme's bits. A remark reports the bits per weight after
+    the pass and how many matrices are simulated. Unless `pure` is set, the
     types follow llama.cpp's llama-quantize, so the results compare with the
     files users make with it:
       - the output matrix (or, with tied embeddings, the token embedding) is
@@ -142,15 +147,22 @@ def SplitOutliers : Pass<"milm-split-outliers", "::mlir::ModuleOp"> {
     leave the kept columns out. With `gptq`, the body is rounded with GPTQ and
     the kept columns come last, absorbing the others' error.
 
-    The kernels do not read a "4-bit body + f16 columns" format yet: the
-    pass is simulated like milm-quantize's 4-bit schemes, each weight holding
-    the values such a format gives, stored as f32. The weights it rounded
-    carry `milm.scheme` and `milm.bits` (the bits a weight takes: the body's
-    4 bits and scales over all K columns, plus 16 bits and a 32-bit index per
-    kept column), and milm-quantize leaves them alone, so a recipe runs
+    Storage ("4-bit body + f16 columns"): where the body's scheme has a
+    format for the rows (see milm-quantize: w4-channel in q4_g256, w4-g128
+    in q4_g128, w4-g32 in q4_0) and the weight is a milm.linear's matrix, the
+    body is stored in that format with zeros in the kept columns, the kept
+    columns become an f16 weight `<name>.outliers` of shape [out, k], and a
+    `milm.outlier_columns` after each product adds them (its `columns`
+    attribute lists the column indices). Elsewhere (MoE experts, other
+    schemes, rows the blocks do not divide) the weight is simulated: it
+    holds the values such a format gives, stored as f32. The weights it
+    rounded carry `milm.scheme` and `milm.bits` (the bits a weight takes:
+    the stored body's bits, the side matrix's 16 plus a 32-bit index per
+    column; a simulated weight's body bits and scales over all K columns plus
+    its columns' cost), and milm-quantize leaves them alone, so a recipe runs
     milm-split-outliers, then milm-quantize for the embedding and the output.
-    A remark reports the fraction kept and the bits per weight of the
-    matrices it rounded.
+    A remark reports the fraction kept, the bits per weight of the matrices
+    it rounded and how many of them are stored.
   }];
   let options = [
     Option<"body", "body", "std::string", /*default=*/"\"w4-channel\"",

@@ -99,7 +99,7 @@ struct QuantizePass : impl::QuantizeBase<QuantizePass> {
       for (size_t i = 0; i < n; ++i)
         names += std::string(all[i].name) + ", ";
       return fail(module.getLoc(), "format '" + format + "' is not a storage format (" + names +
-                                       "the mixture q4_k_m, or a simulated 4-bit scheme: "
+                                       "the mixture q4_k_m, or a 4-bit scheme: "
                                        "w4-channel, w4-g32, w4-g64, w4-g128, each also -asym)");
     }
     if (weightStore.empty())

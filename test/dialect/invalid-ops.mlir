@@ -498,3 +498,48 @@ func.func @hadamard_divides(%a: tensor<?x1280xf32>) {
   %h = milm.hadamard %a {block = 512 : i64} : (tensor<?x1280xf32>) -> tensor<?x1280xf32>
   return
 }
+
+// -----
+
+func.func @outlier_columns_order(%x: tensor<?x512xf32>, %y: tensor<?x64xf32>) {
+  %s = milm.weight "s" : !milm.weight<64x2xf16>
+  // expected-error @+1 {{'milm.outlier_columns' op columns must be ascending and distinct (100 then 3)}}
+  %z = milm.outlier_columns %y, %x, %s {columns = array<i64: 100, 3>} : (tensor<?x64xf32>, tensor<?x512xf32>, !milm.weight<64x2xf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @outlier_columns_range(%x: tensor<?x512xf32>, %y: tensor<?x64xf32>) {
+  %s = milm.weight "s" : !milm.weight<64x2xf16>
+  // expected-error @+1 {{'milm.outlier_columns' op column 512 is outside the input's 512}}
+  %z = milm.outlier_columns %y, %x, %s {columns = array<i64: 3, 512>} : (tensor<?x64xf32>, tensor<?x512xf32>, !milm.weight<64x2xf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @outlier_columns_count(%x: tensor<?x512xf32>, %y: tensor<?x64xf32>) {
+  %s = milm.weight "s" : !milm.weight<64x3xf16>
+  // expected-error @+1 {{'milm.outlier_columns' op 2 columns but side has 3}}
+  %z = milm.outlier_columns %y, %x, %s {columns = array<i64: 3, 5>} : (tensor<?x64xf32>, tensor<?x512xf32>, !milm.weight<64x3xf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @outlier_columns_side(%x: tensor<?x512xf32>, %y: tensor<?x64xf32>) {
+  %s = milm.weight "s" : !milm.weight<32x2xf16>
+  // expected-error @+1 {{'milm.outlier_columns' op side has 32 rows, the partial result 64 columns}}
+  %z = milm.outlier_columns %y, %x, %s {columns = array<i64: 3, 5>} : (tensor<?x64xf32>, tensor<?x512xf32>, !milm.weight<32x2xf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @outlier_columns_format(%x: tensor<?x512xf32>, %y: tensor<?x64xf32>) {
+  %s = milm.weight "s" : !milm.weight<64x2xf32>
+  // expected-error @+1 {{'milm.outlier_columns' op side must be f16, got f32}}
+  %z = milm.outlier_columns %y, %x, %s {columns = array<i64: 3, 5>} : (tensor<?x64xf32>, tensor<?x512xf32>, !milm.weight<64x2xf32>) -> tensor<?x64xf32>
+  return
+}

@@ -92,6 +92,17 @@ func.func @hadamard(%a: tensor<?x1280xf32>) -> tensor<?x1280xf32> {
   return %h : tensor<?x1280xf32>
 }
 
+// CHECK-LABEL: func.func @outlier_columns
+func.func @outlier_columns(%x: tensor<?x512xf32>) -> tensor<?x64xf32> {
+  %w = milm.weight "d.weight" : !milm.weight<64x512xq4_g256>
+  %s = milm.weight "d.weight.outliers" : !milm.weight<64x3xf16>
+  // CHECK: milm.linear %{{.*}}, %{{.*}} : (tensor<?x512xf32>, !milm.weight<64x512xq4_g256>) -> tensor<?x64xf32>
+  %y = milm.linear %x, %w : (tensor<?x512xf32>, !milm.weight<64x512xq4_g256>) -> tensor<?x64xf32>
+  // CHECK: milm.outlier_columns %{{.*}}, %{{.*}}, %{{.*}} {columns = array<i64: 3, 100, 511>} : (tensor<?x64xf32>, tensor<?x512xf32>, !milm.weight<64x3xf16>) -> tensor<?x64xf32>
+  %z = milm.outlier_columns %y, %x, %s {columns = array<i64: 3, 100, 511>} : (tensor<?x64xf32>, tensor<?x512xf32>, !milm.weight<64x3xf16>) -> tensor<?x64xf32>
+  return %z : tensor<?x64xf32>
+}
+
 // CHECK-LABEL: func.func @swiglu_add
 func.func @swiglu_add(%a: tensor<?x512xf32>, %b: tensor<?x512xf32>) -> (tensor<?x512xf32>, tensor<?x512xf32>) {
   // CHECK: milm.swiglu %{{.*}}, %{{.*}} : (tensor<?x512xf32>, tensor<?x512xf32>) -> tensor<?x512xf32>

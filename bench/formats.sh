@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Decode speed of milm's own 4-bit storage formats against q4_0, in one run:
+# the same model compiled four ways, every matrix but the output (q6_k in all
+# four, as llama-quantize gives it) in
+#   q4_0        --quantize q4_0                      (4.5 bits a weight)
+#   q4_g256     --quantize w4-channel                (per-channel W4, 4.0625)
+#   q4_g128     --quantize w4-g128                   (4.125)
+#   outliers    --quantize w4-channel --outliers F   (q4_g256 body + f16 columns,
+#               milm.outlier_columns; the columns chosen on a short calibration)
+# then each milm-run decodes MILM_GEN_TOKENS tokens greedily, the four in turn
+# (the order rotating each round), ROUNDS times; prints per format the weight
+# bytes, the median (min-max) generation tokens/s and its ratio to q4_0's
+# median. Interleaved rounds, because these shared cores are noisy: only
+# ratios from one run compare. Not part of the tests.
+#
+#   bash bench/formats.sh [MODEL.gguf] [ROUNDS (5)]
+#   env: MILM_THREADS (2), MILM_GEN_TOKENS (64), MILM_OUTLIERS (0.015),
+#        MILM_BENCH_DIR (a temporary folder; kept when set)
+# MODEL defaults to the 1.3B synthetic preset (milmc synth --preset 1.3b
+# --format q8_0, written once into the bench folder).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+milmc=$root/build/bin/milmc
+[ -x "$milmc" ] || { echo "formats.sh: build first (bash scripts/build.sh)" >&2; exit 2; }
+model=${1:-}
+rounds=${2:-5}
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "formats.sh: ROUNDS must be a positive integer" >&2; exit 2; }
+threads=${MILM_THREADS:-2}
+ngen=${MILM_GEN_TOKENS:-64}
+frac=${MILM_OUTLIERS:-0.015}
+work=${MILM_BENCH_DIR:-}
+if [ -z "$work" ]; then
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+fi
+mkdir -p "$work"
+if [ -z "$model" ]; then
+  model=$work/milm-1.3b-q8_0.gguf
+  [ -s "$model" ] || "$milmc" synth --preset 1.3b --format q8_0 -o "$model" >&2
+fi
+[ -r "$model" ] || { echo "formats.sh: cannot read '$model'" >&2; exit 2; }
+head -c 1500 "$root/models/kjv-calibration.txt" >"$work/cal.txt"
+printf 'In the beginning God created the heaven and the earth. And the earth was without form' >"$work/prompt.txt"
+
+names=(q4_0 q4_g256 q4_g128 outliers)
+opts=("--quantize q4_0" "--quantize w4-channel" "--quantize w4-g128"
+      "--quantize w4-channel --outliers $frac --calibrate $work/cal.txt --calibrate-windows 1")
+for i in "${!names[@]}"; do
+  d=$work/${names[$i]}
+  if [ ! -x "$d/milm-run" ]; then
+    echo "formats.sh: compiling ${names[$i]} (${opts[$i]})" >&2
+    # shellcheck disable=SC2086
+    "$milmc" compile "$model" ${opts[$i]} -o "$d" >"$work/${names[$i]}.log" 2>&1 ||
+      { cat "$work/${names[$i]}.log" >&2; exit 1; }
+  fi
+done
+
+run() {  # name -> appends the generation tok/s to $work/name.tps
+  local line
+  line=$("$work/$1/milm-run" -f "$work/prompt.txt" -n "$ngen" -t "$threads" --temp 0 \
+         --no-display-prompt 2>&1 >/dev/null | grep '^milm: prompt') ||
+    { echo "formats.sh: $1/milm-run failed" >&2; exit 1; }
+  sed -E 's/.*generated [0-9]+ tokens in [0-9.]+ s \(([0-9.]+) tok\/s\).*/\1/' <<<"$line" >>"$work/$1.tps"
+}
+for n in "${names[@]}"; do rm -f "$work/$n.tps"; done
+for ((r = 0; r < rounds; ++r)); do
+  for ((j = 0; j < ${#names[@]}; ++j)); do
+    run "${names[$(( (j + r) % ${#names[@]} ))]}"
+  done
+done
+median() { sort -g "$1" | awk '{v[NR]=$1} END {m = NR % 2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2;
+  printf "%.2f %.2f %.2f\n", m, v[1], v[NR]}'; }
+cpu=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')
+echo "# $(basename "$model"), $threads threads, $ngen generated tokens, $rounds rounds; $cpu"
+printf '%-10s %12s %22s %8s\n' format "weights MiB" "gen tok/s med (min-max)" "vs q4_0"
+read -r base _ _ < <(median "$work/q4_0.tps")
+for n in "${names[@]}"; do
+  read -r m lo hi < <(median "$work/$n.tps")
+  mib=$(awk -v b="$(stat -c %s "$work/$n/model.milm")" 'BEGIN {printf "%.1f", b / 1048576}')
+  printf '%-10s %12s %10s (%s-%s) %8.3f\n' "$n" "$mib" "$m" "$lo" "$hi" \
+    "$(awk -v a="$m" -v b="$base" 'BEGIN {print a / b}')"
+done
