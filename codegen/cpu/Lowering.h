@@ -154,6 +154,22 @@ private:
   func::FuncOp declare(Operation *at, StringRef name, TypeRange args);
 };
 
+/// The milm.outlier_columns that milm_op_linear does together with `op`'s
+/// product (the op layer's side/cols/k): the only user of the product,
+/// reading the same input. Null when there is none.
+inline mm::OutlierColumnsOp fusedOutlierColumns(mm::LinearOp op) {
+  if (!op.getResult().hasOneUse())
+    return nullptr;
+  auto oc = llvm::dyn_cast<mm::OutlierColumnsOp>(*op.getResult().getUsers().begin());
+  if (!oc || oc.getPartial() != op.getResult() || oc.getInput() != op.getInput())
+    return nullptr;
+  return oc;
+}
+
+/// The address of `op`'s column indices: a private constant i32 global of
+/// the module (one per op), read with memref.get_global.
+Value outlierColumnsTable(mm::OutlierColumnsOp op, Emitter &e, ConversionPatternRewriter &rw);
+
 /// "cannot be compiled for the CPU: MSG" at `op`.
 inline InFlightDiagnostic cannotCompile(Operation *op, const Twine &msg) {
   return op->emitOpError() << "cannot be compiled for the CPU: " << msg;

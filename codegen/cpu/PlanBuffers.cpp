@@ -1,7 +1,7 @@
 //===- PlanBuffers.cpp - milm-cpu-plan-buffers ----------------------------===//
 //
 // The memory plan of @milm_forward (Passes.td): weight section, arena regions
-// with reuse, in-place rope, reuse of quantized activations, scratch regions.
+// with reuse, in-place rope and fused outlier columns, reuse of quantized activations, scratch regions.
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/cpu/LowerToCPU.h"
@@ -150,9 +150,16 @@ struct CPUPlanBuffers : impl::CPUPlanBuffersBase<CPUPlanBuffers> {
       if (op.getNumResults() == 1 && isActivation(op.getResult(0)) && !isa<mm::LogitsOp>(op)) {
         Value r = op.getResult(0);
         auto rope = llvm::dyn_cast<mm::RopeOp>(op);
-        if (rope && rope.getInput().hasOneUse() && region.count(rope.getInput())) {
-          region[r] = region[rope.getInput()];
-          lastUse.erase(rope.getInput()); // the region lives on as the result's
+        // The milm.outlier_columns a linear's call does (fusedOutlierColumns):
+        // its result is the product's buffer.
+        auto oc = llvm::dyn_cast<mm::OutlierColumnsOp>(op);
+        auto ocLinear = oc ? oc.getPartial().getDefiningOp<mm::LinearOp>() : nullptr;
+        Value inPlace = rope && rope.getInput().hasOneUse() ? rope.getInput()
+                        : ocLinear && fusedOutlierColumns(ocLinear) == oc ? oc.getPartial()
+                                                                          : Value();
+        if (inPlace && region.count(inPlace)) {
+          region[r] = region[inPlace];
+          lastUse.erase(inPlace); // the region lives on as the result's
           op.setAttr(kInPlaceAttr, b.getUnitAttr());
         } else {
           region[r] = arena.allocate(bytes(r));

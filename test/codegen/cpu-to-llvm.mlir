@@ -23,7 +23,7 @@ milm.model @small #milm.config<arch = "llama", vocab_size = 128, context_length 
   }
 }
 
-// CHECK: llvm.func @milm_op_linear(!llvm.ptr, i32, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64, !llvm.ptr, !llvm.ptr, i32)
+// CHECK: llvm.func @milm_op_linear(!llvm.ptr, i32, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64, !llvm.ptr, !llvm.ptr, i32, !llvm.ptr, !llvm.ptr, i64)
 // CHECK: llvm.func @milm_forward(%[[EX:.*]]: !llvm.ptr, %[[W:.*]]: !llvm.ptr, %[[KV:.*]]: !llvm.ptr, %[[ARENA:.*]]: !llvm.ptr, %[[TOK:.*]]: !llvm.ptr, %[[POS:.*]]: !llvm.ptr, %[[T:.*]]: i64, %[[ALL:.*]]: i32, %[[LOGITS:.*]]: !llvm.ptr) -> i32
 // The position scan is a loop: a header block comparing the induction variable with T.
 // CHECK: ^[[HEAD:bb[0-9]+]](%[[IV:.*]]: i64, %{{.*}}: i1):

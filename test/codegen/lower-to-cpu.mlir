@@ -41,7 +41,7 @@ milm.model @dense #milm.config<arch = "qwen2", vocab_size = 512, context_length 
 // CHECK-NOT: token_embd.weight
 // The op layer is declared once per function.
 // CHECK-DAG: func.func private @milm_op_logits(!llvm.ptr, i32, !llvm.ptr, !llvm.ptr, i64, i64, i64, !llvm.ptr, i32, !llvm.ptr)
-// CHECK-DAG: func.func private @milm_op_linear(!llvm.ptr, i32, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64, !llvm.ptr, !llvm.ptr, i32)
+// CHECK-DAG: func.func private @milm_op_linear(!llvm.ptr, i32, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64, !llvm.ptr, !llvm.ptr, i32, !llvm.ptr, !llvm.ptr, i64)
 // Static sizes everywhere: the weight section, 1 layer x k,v x 128 positions x 2 heads x 32 x f16, the arena, 16 token ids.
 // CHECK: func.func @milm_forward(%[[EX:.*]]: !llvm.ptr, %[[W:.*]]: memref<[[WB]]xi8>, %[[KV:.*]]: memref<32768xi8>, %[[ARENA:.*]]: memref<[[ARENABYTES]]xi8>, %[[TOK:.*]]: memref<16xi32>, %[[POS:.*]]: memref<16xi32>, %[[T:.*]]: i64, %[[ALL:.*]]: i32, %[[LOGITS:.*]]: !llvm.ptr) -> i32
 // T is checked against [1, max_tokens] (else 1), positions against the cache capacity (else 2).
@@ -89,7 +89,7 @@ milm.model @dense #milm.config<arch = "qwen2", vocab_size = 512, context_length 
 // CHECK: %[[BQ:.*]] = memref.view %[[W]][%{{.*}}][] : memref<[[WB]]xi8> to memref<512xi8>
 // CHECK: %[[XQOFF:.*]] = arith.constant [[XQ:[0-9]+]] : index
 // CHECK: %[[FQ51:.*]] = arith.constant 7 : i32
-// CHECK: func.call @milm_op_linear(%[[EX]], %[[FQ51]], %{{.*}}, %{{.*}}, %{{.*}}, %[[T]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}})
+// CHECK: func.call @milm_op_linear(%[[EX]], %[[FQ51]], %{{.*}}, %{{.*}}, %{{.*}}, %[[T]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{[^,]+}}, %{{[^,]+}}, %{{[^,)]+}})
 // k projection: f16 (1), no bias.
 // CHECK: %[[NOBIAS:.*]] = llvm.mlir.zero : !llvm.ptr
 // CHECK: %[[XQOFF2:.*]] = arith.constant [[XQ]] : index
@@ -263,24 +263,24 @@ milm.model @packed #milm.config<arch = "llama", vocab_size = 64, context_length 
 // PACK-SAME: {format = 3 : i64, name = "blk.0.ffn_up.weight"
 // PACK: %[[E:.*]] = arith.constant 2 : i32
 // PACK: func.call @milm_op_embedding(%[[E]],
-// The last argument (xq_ready) is 1 where the previous linear quantized the
+// The argument xq_ready (before side, cols, k) is 1 where the previous linear quantized the
 // same input into the same 8-bit blocks (q4_0 and q8_0 both use q8_32 blocks):
 // ffn_up2 after ffn_gate, ffn_down after odd; not ffn_up (another input).
 // PACK: %[[G:.*]] = arith.constant 258 : i32
 // PACK: %[[GR:.*]] = arith.constant 0 : i32
-// PACK: func.call @milm_op_linear(%{{.*}}, %[[G]], {{.*}}, %[[GR]])
+// PACK: func.call @milm_op_linear(%{{.*}}, %[[G]], {{.*}}, %[[GR]], %{{[^,]+}}, %{{[^,]+}}, %{{[^,)]+}})
 // PACK: %[[G2:.*]] = arith.constant 264 : i32
 // PACK: %[[G2R:.*]] = arith.constant 1 : i32
-// PACK: func.call @milm_op_linear(%{{.*}}, %[[G2]], {{.*}}, %[[G2R]])
+// PACK: func.call @milm_op_linear(%{{.*}}, %[[G2]], {{.*}}, %[[G2R]], %{{[^,]+}}, %{{[^,]+}}, %{{[^,)]+}})
 // PACK: %[[O:.*]] = arith.constant 2 : i32
 // PACK: %[[OR:.*]] = arith.constant 0 : i32
-// PACK: func.call @milm_op_linear(%{{.*}}, %[[O]], {{.*}}, %[[OR]])
+// PACK: func.call @milm_op_linear(%{{.*}}, %[[O]], {{.*}}, %[[OR]], %{{[^,]+}}, %{{[^,]+}}, %{{[^,)]+}})
 // PACK: %[[D:.*]] = arith.constant 264 : i32
 // PACK: %[[DR:.*]] = arith.constant 1 : i32
-// PACK: func.call @milm_op_linear(%{{.*}}, %[[D]], {{.*}}, %[[DR]])
+// PACK: func.call @milm_op_linear(%{{.*}}, %[[D]], {{.*}}, %[[DR]], %{{[^,]+}}, %{{[^,]+}}, %{{[^,)]+}})
 // PACK: %[[U:.*]] = arith.constant 3 : i32
 // PACK: %[[UR:.*]] = arith.constant 0 : i32
-// PACK: func.call @milm_op_linear(%{{.*}}, %[[U]], {{.*}}, %[[UR]])
+// PACK: func.call @milm_op_linear(%{{.*}}, %[[U]], {{.*}}, %[[UR]], %{{[^,]+}}, %{{[^,]+}}, %{{[^,)]+}})
 // PACK: %[[L:.*]] = arith.constant 2 : i32
 // PACK: func.call @milm_op_logits(%{{.*}}, %[[L]],
 // NOPACK-NOT: format = 258

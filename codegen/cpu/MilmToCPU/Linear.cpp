@@ -2,7 +2,8 @@
 //
 // milm_op_linear: y = x W^T (+ bias) for the weight's storage format, the
 // input quantized to 8 bits in the shared xq scratch unless the plan says the
-// previous product left it there (milm.xq_ready).
+// previous product left it there (milm.xq_ready); with the milm.outlier_columns
+// that follows it (fusedOutlierColumns), the f16 columns too.
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/cpu/Lowering.h"
@@ -28,6 +29,14 @@ struct LinearLowering : CPUOpLowering<mm::LinearOp> {
     int64_t K = t.getShape()[1], N = t.getShape()[0];
     Value xq = e.xqScratch();
     bool ready = op->hasAttr(kXQReadyAttr);
+    // The outlier columns that follow the product, done by the same call.
+    Value side = e.null(), cols = e.null();
+    int64_t k = 0;
+    if (mm::OutlierColumnsOp oc = fusedOutlierColumns(op)) {
+      side = e.weightPtr(oc.getSide());
+      cols = outlierColumnsTable(oc, e, rw);
+      k = static_cast<int64_t>(oc.getColumns().size());
+    }
     Value y;
     if (failed(e.callOp(op, kOp_linear,
                         {{"ex", frame.ex},
@@ -40,7 +49,10 @@ struct LinearLowering : CPUOpLowering<mm::LinearOp> {
                          {"N", e.i64(N)},
                          {"y", e.ptrOf(y = e.buffer(op.getResult()))},
                          {"xq_scratch", xq},
-                         {"xq_ready", e.i32(ready ? 1 : 0)}})))
+                         {"xq_ready", e.i32(ready ? 1 : 0)},
+                         {"side", side},
+                         {"cols", cols},
+                         {"k", e.i64(k)}})))
       return failure();
     rw.replaceOp(op, y);
     return success();

@@ -36,6 +36,9 @@ typedef struct {
   float *y;
   int64_t ldy;
   int64_t group; /* milm_uk_row_group(format): the task range counts groups of rows */
+  const uint16_t *side; /* outlier columns added to the rows (k > 0), else NULL */
+  const int32_t *cols;
+  int64_t k;
 } matmul_task;
 
 static void matmul_rows(void *arg, int64_t begin, int64_t end) {
@@ -64,6 +67,9 @@ static void matmul_rows(void *arg, int64_t begin, int64_t end) {
   case MILM_UK_Q4_G256_X8: milm_uk_matmul_q4_g256x8_q8(m->w, m->xq, m->y, m->ldy, m->T, m->K, begin, end); break;
   default: break;
   }
+  if (m->k > 0)
+    milm_uk_outlier_columns_f16(m->side, m->cols, m->k, m->x, m->K, m->y, m->ldy, m->T, begin,
+                                end);
 }
 
 /* Rows per task at least: enough work per chunk (about 64K multiply-adds) that
@@ -105,9 +111,9 @@ static void quantize_act(milm_exec *ex, uint32_t format, const float *x, int64_t
  * q/k/v, gate/up) and x is not quantized again. */
 static void linear(milm_exec *ex, uint32_t format, const void *w, const float *bias,
                    const float *x, int64_t T, int64_t K, int64_t N, float *y, void *xq_scratch,
-                   int32_t xq_ready) {
+                   int32_t xq_ready, const uint16_t *side, const int32_t *cols, int64_t k) {
   const int64_t group = milm_uk_row_group(format);
-  matmul_task m = {format, w, x, x, K, T, y, N, group};
+  matmul_task m = {format, w, x, x, K, T, y, N, group, side, cols, k};
   if (milm_uk_act_kind(format) != MILM_UK_ACT_F32) {
     if (!xq_ready)
       quantize_act(ex, format, x, T, K, xq_scratch);
@@ -121,8 +127,9 @@ static void linear(milm_exec *ex, uint32_t format, const void *w, const float *b
 
 void milm_op_linear(MILM_OP_PARAMS(MILM_OP_LINEAR)) {
   const uint64_t t0 = milm_rt_op_begin(ex);
-  linear(ex, format, w, bias, x, T, K, N, y, xq_scratch, xq_ready);
-  milm_rt_op_end(ex, t0, OP_LINEAR, format, (uint64_t)N * milm_uk_weight_row_bytes(format, K));
+  linear(ex, format, w, bias, x, T, K, N, y, xq_scratch, xq_ready, side, cols, k);
+  milm_rt_op_end(ex, t0, OP_LINEAR, format,
+                 (uint64_t)N * (milm_uk_weight_row_bytes(format, K) + 2 * (uint64_t)k));
 }
 
 /* Logits of all T rows, or of the last row only (written at y[0..N)). */
@@ -132,7 +139,7 @@ void milm_op_logits(MILM_OP_PARAMS(MILM_OP_LOGITS)) {
     x += (T - 1) * K;
     T = 1;
   }
-  linear(ex, format, w, NULL, x, T, K, N, y, xq_scratch, 0);
+  linear(ex, format, w, NULL, x, T, K, N, y, xq_scratch, 0, NULL, NULL, 0);
   milm_rt_op_end(ex, t0, OP_LOGITS, format, (uint64_t)N * milm_uk_weight_row_bytes(format, K));
 }
 
@@ -275,7 +282,8 @@ void milm_op_moe(MILM_OP_PARAMS(MILM_OP_MOE)) {
   float *parts = o + T * D;
   int32_t *rows = (int32_t *)(parts + T * top_k * D);
   int32_t *slots = rows + T;
-  milm_op_linear(ex, router_format, router, NULL, x, T, D, E, logits, xq_scratch, 0);
+  milm_op_linear(ex, router_format, router, NULL, x, T, D, E, logits, xq_scratch, 0, NULL, NULL,
+                 0);
   milm_uk_moe_route(logits, E, T, E, top_k, mode, ids, wts);
   size_t gateBytes = milm_uk_weight_row_bytes(gate_format, D) * (size_t)F;
   size_t upBytes = milm_uk_weight_row_bytes(up_format, D) * (size_t)F;
@@ -299,12 +307,12 @@ void milm_op_moe(MILM_OP_PARAMS(MILM_OP_MOE)) {
     if (n == 0)
       continue;
     milm_op_linear(ex, gate_format, (const uint8_t *)gate + e * gateBytes, NULL, xg, n, D, F, g,
-                   xq_scratch, 0);
+                   xq_scratch, 0, NULL, NULL, 0);
     milm_op_linear(ex, up_format, (const uint8_t *)up + e * upBytes, NULL, xg, n, D, F, u,
-                   xq_scratch, up_reuses_xq);
+                   xq_scratch, up_reuses_xq, NULL, NULL, 0);
     milm_uk_swiglu(g, u, g, n * F);
     milm_op_linear(ex, down_format, (const uint8_t *)down + e * downBytes, NULL, g, n, F, D, o,
-                   xq_scratch, 0);
+                   xq_scratch, 0, NULL, NULL, 0);
     for (int64_t r = 0; r < n; ++r) {
       float *dst = parts + ((int64_t)rows[r] * top_k + slots[r]) * D;
       for (int64_t i = 0; i < D; ++i)

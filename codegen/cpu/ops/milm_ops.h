@@ -33,13 +33,16 @@ typedef struct milm_exec milm_exec;
   FIRST(uint32_t, format, I32) NEXT(const void *, table, PTR) NEXT(int64_t, dim, I64)      \
   NEXT(const int32_t *, tokens, PTR) NEXT(int64_t, T, I64) NEXT(float *, out, PTR)
 
-/* y[T, N] = x[T, K] w[N, K]^T (+ bias); xq_ready: xq_scratch already holds x
- * quantized as this format's products read it. */
+/* y[T, N] = x[T, K] w[N, K]^T (+ bias) (+ x[:, cols] side^T when k > 0: the
+ * milm.outlier_columns that follows the product, done by the same tasks on
+ * their rows); xq_ready: xq_scratch already holds x quantized as this
+ * format's products read it. */
 #define MILM_OP_LINEAR(FIRST, NEXT)                                                        \
   FIRST(milm_exec *, ex, PTR) NEXT(uint32_t, format, I32) NEXT(const void *, w, PTR)       \
   NEXT(const float *, bias, PTR) NEXT(const float *, x, PTR) NEXT(int64_t, T, I64)         \
   NEXT(int64_t, K, I64) NEXT(int64_t, N, I64) NEXT(float *, y, PTR)                        \
-  NEXT(void *, xq_scratch, PTR) NEXT(int32_t, xq_ready, I32)
+  NEXT(void *, xq_scratch, PTR) NEXT(int32_t, xq_ready, I32)                               \
+  NEXT(const uint16_t *, side, PTR) NEXT(const int32_t *, cols, PTR) NEXT(int64_t, k, I64)
 
 /* The output product: every row when all_rows, else only the last one's. */
 #define MILM_OP_LOGITS(FIRST, NEXT)                                                        \

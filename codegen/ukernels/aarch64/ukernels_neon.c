@@ -271,33 +271,31 @@ UK_NEON_Q4_GROUPS_MATMUL(q4_g128, 4)
 #define MILM_UK_HAVE_matmul_q4_g256_q8 1
 UK_NEON_Q4_GROUPS_MATMUL(q4_g256, 8)
 
-/*---- outlier columns: 4 columns at a time, gathered by lane ----------------------------*/
+/*---- outlier columns: a token's columns gathered once, then 4-wide dots per row -------*/
 
 #define MILM_UK_HAVE_outlier_columns_f16 1
 void MILM_UK_FN(outlier_columns_f16)(const uint16_t *side, const int32_t *cols, int64_t k,
                                      const float *x, int64_t ldx, float *y, int64_t ldy,
                                      int64_t T, int64_t o_begin, int64_t o_end) {
-  for (int64_t o = o_begin; o < o_end; ++o) {
-    const uint16_t *s = side + o * k;
-    for (int64_t t = 0; t < T; ++t) {
-      const float *xt = x + t * ldx;
-      float32x4_t acc = vdupq_n_f32(0.0f);
-      int64_t j = 0;
-      for (; j + 4 <= k; j += 4) {
-        float32x4_t xv = vdupq_n_f32(0.0f);
-        xv = vld1q_lane_f32(xt + cols[j], xv, 0);
-        xv = vld1q_lane_f32(xt + cols[j + 1], xv, 1);
-        xv = vld1q_lane_f32(xt + cols[j + 2], xv, 2);
-        xv = vld1q_lane_f32(xt + cols[j + 3], xv, 3);
-        const float32x4_t wv = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(s + j)));
-        acc = vfmaq_f32(acc, wv, xv);
+  float xg[UK_OUTLIER_CHUNK];
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t j0 = 0; j0 < k; j0 += UK_OUTLIER_CHUNK) {
+      const int64_t n = k - j0 < UK_OUTLIER_CHUNK ? k - j0 : UK_OUTLIER_CHUNK;
+      for (int64_t j = 0; j < n; ++j)
+        xg[j] = x[t * ldx + cols[j0 + j]];
+      for (int64_t o = o_begin; o < o_end; ++o) {
+        const uint16_t *s = side + o * k + j0;
+        float32x4_t acc = vdupq_n_f32(0.0f);
+        int64_t j = 0;
+        for (; j + 4 <= n; j += 4)
+          acc = vfmaq_f32(acc, vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(s + j))),
+                          vld1q_f32(xg + j));
+        float tail = 0.0f;
+        for (; j < n; ++j)
+          tail += uk_fp16_to_fp32(s[j]) * xg[j];
+        y[t * ldy + o] += vaddvq_f32(acc) + tail;
       }
-      float tail = 0.0f;
-      for (; j < k; ++j)
-        tail += uk_fp16_to_fp32(s[j]) * xt[cols[j]];
-      y[t * ldy + o] += vaddvq_f32(acc) + tail;
     }
-  }
 }
 
 #define MILM_UK_HAVE_matmul_q8_0_q8 1

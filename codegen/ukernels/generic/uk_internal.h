@@ -46,6 +46,8 @@
 
 #define UK_QK 32
 #define UK_QK_K 256
+/* outlier_columns_f16 gathers a token's columns this many at a time. */
+#define UK_OUTLIER_CHUNK 64
 
 typedef struct { uint16_t d; uint8_t qs[16]; } uk_block_q4_0;
 typedef struct { uint16_t d, m; uint8_t qs[16]; } uk_block_q4_1;

@@ -322,7 +322,7 @@ void MILM_UK_FN(rope)(float *x, int64_t ldx, int64_t T, int64_t n_heads, int64_t
  * [o_begin, o_end), t < T: the f16 columns of milm.outlier_columns (the input
  * channels milm-split-outliers keeps beside a 4-bit body). side is [N, k]
  * binary16; cols[j] < the row length of x (the caller checks). Accumulated in
- * f32. */
+ * f32; a token's columns are gathered once (64 at a time) for all the rows. */
 void MILM_UK_FN(outlier_columns_f16)(const uint16_t *side, const int32_t *cols, int64_t k,
                                      const float *x, int64_t ldx, float *y, int64_t ldy,
                                      int64_t T, int64_t o_begin, int64_t o_end);

@@ -478,31 +478,32 @@ void MILM_UK_FN(matmul_q4_g256x8_q8)(const void *w, const void *xq, float *y, in
 }
 #endif
 
-/* Outlier columns: 8 columns at a time, the activations gathered by index
- * (vgatherdps), the f16 side values converted by F16C. */
+/* Outlier columns: a token's activations gathered once per chunk of columns,
+ * then per row a contiguous dot of 8 f16 values (F16C) at a time. */
 #ifndef MILM_UK_HAVE_outlier_columns_f16
 #define MILM_UK_HAVE_outlier_columns_f16 1
 void MILM_UK_FN(outlier_columns_f16)(const uint16_t *side, const int32_t *cols, int64_t k,
                                      const float *x, int64_t ldx, float *y, int64_t ldy,
                                      int64_t T, int64_t o_begin, int64_t o_end) {
-  for (int64_t o = o_begin; o < o_end; ++o) {
-    const uint16_t *s = side + o * k;
-    for (int64_t t = 0; t < T; ++t) {
-      const float *xt = x + t * ldx;
-      __m256 acc = _mm256_setzero_ps();
-      int64_t j = 0;
-      for (; j + 8 <= k; j += 8) {
-        const __m256i idx = _mm256_loadu_si256((const __m256i *)(cols + j));
-        const __m256 xv = _mm256_i32gather_ps(xt, idx, 4);
-        const __m256 wv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + j)));
-        acc = _mm256_fmadd_ps(wv, xv, acc);
+  float xg[UK_OUTLIER_CHUNK];
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t j0 = 0; j0 < k; j0 += UK_OUTLIER_CHUNK) {
+      const int64_t n = k - j0 < UK_OUTLIER_CHUNK ? k - j0 : UK_OUTLIER_CHUNK;
+      for (int64_t j = 0; j < n; ++j)
+        xg[j] = x[t * ldx + cols[j0 + j]];
+      for (int64_t o = o_begin; o < o_end; ++o) {
+        const uint16_t *s = side + o * k + j0;
+        __m256 acc = _mm256_setzero_ps();
+        int64_t j = 0;
+        for (; j + 8 <= n; j += 8)
+          acc = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + j))),
+                                _mm256_loadu_ps(xg + j), acc);
+        float tail = 0.0f;
+        for (; j < n; ++j)
+          tail += avx_fp16(s[j]) * xg[j];
+        y[t * ldy + o] += avx_hsum_ps(acc) + tail;
       }
-      float tail = 0.0f;
-      for (; j < k; ++j)
-        tail += avx_fp16(s[j]) * xt[cols[j]];
-      y[t * ldy + o] += avx_hsum_ps(acc) + tail;
     }
-  }
 }
 #endif
 

@@ -375,9 +375,12 @@ UK_Z_MATMUL_FLOAT(f16, uint16_t)
 /* 32 vector registers: the packed (x8) kernels take 8 tokens per pass over a
  * weight block instead of 4, and VNNI's vpdpbusd (see UK_X8_VNNI there). */
 #define UK_X8_NT 8
-/* q4_0x8 and q8_0x8: two row groups per pass in 512-bit vectors (below). */
+/* q4_0x8, q8_0x8, q4_g128x8 and q4_g256x8: two row groups per pass in 512-bit
+ * vectors (below). */
 #define MILM_UK_HAVE_matmul_q4_0x8_q8 1
 #define MILM_UK_HAVE_matmul_q8_0x8_q8 1
+#define MILM_UK_HAVE_matmul_q4_g128x8_q8 1
+#define MILM_UK_HAVE_matmul_q4_g256x8_q8 1
 
 #include "ukernels_avx2.c"
 
@@ -473,7 +476,56 @@ UK_AI void z_group2_q4_0x8(const uk_block_q4_0x8 *wg, const milm_uk_block_q8_32 
   z_group2_store(y, ldy, t0, o, acc, NT);
 }
 
-/* By token chunks (avx_token_chunk), pairs of groups, then a last single one. */
+/* q4_g128x8 / q4_g256x8: each sub-block as z_group2_q4_0x8 does a block, its
+ * integer sums times the activation's scale into the block's 16 lanes, then
+ * those times the 16 rows' weight scales: per lane, the one-group kernel's
+ * operations (AVX2 file, UK_X8_VNNI), so the same outputs bit for bit. */
+#define UK_Z_GROUP2_Q4_GROUPS(LAYOUT, S)                                               \
+  UK_AI void z_group2_##LAYOUT(const uk_block_##LAYOUT *wg, const milm_uk_block_q8_32 *X,  \
+                               int64_t nb, float *y, int64_t ldy, int64_t t0, int64_t o, \
+                               const int NT) {                                         \
+    const __m512i m4 = _mm512_set1_epi8(0x0f);                                         \
+    __m512 acc[UK_X8_NT];                                                              \
+    for (int u = 0; u < NT; ++u)                                                       \
+      acc[u] = _mm512_setzero_ps();                                                    \
+    for (int64_t b = 0; b < nb; ++b) {                                                 \
+      const uk_block_##LAYOUT *w0 = wg + b, *w1 = wg + nb + b;                         \
+      __m512 bacc[UK_X8_NT];                                                           \
+      for (int u = 0; u < NT; ++u)                                                     \
+        bacc[u] = _mm512_setzero_ps();                                                 \
+      for (int v = 0; v < (S); ++v) {                                                  \
+        avx_prefetch(w0->qs + 128 * v, 2);                                             \
+        avx_prefetch(w1->qs + 128 * v, 2);                                             \
+        __m512i p[UK_X8_NT];                                                           \
+        for (int u = 0; u < NT; ++u)                                                   \
+          p[u] = _mm512_setzero_si512();                                               \
+        for (int c = 0; c < 4; ++c) {                                                  \
+          const __m512i q = z_pair256(w0->qs + 128 * v + 32 * c, w1->qs + 128 * v + 32 * c); \
+          const __m512i lo = _mm512_and_si512(q, m4);                                  \
+          const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);            \
+          for (int u = 0; u < NT; ++u) {                                               \
+            const int8_t *a = X[((t0 + u) * nb + b) * (S) + v].qs;                     \
+            p[u] = _mm512_dpbusd_epi32(p[u], lo, z_bcast4(a + 4 * c));                 \
+            p[u] = _mm512_dpbusd_epi32(p[u], hi, z_bcast4(a + 16 + 4 * c));            \
+          }                                                                            \
+        }                                                                              \
+        for (int u = 0; u < NT; ++u) {                                                 \
+          const milm_uk_block_q8_32 *a = X + ((t0 + u) * nb + b) * (S) + v;            \
+          const __m512i h = _mm512_sub_epi32(p[u], _mm512_set1_epi32(8 * a->sum));     \
+          bacc[u] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(h), _mm512_set1_ps(a->d), bacc[u]); \
+        }                                                                              \
+      }                                                                                \
+      const __m512 dw = z_pair_scales(w0->d, w1->d);                                   \
+      for (int u = 0; u < NT; ++u)                                                     \
+        acc[u] = _mm512_fmadd_ps(bacc[u], dw, acc[u]);                                 \
+    }                                                                                  \
+    z_group2_store(y, ldy, t0, o, acc, NT);                                            \
+  }
+UK_Z_GROUP2_Q4_GROUPS(q4_g128x8, 4)
+UK_Z_GROUP2_Q4_GROUPS(q4_g256x8, 8)
+
+/* By token chunks (avx_token_chunk), pairs of groups, then a last single one.
+ * A weight block of QK values reads QK / 32 activation blocks (ABLK). */
 #define UK_Z_MATMUL_X8_PAIRS(LAYOUT, QK, ABLK)                                          \
   void MILM_UK_FN(matmul_##LAYOUT##_q8)(const void *w, const void *xq, float *y,       \
                                         int64_t ldy, int64_t T, int64_t K,             \
@@ -481,7 +533,7 @@ UK_AI void z_group2_q4_0x8(const uk_block_q4_0x8 *wg, const milm_uk_block_q8_32 
     const int64_t nb = K / (QK);                                                       \
     const uk_block_##LAYOUT *W = (const uk_block_##LAYOUT *)w;                         \
     const ABLK *X = (const ABLK *)xq;                                                  \
-    const int64_t tc = avx_token_chunk((size_t)nb * sizeof(ABLK));                     \
+    const int64_t tc = avx_token_chunk((size_t)nb * ((QK) / 32) * sizeof(ABLK));       \
     for (int64_t ts = 0; ts < T; ts += tc) {                                           \
       const int64_t te = ts + tc < T ? ts + tc : T;                                    \
       int64_t o = o_begin;                                                             \
@@ -495,3 +547,5 @@ UK_AI void z_group2_q4_0x8(const uk_block_q4_0x8 *wg, const milm_uk_block_q8_32 
   }
 UK_Z_MATMUL_X8_PAIRS(q4_0x8, UK_QK, milm_uk_block_q8_32)
 UK_Z_MATMUL_X8_PAIRS(q8_0x8, UK_QK, milm_uk_block_q8_32)
+UK_Z_MATMUL_X8_PAIRS(q4_g128x8, 128, milm_uk_block_q8_32)
+UK_Z_MATMUL_X8_PAIRS(q4_g256x8, 256, milm_uk_block_q8_32)

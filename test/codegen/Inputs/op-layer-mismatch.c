@@ -4,4 +4,4 @@
 
 void milm_op_linear(milm_exec *ex, uint32_t format, const void *w, const float *bias,
                     const float *x, int64_t T, int32_t K, int64_t N, float *y, void *xq_scratch,
-                    int32_t xq_ready) {}
+                    int32_t xq_ready, const uint16_t *side, const int32_t *cols, int64_t k) {}

@@ -17,7 +17,7 @@ milm.model @m #milm.config<arch = "llama", vocab_size = 256, context_length = 16
   }
 }
 
-// CHECK: func.func private @milm_op_linear(!llvm.ptr, i32, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64, !llvm.ptr, !llvm.ptr, i32)
+// CHECK: func.func private @milm_op_linear(!llvm.ptr, i32, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64, !llvm.ptr, !llvm.ptr, i32, !llvm.ptr, !llvm.ptr, i64)
 // CHECK: func.func @milm_forward(%[[EX:[^:]*]]: !llvm.ptr, %[[W:[^:]*]]: memref<40000xi8>, %{{[^:]*}}: memref<{{[0-9]+}}xi8>, %[[ARENA:[^:]*]]: memref<8192xi8>, {{.*}}, %[[T:[^:]*]]: i64,
 // The embedding's buffer is the input.
 // (MLIR names an index constant after its value: %c0 is 0, %c0_2 another 0.)
@@ -33,12 +33,12 @@ milm.model @m #milm.config<arch = "llama", vocab_size = 256, context_length = 16
 // CHECK: %[[N:.*]] = arith.constant 128 : i64
 // CHECK: %[[Y:.*]] = memref.view %[[ARENA]][%c1024{{(_[0-9]+)?}}][] : memref<8192xi8> to memref<4x128xf32>
 // CHECK: %[[NOTREADY:.*]] = arith.constant 0 : i32
-// CHECK: func.call @milm_op_linear(%[[EX]], %[[FMT]], %{{.*}}, %{{.*}}, %{{.*}}, %[[T]], %[[K]], %[[N]], %{{.*}}, %{{.*}}, %[[NOTREADY]])
+// CHECK: func.call @milm_op_linear(%[[EX]], %[[FMT]], %{{.*}}, %{{.*}}, %{{.*}}, %[[T]], %[[K]], %[[N]], %{{.*}}, %{{.*}}, %[[NOTREADY]], %{{[^,]+}}, %{{[^,]+}}, %{{[^,)]+}})
 // The second product: no bias (a null pointer), q8_0 (8), its input is the
 // first's output, and the plan says its 8-bit activations are ready.
 // CHECK: %[[NULL:.*]] = llvm.mlir.zero : !llvm.ptr
 // CHECK: %[[FMT2:.*]] = arith.constant 8 : i32
 // CHECK: memref.extract_aligned_pointer_as_index %[[Y]]
 // CHECK: %[[READY:.*]] = arith.constant 1 : i32
-// CHECK: func.call @milm_op_linear(%[[EX]], %[[FMT2]], %{{.*}}, %[[NULL]], %{{.*}}, %[[T]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[READY]])
+// CHECK: func.call @milm_op_linear(%[[EX]], %[[FMT2]], %{{.*}}, %[[NULL]], %{{.*}}, %[[T]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[READY]], %{{[^,]+}}, %{{[^,]+}}, %{{[^,)]+}})
 // CHECK-NOT: milm.

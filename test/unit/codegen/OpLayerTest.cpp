@@ -24,7 +24,8 @@ Args linearArgs() {
   return {{"ex", OpArgKind::PTR},        {"format", OpArgKind::I32}, {"w", OpArgKind::PTR},
           {"bias", OpArgKind::PTR},      {"x", OpArgKind::PTR},      {"T", OpArgKind::I64},
           {"K", OpArgKind::I64},         {"N", OpArgKind::I64},      {"y", OpArgKind::PTR},
-          {"xq_scratch", OpArgKind::PTR}, {"xq_ready", OpArgKind::I32}};
+          {"xq_scratch", OpArgKind::PTR}, {"xq_ready", OpArgKind::I32}, {"side", OpArgKind::PTR},
+          {"cols", OpArgKind::PTR},       {"k", OpArgKind::I64}};
 }
 
 } // namespace
@@ -34,11 +35,11 @@ TEST(OpLayerTest, TablesFollowThePrototypes) {
   EXPECT_STREQ(kOp_linear.symbol, "milm_op_linear");
   EXPECT_EQ(names(kOp_linear), (std::vector<std::string>{"ex", "format", "w", "bias", "x", "T",
                                                          "K", "N", "y", "xq_scratch",
-                                                         "xq_ready"}));
+                                                         "xq_ready", "side", "cols", "k"}));
   static_assert(std::is_same_v<decltype(milm_op_linear),
                                void(milm_exec *, uint32_t, const void *, const float *,
                                     const float *, int64_t, int64_t, int64_t, float *, void *,
-                                    int32_t)>);
+                                    int32_t, const uint16_t *, const int32_t *, int64_t)>);
   static_assert(std::is_same_v<decltype(milm_op_rope),
                                void(float *, int64_t, int64_t, int64_t, const int32_t *, int32_t,
                                     int32_t, float, int32_t, float, int32_t)>);
@@ -58,7 +59,7 @@ TEST(OpLayerTest, NamedArgumentsAreOrdered) {
   std::swap(args[0], args[10]);
   llvm::SmallVector<unsigned> order;
   ASSERT_EQ(orderOpArgs(kOp_linear, args, order), "");
-  ASSERT_EQ(order.size(), 11u);
+  ASSERT_EQ(order.size(), 14u);
   for (size_t i = 0; i < order.size(); ++i)
     EXPECT_STREQ(args[order[i]].first.str().c_str(), kOp_linear.params[i].name);
   EXPECT_EQ(args[order[6]].first, "K");
