@@ -5,9 +5,12 @@
 
     python3 scripts/quantization_table.py [--models target,moe] [--write-doc]
 
-Bits per weight are what milm-quantize reports (the scheme's bits: simulated
-4-bit schemes are stored as f32 but counted at their 4 bits plus scales, f16
-outlier columns at 16 bits and a 32-bit index each). The calibrated recipes
+Bits per weight are what milm-quantize reports: a stored weight's format's
+bits (q4_g256 4.0625, q4_g128 4.125, f16 outlier columns 16 and a 32-bit
+index each); a simulated one (a 4-bit scheme without a format for it, stored
+as f32) counted at its scheme's 4 bits plus scales. The "storage" column says
+which: "formats" when every matrix is stored in a format the kernels read,
+"partly simulated" or "simulated" (from the passes' remarks). The calibrated recipes
 read statistics taken once per model (and once more rotated) with `milmc
 calibrate --matrices` over models/kjv-calibration.txt, which is disjoint from
 the held-out text.
@@ -87,9 +90,9 @@ def main():
             print(f"{name}: calibrated ({mode}) in {time.time() - c0:.0f} s", file=sys.stderr,
                   flush=True)
         lines.append(f"\n**{name}** (`{MODELS[name]}`)\n")
-        lines.append("| recipe | bits/weight | mean KL | p99 KL | top-1 agreement | perplexity "
-                     "| mean KL vs w4-channel RTN |")
-        lines.append("|---|---|---|---|---|---|---|")
+        lines.append("| recipe | storage | bits/weight | mean KL | p99 KL | top-1 agreement "
+                     "| perplexity | mean KL vs w4-channel RTN |")
+        lines.append("|---|---|---|---|---|---|---|---|")
         base_kl = None
         for n, (label, extra) in enumerate(RECIPES):
             mode = ("online" if "--online-hadamard" in extra or any("-rot-outlier" in o for o in extra)
@@ -101,10 +104,16 @@ def main():
             shutil.rmtree(d, ignore_errors=True)
             r = run([args.milmc, "compile", model, *opts, "-o", d])
             bits = re.findall(r"at ([0-9.]+) bits per weight", r.stderr)[-1]
+            remarks = [l for l in r.stderr.splitlines()
+                       if "milm-quantize:" in l or "milm-split-outliers:" in l]
+            simulated = [l for l in remarks if "simulated" in l]
+            storage = ("formats" if not simulated
+                       else "simulated" if all("(simulated, stored as f32)" in l for l in remarks)
+                       else "partly simulated")
             j = json.loads(run([args.milmc, "compare", ref, d, "--text", text, "--json"]).stdout)
             if base_kl is None:
                 base_kl = j["kl_mean"]
-            lines.append(f"| {label} | {bits} | {j['kl_mean']:.5f} | {j['kl_p99']:.4f} | "
+            lines.append(f"| {label} | {storage} | {bits} | {j['kl_mean']:.5f} | {j['kl_p99']:.4f} | "
                          f"{100 * j['top1_agreement']:.2f}% | {j['b']['ppl']:.4f} | "
                          f"{100 * (j['kl_mean'] / base_kl - 1):+.0f}% |")
             print(lines[-1], file=sys.stderr, flush=True)
