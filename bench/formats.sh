@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Decode speed of milm's own 4-bit storage formats against q4_0, in one run:
-# the same model compiled four ways, every matrix but the output (q6_k in all
-# four, as llama-quantize gives it) in
+# the same model compiled five ways, every matrix but the output (q6_k in all
+# five, as llama-quantize gives it) in
 #   q4_0        --quantize q4_0                      (4.5 bits a weight)
 #   q4_g256     --quantize w4-channel                (per-channel W4, 4.0625)
 #   q4_g128     --quantize w4-g128                   (4.125)
+#   q4_g64      --quantize w4-g64                    (4.25)
 #   outliers    --quantize w4-channel --outliers F   (q4_g256 body + f16 columns,
 #               milm.outlier_columns; the columns chosen on a short calibration)
-# then each milm-run decodes MILM_GEN_TOKENS tokens greedily, the four in turn
+# then each milm-run decodes MILM_GEN_TOKENS tokens greedily, the five in turn
 # (the order rotating each round), ROUNDS times; prints per format the weight
 # bytes, the median (min-max) generation tokens/s and its ratio to q4_0's
 # median. Interleaved rounds, because these shared cores are noisy: only
@@ -42,8 +43,8 @@ fi
 head -c 1500 "$root/models/kjv-calibration.txt" >"$work/cal.txt"
 printf 'In the beginning God created the heaven and the earth. And the earth was without form' >"$work/prompt.txt"
 
-names=(q4_0 q4_g256 q4_g128 outliers)
-opts=("--quantize q4_0" "--quantize w4-channel" "--quantize w4-g128"
+names=(q4_0 q4_g256 q4_g128 q4_g64 outliers)
+opts=("--quantize q4_0" "--quantize w4-channel" "--quantize w4-g128" "--quantize w4-g64"
       "--quantize w4-channel --outliers $frac --calibrate $work/cal.txt --calibrate-windows 1")
 for i in "${!names[@]}"; do
   d=$work/${names[$i]}

@@ -37,14 +37,14 @@ def Quantize : Pass<"milm-quantize", "::mlir::ModuleOp"> {
     llama.cpp's bytes), written to the weight store and referenced from there.
 
     `format` is a storage format (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0,
-    q5_1, q4_k, q5_k, q6_k, q4_g128, q4_g256), the mixture `q4_k_m`, or a
+    q5_1, q4_k, q5_k, q6_k, q4_g64, q4_g128, q4_g256), the mixture `q4_k_m`, or a
     4-bit integer scheme (passes/Rounding.h), which calibration can round
     better: `w4-channel` (one f16 scale per row, symmetric) or
     `w4-g32`/`w4-g64`/`w4-g128` (per group), each also `-asym`. A rounded
     matrix is stored in the scheme's own format when one holds its rows
     exactly (w4-channel: q4_g256, the row's scale in each 256-block; w4-g128:
-    q4_g128; w4-g32: q4_0); otherwise (w4-g64, the -asym schemes, rows the
-    blocks do not divide) it is simulated: its 4-bit values stored as f32 and
+    q4_g128; w4-g64: q4_g64; w4-g32: q4_0); otherwise (the -asym schemes,
+    rows the blocks do not divide) it is simulated: its 4-bit values stored as f32 and
     counted at the scheme's bits. A remark reports the bits per weight after
     the pass and how many matrices are simulated. Unless `pure` is set, the
     types follow llama.cpp's llama-quantize, so the results compare with the
@@ -149,7 +149,7 @@ def SplitOutliers : Pass<"milm-split-outliers", "::mlir::ModuleOp"> {
 
     Storage ("4-bit body + f16 columns"): where the body's scheme has a
     format for the rows (see milm-quantize: w4-channel in q4_g256, w4-g128
-    in q4_g128, w4-g32 in q4_0) and the weight is a milm.linear's matrix, the
+    in q4_g128, w4-g64 in q4_g64, w4-g32 in q4_0) and the weight is a milm.linear's matrix, the
     body is stored in that format with zeros in the kept columns, the kept
     columns become an f16 weight `<name>.outliers` of shape [out, k], and a
     `milm.outlier_columns` after each product adds them (its `columns`

@@ -462,6 +462,8 @@ std::optional<mlir::milm::WeightFormat> storageFormatFor(const IntScheme &scheme
     return WeightFormat::q4_g256;
   if (scheme.group == 128 && K % 128 == 0)
     return WeightFormat::q4_g128;
+  if (scheme.group == 64 && K % 64 == 0)
+    return WeightFormat::q4_g64;
   if (scheme.group == 32 && K % 32 == 0)
     return WeightFormat::q4_0;
   return std::nullopt;

@@ -61,8 +61,8 @@ std::optional<IntScheme> parseIntScheme(llvm::StringRef name);
 
 /// The storage format that holds a K-column matrix rounded to `scheme`
 /// exactly: w4-channel in q4_g256 (one scale per row, repeated in each
-/// 256-block), w4-g128 in q4_g128, w4-g32 in q4_0; nullopt for the rest
-/// (w4-g64, the asymmetric schemes, a K the blocks do not divide), which
+/// 256-block), w4-g128 in q4_g128, w4-g64 in q4_g64, w4-g32 in q4_0;
+/// nullopt for the rest (the asymmetric schemes, a K the blocks do not divide), which
 /// stay simulated (their values stored as f32).
 std::optional<mlir::milm::WeightFormat> storageFormatFor(const IntScheme &scheme, int64_t K);
 

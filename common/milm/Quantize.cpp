@@ -173,6 +173,7 @@ bool encodeQ4GroupsExact(StorageFormat f, const float *x, void *dst, int64_t n) 
   // q4_0 is the same block with one sub-block.
   const int S = f == StorageFormat::Q4_G128   ? 4
                 : f == StorageFormat::Q4_G256 ? 8
+                : f == StorageFormat::Q4_G64  ? 2
                 : f == StorageFormat::Q4_0    ? 1
                                               : 0;
   if (S == 0 || n % (32 * S) != 0)
@@ -745,6 +746,8 @@ void dequantizeRow(StorageFormat f, const void *src, float *dst, int64_t n) {
     return dequantQ4Groups(static_cast<const uint8_t *>(src), dst, nb, 4);
   case StorageFormat::Q4_G256:
     return dequantQ4Groups(static_cast<const uint8_t *>(src), dst, nb, 8);
+  case StorageFormat::Q4_G64:
+    return dequantQ4Groups(static_cast<const uint8_t *>(src), dst, nb, 2);
   }
   assert(false && "unhandled storage format");
 }
@@ -781,6 +784,8 @@ void quantizeRow(StorageFormat f, const float *src, void *dst, int64_t n) {
     return quantQ4Groups(src, static_cast<uint8_t *>(dst), nb, 4);
   case StorageFormat::Q4_G256:
     return quantQ4Groups(src, static_cast<uint8_t *>(dst), nb, 8);
+  case StorageFormat::Q4_G64:
+    return quantQ4Groups(src, static_cast<uint8_t *>(dst), nb, 2);
   }
   assert(false && "unhandled storage format");
 }

@@ -20,6 +20,7 @@
 //       16 sub-blocks of 16 values: x = d * scales[s] * (q - 32).
 //   q4_g128 (128)  f16 d; u8 qs[64]        x = d * (q - 8)
 //   q4_g256 (256)  f16 d; u8 qs[128]       x = d * (q - 8)
+//   q4_g64  (64)   f16 d; u8 qs[32]        x = d * (q - 8)
 //       milm's own (never in a GGUF file): sub-block s of 32 values is q4_0's
 //       nibble layout at qs[16s..]. quantizeRow rounds as q4_0 does over the
 //       whole block; encodeQ4GroupsExact stores values that are already on a
@@ -178,7 +179,7 @@ void dequantizeRow(StorageFormat f, const void *src, float *dst, int64_t n);
 /// and 32-value formats ~0.5-1 G values/s, q4_k/q5_k ~25-35 M/s, q6_k ~40 M/s.
 void quantizeRow(StorageFormat f, const float *src, void *dst, int64_t n);
 
-/// Stores `n` values in q4_g128, q4_g256 or q4_0 exactly: every block's values must
+/// Stores `n` values in q4_g64, q4_g128, q4_g256 or q4_0 exactly: every block's values must
 /// be d * q for one binary16 scale d (of either sign, as q4_0's is) and
 /// integers q in [-8, 7] (what the
 /// symmetric 4-bit schemes of passes/Rounding.h give). False, with `dst`

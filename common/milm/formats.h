@@ -48,7 +48,8 @@
   X(Q6_K, q6_k, "q6_k", 14, 256, 210, Q8_K)                                              \
   X(BF16, bf16, "bf16", 30, 1, 2, F32)                                                   \
   X(Q4_G128, q4_g128, "q4_g128", 0x80, 128, 66, Q8_32)                                   \
-  X(Q4_G256, q4_g256, "q4_g256", 0x81, 256, 130, Q8_32)
+  X(Q4_G256, q4_g256, "q4_g256", 0x81, 256, 130, Q8_32)                                   \
+  X(Q4_G64, q4_g64, "q4_g64", 0x82, 64, 34, Q8_32)
 
 #define MILM_PACKED_LAYOUTS(X)                                                           \
   X(Q4_0_X8, q4_0x8, "q4_0x8", 0x102, Q4_0, 8)                                           \
@@ -56,7 +57,8 @@
   X(Q4_K_X8, q4_kx8, "q4_kx8", 0x10C, Q4_K, 8)                                           \
   X(Q6_K_X8, q6_kx8, "q6_kx8", 0x10E, Q6_K, 8)                                           \
   X(Q4_G128_X8, q4_g128x8, "q4_g128x8", 0x180, Q4_G128, 8)                               \
-  X(Q4_G256_X8, q4_g256x8, "q4_g256x8", 0x181, Q4_G256, 8)
+  X(Q4_G256_X8, q4_g256x8, "q4_g256x8", 0x181, Q4_G256, 8)                               \
+  X(Q4_G64_X8, q4_g64x8, "q4_g64x8", 0x182, Q4_G64, 8)
 
 /* Values and bytes per block of each storage format as named constants, for
  * the packed layouts' rows and the static checks of the kernels' block structs. */
@@ -75,10 +77,12 @@ enum milm_block_bytes {
  * accepts them; the weight store and model.milm carry them):
  *   q4_g128 (128)  f16 d; u8 qs[64]    x = d * (q - 8)
  *   q4_g256 (256)  f16 d; u8 qs[128]   x = d * (q - 8)
+ *   q4_g64  (64)   f16 d; u8 qs[32]    x = d * (q - 8)
  * Sub-block s (32 values) of a block is q4_0's nibble layout at qs[16s..]:
  * value 32s + j (j < 16) is the low nibble of qs[16s + j], value 32s + 16 + j
- * the high one. They store the 4-bit schemes w4-g128 (4.125 bits a weight) and
- * w4-channel (one scale per row, repeated in each 256-block: 4.0625 bits). */
+ * the high one. They store the 4-bit schemes w4-g128 (4.125 bits a weight),
+ * w4-g64 (4.25) and w4-channel (one scale per row, repeated in each
+ * 256-block: 4.0625 bits). */
 #define MILM_OWN_FORMAT_BASE 0x80
 
 /* Packed layout codes start here: 0x100 + the base format's code. */

@@ -30,6 +30,7 @@ def Milm_WeightFormat : I32EnumAttr<"WeightFormat",
   I32EnumAttrCase<"bf16", 30>,
   I32EnumAttrCase<"q4_g128", 128>,
   I32EnumAttrCase<"q4_g256", 129>,
+  I32EnumAttrCase<"q4_g64", 130>,
 ]> {
   let cppNamespace = "::mlir::milm";
   let genSpecializedAttr = 0;

@@ -160,7 +160,8 @@ uint32_t fileType(llvm::StringRef format, StorageFormat f) {
   case StorageFormat::Q6_K: return 18;
   case StorageFormat::BF16: return 32;
   case StorageFormat::Q4_G128:
-  case StorageFormat::Q4_G256: return 0; // refused by baseFormat()
+  case StorageFormat::Q4_G256:
+  case StorageFormat::Q4_G64: return 0; // refused by baseFormat()
   }
   return 0;
 }

@@ -79,12 +79,16 @@ void MILM_UK_FN(quantize_q8_k)(const float *x, int64_t ldx, int64_t T, int64_t K
 
 /*---- q4_0 and q8_0: SDOT -----------------------------------------------------------*/
 
-/* The 32 signed weights of a block as two halves (values 0..15, 16..31). */
-UK_AI void neon_load_q4_0(const uk_block_q4_0 *b, int8x16_t *w0, int8x16_t *w1) {
-  const uint8x16_t raw = vld1q_u8(b->qs);
+/* 16 bytes of q4_0 nibbles as 32 signed weights in two halves (values 0..15,
+ * 16..31): q4_0's blocks and each sub-block of q4_g128/q4_g256. */
+UK_AI void neon_unpack_q4(const uint8_t *qs, int8x16_t *w0, int8x16_t *w1) {
+  const uint8x16_t raw = vld1q_u8(qs);
   const int8x16_t eight = vdupq_n_s8(8);
   *w0 = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(raw, vdupq_n_u8(0x0F))), eight);
   *w1 = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(raw, 4)), eight);
+}
+UK_AI void neon_load_q4_0(const uk_block_q4_0 *b, int8x16_t *w0, int8x16_t *w1) {
+  neon_unpack_q4(b->qs, w0, w1);
 }
 UK_AI void neon_load_q8_0(const uk_block_q8_0 *b, int8x16_t *w0, int8x16_t *w1) {
   *w0 = vld1q_s8(b->qs);
@@ -229,16 +233,13 @@ void MILM_UK_FN(matmul_q4_0_q8)(const void *w, const void *xq, float *y, int64_t
     float32x4_t acc[4];                                                                \
     for (int u = 0; u < NT; ++u)                                                       \
       acc[u] = vdupq_n_f32(0.0f);                                                      \
-    const int8x16_t eight = vdupq_n_s8(8);                                             \
     for (int64_t b = 0; b < nb; ++b) {                                                 \
       float32x4_t bacc[4];                                                             \
       for (int u = 0; u < NT; ++u)                                                     \
         bacc[u] = vdupq_n_f32(0.0f);                                                   \
       for (int v = 0; v < (S); ++v) {                                                  \
-        const uint8x16_t raw = vld1q_u8(wr[b].qs + 16 * v);                            \
-        const int8x16_t w0 =                                                           \
-            vsubq_s8(vreinterpretq_s8_u8(vandq_u8(raw, vdupq_n_u8(0x0F))), eight);     \
-        const int8x16_t w1 = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(raw, 4)), eight); \
+        int8x16_t w0, w1;                                                              \
+        neon_unpack_q4(wr[b].qs + 16 * v, &w0, &w1);                                   \
         for (int u = 0; u < NT; ++u) {                                                 \
           const milm_uk_block_q8_32 *xb = X + ((t0 + u) * nb + b) * (S) + v;           \
           int32x4_t p = vdotq_s32(vdupq_n_s32(0), w0, vld1q_s8(xb->qs));               \
@@ -255,6 +256,7 @@ void MILM_UK_FN(matmul_q4_0_q8)(const void *w, const void *xq, float *y, int64_t
   }
 UK_NEON_Q4_GROUPS_KERNEL(neon_rows_q4_g128, uk_block_q4_g128, 4)
 UK_NEON_Q4_GROUPS_KERNEL(neon_rows_q4_g256, uk_block_q4_g256, 8)
+UK_NEON_Q4_GROUPS_KERNEL(neon_rows_q4_g64, uk_block_q4_g64, 2)
 
 #define UK_NEON_Q4_GROUPS_MATMUL(fmt, S)                                               \
   void MILM_UK_FN(matmul_##fmt##_q8)(const void *w, const void *xq, float *y,          \
@@ -270,6 +272,8 @@ UK_NEON_Q4_GROUPS_KERNEL(neon_rows_q4_g256, uk_block_q4_g256, 8)
 UK_NEON_Q4_GROUPS_MATMUL(q4_g128, 4)
 #define MILM_UK_HAVE_matmul_q4_g256_q8 1
 UK_NEON_Q4_GROUPS_MATMUL(q4_g256, 8)
+#define MILM_UK_HAVE_matmul_q4_g64_q8 1
+UK_NEON_Q4_GROUPS_MATMUL(q4_g64, 2)
 
 /*---- outlier columns: a token's columns gathered once, then 4-wide dots per row -------*/
 

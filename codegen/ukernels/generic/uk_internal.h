@@ -35,8 +35,9 @@
  * milm's own 4-bit formats (common/milm/formats.h; never in a GGUF file):
  *   q4_g128 (128) f16 d; u8 qs[64]         x = d * (q - 8)
  *   q4_g256 (256) f16 d; u8 qs[128]        x = d * (q - 8)
+ *   q4_g64  (64)  f16 d; u8 qs[32]         x = d * (q - 8)
  *     sub-block s (32 values) is q4_0's nibble layout at qs[16s ..]: one scale
- *     for 4 (8) sub-blocks.
+ *     for 4 (8, 2) sub-blocks.
  *===----------------------------------------------------------------------===*/
 #ifndef MILM_UK_INTERNAL_H
 #define MILM_UK_INTERNAL_H
@@ -64,6 +65,7 @@ typedef struct {
 typedef struct { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint16_t d; } uk_block_q6_k;
 typedef struct { uint16_t d; uint8_t qs[64]; } uk_block_q4_g128;
 typedef struct { uint16_t d; uint8_t qs[128]; } uk_block_q4_g256;
+typedef struct { uint16_t d; uint8_t qs[32]; } uk_block_q4_g64;
 /* milm's packed layouts (see milm_uk_repack_<layout>): 8 rows interleaved 4
  * bytes at a time. Byte i of row r's array (qs, ql, qh) is at [uk_x8_at(r, i)]
  * of the packed block's array; per-row scale bytes are transposed (byte i of
@@ -85,6 +87,7 @@ typedef struct {
  * q4_0x8's 128 bytes (see milm_uk_repack_q4_g128x8). */
 typedef struct { uint16_t d[8]; uint8_t qs[512]; } uk_block_q4_g128x8;
 typedef struct { uint16_t d[8]; uint8_t qs[1024]; } uk_block_q4_g256x8;
+typedef struct { uint16_t d[8]; uint8_t qs[256]; } uk_block_q4_g64x8;
 
 /* The structs against the one format table (common/milm/formats.h). */
 _Static_assert(sizeof(uk_block_q4_0) == MILM_BLOCK_BYTES_Q4_0, "q4_0 block");
@@ -97,6 +100,7 @@ _Static_assert(sizeof(uk_block_q5_k) == MILM_BLOCK_BYTES_Q5_K, "q5_k block");
 _Static_assert(sizeof(uk_block_q6_k) == MILM_BLOCK_BYTES_Q6_K, "q6_k block");
 _Static_assert(sizeof(uk_block_q4_g128) == MILM_BLOCK_BYTES_Q4_G128, "q4_g128 block");
 _Static_assert(sizeof(uk_block_q4_g256) == MILM_BLOCK_BYTES_Q4_G256, "q4_g256 block");
+_Static_assert(sizeof(uk_block_q4_g64) == MILM_BLOCK_BYTES_Q4_G64, "q4_g64 block");
 /* A packed block holds one block of each row of its group. */
 #define MILM_X(ID, id, name, code, base, group)                                          \
   _Static_assert(sizeof(uk_block_##id) == (group) * MILM_BLOCK_BYTES_##base, #id " block");
@@ -328,6 +332,9 @@ static inline void uk_dequant_q4_g128(const uk_block_q4_g128 *b, float *y) {
 static inline void uk_dequant_q4_g256(const uk_block_q4_g256 *b, float *y) {
   uk_dequant_q4_groups(b->d, b->qs, 8, y);
 }
+static inline void uk_dequant_q4_g64(const uk_block_q4_g64 *b, float *y) {
+  uk_dequant_q4_groups(b->d, b->qs, 2, y);
+}
 static inline void uk_dequant_q4_1(const uk_block_q4_1 *b, float *y) {
   const float d = uk_fp16_to_fp32(b->d), m = uk_fp16_to_fp32(b->m);
   for (int j = 0; j < 16; ++j) {
@@ -440,6 +447,7 @@ static inline void uk_dequant_row(uint32_t f, const void *src, float *dst, int64
   UK_DQ_CASE(MILM_UK_Q6_K, q6_k)
   UK_DQ_CASE(MILM_UK_Q4_G128, q4_g128)
   UK_DQ_CASE(MILM_UK_Q4_G256, q4_g256)
+  UK_DQ_CASE(MILM_UK_Q4_G64, q4_g64)
 #undef UK_DQ_CASE
   default: break;
   }

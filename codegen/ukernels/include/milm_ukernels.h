@@ -19,7 +19,7 @@
  *  - Quantized formats quantize the activations to 8 bits (one call for all T
  *    tokens) and compute integer dot products, as ggml does:
  *      q4_0 q4_1 q5_0 q5_1 q8_0  ->  milm_uk_block_q8_32 (blocks of 32)
- *      q4_g128 q4_g256           ->  milm_uk_block_q8_32 (4 or 8 per weight block)
+ *      q4_g64 q4_g128 q4_g256    ->  milm_uk_block_q8_32 (2, 4 or 8 per weight block)
  *      q4_k q5_k q6_k            ->  milm_uk_block_q8_k  (blocks of 256)
  *    The activation block's scale is d = max|x| / 127 and q = round-to-nearest-
  *    even(x / d), so q is in [-127, 127]. The error this adds to one output is at
@@ -192,11 +192,11 @@ void MILM_UK_FN(repack_q4_kx8)(const void *src, void *dst, int64_t N, int64_t K)
  * milm_uk_matmul_q6_kx8_q8(), need o_begin and o_end multiples of 8. */
 void MILM_UK_FN(repack_q6_kx8)(const void *src, void *dst, int64_t N, int64_t K);
 
-/* q4_g128x8 / q4_g256x8: the N x K q4_g128 (q4_g256) matrix (N a multiple of
- * 8) as N/8 groups of 8 rows; group g holds K/128 (K/256) blocks of 528 (1040)
- * bytes, block b of the group being
+/* q4_g128x8 / q4_g256x8 / q4_g64x8: the N x K q4_g128 (q4_g256, q4_g64)
+ * matrix (N a multiple of 8) as N/8 groups of 8 rows; group g holds K/128
+ * (K/256, K/64) blocks of 528 (1040, 272) bytes, block b of the group being
  *   f16 d[8]        the scales of rows 8g .. 8g+7, block b
- *   u8  qs[128 S]   sub-block v < S (S = 4, 8) of the 8 rows as q4_0x8 lays
+ *   u8  qs[128 S]   sub-block v < S (S = 4, 8, 2) of the 8 rows as q4_0x8 lays
  *                   out a block: qs[128v + 32c + 4r + j] = byte 16v + 4c + j
  *                   of row r's qs (c < 4, r < 8, j < 4)
  * so each sub-block's integer sums are q4_0x8's, and one FMA per sub-block
@@ -204,6 +204,7 @@ void MILM_UK_FN(repack_q6_kx8)(const void *src, void *dst, int64_t N, int64_t K)
  * 8 rows. Products need o_begin and o_end multiples of 8. */
 void MILM_UK_FN(repack_q4_g128x8)(const void *src, void *dst, int64_t N, int64_t K);
 void MILM_UK_FN(repack_q4_g256x8)(const void *src, void *dst, int64_t N, int64_t K);
+void MILM_UK_FN(repack_q4_g64x8)(const void *src, void *dst, int64_t N, int64_t K);
 
 /* -- Sizes ---------------------------------------------------------------- */
 
@@ -268,6 +269,8 @@ MILM_UK_DECLARE_MATMUL_Q8(q4_g128)
 MILM_UK_DECLARE_MATMUL_Q8(q4_g128x8) /* o_begin, o_end: multiples of 8 */
 MILM_UK_DECLARE_MATMUL_Q8(q4_g256)
 MILM_UK_DECLARE_MATMUL_Q8(q4_g256x8) /* o_begin, o_end: multiples of 8 */
+MILM_UK_DECLARE_MATMUL_Q8(q4_g64)
+MILM_UK_DECLARE_MATMUL_Q8(q4_g64x8) /* o_begin, o_end: multiples of 8 */
 
 /* Any format by number (dispatches to the entries above). */
 void MILM_UK_FN(matmul)(uint32_t format, const void *w, const float *x, int64_t ldx,

@@ -455,27 +455,29 @@ UK_AVX2_MATMUL_X8(q4_0x8, UK_QK, milm_uk_block_q8_32)
 #endif
 UK_AVX2_Q4_GROUPS_X8(q4_g128x8, 4)
 UK_AVX2_Q4_GROUPS_X8(q4_g256x8, 8)
+UK_AVX2_Q4_GROUPS_X8(q4_g64x8, 2)
+/* The entry point: a weight block of 32 S values reads S activation blocks. */
+#define UK_AVX2_MATMUL_Q4_GROUPS_X8(LAYOUT, S)                                         \
+  void MILM_UK_FN(matmul_##LAYOUT##_q8)(const void *w, const void *xq, float *y,       \
+                                        int64_t ldy, int64_t T, int64_t K,             \
+                                        int64_t o_begin, int64_t o_end) {              \
+    const int64_t nb = K / (32 * (S));                                                 \
+    const uk_block_##LAYOUT *W = (const uk_block_##LAYOUT *)w;                         \
+    const milm_uk_block_q8_32 *X = (const milm_uk_block_q8_32 *)xq;                    \
+    UK_AVX2_PRODUCT_X8(avx_group_##LAYOUT, W + (o / 8) * nb, 8, X, nb,                 \
+                       (S) * sizeof(milm_uk_block_q8_32), y, ldy, T, o_begin, o_end);  \
+  }
 #ifndef MILM_UK_HAVE_matmul_q4_g128x8_q8
 #define MILM_UK_HAVE_matmul_q4_g128x8_q8 1
-void MILM_UK_FN(matmul_q4_g128x8_q8)(const void *w, const void *xq, float *y, int64_t ldy,
-                                     int64_t T, int64_t K, int64_t o_begin, int64_t o_end) {
-  const int64_t nb = K / 128;
-  const uk_block_q4_g128x8 *W = (const uk_block_q4_g128x8 *)w;
-  const milm_uk_block_q8_32 *X = (const milm_uk_block_q8_32 *)xq;
-  UK_AVX2_PRODUCT_X8(avx_group_q4_g128x8, W + (o / 8) * nb, 8, X, nb,
-                     4 * sizeof(milm_uk_block_q8_32), y, ldy, T, o_begin, o_end);
-}
+UK_AVX2_MATMUL_Q4_GROUPS_X8(q4_g128x8, 4)
 #endif
 #ifndef MILM_UK_HAVE_matmul_q4_g256x8_q8
 #define MILM_UK_HAVE_matmul_q4_g256x8_q8 1
-void MILM_UK_FN(matmul_q4_g256x8_q8)(const void *w, const void *xq, float *y, int64_t ldy,
-                                     int64_t T, int64_t K, int64_t o_begin, int64_t o_end) {
-  const int64_t nb = K / 256;
-  const uk_block_q4_g256x8 *W = (const uk_block_q4_g256x8 *)w;
-  const milm_uk_block_q8_32 *X = (const milm_uk_block_q8_32 *)xq;
-  UK_AVX2_PRODUCT_X8(avx_group_q4_g256x8, W + (o / 8) * nb, 8, X, nb,
-                     8 * sizeof(milm_uk_block_q8_32), y, ldy, T, o_begin, o_end);
-}
+UK_AVX2_MATMUL_Q4_GROUPS_X8(q4_g256x8, 8)
+#endif
+#ifndef MILM_UK_HAVE_matmul_q4_g64x8_q8
+#define MILM_UK_HAVE_matmul_q4_g64x8_q8 1
+UK_AVX2_MATMUL_Q4_GROUPS_X8(q4_g64x8, 2)
 #endif
 
 /* Outlier columns: a token's activations gathered once per chunk of columns,

@@ -375,12 +375,13 @@ UK_Z_MATMUL_FLOAT(f16, uint16_t)
 /* 32 vector registers: the packed (x8) kernels take 8 tokens per pass over a
  * weight block instead of 4, and VNNI's vpdpbusd (see UK_X8_VNNI there). */
 #define UK_X8_NT 8
-/* q4_0x8, q8_0x8, q4_g128x8 and q4_g256x8: two row groups per pass in 512-bit
+/* q4_0x8, q8_0x8, q4_g64x8, q4_g128x8 and q4_g256x8: two row groups per pass in 512-bit
  * vectors (below). */
 #define MILM_UK_HAVE_matmul_q4_0x8_q8 1
 #define MILM_UK_HAVE_matmul_q8_0x8_q8 1
 #define MILM_UK_HAVE_matmul_q4_g128x8_q8 1
 #define MILM_UK_HAVE_matmul_q4_g256x8_q8 1
+#define MILM_UK_HAVE_matmul_q4_g64x8_q8 1
 
 #include "ukernels_avx2.c"
 
@@ -523,6 +524,7 @@ UK_AI void z_group2_q4_0x8(const uk_block_q4_0x8 *wg, const milm_uk_block_q8_32 
   }
 UK_Z_GROUP2_Q4_GROUPS(q4_g128x8, 4)
 UK_Z_GROUP2_Q4_GROUPS(q4_g256x8, 8)
+UK_Z_GROUP2_Q4_GROUPS(q4_g64x8, 2)
 
 /* By token chunks (avx_token_chunk), pairs of groups, then a last single one.
  * A weight block of QK values reads QK / 32 activation blocks (ABLK). */
@@ -549,3 +551,4 @@ UK_Z_MATMUL_X8_PAIRS(q4_0x8, UK_QK, milm_uk_block_q8_32)
 UK_Z_MATMUL_X8_PAIRS(q8_0x8, UK_QK, milm_uk_block_q8_32)
 UK_Z_MATMUL_X8_PAIRS(q4_g128x8, 128, milm_uk_block_q8_32)
 UK_Z_MATMUL_X8_PAIRS(q4_g256x8, 256, milm_uk_block_q8_32)
+UK_Z_MATMUL_X8_PAIRS(q4_g64x8, 64, milm_uk_block_q8_32)

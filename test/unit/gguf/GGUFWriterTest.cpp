@@ -176,8 +176,15 @@ std::vector<uint8_t> randomBytes(size_t n, uint32_t seed) {
 }
 
 TEST(GGUFWriter, RoundTripsEveryStorageFormat) {
-  size_t count;
-  const StorageFormatInfo *formats = allStorageFormats(count);
+  size_t all;
+  const StorageFormatInfo *every = allStorageFormats(all);
+  // GGUF's formats (milm's own, q4_g*, are refused: the next test).
+  std::vector<StorageFormatInfo> gguf;
+  for (size_t k = 0; k < all; ++k)
+    if (isGGUFFormat(every[k].format))
+      gguf.push_back(every[k]);
+  const size_t count = gguf.size();
+  const StorageFormatInfo *formats = gguf.data();
   ASSERT_GE(count, 11u);
   GGUFWriter w;
   std::vector<std::vector<uint8_t>> data;
@@ -211,6 +218,21 @@ TEST(GGUFWriter, RoundTripsEveryStorageFormat) {
   }
   // Each tensor is padded to the alignment, so the file is a multiple of it.
   EXPECT_EQ(bytes.size() % 32, 0u);
+}
+
+TEST(GGUFWriter, RefusesMilmsOwnFormats) {
+  for (StorageFormat f : {StorageFormat::Q4_G64, StorageFormat::Q4_G128, StorageFormat::Q4_G256}) {
+    GGUFWriter w;
+    const StorageFormatInfo &fi = info(f);
+    std::vector<uint8_t> data(fi.blockBytes, 0);
+    w.addTensor("t", {uint64_t(fi.blockElems)}, f, data);
+    llvm::SmallString<0> buf;
+    llvm::raw_svector_ostream os(buf);
+    llvm::Error e = w.writeTo(os);
+    ASSERT_TRUE(bool(e)) << fi.name;
+    std::string err = llvm::toString(std::move(e));
+    EXPECT_NE(err.find("milm's own format"), std::string::npos) << fi.name << ": " << err;
+  }
 }
 
 TEST(GGUFWriter, AlignmentIsHonoured) {

@@ -516,7 +516,8 @@ INSTANTIATE_TEST_SUITE_P(
                       RoundTripCase{StorageFormat::Q5_K, 0.047},  // 0.037
                       RoundTripCase{StorageFormat::Q6_K, 0.023},  // 0.0185
                       RoundTripCase{StorageFormat::Q4_G128, 0.135}, // 0.107
-                      RoundTripCase{StorageFormat::Q4_G256, 0.145}), // 0.115
+                      RoundTripCase{StorageFormat::Q4_G256, 0.145}, // 0.115
+                      RoundTripCase{StorageFormat::Q4_G64, 0.125}),
     [](const ::testing::TestParamInfo<RoundTripCase> &i) {
       return std::string(milm::info(i.param.format).name);
     });
@@ -527,7 +528,8 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(Q4Groups, EncodeExactStoresTheGridUnchanged) {
   std::mt19937 rng(77);
-  for (StorageFormat f : {StorageFormat::Q4_G128, StorageFormat::Q4_G256, StorageFormat::Q4_0}) {
+  for (StorageFormat f : {StorageFormat::Q4_G128, StorageFormat::Q4_G256, StorageFormat::Q4_G64,
+                          StorageFormat::Q4_0}) {
     const int64_t B = info(f).blockElems, n = B * 6;
     std::vector<float> x(static_cast<size_t>(n));
     for (int64_t b = 0; b < n / B; ++b) {

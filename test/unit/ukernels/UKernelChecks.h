@@ -87,7 +87,7 @@ struct UKImpl {
   struct Packed {
     void (*repack)(const void *, void *, int64_t, int64_t) = nullptr;
     MatmulQ8Fn mmq8 = nullptr;
-  } packed[6];
+  } packed[7];
 };
 
 /// milm's packed layouts, in UKImpl::packed's order: code, base format, name.
@@ -100,7 +100,8 @@ inline constexpr PackedLayout kPackedLayouts[] = {{MILM_UK_Q4_0_X8, MILM_UK_Q4_0
                                                   {MILM_UK_Q4_K_X8, MILM_UK_Q4_K, "q4_kx8"},
                                                   {MILM_UK_Q6_K_X8, MILM_UK_Q6_K, "q6_kx8"},
                                                   {MILM_UK_Q4_G128_X8, MILM_UK_Q4_G128, "q4_g128x8"},
-                                                  {MILM_UK_Q4_G256_X8, MILM_UK_Q4_G256, "q4_g256x8"}};
+                                                  {MILM_UK_Q4_G256_X8, MILM_UK_Q4_G256, "q4_g256x8"},
+                                                  {MILM_UK_Q4_G64_X8, MILM_UK_Q4_G64, "q4_g64x8"}};
 
 /// Fills a UKImpl from the functions declared with prefix P (a token such as
 /// milm_uk_generic_); the prototypes must have been declared with that prefix.
@@ -127,6 +128,7 @@ inline constexpr PackedLayout kPackedLayouts[] = {{MILM_UK_Q4_0_X8, MILM_UK_Q4_0
     u.mm[MILM_UK_Q6_K] = P##matmul_q6_k;                                               \
     u.mm[MILM_UK_Q4_G128] = P##matmul_q4_g128;                                         \
     u.mm[MILM_UK_Q4_G256] = P##matmul_q4_g256;                                         \
+    u.mm[MILM_UK_Q4_G64] = P##matmul_q4_g64;                                           \
     u.mmq8[MILM_UK_Q4_0] = P##matmul_q4_0_q8;                                          \
     u.mmq8[MILM_UK_Q4_1] = P##matmul_q4_1_q8;                                          \
     u.mmq8[MILM_UK_Q5_0] = P##matmul_q5_0_q8;                                          \
@@ -137,6 +139,7 @@ inline constexpr PackedLayout kPackedLayouts[] = {{MILM_UK_Q4_0_X8, MILM_UK_Q4_0
     u.mmq8[MILM_UK_Q6_K] = P##matmul_q6_k_q8;                                          \
     u.mmq8[MILM_UK_Q4_G128] = P##matmul_q4_g128_q8;                                    \
     u.mmq8[MILM_UK_Q4_G256] = P##matmul_q4_g256_q8;                                    \
+    u.mmq8[MILM_UK_Q4_G64] = P##matmul_q4_g64_q8;                                      \
     u.matmul_dequant = P##matmul_dequant;                                              \
     u.dequantize_row = P##dequantize_row;                                              \
     u.embedding = P##embedding;                                                        \
@@ -155,6 +158,7 @@ inline constexpr PackedLayout kPackedLayouts[] = {{MILM_UK_Q4_0_X8, MILM_UK_Q4_0
     u.packed[3] = {P##repack_q6_kx8, P##matmul_q6_kx8_q8};                             \
     u.packed[4] = {P##repack_q4_g128x8, P##matmul_q4_g128x8_q8};                       \
     u.packed[5] = {P##repack_q4_g256x8, P##matmul_q4_g256x8_q8};                       \
+    u.packed[6] = {P##repack_q4_g64x8, P##matmul_q4_g64x8_q8};                         \
     return u;                                                                          \
   }()
 
@@ -163,7 +167,7 @@ inline const std::vector<uint32_t> &allFormats() {
   static const std::vector<uint32_t> f = {
       MILM_UK_F32,  MILM_UK_F16,  MILM_UK_BF16, MILM_UK_Q4_0, MILM_UK_Q4_1, MILM_UK_Q5_0,
       MILM_UK_Q5_1, MILM_UK_Q8_0, MILM_UK_Q4_K, MILM_UK_Q5_K, MILM_UK_Q6_K, MILM_UK_Q4_G128,
-      MILM_UK_Q4_G256};
+      MILM_UK_Q4_G256, MILM_UK_Q4_G64};
   return f;
 }
 
@@ -182,6 +186,7 @@ inline const char *formatName(uint32_t f) {
   case MILM_UK_Q6_K: return "q6_k";
   case MILM_UK_Q4_G128: return "q4_g128";
   case MILM_UK_Q4_G256: return "q4_g256";
+  case MILM_UK_Q4_G64: return "q4_g64";
   default: return "?";
   }
 }
@@ -197,7 +202,7 @@ inline bool isKFormat(uint32_t f) {
 inline int64_t smallK(uint32_t f) {
   if (isKFormat(f) || f == MILM_UK_Q4_G256)
     return f == MILM_UK_Q4_G256 ? 768 : 256;
-  return f == MILM_UK_Q4_G128 ? 384 : 96;
+  return f == MILM_UK_Q4_G128 ? 384 : f == MILM_UK_Q4_G64 ? 192 : 96;
 }
 
 template <typename... A> std::string fmt(const char *f, A... a) {
@@ -1038,7 +1043,7 @@ inline std::string checkPackedCases(const UKImpl &impl, const UKImpl &packer, si
   struct C { int64_t T, K, N, b, e; };
   const uint32_t base = kPackedLayouts[layout].base;
   const bool k = isKFormat(base);
-  const int64_t small = base == MILM_UK_Q4_G128 ? 128 : base == MILM_UK_Q4_G256 ? 256 : 64;
+  const int64_t small = base == MILM_UK_Q4_G128 ? 128 : base == MILM_UK_Q4_G256 ? 256 : 64; // q4_g64 too
   const C cases[] = {{1, 256, 16, 0, 16}, {1, k ? 512 : smallK(base), 24, 8, 16},
                      {3, 512, 32, 8, 32}, {4, k ? 256 : small, 8, 0, 8}, {7, 256, 16, 0, 16},
                      {8, 1024, 24, 16, 24},
@@ -1068,7 +1073,7 @@ inline std::vector<MatmulCase> matmulCases(uint32_t f) {
     cs.push_back({f, T, 512, 11, 2, 9, seed++});
     cs.push_back({f, T, K2, 5, 0, 5, seed++});
   }
-  const bool g = f == MILM_UK_Q4_G128 || f == MILM_UK_Q4_G256;
+  const bool g = f == MILM_UK_Q4_G128 || f == MILM_UK_Q4_G256 || f == MILM_UK_Q4_G64;
   cs.push_back({f, 8, isKFormat(f) || g ? 1280 : 1312, 4, 0, 4, seed++});
   cs.push_back({f, 64, 4096, 5, 1, 5, seed++});
   return cs;

@@ -167,6 +167,11 @@ TEST_P(UKernelOpsTest, PackedQ4_G256x8) {
   EXPECT_EQ(checkPackedCases(implOf(GetParam()), implOf(Which::Generic), 5), "");
 }
 
+TEST_P(UKernelOpsTest, PackedQ4_G64x8) {
+  SKIP_UNLESS_RUNNABLE(GetParam());
+  EXPECT_EQ(checkPackedCases(implOf(GetParam()), implOf(Which::Generic), 6), "");
+}
+
 TEST_P(UKernelOpsTest, Elementwise) {
   SKIP_UNLESS_RUNNABLE(GetParam());
   EXPECT_EQ(checkElementwise(implOf(GetParam())), "");
