@@ -2,12 +2,13 @@
 """Compares logits printed by `milm-run --logits-for` with a fixture's .ref.jsonl.
 
 Usage: compare_logits.py REF.jsonl OURS.jsonl [--quantized]
-       compare_logits.py - OURS.jsonl --against OTHER.jsonl --rtol R
+       compare_logits.py - OURS.jsonl --against OTHER.jsonl --rtol R [--what TEXT]
 
 The bars are those of test/fixtures/README.md:
   f32/f16:   max|diff| / rms(ref logits) <= 2e-2 on every row, and top-1 agreement on all rows;
   quantized: mean KL(ref || ours) <= 1e-2, max KL <= 5e-2, top-1 agreement on >= 28 of 32 rows.
-With --against, OURS is compared with OTHER (prefill vs decode): max|diff|/rms <= R per row.
+With --against, OURS is compared with OTHER (prefill vs decode, or what --what names):
+max|diff|/rms <= R per row.
 Prints one summary line and exits 1 when a bar is missed.
 """
 import json
@@ -59,7 +60,8 @@ def main(argv):
             return 1
         worst = max(rel_err(a["logits"], b["logits"]) for a, b in zip(other, ours))
         ok = worst <= rtol
-        print(f"{'PASS' if ok else 'FAIL'}: prefill vs decode worst max|diff|/rms {worst:.3g} (bar {rtol})")
+        what = argv[argv.index("--what") + 1] if "--what" in argv else "prefill vs decode"
+        print(f"{'PASS' if ok else 'FAIL'}: {what} worst max|diff|/rms {worst:.3g} (bar {rtol})")
         return 0 if ok else 1
     ref = load(ref_path)
     if len(ours) != len(ref):
