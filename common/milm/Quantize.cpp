@@ -58,14 +58,26 @@ void convertFp32ToBf16(const float *src, uint16_t *dst, int64_t n) {
 // 32-value formats: dequantization
 //===----------------------------------------------------------------------===//
 
-static void dequantQ4_0(const BlockQ4_0 *b, float *y, int64_t nb) {
-  for (int64_t i = 0; i < nb; ++i, y += 32) {
-    const float d = fp16ToFp32(b[i].d);
-    for (int j = 0; j < 16; ++j) {
-      y[j] = static_cast<float>((b[i].qs[j] & 0xF) - 8) * d;
-      y[j + 16] = static_cast<float>((b[i].qs[j] >> 4) - 8) * d;
-    }
+// Blocks of S sub-blocks of 32 values in q4_0's nibble layout under one f16
+// scale: q4_0 (S = 1) and milm's own q4_g64/q4_g128/q4_g256 (S = 2, 4, 8).
+static void dequantQ4Groups(const uint8_t *src, float *y, int64_t nb, int S) {
+  const size_t blockBytes = 2 + 16 * size_t(S);
+  for (int64_t i = 0; i < nb; ++i, src += blockBytes, y += 32 * S) {
+    uint16_t dh;
+    std::memcpy(&dh, src, 2);
+    const float d = fp16ToFp32(dh);
+    const uint8_t *qs = src + 2;
+    for (int s = 0; s < S; ++s)
+      for (int j = 0; j < 16; ++j) {
+        y[32 * s + j] = static_cast<float>((qs[16 * s + j] & 0xF) - 8) * d;
+        y[32 * s + j + 16] = static_cast<float>((qs[16 * s + j] >> 4) - 8) * d;
+      }
   }
+}
+
+static void dequantQ4_0(const BlockQ4_0 *b, float *y, int64_t nb) {
+  static_assert(sizeof(BlockQ4_0) == 2 + 16, "q4_0 is one sub-block of dequantQ4Groups");
+  dequantQ4Groups(reinterpret_cast<const uint8_t *>(b), y, nb, 1);
 }
 
 static void dequantQ4_1(const BlockQ4_1 *b, float *y, int64_t nb) {
@@ -123,49 +135,39 @@ static void dequantQ8_0(const BlockQ8_0 *b, float *y, int64_t nb) {
   }
 }
 
-// milm's own 4-bit formats: S sub-blocks of q4_0's nibble layout, one scale.
-static void dequantQ4Groups(const uint8_t *src, float *y, int64_t nb, int S) {
-  const size_t blockBytes = 2 + 16 * size_t(S);
-  for (int64_t i = 0; i < nb; ++i, src += blockBytes, y += 32 * S) {
-    uint16_t dh;
-    std::memcpy(&dh, src, 2);
-    const float d = fp16ToFp32(dh);
-    const uint8_t *qs = src + 2;
-    for (int s = 0; s < S; ++s)
-      for (int j = 0; j < 16; ++j) {
-        y[32 * s + j] = static_cast<float>((qs[16 * s + j] & 0xF) - 8) * d;
-        y[32 * s + j + 16] = static_cast<float>((qs[16 * s + j] >> 4) - 8) * d;
-      }
-  }
-}
-
-/// Codes of the 32 * S values x under scale d (q4_0's rounding: times the
-/// reciprocal, + 8.5, truncated, at most 15).
+/// A block of 32 * S values under scale d: d stored as f16, the codes by
+/// ggml's q4_0 rounding (times the reciprocal of the f32 d, + 8.5, truncated,
+/// at most 15), so that S = 1 gives llama.cpp's q4_0 bytes.
 static void packQ4Groups(const float *x, float d, uint8_t *dst, int S) {
-  uint16_t dh = fp32ToFp16(d);
+  const uint16_t dh = fp32ToFp16(d);
   std::memcpy(dst, &dh, 2);
   const float id = d != 0.0f ? 1.0f / d : 0.0f;
   for (int s = 0; s < S; ++s)
     for (int j = 0; j < 16; ++j) {
-      const int q0 = std::max(0, std::min(15, static_cast<int>(x[32 * s + j] * id + 8.5f)));
-      const int q1 =
-          std::max(0, std::min(15, static_cast<int>(x[32 * s + j + 16] * id + 8.5f)));
+      const float x0 = x[32 * s + j] * id;
+      const float x1 = x[32 * s + j + 16] * id;
+      const float s0 = x0 + 8.5f;
+      const float s1 = x1 + 8.5f;
+      const int q0 = std::min(15, static_cast<int>(s0));
+      const int q1 = std::min(15, static_cast<int>(s1));
       dst[2 + 16 * s + j] = static_cast<uint8_t>(q0 | (q1 << 4));
     }
 }
 
-/// Round to nearest with q4_0's scale convention over the whole block: the
-/// value of largest magnitude maps to -8.
+/// Round to nearest with q4_0's scale over the whole block: the value of
+/// largest magnitude (the first on ties) maps to -8.
 static void quantQ4Groups(const float *x, uint8_t *dst, int64_t nb, int S) {
   const size_t blockBytes = 2 + 16 * size_t(S);
   for (int64_t i = 0; i < nb; ++i, x += 32 * S, dst += blockBytes) {
     float amax = 0.0f, max = 0.0f;
-    for (int j = 0; j < 32 * S; ++j)
-      if (amax < std::fabs(x[j])) {
-        amax = std::fabs(x[j]);
+    for (int j = 0; j < 32 * S; ++j) {
+      const float a = std::fabs(x[j]);
+      if (amax < a) {
+        amax = a;
         max = x[j];
       }
-    packQ4Groups(x, fp16ToFp32(fp32ToFp16(max / -8.0f)), dst, S);
+    }
+    packQ4Groups(x, max / -8.0f, dst, S);
   }
 }
 
@@ -192,48 +194,32 @@ bool encodeQ4GroupsExact(StorageFormat f, const float *x, void *dst, int64_t n) 
     }
     return true;
   };
-  auto represents = [&](float d) { return representsAll(x, B, d); };
-  // One scale for all n values when there is one (a per-channel row): the
-  // whole span's extreme is q * d for a code q.
-  float prev = 0.0f;
-  {
+  // The first code q in [-8, 7] whose scale ext / q represents all m values
+  // exactly (ext: their value of largest magnitude, q * d for some q); 0 for
+  // all-zero values or when none does (*ok false).
+  auto scaleOf = [&](const float *v, int64_t m, bool *ok) {
     float ext = 0.0f;
-    for (int64_t j = 0; j < n; ++j)
-      if (std::fabs(x[j]) > std::fabs(ext))
-        ext = x[j];
-    for (int q = -8; q <= 7 && ext != 0.0f; ++q)
-      if (q != 0 && representsAll(x, n, ext / static_cast<float>(q))) {
-        prev = ext / static_cast<float>(q);
-        break;
+    for (int64_t j = 0; j < m; ++j)
+      if (std::fabs(v[j]) > std::fabs(ext))
+        ext = v[j];
+    *ok = ext == 0.0f;
+    for (int q = -8; q <= 7 && !*ok; ++q)
+      if (q != 0 && representsAll(v, m, ext / static_cast<float>(q))) {
+        *ok = true;
+        return ext / static_cast<float>(q);
       }
-  }
+    return 0.0f;
+  };
+  // One scale for all n values when there is one (a per-channel row), so
+  // every block carries it; else each block's own.
+  bool rowOk;
+  const float row = scaleOf(x, n, &rowOk);
   for (int64_t i = 0; i < n; i += B, x += B, out += 2 + 16 * S) {
-    // The previous block's scale when it fits (so that a row rounded with
-    // one scale keeps it in every block); else, as the value of largest
-    // magnitude is q * d for a code q in [-8, 7], the first q whose scale
-    // represents every value.
-    float ext = 0.0f;
-    for (int j = 0; j < B; ++j)
-      if (std::fabs(x[j]) > std::fabs(ext))
-        ext = x[j];
-    float d = 0.0f;
-    bool found = false;
-    if (represents(prev)) {
-      d = prev;
-      found = true;
-    } else if (ext == 0.0f) {
-      found = true;
-    }
-    for (int q = -8; q <= 7 && !found; ++q)
-      if (q != 0 && represents(ext / static_cast<float>(q))) {
-        d = ext / static_cast<float>(q);
-        found = true;
-      }
-    if (!found)
+    bool ok = rowOk;
+    const float d = rowOk ? row : scaleOf(x, B, &ok);
+    if (!ok)
       return false;
     packQ4Groups(x, d, out, S);
-    if (d != 0.0f)
-      prev = d;
   }
   return true;
 }
@@ -243,28 +229,7 @@ bool encodeQ4GroupsExact(StorageFormat f, const float *x, void *dst, int64_t n) 
 //===----------------------------------------------------------------------===//
 
 static void quantQ4_0(const float *x, BlockQ4_0 *b, int64_t nb) {
-  for (int64_t i = 0; i < nb; ++i, x += 32) {
-    float amax = 0.0f, max = 0.0f; // the value of largest magnitude, first on ties
-    for (int j = 0; j < 32; ++j) {
-      const float a = std::fabs(x[j]);
-      if (amax < a) {
-        amax = a;
-        max = x[j];
-      }
-    }
-    const float d = max / -8.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    b[i].d = fp32ToFp16(d);
-    for (int j = 0; j < 16; ++j) {
-      const float x0 = x[j] * id;
-      const float x1 = x[j + 16] * id;
-      const float s0 = x0 + 8.5f;
-      const float s1 = x1 + 8.5f;
-      const int q0 = std::min(15, static_cast<int>(s0));
-      const int q1 = std::min(15, static_cast<int>(s1));
-      b[i].qs[j] = static_cast<uint8_t>(q0 | (q1 << 4));
-    }
-  }
+  quantQ4Groups(x, reinterpret_cast<uint8_t *>(b), nb, 1);
 }
 
 static void quantQ4_1(const float *x, BlockQ4_1 *b, int64_t nb) {

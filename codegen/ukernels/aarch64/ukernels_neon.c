@@ -275,32 +275,20 @@ UK_NEON_Q4_GROUPS_MATMUL(q4_g256, 8)
 #define MILM_UK_HAVE_matmul_q4_g64_q8 1
 UK_NEON_Q4_GROUPS_MATMUL(q4_g64, 2)
 
-/*---- outlier columns: a token's columns gathered once, then 4-wide dots per row -------*/
+/*---- outlier columns (UK_DEFINE_OUTLIER_COLUMNS_F16): 4-wide dots per row ----------*/
 
-#define MILM_UK_HAVE_outlier_columns_f16 1
-void MILM_UK_FN(outlier_columns_f16)(const uint16_t *side, const int32_t *cols, int64_t k,
-                                     const float *x, int64_t ldx, float *y, int64_t ldy,
-                                     int64_t T, int64_t o_begin, int64_t o_end) {
-  float xg[UK_OUTLIER_CHUNK];
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t j0 = 0; j0 < k; j0 += UK_OUTLIER_CHUNK) {
-      const int64_t n = k - j0 < UK_OUTLIER_CHUNK ? k - j0 : UK_OUTLIER_CHUNK;
-      for (int64_t j = 0; j < n; ++j)
-        xg[j] = x[t * ldx + cols[j0 + j]];
-      for (int64_t o = o_begin; o < o_end; ++o) {
-        const uint16_t *s = side + o * k + j0;
-        float32x4_t acc = vdupq_n_f32(0.0f);
-        int64_t j = 0;
-        for (; j + 4 <= n; j += 4)
-          acc = vfmaq_f32(acc, vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(s + j))),
-                          vld1q_f32(xg + j));
-        float tail = 0.0f;
-        for (; j < n; ++j)
-          tail += uk_fp16_to_fp32(s[j]) * xg[j];
-        y[t * ldy + o] += vaddvq_f32(acc) + tail;
-      }
-    }
+UK_AI float neon_dot_f16(const uint16_t *s, const float *xg, int64_t n) {
+  float32x4_t acc = vdupq_n_f32(0.0f);
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4)
+    acc = vfmaq_f32(acc, vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(s + j))), vld1q_f32(xg + j));
+  float tail = 0.0f;
+  for (; j < n; ++j)
+    tail += uk_fp16_to_fp32(s[j]) * xg[j];
+  return vaddvq_f32(acc) + tail;
 }
+#define MILM_UK_HAVE_outlier_columns_f16 1
+UK_DEFINE_OUTLIER_COLUMNS_F16(neon_dot_f16)
 
 #define MILM_UK_HAVE_matmul_q8_0_q8 1
 void MILM_UK_FN(matmul_q8_0_q8)(const void *w, const void *xq, float *y, int64_t ldy,

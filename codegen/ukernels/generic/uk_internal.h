@@ -310,14 +310,8 @@ static inline void uk_quantize_block_q8_k(const float *x, milm_uk_block_q8_k *b)
 
 /*---- dequantization of one block ------------------------------------------*/
 
-static inline void uk_dequant_q4_0(const uk_block_q4_0 *b, float *y) {
-  const float d = uk_fp16_to_fp32(b->d);
-  for (int j = 0; j < 16; ++j) {
-    y[j] = (float)((b->qs[j] & 0xF) - 8) * d;
-    y[j + 16] = (float)((b->qs[j] >> 4) - 8) * d;
-  }
-}
-/* q4_g128 / q4_g256: S sub-blocks of q4_0's nibble layout under one scale. */
+/* S sub-blocks of q4_0's nibble layout under one scale: q4_0 (S = 1),
+ * q4_g64, q4_g128, q4_g256 (S = 2, 4, 8). */
 static inline void uk_dequant_q4_groups(uint16_t dh, const uint8_t *qs, int S, float *y) {
   const float d = uk_fp16_to_fp32(dh);
   for (int s = 0; s < S; ++s)
@@ -325,6 +319,9 @@ static inline void uk_dequant_q4_groups(uint16_t dh, const uint8_t *qs, int S, f
       y[32 * s + j] = (float)((qs[16 * s + j] & 0xF) - 8) * d;
       y[32 * s + j + 16] = (float)((qs[16 * s + j] >> 4) - 8) * d;
     }
+}
+static inline void uk_dequant_q4_0(const uk_block_q4_0 *b, float *y) {
+  uk_dequant_q4_groups(b->d, b->qs, 1, y);
 }
 static inline void uk_dequant_q4_g128(const uk_block_q4_g128 *b, float *y) {
   uk_dequant_q4_groups(b->d, b->qs, 4, y);
@@ -452,6 +449,27 @@ static inline void uk_dequant_row(uint32_t f, const void *src, float *dst, int64
   default: break;
   }
 }
+
+/*---- outlier columns -----------------------------------------------------------*/
+
+/* milm_uk_outlier_columns_f16 with DOT(side_row, xg, n), an instruction set's
+ * f16 x f32 dot product of n values: a token's columns gathered
+ * UK_OUTLIER_CHUNK at a time, then one dot per row, added to y. */
+#define UK_DEFINE_OUTLIER_COLUMNS_F16(DOT)                                             \
+  void MILM_UK_FN(outlier_columns_f16)(const uint16_t *side, const int32_t *cols,      \
+                                       int64_t k, const float *x, int64_t ldx,         \
+                                       float *y, int64_t ldy, int64_t T,               \
+                                       int64_t o_begin, int64_t o_end) {               \
+    float xg[UK_OUTLIER_CHUNK];                                                        \
+    for (int64_t t = 0; t < T; ++t)                                                    \
+      for (int64_t j0 = 0; j0 < k; j0 += UK_OUTLIER_CHUNK) {                           \
+        const int64_t n = k - j0 < UK_OUTLIER_CHUNK ? k - j0 : UK_OUTLIER_CHUNK;       \
+        for (int64_t j = 0; j < n; ++j)                                                \
+          xg[j] = x[t * ldx + cols[j0 + j]];                                           \
+        for (int64_t o = o_begin; o < o_end; ++o)                                      \
+          y[t * ldy + o] += DOT(side + o * k + j0, xg, n);                             \
+      }                                                                                \
+  }
 
 /*---- integer dot products of one weight block with one activation block ---*/
 

@@ -480,33 +480,22 @@ UK_AVX2_MATMUL_Q4_GROUPS_X8(q4_g256x8, 8)
 UK_AVX2_MATMUL_Q4_GROUPS_X8(q4_g64x8, 2)
 #endif
 
-/* Outlier columns: a token's activations gathered once per chunk of columns,
- * then per row a contiguous dot of 8 f16 values (F16C) at a time. */
+/* Outlier columns (UK_DEFINE_OUTLIER_COLUMNS_F16): per row a contiguous dot
+ * of 8 f16 values (F16C) at a time with the gathered activations. */
+UK_AI float avx_dot_f16(const uint16_t *s, const float *xg, int64_t n) {
+  __m256 acc = _mm256_setzero_ps();
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8)
+    acc = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + j))),
+                          _mm256_loadu_ps(xg + j), acc);
+  float tail = 0.0f;
+  for (; j < n; ++j)
+    tail += avx_fp16(s[j]) * xg[j];
+  return avx_hsum_ps(acc) + tail;
+}
 #ifndef MILM_UK_HAVE_outlier_columns_f16
 #define MILM_UK_HAVE_outlier_columns_f16 1
-void MILM_UK_FN(outlier_columns_f16)(const uint16_t *side, const int32_t *cols, int64_t k,
-                                     const float *x, int64_t ldx, float *y, int64_t ldy,
-                                     int64_t T, int64_t o_begin, int64_t o_end) {
-  float xg[UK_OUTLIER_CHUNK];
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t j0 = 0; j0 < k; j0 += UK_OUTLIER_CHUNK) {
-      const int64_t n = k - j0 < UK_OUTLIER_CHUNK ? k - j0 : UK_OUTLIER_CHUNK;
-      for (int64_t j = 0; j < n; ++j)
-        xg[j] = x[t * ldx + cols[j0 + j]];
-      for (int64_t o = o_begin; o < o_end; ++o) {
-        const uint16_t *s = side + o * k + j0;
-        __m256 acc = _mm256_setzero_ps();
-        int64_t j = 0;
-        for (; j + 8 <= n; j += 8)
-          acc = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + j))),
-                                _mm256_loadu_ps(xg + j), acc);
-        float tail = 0.0f;
-        for (; j < n; ++j)
-          tail += avx_fp16(s[j]) * xg[j];
-        y[t * ldy + o] += avx_hsum_ps(acc) + tail;
-      }
-    }
-}
+UK_DEFINE_OUTLIER_COLUMNS_F16(avx_dot_f16)
 #endif
 
 /* q8_0x8 (milm_uk_repack_q8_0x8): each 32-byte vector holds values 4v..4v+3 of
