@@ -43,8 +43,9 @@ def Quantize : Pass<"milm-quantize", "::mlir::ModuleOp"> {
     `w4-g32`/`w4-g64`/`w4-g128` (per group), each also `-asym`. A rounded
     matrix is stored in the scheme's own format when one holds its rows
     exactly (w4-channel: q4_g256, the row's scale in each 256-block; w4-g128:
-    q4_g128; w4-g64: q4_g64; w4-g32: q4_0); otherwise (the -asym schemes,
-    rows the blocks do not divide) it is simulated: its 4-bit values stored as f32 and
+    q4_g128; w4-g64: q4_g64; w4-g32: q4_0; the -asym schemes: q4_1, each
+    32-block with its group's scale and minimum, at q4_1's 5 bits); otherwise
+    (rows the blocks do not divide) it is simulated: its 4-bit values stored as f32 and
     counted at the scheme's bits. A remark reports the bits per weight after
     the pass and how many matrices are simulated. Unless `pure` is set, the
     types follow llama.cpp's llama-quantize, so the results compare with the

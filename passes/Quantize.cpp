@@ -229,7 +229,7 @@ struct QuantizePass : impl::QuantizeBase<QuantizePass> {
       std::vector<uint8_t> out;
       if (simulate && chosen != WeightFormat::f32) {
         llvm::Expected<std::vector<uint8_t>> enc =
-            encodeRounded(name, chosen, values->data(), rows, K);
+            encodeRounded(name, *simulated, chosen, values->data(), rows, K);
         if (!enc)
           return fail(ops.front().getLoc(), llvm::toString(enc.takeError()));
         out = std::move(*enc);

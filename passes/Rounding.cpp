@@ -457,7 +457,10 @@ llvm::Expected<double> roundWeight(mlir::milm::WeightOp op, std::vector<float> &
 std::optional<mlir::milm::WeightFormat> storageFormatFor(const IntScheme &scheme, int64_t K) {
   using mlir::milm::WeightFormat;
   if (scheme.asym)
-    return std::nullopt;
+    // q4_1's blocks of 32 each carry their group's scale and minimum.
+    return K % 32 == 0 && K % (scheme.group ? scheme.group : K) == 0
+               ? std::optional(WeightFormat::q4_1)
+               : std::nullopt;
   if (scheme.group == 0 && K % 256 == 0)
     return WeightFormat::q4_g256;
   if (scheme.group == 128 && K % 128 == 0)
@@ -469,11 +472,14 @@ std::optional<mlir::milm::WeightFormat> storageFormatFor(const IntScheme &scheme
   return std::nullopt;
 }
 
-llvm::Expected<std::vector<uint8_t>> encodeRounded(llvm::StringRef weight,
+llvm::Expected<std::vector<uint8_t>> encodeRounded(llvm::StringRef weight, const IntScheme &scheme,
                                                    mlir::milm::WeightFormat format,
                                                    const float *values, int64_t rows, int64_t K,
                                                    llvm::ArrayRef<int64_t> zero) {
   const StorageFormat f = static_cast<StorageFormat>(format);
+  if (f == StorageFormat::Q4_1 && !zero.empty())
+    return llvm::createStringError("weight '" + weight +
+                                   "': an asymmetric body has no exact zero for outlier columns");
   const uint64_t rowBytesOut = *rowBytes(f, uint64_t(K));
   std::vector<uint8_t> out(rowBytesOut * uint64_t(rows));
   std::vector<float> row(static_cast<size_t>(K));
@@ -481,11 +487,15 @@ llvm::Expected<std::vector<uint8_t>> encodeRounded(llvm::StringRef weight,
     std::copy(values + r * K, values + (r + 1) * K, row.begin());
     for (int64_t c : zero)
       row[size_t(c)] = 0.0f;
-    if (!encodeQ4GroupsExact(f, row.data(), out.data() + uint64_t(r) * rowBytesOut, K))
+    uint8_t *dst = out.data() + uint64_t(r) * rowBytesOut;
+    const bool ok = f == StorageFormat::Q4_1 ? encodeQ4_1Exact(row.data(), dst, K, scheme.group)
+                                             : encodeQ4GroupsExact(f, row.data(), dst, K);
+    if (!ok)
       return llvm::createStringError(
           "weight '" + weight + "': row " + llvm::Twine(r) + " is not on one " +
-          mlir::milm::stringifyWeightFormat(format) +
-          " grid per block after rounding (a bug in milm's rounding)");
+          mlir::milm::stringifyWeightFormat(format) + " grid per " +
+          (f == StorageFormat::Q4_1 ? "group" : "block") +
+          " after rounding (a bug in milm's rounding)");
   }
   return out;
 }

@@ -61,16 +61,18 @@ std::optional<IntScheme> parseIntScheme(llvm::StringRef name);
 
 /// The storage format that holds a K-column matrix rounded to `scheme`
 /// exactly: w4-channel in q4_g256 (one scale per row, repeated in each
-/// 256-block), w4-g128 in q4_g128, w4-g64 in q4_g64, w4-g32 in q4_0;
-/// nullopt for the rest (the asymmetric schemes, a K the blocks do not divide), which
-/// stay simulated (their values stored as f32).
+/// 256-block), w4-g128 in q4_g128, w4-g64 in q4_g64, w4-g32 in q4_0; the
+/// asymmetric schemes in q4_1 (each 32-value block carries its group's scale
+/// and minimum: exact, at q4_1's 5 bits a weight); nullopt for a K the
+/// blocks do not divide, which stays simulated (its values stored as f32).
 std::optional<mlir::milm::WeightFormat> storageFormatFor(const IntScheme &scheme, int64_t K);
 
-/// Encodes `values` (rows x K, rounded to a scheme storageFormatFor gave
-/// `format` for) into `format`'s bytes, with the columns `zero` stored as
-/// zeros (the outliers, kept elsewhere). An error names `weight` when a
+/// Encodes `values` (rows x K, rounded to `scheme`, for which
+/// storageFormatFor gave `format`) into `format`'s bytes, with the columns
+/// `zero` stored as zeros (the outliers, kept elsewhere; symmetric schemes
+/// only: an asymmetric grid need not hold 0). An error names `weight` when a
 /// block's values are not on one grid (a bug in the rounding).
-llvm::Expected<std::vector<uint8_t>> encodeRounded(llvm::StringRef weight,
+llvm::Expected<std::vector<uint8_t>> encodeRounded(llvm::StringRef weight, const IntScheme &scheme,
                                                    mlir::milm::WeightFormat format,
                                                    const float *values, int64_t rows, int64_t K,
                                                    llvm::ArrayRef<int64_t> zero = {});

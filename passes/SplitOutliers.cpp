@@ -109,7 +109,7 @@ struct SplitOutliersPass : impl::SplitOutliersBase<SplitOutliersPass> {
       const int64_t N = type.getNumElements() / K;
       const std::vector<int64_t> &columns = rows[before].columns;
       std::optional<mm::WeightFormat> real =
-          type.getRank() == 2 ? storageFormatFor(*scheme, K) : std::nullopt;
+          type.getRank() == 2 && !scheme->asym ? storageFormatFor(*scheme, K) : std::nullopt;
       if (!real) {
         // Simulated: the values as f32, outlier columns included.
         mm::WeightType f32 =
@@ -130,7 +130,7 @@ struct SplitOutliersPass : impl::SplitOutliersBase<SplitOutliersPass> {
       // columns as an f16 side matrix [N, k] read by milm.outlier_columns
       // after each product.
       llvm::Expected<std::vector<uint8_t>> body =
-          encodeRounded(name, *real, values->data(), N, K, columns);
+          encodeRounded(name, *scheme, *real, values->data(), N, K, columns);
       if (!body)
         return fail(ops.front().getLoc(), llvm::toString(body.takeError()));
       mm::WeightType bodyType = mm::WeightType::get(type.getContext(), type.getShape(), *real);

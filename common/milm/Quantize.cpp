@@ -12,6 +12,7 @@
 #include <cassert>
 #include <cfloat>
 #include <cmath>
+#include <vector>
 
 namespace milm {
 
@@ -222,6 +223,63 @@ bool encodeQ4GroupsExact(StorageFormat f, const float *x, void *dst, int64_t n) 
     packQ4Groups(x, d, out, S);
   }
   return true;
+}
+
+bool encodeQ4_1Exact(const float *x, void *dst, int64_t n, int64_t group) {
+  const int64_t G = group ? group : n;
+  if (n % 32 != 0 || G % 32 != 0 || n % G != 0)
+    return false;
+  // The value code q takes, computed as dequantQ4_1 computes it.
+  auto value = [](int q, float d, float m) { return static_cast<float>(q) * d + m; };
+  auto code = [](float v, float d, float m) {
+    const float q = d > 0.0f ? std::nearbyint((v - m) / d) : 0.0f;
+    return static_cast<int>(std::min(15.0f, std::max(0.0f, q)));
+  };
+  auto representsAll = [&](const float *v, float d, float m) {
+    if (!(d >= 0.0f) || !std::isfinite(d) || !std::isfinite(m) ||
+        fp16ToFp32(fp32ToFp16(d)) != d || fp16ToFp32(fp32ToFp16(m)) != m)
+      return false;
+    for (int64_t j = 0; j < G; ++j)
+      if (value(code(v[j], d, m), d, m) != v[j])
+        return false;
+    return true;
+  };
+  auto *out = static_cast<BlockQ4_1 *>(dst);
+  for (int64_t g0 = 0; g0 < n; g0 += G) {
+    const float *v = x + g0;
+    float lo = v[0], hi = v[0];
+    for (int64_t j = 1; j < G; ++j)
+      lo = std::min(lo, v[j]), hi = std::max(hi, v[j]);
+    // The largest and smallest values are codes qlo < qlo + s of one grid:
+    // d = (hi - lo) / s, m = lo - qlo * d. A rounding that uses the whole
+    // range (round to nearest) is found at once (s = 15, qlo = 0).
+    bool found = false;
+    float d = 0.0f, m = lo;
+    if (hi == lo) {
+      found = representsAll(v, 0.0f, lo);
+    }
+    for (int s = 15; s >= 1 && !found; --s) {
+      const float dc = fp16ToFp32(fp32ToFp16((hi - lo) / static_cast<float>(s)));
+      for (int qlo = 0; qlo + s <= 15 && !found; ++qlo) {
+        const float mc = lo - static_cast<float>(qlo) * dc;
+        if (representsAll(v, dc, mc))
+          found = true, d = dc, m = mc;
+      }
+    }
+    if (!found)
+      return false;
+    for (int64_t b = 0; b < G / 32; ++b, ++out) {
+      out->d = fp32ToFp16(d);
+      out->m = fp32ToFp16(m);
+      const float *vb = v + 32 * b;
+      for (int j = 0; j < 16; ++j)
+        out->qs[j] = static_cast<uint8_t>(code(vb[j], d, m) | (code(vb[j + 16], d, m) << 4));
+    }
+  }
+  // Read back: the bytes must give exactly the values they were made from.
+  std::vector<float> back(static_cast<size_t>(n));
+  dequantQ4_1(static_cast<const BlockQ4_1 *>(dst), back.data(), n / 32);
+  return std::memcmp(back.data(), x, static_cast<size_t>(n) * sizeof(float)) == 0;
 }
 
 //===----------------------------------------------------------------------===//

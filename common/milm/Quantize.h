@@ -186,6 +186,14 @@ void quantizeRow(StorageFormat f, const float *src, void *dst, int64_t n);
 /// partly written, when a block is not (or `f` is another format).
 bool encodeQ4GroupsExact(StorageFormat f, const float *x, void *dst, int64_t n);
 
+/// Stores `n` values in q4_1 exactly: every group of `group` values (0: all
+/// n; a multiple of 32 dividing n) must be q * d + m for binary16 d >= 0 and
+/// m and integers q in [0, 15] (what the asymmetric 4-bit schemes of
+/// passes/Rounding.h give); each 32-value block then carries its group's d
+/// and m. The bytes are decoded again and compared bit for bit with `x`.
+/// False, with `dst` partly written, when a group is not on such a grid.
+bool encodeQ4_1Exact(const float *x, void *dst, int64_t n, int64_t group);
+
 /// Bulk conversions used by the row functions; exposed for callers that only
 /// need the float formats.
 void convertFp16ToFp32(const uint16_t *src, float *dst, int64_t n);

@@ -10,7 +10,11 @@ scales of the row ("block scales: N"), one for a per-channel row.
 With --outliers N (milm-split-outliers' rows), up to N columns may hold other
 values (the columns kept in f16): the scale is the one, among |v|/8 for the
 row's values v, that leaves the fewest columns off its grid, and at most N
-may be."""
+may be.
+
+A q4_1 row (an -asym scheme stored exactly) is checked per group instead:
+with --group G (0: the whole row), every 32-value block of a group must carry
+the same (d, m) and the group at most 16 levels."""
 import re
 import struct
 import sys
@@ -21,20 +25,42 @@ if "--outliers" in args:
     i = args.index("--outliers")
     outliers = int(args[i + 1])
     del args[i:i + 2]
+group = None
+if "--group" in args:
+    i = args.index("--group")
+    group = int(args[i + 1])
+    del args[i:i + 2]
 ir, name, row = args[0], args[1], int(args[2])
 m = re.search(r'milm.weight "%s" from "([^"]+)" at (\d+)(?: \{[^}]*\})? : '
-              r'!milm.weight<(\d+)x(\d+)x(f32|q4_g256|q4_g128|q4_0)>'
+              r'!milm.weight<(\d+)x(\d+)x(f32|q4_g256|q4_g128|q4_g64|q4_0|q4_1)>'
               % re.escape(name), open(ir).read())
 if not m:
     sys.exit(f"{name}: no f32 or 4-bit weight in a file in {ir}")
 path, off, k, fmt = m.group(1), int(m.group(2)), int(m.group(4)), m.group(5)
 scales = None
+if fmt == "q4_1":
+    span = group or k
+    with open(path, "rb") as f:
+        f.seek(off + row * (k // 32) * 20)
+        raw = f.read((k // 32) * 20)
+    shared, levels = True, 0
+    for g0 in range(0, k // 32, span // 32):
+        blocks = [raw[20 * b:20 * b + 20] for b in range(g0, g0 + span // 32)]
+        shared = shared and len(set(b[:4] for b in blocks)) == 1
+        d, mn = struct.unpack("<ee", blocks[0][:4])
+        vals = set()
+        for b in blocks:
+            vals |= {d * (q & 15) + mn for q in b[4:]} | {d * (q >> 4) + mn for q in b[4:]}
+        levels = max(levels, len(vals))
+    print(f"format q4_1, one (d, m) per group of {span}: " + ("ok" if shared else "no"))
+    print("levels per group <= 16: " + ("ok" if levels <= 16 else f"{levels}"))
+    sys.exit(0)
 with open(path, "rb") as f:
     if fmt == "f32":
         f.seek(off + row * k * 4)
         vals = struct.unpack(f"<{k}f", f.read(k * 4))
     else:
-        block = {"q4_g256": 256, "q4_g128": 128, "q4_0": 32}[fmt]
+        block = {"q4_g256": 256, "q4_g128": 128, "q4_g64": 64, "q4_0": 32}[fmt]
         block_bytes = 2 + block // 2
         f.seek(off + row * (k // block) * block_bytes)
         raw = f.read((k // block) * block_bytes)

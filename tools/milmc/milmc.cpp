@@ -108,7 +108,7 @@ static cl::opt<std::string> compileQuantize(
              "q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k or the mixture q4_k_m; the "
              "output matrix gets q6_k as llama-quantize gives it, unless --quantize-pure; a "
              "4-bit scheme (w4-channel, w4-g128, w4-g64, w4-g32, stored in q4_g256, q4_g128, "
-             "q4_g64, q4_0; the -asym variants simulated as f32); "
+             "q4_g64, q4_0; the -asym variants in q4_1); "
              "or a calibrated recipe (w4-rot-outlier, w4-g128-rot-outlier, w4-outlier, w4-gptq: "
              "docs/QUANTIZATION.md)"),
     cl::value_desc("format"), cl::sub(compileCmd), cl::cat(compileCat));

@@ -561,6 +561,48 @@ TEST(Q4Groups, EncodeExactStoresTheGridUnchanged) {
   EXPECT_FALSE(encodeQ4GroupsExact(StorageFormat::Q4_G256, z.data(), out.data(), 128));
 }
 
+TEST(Q4Groups, AsymmetricGroupsStoreExactlyInQ4_1) {
+  // Groups of G values q * d + m (binary16 d >= 0 and m, codes 0..15), as
+  // the -asym schemes round them: every 32-block of a group carries its d and
+  // m, and the bytes decode to the very values.
+  std::mt19937 rng(78);
+  for (int64_t G : {32, 64, 128, 0}) {
+    const int64_t n = 512, span = G ? G : n;
+    std::vector<float> x(static_cast<size_t>(n));
+    for (int64_t g = 0; g < n / span; ++g) {
+      const float d = fp16ToFp32(fp32ToFp16(std::ldexp(1.0f + float(rng() % 1000) / 1000, -int(rng() % 10))));
+      const float m = fp16ToFp32(fp32ToFp16(-float(rng() % 1000) / 997.0f));
+      for (int64_t j = 0; j < span; ++j) {
+        int q = int(rng() % 16);
+        if (g == 1)
+          q = 3 + q % 9; // the range's ends unused: d and m still found
+        x[size_t(g * span + j)] = g == 2 ? m : static_cast<float>(q) * d + m;
+      }
+    }
+    std::vector<uint8_t> bytes(*rowBytes(StorageFormat::Q4_1, uint64_t(n)));
+    ASSERT_TRUE(encodeQ4_1Exact(x.data(), bytes.data(), n, G)) << "group " << G;
+    auto y = dequantize(StorageFormat::Q4_1, bytes.data(), size_t(n));
+    for (int64_t i = 0; i < n; ++i)
+      ASSERT_EQ(x[size_t(i)], y[size_t(i)]) << "group " << G << " value " << i;
+    // Every block of a group has the group's (d, m).
+    const auto *b = reinterpret_cast<const blocks::BlockQ4_1 *>(bytes.data());
+    for (int64_t i = 0; i < n / 32; ++i) {
+      const int64_t first = (i * 32 / span) * span / 32;
+      EXPECT_EQ(b[i].d, b[first].d) << "group " << G << " block " << i;
+      EXPECT_EQ(b[i].m, b[first].m) << "group " << G << " block " << i;
+    }
+    // One value off the grid: refused.
+    x[size_t(5)] = std::nextafter(x[size_t(5)], 1e9f);
+    EXPECT_FALSE(encodeQ4_1Exact(x.data(), bytes.data(), n, G)) << "group " << G;
+  }
+  // A group that does not divide the row, or is not a multiple of 32: refused.
+  std::vector<float> z(256, 0.0f);
+  std::vector<uint8_t> out(1024);
+  EXPECT_FALSE(encodeQ4_1Exact(z.data(), out.data(), 256, 48));
+  EXPECT_FALSE(encodeQ4_1Exact(z.data(), out.data(), 192, 128));
+  EXPECT_TRUE(encodeQ4_1Exact(z.data(), out.data(), 256, 128));
+}
+
 TEST(Q4Groups, LayoutIsQ4_0PerSubBlock) {
   // Value 32s + j (j < 16) in the low nibble of qs[16s + j], 32s + 16 + j in
   // the high one; x = d * (q - 8).
