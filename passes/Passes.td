@@ -234,4 +234,56 @@ def Rotate : Pass<"milm-rotate", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::milm::MilmDialect"];
 }
 
+def PruneTransact : Pass<"milm-prune-transact", "::mlir::ModuleOp"> {
+  let summary = "TransAct structured pruning: attention heads and FFN channels by activation magnitude";
+  let description = [{
+    Prunes inside each layer, keeping the hidden size (TransAct, MiLM2's 6B
+    to 4B): query heads of every attention and intermediate channels of every
+    dense FFN (a milm.swiglu of two milm.linear products read by one
+    milm.linear), chosen by their activation magnitude on calibration text
+    (`calibration`, milm-calibrate's statistics of the unpruned model):
+    - a query head's importance is the L2 norm of its output before o_proj
+      over the calibration tokens (the sum of squares of its head_dim input
+      channels of o_proj); heads are pruned evenly in each KV group, so every
+      KV head keeps the same number of query heads and the KV cache is
+      unchanged: q's output rows (and bias) and o's input columns go;
+    - an FFN channel's importance is the L2 norm of the SwiGLU value before
+      down_proj: gate's and up's output rows and down's input column go.
+      The channels kept are rounded to a multiple of 32 (of the down weight's
+      block when larger), so that the block formats still hold the rows.
+    `heads` and `ffn` are the fractions removed in every layer;
+    `keep-heads`/`keep-ffn` give the counts to keep instead (one entry for
+    every layer, or one per layer). Layers may end with different sizes: the
+    model config carries per-layer `layer_heads`/`layer_ffn`.
+    With `reconstruct`, o_proj's and down_proj's kept columns are refitted by
+    least squares on the calibration inputs (the statistics' second moments,
+    `milmc calibrate --matrices`): W' = W H[:, S] H[S, S]^-1, so that the
+    pruned product matches the unpruned one as closely as a linear map of the
+    kept inputs can (no retraining).
+    Rows are removed from a weight's bytes as they are (exact in every
+    format); a weight that loses columns or is refitted is re-encoded in its
+    format (exact for f32/f16/bf16; a block format rounds it again, which a
+    remark counts). Pruning nothing changes nothing.
+  }];
+  let options = [
+    Option<"heads", "heads", "double", /*default=*/"0.0",
+           "Fraction of each layer's query heads to remove (evenly per KV group)">,
+    Option<"ffn", "ffn", "double", /*default=*/"0.0",
+           "Fraction of each dense FFN's channels to remove">,
+    ListOption<"keepHeads", "keep-heads", "int64_t",
+               "Query heads to keep: one count for every layer, or one per layer">,
+    ListOption<"keepFfn", "keep-ffn", "int64_t",
+               "FFN channels to keep: one count for every layer, or one per layer">,
+    Option<"calibration", "calibration", "std::string", /*default=*/"\"\"",
+           "milm-calibrate's statistics of the unpruned model (required when pruning)">,
+    Option<"reconstruct", "reconstruct", "bool", /*default=*/"false",
+           "Refit o_proj and down_proj on the calibration second moments">,
+    Option<"weightStore", "weight-store", "std::string", /*default=*/"\"\"",
+           "The weight store the pruned weights are appended to (passes/WeightStore.h)">,
+    Option<"threads", "threads", "unsigned", /*default=*/"1",
+           "Threads of the reconstruction">,
+  ];
+  let dependentDialects = ["::mlir::milm::MilmDialect"];
+}
+
 #endif // MILM_PASSES_TD

@@ -272,12 +272,7 @@ struct RotatePass : impl::RotateBase<RotatePass> {
       t.in = Rot::Stream;
       if (failed(rewrite({copy}, t, gammas, q)))
         return signalPassFailure();
-      mm::ModelConfigAttr c = model.getConfig();
-      model.setConfigAttr(mm::ModelConfigAttr::get(
-          c.getContext(), c.getArch(), c.getVocabSize(), c.getContextLength(), c.getHiddenSize(),
-          c.getNumLayers(), c.getNumHeads(), c.getNumKvHeads(), c.getHeadDim(), c.getFfnSize(),
-          c.getNumExperts(), c.getExpertsUsed(), c.getBosToken(), c.getEosToken(),
-          /*tied_embeddings=*/false, c.getTokenizer(), c.getTokenizerSource(), c.getName()));
+      model.setConfigAttr(model.getConfig().withTiedEmbeddings(false));
     }
     for (auto &[name, t] : plan)
       if (failed(rewrite(byName[name], t, gammas, q)))

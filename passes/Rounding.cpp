@@ -4,6 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Rounding.h"
+#include "passes/Cholesky.h"
 #include "passes/Parallel.h"
 
 #include "common/milm/Quantize.h"
@@ -149,32 +150,6 @@ void roundToNearest(const float *W, float *out, int64_t rows, int64_t K, const R
           y[i] = f16(x[i]);
     }
   });
-}
-
-/// Lower Cholesky factor of the K x K matrix A in place; false if A is not
-/// positive definite.
-bool cholesky(std::vector<double> &A, int64_t K) {
-  for (int64_t j = 0; j < K; ++j) {
-    double *aj = A.data() + j * K;
-    double d = aj[j];
-    for (int64_t k = 0; k < j; ++k)
-      d -= aj[k] * aj[k];
-    if (!(d > 0))
-      return false;
-    d = std::sqrt(d);
-    aj[j] = d;
-    for (int64_t i = j + 1; i < K; ++i) {
-      double *ai = A.data() + i * K;
-      double s = ai[j];
-      for (int64_t k = 0; k < j; ++k)
-        s -= ai[k] * aj[k];
-      ai[j] = s / d;
-    }
-  }
-  for (int64_t i = 0; i < K; ++i)
-    for (int64_t j = i + 1; j < K; ++j)
-      A[size_t(i * K + j)] = 0;
-  return true;
 }
 
 /// U, upper triangular with H^-1 = U^T U, for GPTQ's column updates.

@@ -103,12 +103,17 @@ void buildHeader(flatbuffers::FlatBufferBuilder &fbb, const ArtifactSpec &spec,
   case RopeScaling::NTK: scaling = fb::RopeScaling_NTK; break;
   case RopeScaling::YaRN: scaling = fb::RopeScaling_YaRN; break;
   }
+  auto layerVec = [&](const std::vector<int64_t> &v) {
+    return v.empty() ? flatbuffers::Offset<flatbuffers::Vector<int64_t>>() : fbb.CreateVector(v);
+  };
+  auto layerHeads = layerVec(c.layerHeads), layerKVHeads = layerVec(c.layerKVHeads),
+       layerFfn = layerVec(c.layerFfn);
   auto config = fb::CreateModelConfig(
       fbb, arch, name, c.vocabSize, c.contextLength, c.hiddenSize, c.numLayers, c.numHeads,
       c.numKVHeads, c.headDim, c.ffnSize, c.numExperts, c.numExpertsUsed, c.rmsEps, c.ropeBase,
       c.ropePairing == RopePairing::Neox ? fb::RopePairing_Neox : fb::RopePairing_Norm,
       scaling, c.ropeScalingFactor, c.ropeOrigContext, c.rotaryDim, c.qkvBias,
-      c.tiedEmbeddings);
+      c.tiedEmbeddings, layerHeads, layerKVHeads, layerFfn);
 
   auto kind = fbb.CreateString(t.model);
   auto pre = fbb.CreateString(t.pre);

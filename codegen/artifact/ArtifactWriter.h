@@ -38,7 +38,7 @@ namespace artifact {
 
 /// The format version this writer produces (see runtime/schema/model.fbs).
 constexpr uint16_t kFormatMajor = 1;
-constexpr uint16_t kFormatMinor = 1;
+constexpr uint16_t kFormatMinor = 2; // 1.2: per-layer sizes in ModelConfig
 /// Alignment of each weight within the weight section, and of the section in
 /// the file.
 constexpr uint64_t kWeightAlignment = 64;

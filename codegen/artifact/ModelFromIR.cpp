@@ -49,8 +49,12 @@ llvm::Expected<ModelConfig> modelConfigFromIR(mlir::ModuleOp module) {
   c.numExperts = a.getNumExperts();
   c.numExpertsUsed = a.getExpertsUsed();
   c.tiedEmbeddings = a.getTiedEmbeddings();
+  c.layerHeads.assign(a.getLayerHeads().begin(), a.getLayerHeads().end());
+  c.layerKVHeads.assign(a.getLayerKvHeads().begin(), a.getLayerKvHeads().end());
+  c.layerFfn.assign(a.getLayerFfn().begin(), a.getLayerFfn().end());
 
-  // What the ops say: the first of each kind (the builder makes every layer alike).
+  // What the ops say: the first of each kind (norms and rotary embeddings are
+  // alike in every layer; head counts and FFN widths come from the config).
   mm::RMSNormOp norm;
   mm::RopeOp rope;
   bool bias = false;

@@ -111,6 +111,13 @@ def Milm_MoEWeightingAttr : EnumAttr<Milm_Dialect, Milm_MoEWeighting, "moe_weigh
 // Model configuration
 //===----------------------------------------------------------------------===//
 
+// A per-layer size list, printed `[a, b, ...]`; absent (empty) when every
+// layer has the scalar.
+class Milm_LayerSizes<string desc> : OptionalArrayRefParameter<"int64_t", desc> {
+  let parser = [{ ::mlir::milm::parseLayerSizes($_parser) }];
+  let printer = [{ ::mlir::milm::printLayerSizes($_printer, $_self) }];
+}
+
 def Milm_ModelConfigAttr : AttrDef<Milm_Dialect, "ModelConfig"> {
   let mnemonic = "config";
   let summary = "the configuration of a decoder-only language model";
@@ -119,6 +126,11 @@ def Milm_ModelConfigAttr : AttrDef<Milm_Dialect, "ModelConfig"> {
     the architecture name, vocabulary, context length, layer shapes, head
     counts (explicit, never derived), expert counts for MoE models, special
     token ids, and where the tokenizer comes from.
+
+    Layers may differ in their head counts and FFN widths (a structurally
+    pruned model, `milm-prune-transact`): then `layer_heads`,
+    `layer_kv_heads` and `layer_ffn` hold one entry per layer and the scalars
+    `num_heads`, `num_kv_heads` and `ffn_size` are their largest entries.
 
     ```mlir
     #milm.config<arch = "llama", vocab_size = 512, context_length = 512,
@@ -144,10 +156,29 @@ def Milm_ModelConfigAttr : AttrDef<Milm_Dialect, "ModelConfig"> {
     DefaultValuedParameter<"bool", "false", "logits reuse the embedding table">:$tied_embeddings,
     StringRefParameter<"tokenizer kind: \"llama\" (SentencePiece BPE), \"gpt2\" (byte-level BPE)", "\"\"">:$tokenizer,
     StringRefParameter<"file the tokenizer data is read from", "\"\"">:$tokenizer_source,
-    StringRefParameter<"the model's own name", "\"\"">:$name
+    StringRefParameter<"the model's own name", "\"\"">:$name,
+    Milm_LayerSizes<"per-layer query heads (empty: num_heads in every layer)">:$layer_heads,
+    Milm_LayerSizes<"per-layer KV heads (empty: num_kv_heads in every layer)">:$layer_kv_heads,
+    Milm_LayerSizes<"per-layer FFN widths (empty: ffn_size in every layer)">:$layer_ffn
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// Layer `layer`'s query heads, KV heads and FFN width (the per-layer
+    /// arrays when present, else the scalars).
+    int64_t headsAt(int64_t layer) const;
+    int64_t kvHeadsAt(int64_t layer) const;
+    int64_t ffnAt(int64_t layer) const;
+    /// Whether any layer differs from another (the arrays are present).
+    bool hasLayerShapes() const;
+    /// This config with the per-layer arrays replaced (empty: uniform) and
+    /// the scalars set to their largest entries.
+    ModelConfigAttr withLayerShapes(::llvm::ArrayRef<int64_t> heads,
+                                    ::llvm::ArrayRef<int64_t> kvHeads,
+                                    ::llvm::ArrayRef<int64_t> ffn) const;
+    /// This config with `tied_embeddings` set.
+    ModelConfigAttr withTiedEmbeddings(bool tied) const;
+  }];
 }
 
 #endif // MILM_ATTRS_TD

@@ -158,13 +158,75 @@ LogicalResult KVCacheType::verify(function_ref<InFlightDiagnostic()> emitError,
 // ModelConfigAttr
 //===----------------------------------------------------------------------===//
 
+FailureOr<SmallVector<int64_t>> mlir::milm::parseLayerSizes(AsmParser &parser) {
+  SmallVector<int64_t> sizes;
+  if (parser.parseCommaSeparatedList(AsmParser::Delimiter::Square, [&]() -> ParseResult {
+        int64_t v;
+        if (parser.parseInteger(v))
+          return failure();
+        sizes.push_back(v);
+        return success();
+      }))
+    return failure();
+  return sizes;
+}
+
+void mlir::milm::printLayerSizes(AsmPrinter &printer, ArrayRef<int64_t> sizes) {
+  printer << '[';
+  llvm::interleaveComma(sizes, printer);
+  printer << ']';
+}
+
+int64_t ModelConfigAttr::headsAt(int64_t layer) const {
+  return getLayerHeads().empty() ? getNumHeads() : getLayerHeads()[layer];
+}
+int64_t ModelConfigAttr::kvHeadsAt(int64_t layer) const {
+  return getLayerKvHeads().empty() ? getNumKvHeads() : getLayerKvHeads()[layer];
+}
+int64_t ModelConfigAttr::ffnAt(int64_t layer) const {
+  return getLayerFfn().empty() ? getFfnSize() : getLayerFfn()[layer];
+}
+bool ModelConfigAttr::hasLayerShapes() const {
+  return !getLayerHeads().empty() || !getLayerKvHeads().empty() || !getLayerFfn().empty();
+}
+
+ModelConfigAttr ModelConfigAttr::withLayerShapes(ArrayRef<int64_t> heads,
+                                                 ArrayRef<int64_t> kvHeads,
+                                                 ArrayRef<int64_t> ffn) const {
+  auto largest = [](ArrayRef<int64_t> v, int64_t otherwise) {
+    return v.empty() ? otherwise : *std::max_element(v.begin(), v.end());
+  };
+  // An array whose entries are all equal is the scalar.
+  auto uniform = [](ArrayRef<int64_t> v) {
+    return llvm::all_equal(v) ? ArrayRef<int64_t>() : v;
+  };
+  const int64_t h = largest(heads, getNumHeads()), kv = largest(kvHeads, getNumKvHeads()),
+                f = largest(ffn, getFfnSize());
+  heads = uniform(heads), kvHeads = uniform(kvHeads), ffn = uniform(ffn);
+  return ModelConfigAttr::get(
+      getContext(), getArch(), getVocabSize(), getContextLength(), getHiddenSize(),
+      getNumLayers(), h, kv, getHeadDim(), f, getNumExperts(), getExpertsUsed(),
+      getBosToken(), getEosToken(), getTiedEmbeddings(), getTokenizer(),
+      getTokenizerSource(), getName(), heads, kvHeads, ffn);
+}
+
+ModelConfigAttr ModelConfigAttr::withTiedEmbeddings(bool tied) const {
+  return ModelConfigAttr::get(
+      getContext(), getArch(), getVocabSize(), getContextLength(), getHiddenSize(),
+      getNumLayers(), getNumHeads(), getNumKvHeads(), getHeadDim(), getFfnSize(),
+      getNumExperts(), getExpertsUsed(), getBosToken(), getEosToken(), tied,
+      getTokenizer(), getTokenizerSource(), getName(), getLayerHeads(),
+      getLayerKvHeads(), getLayerFfn());
+}
+
 LogicalResult ModelConfigAttr::verify(
     function_ref<InFlightDiagnostic()> emitError, StringRef arch,
     int64_t vocabSize, int64_t contextLength, int64_t hiddenSize,
     int64_t numLayers, int64_t numHeads, int64_t numKVHeads, int64_t headDim,
     int64_t ffnSize, int64_t numExperts, int64_t expertsUsed, int64_t bosToken,
     int64_t eosToken, bool tiedEmbeddings, StringRef tokenizer,
-    StringRef tokenizerSource, StringRef name) {
+    StringRef tokenizerSource, StringRef name, ArrayRef<int64_t> layerHeads,
+    ArrayRef<int64_t> layerKVHeads, ArrayRef<int64_t> layerFfn) {
   if (arch.empty())
     return emitError() << "model config needs an architecture name";
   struct {
@@ -182,6 +244,38 @@ LogicalResult ModelConfigAttr::verify(
     return emitError() << "model config num_heads (" << numHeads
                        << ") is not a multiple of num_kv_heads (" << numKVHeads
                        << ")";
+  struct {
+    const char *name, *scalar;
+    ArrayRef<int64_t> values;
+    int64_t max;
+  } arrays[] = {{"layer_heads", "num_heads", layerHeads, numHeads},
+                {"layer_kv_heads", "num_kv_heads", layerKVHeads, numKVHeads},
+                {"layer_ffn", "ffn_size", layerFfn, ffnSize}};
+  for (const auto &a : arrays) {
+    if (a.values.empty())
+      continue;
+    if (static_cast<int64_t>(a.values.size()) != numLayers)
+      return emitError() << "model config " << a.name << " has " << a.values.size()
+                         << " entries for " << numLayers << " layers";
+    int64_t largest = 0;
+    for (auto [l, v] : llvm::enumerate(a.values)) {
+      if (v <= 0)
+        return emitError() << "model config " << a.name << "[" << l
+                           << "] must be positive, got " << v;
+      largest = std::max(largest, v);
+    }
+    if (largest != a.max)
+      return emitError() << "model config " << a.scalar << " (" << a.max
+                         << ") must be the largest entry of " << a.name << " ("
+                         << largest << ")";
+  }
+  for (int64_t l = 0; l < numLayers; ++l) {
+    const int64_t h = layerHeads.empty() ? numHeads : layerHeads[l];
+    const int64_t kv = layerKVHeads.empty() ? numKVHeads : layerKVHeads[l];
+    if (h % kv != 0)
+      return emitError() << "model config layer " << l << " has " << h
+                         << " heads, not a multiple of its " << kv << " kv heads";
+  }
   if (numExperts < 0 || expertsUsed < 0)
     return emitError() << "model config expert counts must not be negative";
   if ((numExperts == 0) != (expertsUsed == 0))

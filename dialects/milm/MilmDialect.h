@@ -13,6 +13,14 @@
 #include "dialects/milm/MilmEnums.h.inc"
 #include "dialects/milm/MilmDialect.h.inc"
 
+#include "mlir/IR/DialectImplementation.h"
+
+namespace mlir::milm {
+/// `[a, b, ...]`: a config's per-layer sizes.
+FailureOr<SmallVector<int64_t>> parseLayerSizes(AsmParser &parser);
+void printLayerSizes(AsmPrinter &printer, ArrayRef<int64_t> sizes);
+} // namespace mlir::milm
+
 #define GET_ATTRDEF_CLASSES
 #include "dialects/milm/MilmAttrs.h.inc"
 

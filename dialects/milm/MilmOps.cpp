@@ -57,14 +57,21 @@ LogicalResult ModelOp::verify() {
   auto fail = [&](Operation *op) { return op->emitOpError(); };
   WalkResult result = getBody().walk([&](Operation *op) -> WalkResult {
     if (auto attn = llvm::dyn_cast<AttentionOp>(op)) {
-      if (static_cast<int64_t>(attn.getNumHeads()) != cfg.getNumHeads() ||
-          static_cast<int64_t>(attn.getNumKvHeads()) != cfg.getNumKvHeads() ||
+      const int64_t layer = static_cast<int64_t>(attn.getLayer());
+      if (layer >= cfg.getNumLayers()) {
+        fail(op) << "is layer " << layer << " but the model has "
+                 << cfg.getNumLayers() << " layers";
+        return WalkResult::interrupt();
+      }
+      if (static_cast<int64_t>(attn.getNumHeads()) != cfg.headsAt(layer) ||
+          static_cast<int64_t>(attn.getNumKvHeads()) != cfg.kvHeadsAt(layer) ||
           static_cast<int64_t>(attn.getHeadDim()) != cfg.getHeadDim()) {
         fail(op) << "has " << attn.getNumHeads() << " heads, "
                  << attn.getNumKvHeads() << " kv heads of dimension "
                  << attn.getHeadDim() << " but the model config says "
-                 << cfg.getNumHeads() << ", " << cfg.getNumKvHeads()
-                 << " and " << cfg.getHeadDim();
+                 << cfg.headsAt(layer) << ", " << cfg.kvHeadsAt(layer)
+                 << " and " << cfg.getHeadDim()
+                 << (cfg.hasLayerShapes() ? " for layer " + std::to_string(layer) : "");
         return WalkResult::interrupt();
       }
       KVCacheType cache = attn.getCache().getType();

@@ -102,7 +102,7 @@ llvm::Expected<Value> Builder::weight(const std::string &name) {
 llvm::Expected<OwningOpRef<ModuleOp>> Builder::build(const BuildOptions &options) {
   ctx.loadDialect<mm::MilmDialect, func::FuncDialect>();
 
-  const int64_t D = cfg.hiddenSize, H = cfg.numHeads, KV = cfg.numKVHeads,
+  const int64_t D = cfg.hiddenSize, KV = cfg.numKVHeads,
                 HD = cfg.headDim, V = cfg.vocabSize;
   const bool moe = cfg.numExperts > 0;
   std::string tokSource;
@@ -110,11 +110,12 @@ llvm::Expected<OwningOpRef<ModuleOp>> Builder::build(const BuildOptions &options
     tokSource = model.tokenizer->source.empty() ? model.sourcePath : model.tokenizer->source;
   auto config = mm::ModelConfigAttr::getChecked(
       [&] { return emitError(loc); }, &ctx, StringRef(cfg.arch), V, cfg.contextLength, D,
-      cfg.numLayers, H, KV, HD, cfg.ffnSize, cfg.numExperts, cfg.numExpertsUsed,
+      cfg.numLayers, cfg.numHeads, KV, HD, cfg.ffnSize, cfg.numExperts, cfg.numExpertsUsed,
       model.tokenizer && model.tokenizer->bos ? *model.tokenizer->bos : -1,
       model.tokenizer && model.tokenizer->eos ? *model.tokenizer->eos : -1,
       cfg.tiedEmbeddings, StringRef(model.tokenizer ? model.tokenizer->model : ""),
-      StringRef(tokSource), StringRef(cfg.name));
+      StringRef(tokSource), StringRef(cfg.name), ArrayRef<int64_t>(cfg.layerHeads),
+      ArrayRef<int64_t>(cfg.layerKVHeads), ArrayRef<int64_t>(cfg.layerFfn));
   if (!config)
     return error("the model configuration is inconsistent");
 
@@ -125,6 +126,12 @@ llvm::Expected<OwningOpRef<ModuleOp>> Builder::build(const BuildOptions &options
   if (!cacheElem)
     return error("unknown KV cache element type '" + options.cacheElement +
                  "' (f16, bf16 or f32)");
+  for (int64_t l = 0; l < cfg.numLayers; ++l)
+    if (cfg.kvHeadsAt(l) != KV)
+      return error("layer " + std::to_string(l) + " has " + std::to_string(cfg.kvHeadsAt(l)) +
+                   " kv heads and another " + std::to_string(KV) +
+                   ": the KV cache has one head count for every layer (pruned KV heads are "
+                   "not supported yet)");
   int64_t capacity = options.cacheCapacity ? options.cacheCapacity : cfg.contextLength;
   auto cacheType = mm::KVCacheType::get(&ctx, cfg.numLayers, KV, HD, capacity, cacheElem);
 
@@ -177,6 +184,7 @@ llvm::Expected<OwningOpRef<ModuleOp>> Builder::build(const BuildOptions &options
   MILM_WEIGHT(table, "token_embd.weight");
   Value x = mm::EmbeddingOp::create(b, loc, act(D), table, tokens);
   for (int64_t l = 0; l < cfg.numLayers; ++l) {
+    const int64_t H = cfg.headsAt(l), KV = cfg.kvHeadsAt(l), F = cfg.ffnAt(l);
     std::string p = "blk." + std::to_string(l) + ".";
     MILM_WEIGHT(attnNorm, p + "attn_norm.weight");
     Value h = mm::RMSNormOp::create(b, loc, act(D), x, attnNorm, eps);
@@ -220,8 +228,8 @@ llvm::Expected<OwningOpRef<ModuleOp>> Builder::build(const BuildOptions &options
       MILM_WEIGHT(gate, p + "ffn_gate.weight");
       MILM_WEIGHT(up, p + "ffn_up.weight");
       MILM_WEIGHT(down, p + "ffn_down.weight");
-      Value g = mm::LinearOp::create(b, loc, act(cfg.ffnSize), h2, gate, Value());
-      Value u = mm::LinearOp::create(b, loc, act(cfg.ffnSize), h2, up, Value());
+      Value g = mm::LinearOp::create(b, loc, act(F), h2, gate, Value());
+      Value u = mm::LinearOp::create(b, loc, act(F), h2, up, Value());
       Value m = mm::SwiGLUOp::create(b, loc, g.getType(), g, u);
       f = mm::LinearOp::create(b, loc, act(D), m, down, Value());
     }

@@ -92,6 +92,16 @@ struct ModelConfig {
   int64_t rotaryDim = 0;            ///< rotated dims per head; equals headDim unless partial rotary
   bool qkvBias = false;
   bool tiedEmbeddings = false;      ///< output.weight absent: logits use token_embd.weight
+  /// Per-layer query heads, KV heads and FFN widths of a structurally pruned
+  /// model (GGUF's per-layer array form of the llama.* keys); empty: every
+  /// layer has the scalar, which is otherwise the largest entry.
+  std::vector<int64_t> layerHeads, layerKVHeads, layerFfn;
+
+  int64_t headsAt(int64_t l) const { return layerHeads.empty() ? numHeads : layerHeads[size_t(l)]; }
+  int64_t kvHeadsAt(int64_t l) const {
+    return layerKVHeads.empty() ? numKVHeads : layerKVHeads[size_t(l)];
+  }
+  int64_t ffnAt(int64_t l) const { return layerFfn.empty() ? ffnSize : layerFfn[size_t(l)]; }
 };
 
 struct ModelDescription {

@@ -6,6 +6,7 @@
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -151,6 +152,34 @@ llvm::Error validateConfig(const ModelConfig &c, llvm::StringRef file) {
   if (c.numHeads % c.numKVHeads != 0)
     return bad("numHeads " + llvm::Twine(c.numHeads) + " is not a multiple of numKVHeads " +
                llvm::Twine(c.numKVHeads));
+  struct Layered {
+    const char *name, *scalar;
+    const std::vector<int64_t> &values;
+    int64_t max;
+  } layered[] = {{"layerHeads", "numHeads", c.layerHeads, c.numHeads},
+                 {"layerKVHeads", "numKVHeads", c.layerKVHeads, c.numKVHeads},
+                 {"layerFfn", "ffnSize", c.layerFfn, c.ffnSize}};
+  for (const Layered &a : layered) {
+    if (a.values.empty())
+      continue;
+    if (static_cast<int64_t>(a.values.size()) != c.numLayers)
+      return bad(llvm::Twine(a.name) + " has " + llvm::Twine(a.values.size()) +
+                 " entries for " + llvm::Twine(c.numLayers) + " layers");
+    int64_t largest = 0;
+    for (size_t l = 0; l < a.values.size(); ++l) {
+      if (a.values[l] <= 0)
+        return bad(llvm::Twine(a.name) + "[" + llvm::Twine(l) + "] must be positive, got " +
+                   llvm::Twine(a.values[l]));
+      largest = std::max(largest, a.values[l]);
+    }
+    if (largest != a.max)
+      return bad(llvm::Twine(a.scalar) + " " + llvm::Twine(a.max) +
+                 " is not the largest entry of " + a.name + " (" + llvm::Twine(largest) + ")");
+  }
+  for (int64_t l = 0; l < c.numLayers; ++l)
+    if (c.headsAt(l) % c.kvHeadsAt(l) != 0)
+      return bad("layer " + llvm::Twine(l) + " has " + llvm::Twine(c.headsAt(l)) +
+                 " heads, not a multiple of its " + llvm::Twine(c.kvHeadsAt(l)) + " kv heads");
   if (c.rotaryDim > c.headDim)
     return bad("rotaryDim " + llvm::Twine(c.rotaryDim) + " exceeds headDim " +
                llvm::Twine(c.headDim));
@@ -182,8 +211,7 @@ llvm::Error validateConfig(const ModelConfig &c, llvm::StringRef file) {
 
 void forEachImpliedTensor(const ModelConfig &c,
                           llvm::function_ref<bool(const ImpliedTensor &)> fn) {
-  const int64_t H = c.hiddenSize, V = c.vocabSize, F = c.ffnSize, E = c.numExperts;
-  const int64_t Q = c.numHeads * c.headDim, KV = c.numKVHeads * c.headDim;
+  const int64_t H = c.hiddenSize, V = c.vocabSize, E = c.numExperts;
   auto emit = [&](std::string name, std::vector<int64_t> shape, const char *dims) {
     return fn(ImpliedTensor{std::move(name), std::move(shape), dims});
   };
@@ -191,6 +219,8 @@ void forEachImpliedTensor(const ModelConfig &c,
     return;
   for (int64_t l = 0; l < c.numLayers; ++l) {
     std::string b = "blk." + std::to_string(l) + ".";
+    const int64_t F = c.ffnAt(l);
+    const int64_t Q = c.headsAt(l) * c.headDim, KV = c.kvHeadsAt(l) * c.headDim;
     if (!emit(b + "attn_norm.weight", {H}, "hidden") ||
         !emit(b + "attn_q.weight", {Q, H}, "heads*head_dim, hidden") ||
         !emit(b + "attn_k.weight", {KV, H}, "kv_heads*head_dim, hidden") ||

@@ -68,6 +68,40 @@ private:
                                 Twine(min) + " to " + Twine(kMaxConfigInt) + ")");
     return *v;
   }
+  /// `<arch>.<suffix>` as llama.cpp reads it: one positive integer for every
+  /// layer, or (a structurally pruned model) an array of one per layer, each
+  /// positive; `scalar` gets the largest entry, `layers` the array (left
+  /// empty for a scalar or an array whose entries are all equal).
+  Error perLayer(StringRef suffix, int64_t numLayers, int64_t &scalar,
+                 std::vector<int64_t> &layers, std::optional<int64_t> dflt = {}) const {
+    std::string k = key(suffix);
+    const Value *v = f_.find(k);
+    if (!v || !v->isArray()) {
+      Expected<int64_t> s = positive(suffix, dflt);
+      if (!s)
+        return s.takeError();
+      scalar = *s;
+      layers.clear();
+      return Error::success();
+    }
+    Expected<std::vector<int64_t>> a = f_.getIntArray(k);
+    if (!a)
+      return a.takeError();
+    if (static_cast<int64_t>(a->size()) != numLayers)
+      return f_.keyError(k, "has " + Twine(uint64_t(a->size())) + " entries for " +
+                                Twine(numLayers) + " blocks (one per block expected)");
+    for (size_t l = 0; l < a->size(); ++l)
+      if ((*a)[l] < 1 || (*a)[l] > kMaxConfigInt)
+        return f_.keyError(k, "entry " + Twine(uint64_t(l)) + " is " + Twine((*a)[l]) +
+                                  ", out of range (1 to " + Twine(kMaxConfigInt) +
+                                  "; layers without attention or FFN are not supported)");
+    scalar = *std::max_element(a->begin(), a->end());
+    layers = *a;
+    if (std::all_of(layers.begin(), layers.end(), [&](int64_t x) { return x == scalar; }))
+      layers.clear();
+    return Error::success();
+  }
+
   /// A finite positive float `<arch>.<suffix>`.
   Expected<double> positiveFloat(StringRef suffix,
                                  std::optional<double> dflt = {}) const {
@@ -119,8 +153,15 @@ Error Importer::readConfig(ModelConfig &c) {
   READ(c.contextLength, positive("context_length"));
   READ(c.hiddenSize, positive("embedding_length"));
   READ(c.numLayers, positive("block_count"));
-  READ(c.numHeads, positive("attention.head_count"));
-  READ(c.numKVHeads, positive("attention.head_count_kv", c.numHeads));
+  if (Error e = perLayer("attention.head_count", c.numLayers, c.numHeads, c.layerHeads))
+    return e;
+  if (has("attention.head_count_kv")) {
+    if (Error e = perLayer("attention.head_count_kv", c.numLayers, c.numKVHeads, c.layerKVHeads))
+      return e;
+  } else {
+    c.numKVHeads = c.numHeads;
+    c.layerKVHeads = c.layerHeads;
+  }
   READ(c.rmsEps, positiveFloat("attention.layer_norm_rms_epsilon"));
   READ(c.ropeBase, positiveFloat("rope.freq_base", 10000.0));
 
@@ -134,11 +175,15 @@ Error Importer::readConfig(ModelConfig &c) {
                            " tensors, the file has " +
                            Twine(uint64_t(f_.tensors().size())));
 
-  if (c.numHeads % c.numKVHeads != 0)
-    return f_.keyError(key("attention.head_count_kv"),
-                       "head count " + Twine(c.numHeads) +
-                           " is not a multiple of the KV head count " +
-                           Twine(c.numKVHeads));
+  for (int64_t l = 0; l < c.numLayers; ++l)
+    if (c.headsAt(l) % c.kvHeadsAt(l) != 0)
+      return f_.keyError(key("attention.head_count_kv"),
+                         "head count " + Twine(c.headsAt(l)) +
+                             " is not a multiple of the KV head count " +
+                             Twine(c.kvHeadsAt(l)) +
+                             (c.layerHeads.empty() && c.layerKVHeads.empty()
+                                  ? std::string()
+                                  : " in block " + std::to_string(l)));
 
   // head_dim: explicit key_length, else n_embd / n_head. This derivation
   // happens here only; the IR always carries head_dim explicitly.
@@ -154,6 +199,10 @@ Error Importer::readConfig(ModelConfig &c) {
                                Twine(c.headDim) + " (not supported)");
     }
   } else {
+    if (!c.layerHeads.empty())
+      return f_.keyError(key("attention.head_count"),
+                         "differs between blocks, so the head dimension cannot be derived "
+                         "from the embedding length: attention.key_length is needed");
     if (c.hiddenSize % c.numHeads != 0)
       return f_.keyError(key("attention.head_count"),
                          "embedding length " + Twine(c.hiddenSize) +
@@ -226,7 +275,8 @@ Error Importer::readConfig(ModelConfig &c) {
                                " but the model has no experts (expert_count "
                                "is 0 or absent)");
     }
-    READ(c.ffnSize, positive("feed_forward_length"));
+    if (Error e = perLayer("feed_forward_length", c.numLayers, c.ffnSize, c.layerFfn))
+      return e;
   }
 
   // Vocabulary: the token list, else <arch>.vocab_size, else the embedding.
@@ -273,14 +323,14 @@ struct Expect {
 
 Error Importer::checkTensors(const ModelConfig &c) {
   const int64_t V = c.vocabSize, H = c.hiddenSize, D = c.headDim;
-  const int64_t Q = c.numHeads * D, KV = c.numKVHeads * D, F = c.ffnSize,
-                E = c.numExperts;
+  const int64_t E = c.numExperts;
   std::vector<Expect> want;
   want.push_back({"token_embd.weight", {V, H}, "[vocab, n_embd]"});
   want.push_back({"output_norm.weight", {H}, "[n_embd]"});
   want.push_back({"output.weight", {V, H}, "[vocab, n_embd]", true});
   for (int64_t l = 0; l < c.numLayers; ++l) {
     std::string b = "blk." + std::to_string(l) + ".";
+    const int64_t Q = c.headsAt(l) * D, KV = c.kvHeadsAt(l) * D, F = c.ffnAt(l);
     want.push_back({b + "attn_norm.weight", {H}, "[n_embd]"});
     want.push_back({b + "attn_q.weight", {Q, H}, "[n_head*head_dim, n_embd]"});
     want.push_back({b + "attn_k.weight", {KV, H}, "[n_head_kv*head_dim, n_embd]"});

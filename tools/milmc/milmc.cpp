@@ -341,8 +341,23 @@ static int runInspect() {
      << "\n";
   os << "layers      " << c.numLayers << "\n";
   os << "hidden      " << c.hiddenSize << "\n";
-  os << "heads       " << c.numHeads << " query, " << c.numKVHeads << " kv, head_dim " << c.headDim << "\n";
-  os << "ffn         " << c.ffnSize << (c.numExperts ? " per expert" : "") << "\n";
+  auto perLayer = [&](const std::vector<int64_t> &v) {
+    std::string s = " (per layer:";
+    for (int64_t x : v)
+      s += " " + std::to_string(x);
+    return v.empty() ? std::string() : s + ")";
+  };
+  os << "heads       " << c.numHeads << " query, " << c.numKVHeads << " kv, head_dim " << c.headDim
+     << (c.layerHeads.empty() && c.layerKVHeads.empty()
+             ? std::string()
+             : perLayer(c.layerHeads.empty() ? std::vector<int64_t>(size_t(c.numLayers), c.numHeads)
+                                             : c.layerHeads) +
+                   " query," + perLayer(c.layerKVHeads.empty()
+                                            ? std::vector<int64_t>(size_t(c.numLayers), c.numKVHeads)
+                                            : c.layerKVHeads) + " kv")
+     << "\n";
+  os << "ffn         " << c.ffnSize << (c.numExperts ? " per expert" : "") << perLayer(c.layerFfn)
+     << "\n";
   if (c.numExperts)
     os << "experts     " << c.numExperts << ", top " << c.numExpertsUsed << "\n";
   os << "vocab       " << c.vocabSize << "\n";

@@ -90,7 +90,7 @@ TEST_F(DialectTest, BuiltModelVerifiesAndCatchesMismatchedKVHeads) {
   auto module = ModuleOp::create(loc);
   b.setInsertionPointToEnd(module.getBody());
   auto cfg = ModelConfigAttr::get(&ctx, "llama", 512, 512, 256, 1, 8, 2, 32, 512, 0, 0,
-                                  1, 2, false, "", "", "");
+                                  1, 2, false, "", "", "", {}, {}, {});
   auto model = ModelOp::create(b, loc, "m", cfg);
   model.getBody().emplaceBlock();
   b.setInsertionPointToStart(&model.getBody().front());
@@ -114,7 +114,7 @@ TEST_F(DialectTest, BuiltModelVerifiesAndCatchesMismatchedKVHeads) {
     return success();
   });
   model.setConfigAttr(ModelConfigAttr::get(&ctx, "llama", 512, 512, 256, 1, 8, 4, 32, 512, 0,
-                                           0, 1, 2, false, "", "", ""));
+                                           0, 1, 2, false, "", "", "", {}, {}, {}));
   EXPECT_TRUE(failed(verify(module)));
   EXPECT_EQ(diag, "'milm.attention' op has 8 heads, 2 kv heads of dimension 32 but the model "
                   "config says 8, 4 and 32");
