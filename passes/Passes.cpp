@@ -12,13 +12,32 @@ namespace generated {
 void buildModelPipeline(mlir::OpPassManager &pm, const ModelPipelineOptions &options) {
   // Model-level passes go here, in the order they must run, each given
   // options.weightStore when it writes weights.
+  if (options.pruneHeads > 0 || options.pruneFfn > 0) {
+    if (options.pruneCalibrate) {
+      CalibrateOptions c;
+      c.tokens = options.calibrationTokens;
+      c.stats = options.pruneCalibrationStats;
+      c.maxWindows = options.calibrationWindows;
+      c.matrices = options.pruneReconstruct;
+      c.threads = options.threads;
+      pm.addPass(createCalibrate(c));
+    }
+    PruneTransactOptions p;
+    p.heads = options.pruneHeads;
+    p.ffn = options.pruneFfn;
+    p.reconstruct = options.pruneReconstruct;
+    p.calibration = options.pruneCalibrationStats;
+    p.weightStore = options.weightStore;
+    p.threads = options.threads;
+    pm.addPass(createPruneTransact(p));
+  }
   if (options.rotate) {
     RotateOptions r;
     r.weightStore = options.weightStore;
     r.online = options.rotateOnline;
     pm.addPass(createRotate(r));
   }
-  if (!options.calibrationTokens.empty()) {
+  if (!options.calibrationTokens.empty() && !options.quantize.empty()) {
     CalibrateOptions c;
     c.tokens = options.calibrationTokens;
     c.stats = options.calibrationStats;
@@ -58,7 +77,8 @@ void registerMilmPasses() {
   generated::registerMilmPasses();
   mlir::PassPipelineRegistration<ModelPipelineOptions>(
       "milm-model-pipeline",
-      "The model-level passes milmc compile runs before code generation (milm-rotate with "
+      "The model-level passes milmc compile runs before code generation "
+      "(milm-prune-transact with prune-heads/prune-ffn, milm-rotate with "
       "rotate=1, milm-calibrate with calibration-tokens=FILE, milm-split-outliers with "
       "outliers=F, milm-quantize with quantize=FORMAT)",
       buildModelPipeline);

@@ -59,6 +59,26 @@ struct ModelPipelineOptions : mlir::PassPipelineOptions<ModelPipelineOptions> {
                           llvm::cl::desc("Run milm-split-outliers keeping this fraction of "
                                          "input columns in f16 (the body: `quantize`)"),
                           llvm::cl::init(0.0)};
+  Option<double> pruneHeads{*this, "prune-heads",
+                            llvm::cl::desc("Run milm-prune-transact first, removing this fraction "
+                                           "of each layer's query heads"),
+                            llvm::cl::init(0.0)};
+  Option<double> pruneFfn{*this, "prune-ffn",
+                          llvm::cl::desc("Run milm-prune-transact first, removing this fraction "
+                                         "of each dense FFN's channels"),
+                          llvm::cl::init(0.0)};
+  Option<bool> pruneReconstruct{*this, "prune-reconstruct",
+                                llvm::cl::desc("milm-prune-transact's `reconstruct`"),
+                                llvm::cl::init(false)};
+  Option<std::string> pruneCalibrationStats{
+      *this, "prune-calibration-stats",
+      llvm::cl::desc("Statistics of the unpruned model that pruning ranks by: where "
+                     "milm-calibrate writes them with prune-calibrate, else statistics to read")};
+  Option<bool> pruneCalibrate{
+      *this, "prune-calibrate",
+      llvm::cl::desc("Run milm-calibrate on calibration-tokens before pruning, writing "
+                     "prune-calibration-stats"),
+      llvm::cl::init(false)};
   Option<std::string> report{*this, "report",
                              llvm::cl::desc("Append the per-matrix rounding error tables here")};
   Option<unsigned> threads{*this, "threads",
@@ -73,8 +93,12 @@ struct ModelPipelineOptions : mlir::PassPipelineOptions<ModelPipelineOptions> {
 };
 
 /// The model-level passes `milmc compile` runs on a module holding a
-/// milm.model before its target's lowering, in order: milm-rotate when
-/// `options.rotate`; milm-calibrate when `options.calibrationTokens` is set;
+/// milm.model before its target's lowering, in order: milm-prune-transact
+/// when `options.pruneHeads` or `options.pruneFfn` is set (after a
+/// milm-calibrate of the unpruned model when calibration tokens are given);
+/// milm-rotate when
+/// `options.rotate`; milm-calibrate when `options.calibrationTokens` is set
+/// and there is something to quantize;
 /// milm-split-outliers when `options.outliers` > 0 (its body the 4-bit scheme
 /// `options.quantize`); milm-quantize when `options.quantize` names a format.
 /// The IR stays in the milm dialect;

@@ -221,6 +221,15 @@ struct PruneTransactPass : impl::PruneTransactBase<PruneTransactPass> {
                          "--matrices (milmc calibrate) or matrices=1");
         return nullptr;
       }
+      // A least-squares fit of K inputs from fewer than 2K rows overfits the
+      // calibration text (measured: it makes the KL worse than no refit).
+      if (reconstruct && site->rows < 2 * uint64_t(site->K)) {
+        fail(w.getLoc(), "reconstruct fits '" + w.getName() + "' (" + llvm::Twine(site->K) +
+                             " inputs) on " + llvm::Twine(site->rows) +
+                             " calibration rows; it needs at least " +
+                             llvm::Twine(2 * site->K) + ": calibrate on more text");
+        return nullptr;
+      }
       return site;
     };
     std::vector<int64_t> layerHeads(static_cast<size_t>(L)), layerFfn(static_cast<size_t>(L));
@@ -429,7 +438,7 @@ struct PruneTransactPass : impl::PruneTransactBase<PruneTransactPass> {
       for (int64_t i = 0; i < k; ++i)
         for (int64_t j = 0; j < k; ++j)
           A[size_t(i * k + j)] = H[size_t(cols[size_t(i)] * K + cols[size_t(j)])] +
-                                 (i == j ? 1e-6 * mean : 0.0);
+                                 (i == j ? 1e-3 * mean : 0.0);
       if (!cholesky(A, k)) {
         w.emitError() << getArgument() << ": the kept inputs' second moment is singular; "
                       << "calibrate on more text or prune without reconstruct";

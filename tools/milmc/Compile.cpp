@@ -271,6 +271,12 @@ llvm::Expected<CompiledUnit> compileUnit(const CompileOptions &opts, const UnitO
       } else {
         pipeline.calibrationStats = opts.calibration;
       }
+      pipeline.pruneHeads = opts.pruneHeads;
+      pipeline.pruneFfn = opts.pruneFfn;
+      pipeline.pruneReconstruct = opts.pruneReconstruct;
+      pipeline.pruneCalibrate = opts.pruneCalibration.empty() && !opts.calibrateText.empty();
+      pipeline.pruneCalibrationStats = pipeline.pruneCalibrate ? staging + "/prune-calibration.stats"
+                                                               : opts.pruneCalibration;
       pipeline.quantizeEmbedding = opts.quantizeEmbedding;
       pipeline.gptq = opts.gptq;
       pipeline.clip = opts.clip;
@@ -360,6 +366,11 @@ llvm::Expected<CompiledUnit> compileUnit(const CompileOptions &opts, const UnitO
                              : u.calibrated && opts.rotateOnline ? "hadamard, online before down"
                                                                  : "hadamard"},
                   {"source", u.model}};
+  if (u.calibrated && (opts.pruneHeads > 0 || opts.pruneFfn > 0))
+    spec.options.push_back(
+        {"prune", llvm::formatv("heads {0}, ffn {1}{2}", opts.pruneHeads, opts.pruneFfn,
+                                opts.pruneReconstruct ? ", reconstructed" : "")
+                      .str()});
   if (u.stem != "model")
     spec.options.push_back({"role", u.stem});
   if (u.calibrated && (!opts.calibrateText.empty() || !opts.calibration.empty())) {

@@ -45,6 +45,14 @@ struct CompileOptions {
   bool clip = false;
   double outliers = 0;
   bool quantReport = false;
+  /// Structured pruning (milm-prune-transact, docs/PRUNING.md), first of the
+  /// passes: fractions of query heads and FFN channels removed per layer,
+  /// ranked on statistics of the unpruned model (pruneCalibration, or
+  /// calibrateText run through it before pruning); pruneReconstruct refits
+  /// o_proj and down_proj.
+  double pruneHeads = 0, pruneFfn = 0;
+  bool pruneReconstruct = false;
+  std::string pruneCalibration;
   /// A draft model for speculative decoding, compiled for the same target
   /// into the same milm-run (symbols milm_draft_*) and OUT/draft.milm; its
   /// tokenizer must be the model's. draftQuantize: milm-quantize's format for

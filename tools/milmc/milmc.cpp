@@ -197,6 +197,27 @@ static cl::opt<std::string> compileQuantizeEmbedding(
     cl::desc("With --quantize: the token embedding table's storage format, when the model has "
              "an output matrix of its own (llama-quantize's --token-embedding-type)"),
     cl::value_desc("format"), cl::sub(compileCmd), cl::cat(compileCat));
+static cl::opt<double> compilePruneHeads(
+    "prune-heads",
+    cl::desc("TransAct pruning (milm-prune-transact, docs/PRUNING.md): remove this fraction of "
+             "each layer's query heads, evenly per KV group, by their output norm on the "
+             "calibration text"),
+    cl::value_desc("fraction"), cl::init(0), cl::sub(compileCmd), cl::cat(compileCat));
+static cl::opt<double> compilePruneFfn(
+    "prune-ffn",
+    cl::desc("TransAct pruning: remove this fraction of each dense FFN's channels, by the norm "
+             "of their SwiGLU value on the calibration text"),
+    cl::value_desc("fraction"), cl::init(0), cl::sub(compileCmd), cl::cat(compileCat));
+static cl::opt<bool> compilePruneReconstruct(
+    "prune-reconstruct",
+    cl::desc("With pruning: refit o_proj and down_proj by least squares on the calibration "
+             "inputs"),
+    cl::sub(compileCmd), cl::cat(compileCat));
+static cl::opt<std::string> compilePruneCalibration(
+    "prune-calibration",
+    cl::desc("With pruning: statistics of the unpruned model from milmc calibrate (--matrices "
+             "for --prune-reconstruct), instead of running it over --calibrate's text"),
+    cl::value_desc("stats"), cl::sub(compileCmd), cl::cat(compileCat));
 static cl::opt<bool> compileQuantReport("quant-report",
                                         cl::desc("Print, per matrix, the error its rounding adds "
                                                  "to the product's output"),
@@ -600,6 +621,10 @@ int main(int argc, char **argv) {
     opts.clip = compileClip;
     opts.outliers = compileOutliers;
     opts.quantReport = compileQuantReport;
+    opts.pruneHeads = compilePruneHeads;
+    opts.pruneFfn = compilePruneFfn;
+    opts.pruneReconstruct = compilePruneReconstruct;
+    opts.pruneCalibration = compilePruneCalibration;
     opts.quantizeEmbedding = compileQuantizeEmbedding;
     if (!compileQuantizeEmbedding.empty() && compileQuantize.empty())
       return fail(createStringError(inconvertibleErrorCode(),
@@ -623,8 +648,21 @@ int main(int argc, char **argv) {
     if ((compileGptq || compileOutliers > 0) && !calibrated)
       return usage(std::string(compileGptq ? "--gptq" : "--outliers") +
                    " needs calibration: --calibrate TEXT (or --calibration STATS)");
-    if (calibrated && compileQuantize.empty())
+    const bool pruning = compilePruneHeads > 0 || compilePruneFfn > 0;
+    if (!(compilePruneHeads >= 0 && compilePruneHeads < 1) ||
+        !(compilePruneFfn >= 0 && compilePruneFfn < 1))
+      return usage("--prune-heads and --prune-ffn take a fraction in [0, 1)");
+    if ((compilePruneReconstruct || !compilePruneCalibration.empty()) && !pruning)
+      return usage(std::string(compilePruneReconstruct ? "--prune-reconstruct" : "--prune-calibration") +
+                   " needs --prune-heads or --prune-ffn");
+    if (pruning && compileCalibrate.empty() && compilePruneCalibration.empty())
+      return usage("pruning ranks heads and channels on calibration text: --calibrate TEXT (or "
+                   "--prune-calibration STATS from milmc calibrate)");
+    if (!compileCalibration.empty() && compileQuantize.empty())
       return usage("calibration is for quantizing: add --quantize with a 4-bit scheme");
+    if (!compileCalibrate.empty() && compileQuantize.empty() && !pruning)
+      return usage("calibration is for quantizing and pruning: add --quantize with a 4-bit "
+                   "scheme, or --prune-heads/--prune-ffn");
     if ((!compileDraftQuantize.empty() || compileDraftQuantizePure) && compileDraft.empty())
       return fail(createStringError(inconvertibleErrorCode(),
                                     std::string(compileDraftQuantizePure ? "--draft-quantize-pure"

@@ -182,7 +182,7 @@ TEST_F(ArtifactTest, WritesAndLoads) {
   std::string err;
   ASSERT_TRUE(a.open(path.c_str(), &err)) << err;
   EXPECT_EQ(a.versionMajor(), 1);
-  EXPECT_EQ(a.versionMinor(), 1);
+  EXPECT_EQ(a.versionMinor(), 2);
   EXPECT_EQ(a.weightsOffset() % 65536, 0u);
   EXPECT_EQ(a.weightsOffset() + a.weightsSize(), a.fileSize());
   EXPECT_EQ(a.weightsSize(), f->spec.weightsSize);
