@@ -124,12 +124,15 @@ Error Importer::readConfig(ModelConfig &c) {
   Expected<StringRef> arch = f_.getString("general.architecture");
   if (!arch)
     return arch.takeError();
-  if (*arch != "llama" && *arch != "qwen2")
+  if (*arch != "llama" && *arch != "qwen2" && *arch != "deci")
     return f_.keyError("general.architecture",
                        "unknown architecture '" + printable(*arch) +
-                           "' (supported: llama, qwen2)");
+                           "' (supported: llama, qwen2, deci)");
   arch_ = arch->str();
-  c.arch = arch_;
+  // deci (DeciLM, Nemotron-NAS): llama with per-layer head counts and FFN
+  // widths, the form llama.cpp reads a structurally pruned llama model in
+  // (milmc prune writes it); its keys are deci.*.
+  c.arch = arch_ == "deci" ? "llama" : arch_;
   if (f_.contains("general.name")) {
     Expected<StringRef> name = f_.getString("general.name");
     if (!name)
@@ -251,7 +254,7 @@ Error Importer::readConfig(ModelConfig &c) {
   // Experts.
   READ(c.numExperts, positive("expert_count", 0, 0));
   if (c.numExperts > 0) {
-    if (arch_ != "llama")
+    if (c.arch != "llama")
       return f_.keyError(key("expert_count"),
                          "experts are only supported for arch llama (got " +
                              Twine(c.numExperts) + " experts for " + arch_ + ")");

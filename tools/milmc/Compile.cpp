@@ -68,6 +68,8 @@ std::string repackedLayoutNames() {
   return names;
 }
 
+} // namespace
+
 /// Runs `pm` on `module`; a failure is one line with the first error. A
 /// pass's warnings and remarks (what it measured: milm-quantize's bits per
 /// weight) are printed as they come, one line each.
@@ -86,6 +88,8 @@ llvm::Error runPasses(mlir::PassManager &pm, mlir::ModuleOp module, const std::s
     return err(model + ": cannot compile: " + diag);
   return llvm::Error::success();
 }
+
+namespace {
 
 struct Stage {
   explicit Stage(std::string what) : what(std::move(what)), start(std::chrono::steady_clock::now()) {

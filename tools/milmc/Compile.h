@@ -3,6 +3,7 @@
 #define MILM_TOOLS_MILMC_COMPILE_H
 
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/PassManager.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/OwningOpRef.h"
 #include "llvm/Support/Error.h"
@@ -90,6 +91,23 @@ struct CalibrateCommandOptions {
   unsigned threads = 0;
 };
 llvm::Error calibrateModel(const CalibrateCommandOptions &opts);
+
+/// Runs `pm` on `module`; a failure is one line with the first error, a
+/// pass's remarks are printed one line each ("milmc: ...").
+llvm::Error runPasses(mlir::PassManager &pm, mlir::ModuleOp module, const std::string &model);
+
+/// milmc prune: milm-prune-transact on a GGUF model, ranked on `text` (run
+/// through the unpruned model, at most `windows` windows) or on statistics
+/// from milmc calibrate; the pruned model goes to `output` as GGUF, with
+/// per-layer sizes in the per-layer array form of the llama.* keys.
+struct PruneCommandOptions {
+  std::string model, output, text, calibration;
+  double heads = 0, ffn = 0;
+  std::vector<int64_t> keepHeads, keepFfn; ///< counts to keep instead (milm-prune-transact's)
+  bool reconstruct = false;
+  int64_t windows = 0;
+};
+llvm::Error pruneModel(const PruneCommandOptions &opts);
 
 /// Import, lower, generate code, write the artifact and link the executable.
 llvm::Error compileModel(const CompileOptions &opts);

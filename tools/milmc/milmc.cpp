@@ -6,6 +6,8 @@
 //                                         a random-weight MiLM2-shaped GGUF
 //   milmc calibrate MODEL --text FILE -o STATS
 //                                         what every product reads (for --gptq, --outliers)
+//   milmc prune MODEL.gguf --text FILE --heads F --ffn F -o pruned.gguf
+//                                         TransAct structured pruning, written as GGUF
 //   milmc reference MODEL --ids "..."    logits of the reference interpreter (double)
 //   milmc compare A B --text FILE         perplexity of two compiled models, KL(A||B)
 //   milmc targets                         the targets milmc compile builds for
@@ -43,6 +45,7 @@ static cl::SubCommand inspectCmd("inspect", "Print a model's configuration, tens
 static cl::SubCommand synthCmd("synth", "Write a random-weight GGUF model shaped like a MiLM2 preset");
 static cl::SubCommand compileCmd("compile", "Compile a model into a self-contained executable and model.milm");
 static cl::SubCommand calibrateCmd("calibrate", "Run a model over calibration text and record what every matrix product reads (for --gptq, --outliers)");
+static cl::SubCommand pruneCmd("prune", "TransAct structured pruning of a GGUF model (attention heads, FFN channels), written as GGUF with per-layer sizes");
 static cl::SubCommand referenceCmd("reference", "Run a model with the reference interpreter (double precision, op by op) and print its logits as milm-run --logits-for does");
 static cl::SubCommand compareCmd("compare", "Run two compiled models over one text: perplexity of each, KL(A || B), top-1 agreement");
 static cl::SubCommand targetsCmd("targets", "List the targets milmc compile builds for, with the machine each means");
@@ -223,6 +226,32 @@ static cl::opt<bool> compileQuantReport("quant-report",
                                                  "to the product's output"),
                                         cl::sub(compileCmd), cl::cat(compileCat));
 
+static cl::OptionCategory pruneCat("milmc prune options");
+static cl::opt<std::string> pruneInput(cl::Positional, cl::desc("<model.gguf>"), cl::sub(pruneCmd));
+static cl::opt<std::string> pruneOut("o", cl::desc("Where the pruned GGUF goes"), cl::value_desc("file"),
+                                     cl::sub(pruneCmd), cl::cat(pruneCat));
+static cl::opt<std::string> pruneText("text", cl::desc("Calibration text the heads and channels are ranked on"),
+                                      cl::value_desc("file"), cl::sub(pruneCmd), cl::cat(pruneCat));
+static cl::opt<std::string> pruneStats("calibration",
+                                       cl::desc("Statistics from milmc calibrate (--matrices for "
+                                                "--reconstruct), instead of --text"),
+                                       cl::value_desc("stats"), cl::sub(pruneCmd), cl::cat(pruneCat));
+static cl::opt<double> pruneHeadsOpt("heads", cl::desc("Fraction of each layer's query heads to remove (evenly per KV group)"),
+                                     cl::value_desc("fraction"), cl::init(0), cl::sub(pruneCmd), cl::cat(pruneCat));
+static cl::opt<double> pruneFfnOpt("ffn", cl::desc("Fraction of each dense FFN's channels to remove"),
+                                   cl::value_desc("fraction"), cl::init(0), cl::sub(pruneCmd), cl::cat(pruneCat));
+static cl::opt<bool> pruneReconstructOpt("reconstruct",
+                                         cl::desc("Refit o_proj and down_proj by least squares on the calibration inputs"),
+                                         cl::sub(pruneCmd), cl::cat(pruneCat));
+static cl::list<int64_t> pruneKeepHeads("keep-heads",
+                                        cl::desc("Query heads to keep, instead of --heads: one count for every layer, or one per layer (8,6,4,...)"),
+                                        cl::CommaSeparated, cl::sub(pruneCmd), cl::cat(pruneCat));
+static cl::list<int64_t> pruneKeepFfn("keep-ffn",
+                                      cl::desc("FFN channels to keep, instead of --ffn: one count for every layer, or one per layer"),
+                                      cl::CommaSeparated, cl::sub(pruneCmd), cl::cat(pruneCat));
+static cl::opt<int64_t> pruneWindows("windows", cl::desc("With --text: at most N windows (default: all)"),
+                                     cl::init(0), cl::sub(pruneCmd), cl::cat(pruneCat));
+
 static cl::OptionCategory calibrateCat("milmc calibrate options");
 static cl::opt<std::string> calibrateInput(cl::Positional, cl::desc("<model>"), cl::sub(calibrateCmd));
 static cl::opt<std::string> calibrateText("text", cl::desc("The calibration text"), cl::value_desc("file"),
@@ -368,15 +397,8 @@ static int runInspect() {
       s += " " + std::to_string(x);
     return v.empty() ? std::string() : s + ")";
   };
-  os << "heads       " << c.numHeads << " query, " << c.numKVHeads << " kv, head_dim " << c.headDim
-     << (c.layerHeads.empty() && c.layerKVHeads.empty()
-             ? std::string()
-             : perLayer(c.layerHeads.empty() ? std::vector<int64_t>(size_t(c.numLayers), c.numHeads)
-                                             : c.layerHeads) +
-                   " query," + perLayer(c.layerKVHeads.empty()
-                                            ? std::vector<int64_t>(size_t(c.numLayers), c.numKVHeads)
-                                            : c.layerKVHeads) + " kv")
-     << "\n";
+  os << "heads       " << c.numHeads << " query" << perLayer(c.layerHeads) << ", "
+     << c.numKVHeads << " kv" << perLayer(c.layerKVHeads) << ", head_dim " << c.headDim << "\n";
   os << "ffn         " << c.ffnSize << (c.numExperts ? " per expert" : "") << perLayer(c.layerFfn)
      << "\n";
   if (c.numExperts)
@@ -554,7 +576,7 @@ int main(int argc, char **argv) {
   // A write past `ulimit -f` fails with EFBIG and is reported like any other
   // write error, instead of killing milmc with SIGXFSZ.
   signal(SIGXFSZ, SIG_IGN);
-  cl::HideUnrelatedOptions({&importCat, &synthCat, &compileCat, &calibrateCat, &referenceCat, &compareCat});
+  cl::HideUnrelatedOptions({&importCat, &synthCat, &compileCat, &calibrateCat, &pruneCat, &referenceCat, &compareCat});
   cl::ParseCommandLineOptions(argc, argv,
                               "milmc: the milm ahead-of-time compiler for MiLM2 language models\n");
   if (versionCmd) {
@@ -690,6 +712,26 @@ int main(int argc, char **argv) {
   }
   if (referenceCmd)
     return runReference();
+  if (pruneCmd) {
+    milm::PruneCommandOptions c;
+    c.model = pruneInput;
+    c.output = pruneOut;
+    c.text = pruneText;
+    c.calibration = pruneStats;
+    c.heads = pruneHeadsOpt;
+    c.ffn = pruneFfnOpt;
+    c.reconstruct = pruneReconstructOpt;
+    c.windows = pruneWindows;
+    c.keepHeads.assign(pruneKeepHeads.begin(), pruneKeepHeads.end());
+    c.keepFfn.assign(pruneKeepFfn.begin(), pruneKeepFfn.end());
+    if (c.model.empty())
+      return fail(createStringError(inconvertibleErrorCode(), "prune needs a model"));
+    if (pruneWindows < 0)
+      return fail(createStringError(inconvertibleErrorCode(), "--windows takes a number >= 0"));
+    if (Error e = milm::pruneModel(c))
+      return fail(std::move(e));
+    return 0;
+  }
   if (calibrateCmd) {
     milm::CalibrateCommandOptions c;
     c.model = calibrateInput;

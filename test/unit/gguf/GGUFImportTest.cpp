@@ -169,7 +169,7 @@ TEST(GGUFImport, VocabOnlyFilesAreRejectedClearly) {
   ASSERT_FALSE(bool(d2));
   EXPECT_EQ(llvm::toString(d2.takeError()),
             gpt2 + ": metadata key 'general.architecture' at byte 24: unknown "
-                   "architecture 'gpt2' (supported: llama, qwen2)");
+                   "architecture 'gpt2' (supported: llama, qwen2, deci)");
 
   // Their tokenizers import on their own.
   auto f = GGUFFile::open(spm);
@@ -490,7 +490,7 @@ TEST(GGUFImportSynthetic, BadConfig) {
   b = build(m, [](GGUFWriter &w) { w.setString("general.architecture", "lla'ma\n"); });
   EXPECT_EQ(importError(b), "tiny.gguf: metadata key 'general.architecture' at "
                             "byte 24: unknown architecture 'lla\\x27ma\\x0a' "
-                            "(supported: llama, qwen2)");
+                            "(supported: llama, qwen2, deci)");
   b = build(m, [](GGUFWriter &w) { w.remove("general.architecture"); });
   EXPECT_EQ(importError(b), "tiny.gguf: metadata key 'general.architecture' at "
                             "byte 24: missing");
