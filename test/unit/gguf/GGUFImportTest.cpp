@@ -485,7 +485,7 @@ TEST(GGUFImportSynthetic, BadConfig) {
   auto b = build(m, [](GGUFWriter &w) { w.setString("general.architecture", "mamba"); });
   EXPECT_EQ(importError(b), "tiny.gguf: metadata key 'general.architecture' at "
                             "byte 24: unknown architecture 'mamba' (supported: "
-                            "llama, qwen2)");
+                            "llama, qwen2, deci)");
   // File content quoted in a message is escaped: the error stays one line.
   b = build(m, [](GGUFWriter &w) { w.setString("general.architecture", "lla'ma\n"); });
   EXPECT_EQ(importError(b), "tiny.gguf: metadata key 'general.architecture' at "
