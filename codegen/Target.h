@@ -62,6 +62,8 @@ struct LoweredModelInfo {
   int64_t maxTokens = 0, kvCapacity = 0;
   uint64_t arenaBytes = 0, weightsBytes = 0;
   int64_t vocab = 0, hidden = 0, layers = 0, heads = 0, kvHeads = 0, headDim = 0;
+  /// Per-layer KV heads when layers differ (else empty: kvHeads in every layer).
+  std::vector<int64_t> layerKvHeads;
   std::vector<LoweredWeight> weights;
   uint64_t modelHash = 0;         ///< set by the driver (artifact::computeModelHash); the artifact carries it too
   /// The generated object's two ABI symbols are <prefix>forward and

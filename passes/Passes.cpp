@@ -12,7 +12,7 @@ namespace generated {
 void buildModelPipeline(mlir::OpPassManager &pm, const ModelPipelineOptions &options) {
   // Model-level passes go here, in the order they must run, each given
   // options.weightStore when it writes weights.
-  if (options.pruneHeads > 0 || options.pruneFfn > 0) {
+  if (options.pruneHeads > 0 || options.pruneFfn > 0 || options.pruneKvHeads > 0) {
     if (options.pruneCalibrate) {
       CalibrateOptions c;
       c.tokens = options.calibrationTokens;
@@ -24,6 +24,7 @@ void buildModelPipeline(mlir::OpPassManager &pm, const ModelPipelineOptions &opt
     }
     PruneTransactOptions p;
     p.heads = options.pruneHeads;
+    p.kvHeads = options.pruneKvHeads;
     p.ffn = options.pruneFfn;
     p.reconstruct = options.pruneReconstruct;
     p.calibration = options.pruneCalibrationStats;

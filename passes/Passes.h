@@ -63,6 +63,11 @@ struct ModelPipelineOptions : mlir::PassPipelineOptions<ModelPipelineOptions> {
                             llvm::cl::desc("Run milm-prune-transact first, removing this fraction "
                                            "of each layer's query heads"),
                             llvm::cl::init(0.0)};
+  Option<double> pruneKvHeads{*this, "prune-kv-heads",
+                              llvm::cl::desc("Run milm-prune-transact first, removing this "
+                                             "fraction of each layer's KV heads with their "
+                                             "query heads"),
+                              llvm::cl::init(0.0)};
   Option<double> pruneFfn{*this, "prune-ffn",
                           llvm::cl::desc("Run milm-prune-transact first, removing this fraction "
                                          "of each dense FFN's channels"),
@@ -94,7 +99,7 @@ struct ModelPipelineOptions : mlir::PassPipelineOptions<ModelPipelineOptions> {
 
 /// The model-level passes `milmc compile` runs on a module holding a
 /// milm.model before its target's lowering, in order: milm-prune-transact
-/// when `options.pruneHeads` or `options.pruneFfn` is set (after a
+/// when `options.pruneHeads`, `pruneKvHeads` or `pruneFfn` is set (after a
 /// milm-calibrate of the unpruned model when calibration tokens are given);
 /// milm-rotate when
 /// `options.rotate`; milm-calibrate when `options.calibrationTokens` is set

@@ -245,8 +245,11 @@ def PruneTransact : Pass<"milm-prune-transact", "::mlir::ModuleOp"> {
     - a query head's importance is the L2 norm of its output before o_proj
       over the calibration tokens (the sum of squares of its head_dim input
       channels of o_proj); heads are pruned evenly in each KV group, so every
-      KV head keeps the same number of query heads and the KV cache is
-      unchanged: q's output rows (and bias) and o's input columns go;
+      KV head keeps the same number of query heads: q's output rows (and
+      bias) and o's input columns go. With `kv-heads`/`keep-kv-heads`, whole
+      KV groups go first (a KV head with its query heads, ranked by the sum
+      of their importances): k's and v's rows (and biases) too, and the KV
+      cache's slice of that layer shrinks (`layer_kv_heads`);
     - an FFN channel's importance is the L2 norm of the SwiGLU value before
       down_proj: gate's and up's output rows and down's input column go.
       The channels kept are rounded to a multiple of 32 (of the down weight's
@@ -274,6 +277,10 @@ def PruneTransact : Pass<"milm-prune-transact", "::mlir::ModuleOp"> {
                "Query heads to keep: one count for every layer, or one per layer">,
     ListOption<"keepFfn", "keep-ffn", "int64_t",
                "FFN channels to keep: one count for every layer, or one per layer">,
+    Option<"kvHeads", "kv-heads", "double", /*default=*/"0.0",
+           "Fraction of each layer's KV heads to remove, each with its query heads">,
+    ListOption<"keepKvHeads", "keep-kv-heads", "int64_t",
+               "KV heads to keep: one count for every layer, or one per layer">,
     Option<"calibration", "calibration", "std::string", /*default=*/"\"\"",
            "milm-calibrate's statistics of the unpruned model (required when pruning)">,
     Option<"reconstruct", "reconstruct", "bool", /*default=*/"false",

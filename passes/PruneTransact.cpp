@@ -17,6 +17,7 @@
 #include "common/milm/Quantize.h"
 #include "common/milm/StorageFormat.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/BuiltinTypes.h"
@@ -48,10 +49,25 @@ mm::WeightOp biasOf(mm::LinearOp l) {
 /// One layer's attention: q = [rope](linear(x)), o = linear(attention(...)).
 struct AttentionPlan {
   mm::AttentionOp attn;
-  mm::LinearOp q, o;
-  mm::RopeOp rope; ///< may be null
-  std::vector<int64_t> keep; ///< query heads kept, ascending
+  mm::LinearOp q, k, v, o;
+  mm::RopeOp rope, kRope; ///< may be null
+  std::vector<int64_t> keep;   ///< query heads kept, ascending
+  std::vector<int64_t> keepKv; ///< KV heads kept, ascending (empty: all)
 };
+
+/// The milm.linear that produces `x`, through one milm.rope when there is
+/// one; null unless each reads only the next.
+mm::LinearOp projectionOf(Value x, mm::RopeOp &rope) {
+  rope = {};
+  if (auto r = x.getDefiningOp<mm::RopeOp>(); r && x.hasOneUse()) {
+    rope = r;
+    x = r.getInput();
+  }
+  auto l = x.getDefiningOp<mm::LinearOp>();
+  if (!l || !x.hasOneUse() || !weightOf(l) || (l.getBias() && !biasOf(l)))
+    return {};
+  return l;
+}
 
 /// One dense FFN: down(swiglu(gate(x), up(x))).
 struct FfnPlan {
@@ -91,11 +107,13 @@ struct PruneTransactPass : impl::PruneTransactBase<PruneTransactPass> {
       mlir::emitError(loc) << getArgument() << ": " << msg;
       signalPassFailure();
     };
-    if (!(heads >= 0 && heads < 1) || !(ffn >= 0 && ffn < 1))
-      return fail(module.getLoc(), "heads and ffn are fractions to remove, in [0, 1)");
-    if ((heads > 0 && !keepHeads.empty()) || (ffn > 0 && !keepFfn.empty()))
+    if (!(heads >= 0 && heads < 1) || !(ffn >= 0 && ffn < 1) || !(kvHeads >= 0 && kvHeads < 1))
+      return fail(module.getLoc(), "heads, kv-heads and ffn are fractions to remove, in [0, 1)");
+    if ((heads > 0 && !keepHeads.empty()) || (ffn > 0 && !keepFfn.empty()) ||
+        (kvHeads > 0 && !keepKvHeads.empty()))
       return fail(module.getLoc(), "give a fraction or counts to keep, not both");
-    const bool pruneHeads = heads > 0 || !keepHeads.empty();
+    const bool pruneKv = kvHeads > 0 || !keepKvHeads.empty();
+    const bool pruneHeads = heads > 0 || !keepHeads.empty() || pruneKv;
     const bool pruneFfn = ffn > 0 || !keepFfn.empty();
     if (!pruneHeads && !pruneFfn)
       return; // nothing to prune: the module is left exactly as it is
@@ -123,7 +141,8 @@ struct PruneTransactPass : impl::PruneTransactBase<PruneTransactPass> {
     };
     std::optional<std::vector<int64_t>> keepH = perLayer(keepHeads, "keep-heads");
     std::optional<std::vector<int64_t>> keepF = perLayer(keepFfn, "keep-ffn");
-    if (!keepH || !keepF)
+    std::optional<std::vector<int64_t>> keepKV = perLayer(keepKvHeads, "keep-kv-heads");
+    if (!keepH || !keepF || !keepKV)
       return;
     if (calibration.empty())
       return fail(module.getLoc(), "pruning ranks heads and channels by calibration statistics: "
@@ -147,16 +166,17 @@ struct PruneTransactPass : impl::PruneTransactBase<PruneTransactPass> {
       if (auto a = llvm::dyn_cast<mm::AttentionOp>(op); a && pruneHeads) {
         AttentionPlan p;
         p.attn = a;
-        Value q = a.getQ();
-        if (auto r = q.getDefiningOp<mm::RopeOp>(); r && q.hasOneUse()) {
-          p.rope = r;
-          q = r.getInput();
+        p.q = projectionOf(a.getQ(), p.rope);
+        mm::RopeOp vRope;
+        if (pruneKv) {
+          p.k = projectionOf(a.getK(), p.kRope);
+          p.v = projectionOf(a.getV(), vRope);
         }
-        p.q = q.getDefiningOp<mm::LinearOp>();
         p.o = llvm::dyn_cast_or_null<mm::LinearOp>(soleUser(a.getResult()));
-        if (!p.q || !q.hasOneUse() || !weightOf(p.q) || (p.q.getBias() && !biasOf(p.q))) {
+        if (!p.q || (pruneKv && (!p.k || !p.v || vRope))) {
           a.emitOpError() << getArgument()
-                          << ": its q is not one milm.linear (through one milm.rope) of a "
+                          << ": its " << (!p.q ? "q" : "k or v")
+                          << " is not one milm.linear (through one milm.rope) of a "
                              "milm.weight that nothing else reads";
           bad = true;
         } else if (!p.o || p.o.getInput() != a.getResult() || !weightOf(p.o)) {
@@ -232,43 +252,64 @@ struct PruneTransactPass : impl::PruneTransactBase<PruneTransactPass> {
       }
       return site;
     };
-    std::vector<int64_t> layerHeads(static_cast<size_t>(L)), layerFfn(static_cast<size_t>(L));
+    std::vector<int64_t> layerHeads(static_cast<size_t>(L)), layerFfn(static_cast<size_t>(L)),
+        layerKv(static_cast<size_t>(L));
     for (int64_t l = 0; l < L; ++l)
-      layerHeads[size_t(l)] = cfg.headsAt(l), layerFfn[size_t(l)] = cfg.ffnAt(l);
+      layerHeads[size_t(l)] = cfg.headsAt(l), layerFfn[size_t(l)] = cfg.ffnAt(l),
+      layerKv[size_t(l)] = cfg.kvHeadsAt(l);
     std::map<mlir::Operation *, const CalibrationSite *> sites;
     for (AttentionPlan &p : attns) {
       const int64_t H = int64_t(p.attn.getNumHeads()), KV = int64_t(p.attn.getNumKvHeads()),
                     hd = int64_t(p.attn.getHeadDim()), G = H / KV;
       const int64_t layer = int64_t(p.attn.getLayer());
+      // KV groups kept (a KV head with its query heads), then query heads
+      // kept evenly in each.
+      int64_t groups = KV - int64_t(std::llround(kvHeads * double(KV)));
+      if (!keepKV->empty()) {
+        groups = (*keepKV)[size_t(layer)];
+        if (groups < 1 || groups > KV)
+          return fail(p.attn.getLoc(), "layer " + llvm::Twine(layer) + ": cannot keep " +
+                                           llvm::Twine(groups) + " of " + llvm::Twine(KV) +
+                                           " KV heads");
+      }
+      groups = std::max<int64_t>(1, groups);
       int64_t perGroup = G - int64_t(std::llround(heads * double(G)));
       if (!keepH->empty()) {
         const int64_t want = (*keepH)[size_t(layer)];
-        if (want < KV || want > H || want % KV != 0)
+        if (want < groups || want > groups * G || want % groups != 0)
           return fail(p.attn.getLoc(), "layer " + llvm::Twine(layer) + ": cannot keep " +
                                            llvm::Twine(want) + " of " + llvm::Twine(H) +
-                                           " query heads evenly in " + llvm::Twine(KV) +
-                                           " KV groups (a multiple of " + llvm::Twine(KV) +
-                                           " from " + llvm::Twine(KV) + " to " +
-                                           llvm::Twine(H) + ")");
-        perGroup = want / KV;
+                                           " query heads evenly in " + llvm::Twine(groups) +
+                                           " KV groups (a multiple of " + llvm::Twine(groups) +
+                                           " from " + llvm::Twine(groups) + " to " +
+                                           llvm::Twine(groups * G) + ")");
+        perGroup = want / groups;
       }
       perGroup = std::max<int64_t>(1, perGroup);
-      if (perGroup == G)
+      if (perGroup == G && groups == KV)
         continue;
       const CalibrationSite *site = siteFor(p.o);
       if (!site)
         return;
       sites[p.o] = site;
-      // Per KV group, its heads' output energy over the calibration tokens.
-      for (int64_t g = 0; g < KV; ++g) {
-        std::vector<double> energy(size_t(G), 0.0);
-        for (int64_t i = 0; i < G; ++i)
-          for (int64_t c = 0; c < hd; ++c)
-            energy[size_t(i)] += site->sumSq[size_t((g * G + i) * hd + c)];
-        for (int64_t i : topIndices(energy, perGroup))
+      // Each query head's output energy over the calibration tokens; a KV
+      // group's is the sum of its heads'.
+      std::vector<double> energy(size_t(H), 0.0), groupEnergy(size_t(KV), 0.0);
+      for (int64_t h = 0; h < H; ++h) {
+        for (int64_t c = 0; c < hd; ++c)
+          energy[size_t(h)] += site->sumSq[size_t(h * hd + c)];
+        groupEnergy[size_t(h / G)] += energy[size_t(h)];
+      }
+      const std::vector<int64_t> keptGroups = topIndices(groupEnergy, groups);
+      if (groups != KV)
+        p.keepKv = keptGroups;
+      for (int64_t g : keptGroups) {
+        std::vector<double> e(energy.begin() + g * G, energy.begin() + (g + 1) * G);
+        for (int64_t i : topIndices(e, perGroup))
           p.keep.push_back(g * G + i);
       }
-      layerHeads[size_t(layer)] = perGroup * KV;
+      layerHeads[size_t(layer)] = perGroup * groups;
+      layerKv[size_t(layer)] = groups;
     }
     for (FfnPlan &p : ffns) {
       const int64_t F = weightOf(p.gate).getType().getShape()[0];
@@ -315,6 +356,27 @@ struct PruneTransactPass : impl::PruneTransactBase<PruneTransactPass> {
         p.rope.getResult().setType(withWidth(p.rope.getResult(), width));
       p.attn.getResult().setType(withWidth(p.attn.getResult(), width));
       p.attn.setNumHeads(uint64_t(p.keep.size()));
+      if (!p.keepKv.empty()) {
+        std::vector<int64_t> kvRows;
+        for (int64_t g : p.keepKv)
+          for (int64_t c = 0; c < hd; ++c)
+            kvRows.push_back(g * hd + c);
+        for (mm::LinearOp l : {p.k, p.v})
+          if (!keepRows(weightOf(l), kvRows) || (biasOf(l) && !keepRows(biasOf(l), kvRows)))
+            return signalPassFailure();
+        const int64_t kvWidth = int64_t(kvRows.size());
+        p.k.getResult().setType(withWidth(p.k.getResult(), kvWidth));
+        if (p.kRope)
+          p.kRope.getResult().setType(withWidth(p.kRope.getResult(), kvWidth));
+        p.v.getResult().setType(withWidth(p.v.getResult(), kvWidth));
+        p.attn.setNumKvHeads(uint64_t(p.keepKv.size()));
+      }
+    }
+    if (pruneKv) {
+      // The KV cache: each layer's own head count. The cache is a function
+      // argument: the argument and the function's type change with it.
+      if (!retypeCache(model, layerKv))
+        return signalPassFailure();
     }
     for (FfnPlan &p : ffns) {
       if (p.keep.empty())
@@ -328,12 +390,14 @@ struct PruneTransactPass : impl::PruneTransactBase<PruneTransactPass> {
       p.swiglu.getResult().setType(withWidth(p.swiglu.getResult(), width));
     }
     model.setConfigAttr(cfg.withLayerShapes(pruneHeads ? layerHeads : std::vector<int64_t>(),
-                                            {}, pruneFfn ? layerFfn : std::vector<int64_t>()));
+                                            pruneKv ? layerKv : std::vector<int64_t>(),
+                                            pruneFfn ? layerFfn : std::vector<int64_t>()));
 
     int64_t before = 0, after = 0;
     for (int64_t l = 0; l < L; ++l) {
-      before += cfg.headsAt(l) * cfg.getHeadDim() * 2 + cfg.ffnAt(l) * 3;
-      after += layerHeads[size_t(l)] * cfg.getHeadDim() * 2 + layerFfn[size_t(l)] * 3;
+      before += (cfg.headsAt(l) + cfg.kvHeadsAt(l)) * cfg.getHeadDim() * 2 + cfg.ffnAt(l) * 3;
+      after += (layerHeads[size_t(l)] + layerKv[size_t(l)]) * cfg.getHeadDim() * 2 +
+               layerFfn[size_t(l)] * 3;
     }
     auto list = [](const std::vector<int64_t> &v) {
       std::string s;
@@ -343,11 +407,43 @@ struct PruneTransactPass : impl::PruneTransactBase<PruneTransactPass> {
     };
     mlir::emitRemark(model.getLoc())
         << getArgument() << ": query heads per layer " << list(layerHeads)
+        << (pruneKv ? "; KV heads per layer " + list(layerKv) : std::string())
         << "; FFN channels per layer " << list(layerFfn) << "; "
         << llvm::formatv("{0:F1}", 100.0 * double(before - after) / double(before)).str()
         << "% of the pruned products' weights removed" << (reconstruct ? ", o/down refitted" : "")
         << (reencoded ? "; " + std::to_string(reencoded) + " weights rounded again in their block format"
                       : std::string());
+  }
+
+  /// Gives the model's KV cache argument(s) one head count per layer.
+  bool retypeCache(mm::ModelOp model, const std::vector<int64_t> &layerKv) {
+    bool ok = true;
+    model.walk([&](mlir::func::FuncOp fn) {
+      if (fn.getBody().empty())
+        return;
+      llvm::SmallVector<mlir::Type> inputs(fn.getFunctionType().getInputs());
+      for (mlir::BlockArgument arg : fn.getArguments()) {
+        auto c = llvm::dyn_cast<mm::KVCacheType>(arg.getType());
+        if (!c)
+          continue;
+        if (c.getLayers() != int64_t(layerKv.size())) {
+          fn.emitError() << getArgument() << ": a KV cache of " << c.getLayers()
+                         << " layers in a model of " << layerKv.size();
+          ok = false;
+          return;
+        }
+        const bool uniform = llvm::all_equal(layerKv);
+        auto t = mm::KVCacheType::get(
+            c.getContext(), c.getLayers(), *std::max_element(layerKv.begin(), layerKv.end()),
+            c.getHeadDim(), c.getCapacity(), c.getElement(),
+            uniform ? llvm::ArrayRef<int64_t>() : llvm::ArrayRef<int64_t>(layerKv));
+        arg.setType(t);
+        inputs[arg.getArgNumber()] = t;
+      }
+      fn.setFunctionType(mlir::FunctionType::get(fn.getContext(), inputs,
+                                                 fn.getFunctionType().getResults()));
+    });
+    return ok;
   }
 
   /// Appends `bytes` of `type` to the store and points `w` at them.

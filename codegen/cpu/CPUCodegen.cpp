@@ -102,6 +102,7 @@ llvm::Expected<LoweredModelInfo> readLoweredModelInfo(mlir::ModuleOp module) {
   info.layers = cfg.getNumLayers();
   info.heads = cfg.getNumHeads();
   info.kvHeads = cfg.getNumKvHeads();
+  info.layerKvHeads.assign(cfg.getLayerKvHeads().begin(), cfg.getLayerKvHeads().end());
   info.headDim = cfg.getHeadDim();
 
   for (mlir::Attribute a : weights) {
@@ -152,7 +153,7 @@ llvm::Error emitCPUObject(mlir::ModuleOp module, const LoweredModelInfo &info,
     llvm::Type *i32 = llvm::Type::getInt32Ty(llctx), *i64 = llvm::Type::getInt64Ty(llctx);
     llvm::Type *ptr = llvm::PointerType::get(llctx, 0);
     auto *descTy = llvm::StructType::get(
-        llctx, {i32, i32, i64, ptr, ptr, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, ptr});
+        llctx, {i32, i32, i64, ptr, ptr, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, ptr, ptr});
     auto str = [&](llvm::StringRef s, const char *name) -> llvm::Constant * {
       auto *init = llvm::ConstantDataArray::getString(llctx, s);
       auto *g = new llvm::GlobalVariable(*mod, init->getType(), true,
@@ -161,6 +162,14 @@ llvm::Error emitCPUObject(mlir::ModuleOp module, const LoweredModelInfo &info,
     };
     auto c32 = [&](uint64_t v) { return llvm::ConstantInt::get(i32, v); };
     auto c64 = [&](uint64_t v) { return llvm::ConstantInt::get(i64, v); };
+    llvm::Constant *layerKv = llvm::ConstantPointerNull::get(llvm::PointerType::get(llctx, 0));
+    if (!info.layerKvHeads.empty()) {
+      std::vector<uint64_t> v(info.layerKvHeads.begin(), info.layerKvHeads.end());
+      auto *arr = llvm::ConstantDataArray::get(llctx, v);
+      layerKv = new llvm::GlobalVariable(*mod, arr->getType(), true,
+                                         llvm::GlobalValue::PrivateLinkage, arr,
+                                         "milm.layer_kv_heads");
+    }
     auto *init = llvm::ConstantStruct::get(
         descTy, {c32(MILM_MODEL_ABI_VERSION), c32(MILM_MODEL_FLAG_TREE_ATTENTION), c64(info.modelHash),
                  str(info.modelName, "milm.model_name"), str(target.triple, "milm.target"),
@@ -168,7 +177,7 @@ llvm::Error emitCPUObject(mlir::ModuleOp module, const LoweredModelInfo &info,
                  c64(info.layers), c64(info.heads), c64(info.kvHeads), c64(info.headDim),
                  c64(info.kvCapacity), c64(info.maxTokens), c64(info.arenaBytes),
                  c64(info.weightsBytes),
-                 str(target.requiredFeatures, "milm.cpu_features")});
+                 str(target.requiredFeatures, "milm.cpu_features"), layerKv});
     new llvm::GlobalVariable(*mod, descTy, true, llvm::GlobalValue::ExternalLinkage, init,
                              info.symbolPrefix + "model_descriptor");
   }

@@ -282,7 +282,7 @@ struct ConvertToCPU : impl::ConvertToCPUBase<ConvertToCPU> {
     Emitter e(b, loc, f);
     Type i8 = b.getI8Type(), i32 = b.getI32Type(), i64 = b.getI64Type(), ptr = e.ptrType();
     auto bytes = [&](int64_t n) { return MemRefType::get({n}, i8); };
-    int64_t kvBytes = f.cacheType.getLayers() * static_cast<int64_t>(kvLayerBytes(f.cacheType));
+    int64_t kvBytes = static_cast<int64_t>(f.cacheType.totalBytes());
     auto ids = MemRefType::get({f.maxTokens}, i32);
     SmallVector<Type> argTypes{ptr, bytes(std::max<int64_t>(weightsBytes, 1)), bytes(kvBytes),
                                bytes(arenaBytes), ids, ids, i64, i32, ptr};

@@ -75,10 +75,6 @@ const PackedLayoutInfo *packedLayoutOf(mm::WeightOp w);
 /// packed layout's (>= 0x100) when milm-cpu-select-layouts chose one.
 int64_t kernelFormatCode(mm::WeightOp w);
 
-/// One layer's K and V caches (f16): the attention op's slice of the cache.
-inline uint64_t kvLayerBytes(mm::KVCacheType c) {
-  return 2ull * c.getCapacity() * c.getKvHeads() * c.getHeadDim() * 2;
-}
 
 /// milm_op_moe's scratch bytes for `maxTokens` tokens: logits [T, E], ids and
 /// weights [T, k], gathered inputs [T, D], gate/up [T, F] x 2, outputs [T, D],

@@ -142,7 +142,7 @@ uint64_t WeightType::getSizeInBytes() const {
 LogicalResult KVCacheType::verify(function_ref<InFlightDiagnostic()> emitError,
                                   int64_t layers, int64_t kvHeads,
                                   int64_t headDim, int64_t capacity,
-                                  Type element) {
+                                  Type element, ArrayRef<int64_t> layerKVHeads) {
   if (layers <= 0 || kvHeads <= 0 || headDim <= 0 || capacity <= 0)
     return emitError() << "KV cache layers (" << layers << "), kv_heads ("
                        << kvHeads << "), head_dim (" << headDim
@@ -151,8 +151,37 @@ LogicalResult KVCacheType::verify(function_ref<InFlightDiagnostic()> emitError,
   if (!element.isF32() && !element.isF16() && !element.isBF16())
     return emitError() << "KV cache elements must be f32, f16 or bf16, got "
                        << element;
+  if (!layerKVHeads.empty()) {
+    if (static_cast<int64_t>(layerKVHeads.size()) != layers)
+      return emitError() << "KV cache layer_kv_heads has " << layerKVHeads.size()
+                         << " entries for " << layers << " layers";
+    int64_t largest = 0;
+    for (auto [l, v] : llvm::enumerate(layerKVHeads)) {
+      if (v <= 0)
+        return emitError() << "KV cache layer_kv_heads[" << l << "] must be positive, got " << v;
+      largest = std::max(largest, v);
+    }
+    if (largest != kvHeads)
+      return emitError() << "KV cache kv_heads (" << kvHeads
+                         << ") must be the largest entry of layer_kv_heads (" << largest << ")";
+  }
   return success();
 }
+
+int64_t KVCacheType::kvHeadsAt(int64_t layer) const {
+  return getLayerKvHeads().empty() ? getKvHeads() : getLayerKvHeads()[layer];
+}
+uint64_t KVCacheType::layerBytes(int64_t layer) const {
+  return 2ull * uint64_t(getCapacity()) * uint64_t(kvHeadsAt(layer)) * uint64_t(getHeadDim()) *
+         uint64_t(getElement().getIntOrFloatBitWidth() / 8);
+}
+uint64_t KVCacheType::layerOffset(int64_t layer) const {
+  uint64_t off = 0;
+  for (int64_t l = 0; l < layer; ++l)
+    off += layerBytes(l);
+  return off;
+}
+uint64_t KVCacheType::totalBytes() const { return layerOffset(getLayers()); }
 
 //===----------------------------------------------------------------------===//
 // ModelConfigAttr

@@ -313,15 +313,19 @@ LogicalResult AttentionOp::verify() {
       failed(checkWidth(getResult(), "result", heads, "num_heads")))
     return failure();
   KVCacheType cache = getCache().getType();
-  if (cache.getKvHeads() != kvHeads || cache.getHeadDim() != headDim)
-    return emitOpError() << "KV cache holds " << cache.getKvHeads()
-                         << " kv heads of dimension " << cache.getHeadDim()
-                         << " but the op has " << kvHeads << " of dimension "
-                         << headDim;
   if (static_cast<int64_t>(getLayer()) >= cache.getLayers())
     return emitOpError() << "layer " << getLayer()
                          << " is outside the KV cache's " << cache.getLayers()
                          << " layers";
+  const int64_t cacheHeads = cache.kvHeadsAt(static_cast<int64_t>(getLayer()));
+  if (cacheHeads != kvHeads || cache.getHeadDim() != headDim)
+    return emitOpError() << "KV cache holds " << cacheHeads
+                         << " kv heads of dimension " << cache.getHeadDim()
+                         << (cache.getLayerKvHeads().empty()
+                                 ? std::string()
+                                 : " in layer " + std::to_string(getLayer()))
+                         << " but the op has " << kvHeads << " of dimension "
+                         << headDim;
   if ((getMask() == AttentionMask::tree) != static_cast<bool>(getTreeMask()))
     return emitOpError() << "a tree_mask operand goes with mask = tree, and "
                             "only with it";

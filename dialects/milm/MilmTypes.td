@@ -51,10 +51,18 @@ def Milm_KVCacheType : Milm_Type<"KVCache", "kv_cache"> {
     Keys and values of `layers` attention layers, each holding up to
     `capacity` positions of `kv_heads` heads of `head_dim` values, stored as
     `element`. Attention ops read the cache and append the new tokens' keys
-    and values to it at their positions.
+    and values to it at their positions. Layers one after the other, each
+    its keys then its values, `[capacity][kv heads][head_dim]` each.
+
+    When layers have different KV head counts (a model pruned by
+    `milm-prune-transact` with `kv-heads`), `layer_kv_heads` holds one entry
+    per layer and `kv_heads` is the largest; a layer's slice then starts
+    after the slices of the layers before it.
 
     ```mlir
     !milm.kv_cache<layers = 2, kv_heads = 2, head_dim = 32, capacity = 512, element = f16>
+    !milm.kv_cache<layers = 2, kv_heads = 2, head_dim = 32, capacity = 512, element = f16,
+                   layer_kv_heads = [2, 1]>
     ```
   }];
   let parameters = (ins
@@ -62,10 +70,20 @@ def Milm_KVCacheType : Milm_Type<"KVCache", "kv_cache"> {
     "int64_t":$kv_heads,
     "int64_t":$head_dim,
     "int64_t":$capacity,
-    "::mlir::Type":$element
+    "::mlir::Type":$element,
+    Milm_LayerSizes<"per-layer KV heads (empty: kv_heads in every layer)">:$layer_kv_heads
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// Layer `layer`'s KV heads.
+    int64_t kvHeadsAt(int64_t layer) const;
+    /// Bytes of layer `layer`'s keys and values, and where they start.
+    uint64_t layerBytes(int64_t layer) const;
+    uint64_t layerOffset(int64_t layer) const;
+    /// Bytes of the whole cache.
+    uint64_t totalBytes() const;
+  }];
 }
 
 #endif // MILM_TYPES_TD

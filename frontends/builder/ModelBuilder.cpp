@@ -126,14 +126,9 @@ llvm::Expected<OwningOpRef<ModuleOp>> Builder::build(const BuildOptions &options
   if (!cacheElem)
     return error("unknown KV cache element type '" + options.cacheElement +
                  "' (f16, bf16 or f32)");
-  for (int64_t l = 0; l < cfg.numLayers; ++l)
-    if (cfg.kvHeadsAt(l) != KV)
-      return error("layer " + std::to_string(l) + " has " + std::to_string(cfg.kvHeadsAt(l)) +
-                   " kv heads and another " + std::to_string(KV) +
-                   ": the KV cache has one head count for every layer (pruned KV heads are "
-                   "not supported yet)");
   int64_t capacity = options.cacheCapacity ? options.cacheCapacity : cfg.contextLength;
-  auto cacheType = mm::KVCacheType::get(&ctx, cfg.numLayers, KV, HD, capacity, cacheElem);
+  auto cacheType = mm::KVCacheType::get(&ctx, cfg.numLayers, KV, HD, capacity, cacheElem,
+                                        ArrayRef<int64_t>(cfg.layerKVHeads));
 
   OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
   b.setInsertionPointToEnd(module->getBody());

@@ -409,6 +409,22 @@ int32_t milm_model_info(const milm_model *m, char *buf, size_t capacity) {
            h.checksum_kind() == milm::fb::ChecksumKind_Milm64 ? "milm64" : "none",
            (long long)d.kv_capacity, (long long)d.max_tokens, (unsigned long long)d.arena_bytes);
   out += line;
+  {
+    // The KV cache: bytes a position takes in every layer, and each layer's
+    // KV heads when they differ (a pruned model).
+    uint64_t kv = 0, perPos = 0;
+    if (milm_model_kv_bytes(&d, &kv) && d.kv_capacity > 0)
+      perPos = kv / uint64_t(d.kv_capacity);
+    snprintf(line, sizeof line, "KV cache: %llu bytes (%llu a position)",
+             (unsigned long long)kv, (unsigned long long)perPos);
+    out += line;
+    if (d.layer_kv_heads) {
+      out += ", KV heads per layer";
+      for (int64_t l = 0; l < d.num_layers; ++l)
+        out += " " + std::to_string(d.layer_kv_heads[l]);
+    }
+    out += "\n";
+  }
   // How many tensors of each storage format (packed layouts included), in
   // order of first appearance.
   {
@@ -503,7 +519,7 @@ milm_context *milm_context_new(milm_model *model, const milm_context_params *par
     return nullptr;
   }
   uint64_t kv = 0;
-  if (!milm_kv_cache_bytes(d.num_layers, d.kv_capacity, d.num_kv_heads, d.head_dim, &kv) ||
+  if (!milm_model_kv_bytes(&d, &kv) ||
       kv > SIZE_MAX / 2 || d.arena_bytes > SIZE_MAX / 2) {
     setApiError("the KV cache or the arena is too large for this machine");
     return nullptr;
@@ -678,18 +694,18 @@ int32_t milm_tree_accept(milm_context *ctx, const int32_t *path, int32_t n_path)
       return setApiErrorf("milm_tree_accept: path[%d] = %d is not %s", int(e), int(node),
                           e ? "a child of the one before it" : "the root (0)");
   }
-  // [layers][2][capacity][kv_heads][head_dim] f16: move each path token's rows
-  // from its own slot (nPast + S + node) to nPast + e.
+  // [layers][2][capacity][kv_heads of the layer][head_dim] f16: move each
+  // path token's rows from its own slot (nPast + S + node) to nPast + e.
   const milm_model_desc &d = *ctx->model->desc;
-  const size_t row = size_t(d.num_kv_heads) * size_t(d.head_dim);
-  const size_t planes = size_t(d.num_layers) * 2;
-  for (size_t plane = 0; plane < planes; ++plane) {
-    uint16_t *base = ctx->kv + plane * size_t(d.kv_capacity) * row;
-    for (int32_t e = 0; e < n_path; ++e) {
-      const size_t from = size_t(ctx->nPast) + size_t(ctx->treeStack) + size_t(path[e]);
-      const size_t to = size_t(ctx->nPast) + size_t(e);
-      memmove(base + to * row, base + from * row, row * sizeof(uint16_t));
-    }
+  uint16_t *base = ctx->kv;
+  for (int64_t layer = 0; layer < d.num_layers; ++layer) {
+    const size_t row = size_t(milm_model_layer_kv_heads(&d, layer)) * size_t(d.head_dim);
+    for (int plane = 0; plane < 2; ++plane, base += size_t(d.kv_capacity) * row)
+      for (int32_t e = 0; e < n_path; ++e) {
+        const size_t from = size_t(ctx->nPast) + size_t(ctx->treeStack) + size_t(path[e]);
+        const size_t to = size_t(ctx->nPast) + size_t(e);
+        memmove(base + to * row, base + from * row, row * sizeof(uint16_t));
+      }
   }
   for (int32_t e = 0; e < n_path; ++e)
     ctx->tokens.push_back(ctx->treeTokens[size_t(path[e])]);

@@ -86,3 +86,37 @@ milm.model @m #milm.config<arch = "llama", vocab_size = 512, context_length = 51
 // expected-error @+1 {{model config special token id 512 is outside the vocabulary of 512}}
 milm.model @m #milm.config<arch = "llama", vocab_size = 512, context_length = 512, hidden_size = 256, num_layers = 2, num_heads = 8, num_kv_heads = 2, head_dim = 32, ffn_size = 512, eos_token = 512> {
 }
+
+// -----
+
+// Per-layer sizes (a structurally pruned model).
+// expected-error @+1 {{KV cache layer_kv_heads has 3 entries for 2 layers}}
+func.func private @f(!milm.kv_cache<layers = 2, kv_heads = 2, head_dim = 32, capacity = 512, element = f16, layer_kv_heads = [2, 1, 1]>)
+
+// -----
+
+// expected-error @+1 {{KV cache kv_heads (2) must be the largest entry of layer_kv_heads (1)}}
+func.func private @f(!milm.kv_cache<layers = 2, kv_heads = 2, head_dim = 32, capacity = 512, element = f16, layer_kv_heads = [1, 1]>)
+
+// -----
+
+// expected-error @+1 {{KV cache layer_kv_heads[1] must be positive, got 0}}
+func.func private @f(!milm.kv_cache<layers = 2, kv_heads = 2, head_dim = 32, capacity = 512, element = f16, layer_kv_heads = [2, 0]>)
+
+// -----
+
+// expected-error @+1 {{model config layer_heads has 1 entries for 2 layers}}
+milm.model @m #milm.config<arch = "llama", vocab_size = 512, context_length = 512, hidden_size = 256, num_layers = 2, num_heads = 8, num_kv_heads = 2, head_dim = 32, ffn_size = 512, layer_heads = [8]> {
+}
+
+// -----
+
+// expected-error @+1 {{model config ffn_size (512) must be the largest entry of layer_ffn (256)}}
+milm.model @m #milm.config<arch = "llama", vocab_size = 512, context_length = 512, hidden_size = 256, num_layers = 2, num_heads = 8, num_kv_heads = 2, head_dim = 32, ffn_size = 512, layer_ffn = [256, 128]> {
+}
+
+// -----
+
+// expected-error @+1 {{model config layer 1 has 6 heads, not a multiple of its 4 kv heads}}
+milm.model @m #milm.config<arch = "llama", vocab_size = 512, context_length = 512, hidden_size = 256, num_layers = 2, num_heads = 8, num_kv_heads = 4, head_dim = 32, ffn_size = 512, layer_heads = [8, 6]> {
+}

@@ -70,6 +70,18 @@ std::string repackedLayoutNames() {
 
 } // namespace
 
+/// The bytes of the KV cache milm_context_new allocates for this code
+/// (model_abi.h's milm_model_kv_bytes on its descriptor).
+bool kvCacheBytes(const LoweredModelInfo &info, uint64_t *bytes) {
+  milm_model_desc d{};
+  d.num_layers = info.layers;
+  d.num_kv_heads = info.kvHeads;
+  d.head_dim = info.headDim;
+  d.kv_capacity = info.kvCapacity;
+  d.layer_kv_heads = info.layerKvHeads.empty() ? nullptr : info.layerKvHeads.data();
+  return milm_model_kv_bytes(&d, bytes);
+}
+
 /// Runs `pm` on `module`; a failure is one line with the first error. A
 /// pass's warnings and remarks (what it measured: milm-quantize's bits per
 /// weight) are printed as they come, one line each.
@@ -277,6 +289,7 @@ llvm::Expected<CompiledUnit> compileUnit(const CompileOptions &opts, const UnitO
       }
       pipeline.pruneHeads = opts.pruneHeads;
       pipeline.pruneFfn = opts.pruneFfn;
+      pipeline.pruneKvHeads = opts.pruneKvHeads;
       pipeline.pruneReconstruct = opts.pruneReconstruct;
       pipeline.pruneCalibrate = opts.pruneCalibration.empty() && !opts.calibrateText.empty();
       pipeline.pruneCalibrationStats = pipeline.pruneCalibrate ? staging + "/prune-calibration.stats"
@@ -328,8 +341,7 @@ llvm::Expected<CompiledUnit> compileUnit(const CompileOptions &opts, const UnitO
   {
     // The bytes milm_context_new will allocate (model_abi.h's formula).
     uint64_t kv = 0;
-    const bool fits =
-        milm_kv_cache_bytes(info->layers, info->kvCapacity, info->kvHeads, info->headDim, &kv);
+    const bool fits = kvCacheBytes(*info, &kv);
     const double kvBytes = double(kv);
     const double ram = double(llvm::sys::Process::getPageSizeEstimate()) *
                        double(sysconf(_SC_PHYS_PAGES));
@@ -348,8 +360,7 @@ llvm::Expected<CompiledUnit> compileUnit(const CompileOptions &opts, const UnitO
   out.maxTokens = info->maxTokens;
   out.weightsBytes = info->weightsBytes;
   out.arenaBytes = info->arenaBytes;
-  milm_kv_cache_bytes(info->layers, info->kvCapacity, info->kvHeads, info->headDim,
-                      &out.kvBytes);
+  kvCacheBytes(*info, &out.kvBytes);
   out.modelName = info->modelName;
   out.tLower = lowering.done();
 
@@ -370,9 +381,10 @@ llvm::Expected<CompiledUnit> compileUnit(const CompileOptions &opts, const UnitO
                              : u.calibrated && opts.rotateOnline ? "hadamard, online before down"
                                                                  : "hadamard"},
                   {"source", u.model}};
-  if (u.calibrated && (opts.pruneHeads > 0 || opts.pruneFfn > 0))
+  if (u.calibrated && (opts.pruneHeads > 0 || opts.pruneFfn > 0 || opts.pruneKvHeads > 0))
     spec.options.push_back(
-        {"prune", llvm::formatv("heads {0}, ffn {1}{2}", opts.pruneHeads, opts.pruneFfn,
+        {"prune", llvm::formatv("heads {0}, kv heads {1}, ffn {2}{3}", opts.pruneHeads,
+                                opts.pruneKvHeads, opts.pruneFfn,
                                 opts.pruneReconstruct ? ", reconstructed" : "")
                       .str()});
   if (u.stem != "model")

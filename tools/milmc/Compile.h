@@ -51,7 +51,7 @@ struct CompileOptions {
   /// ranked on statistics of the unpruned model (pruneCalibration, or
   /// calibrateText run through it before pruning); pruneReconstruct refits
   /// o_proj and down_proj.
-  double pruneHeads = 0, pruneFfn = 0;
+  double pruneHeads = 0, pruneFfn = 0, pruneKvHeads = 0;
   bool pruneReconstruct = false;
   std::string pruneCalibration;
   /// A draft model for speculative decoding, compiled for the same target
@@ -102,8 +102,8 @@ llvm::Error runPasses(mlir::PassManager &pm, mlir::ModuleOp module, const std::s
 /// per-layer sizes in the per-layer array form of the llama.* keys.
 struct PruneCommandOptions {
   std::string model, output, text, calibration;
-  double heads = 0, ffn = 0;
-  std::vector<int64_t> keepHeads, keepFfn; ///< counts to keep instead (milm-prune-transact's)
+  double heads = 0, ffn = 0, kvHeads = 0;
+  std::vector<int64_t> keepHeads, keepFfn, keepKvHeads; ///< counts to keep instead (milm-prune-transact's)
   bool reconstruct = false;
   int64_t windows = 0;
 };

@@ -43,11 +43,13 @@ llvm::Error pruneModel(const PruneCommandOptions &opts) {
   if (opts.text.empty() == opts.calibration.empty())
     return fail("prune ranks heads and channels on calibration text: give --text FILE or "
                 "--calibration STATS (milmc calibrate), one of them");
-  if (!(opts.heads >= 0 && opts.heads < 1) || !(opts.ffn >= 0 && opts.ffn < 1))
-    return fail("--heads and --ffn take a fraction in [0, 1)");
-  if (opts.heads == 0 && opts.ffn == 0 && opts.keepHeads.empty() && opts.keepFfn.empty())
-    return fail("nothing to prune: give --heads and/or --ffn (fractions to remove), or "
-                "--keep-heads/--keep-ffn (counts to keep)");
+  if (!(opts.heads >= 0 && opts.heads < 1) || !(opts.ffn >= 0 && opts.ffn < 1) ||
+      !(opts.kvHeads >= 0 && opts.kvHeads < 1))
+    return fail("--heads, --kv-heads and --ffn take a fraction in [0, 1)");
+  if (opts.heads == 0 && opts.ffn == 0 && opts.kvHeads == 0 && opts.keepHeads.empty() &&
+      opts.keepFfn.empty() && opts.keepKvHeads.empty())
+    return fail("nothing to prune: give --heads, --kv-heads and/or --ffn (fractions to "
+                "remove), or --keep-heads/--keep-kv-heads/--keep-ffn (counts to keep)");
   bool same = false;
   if (!llvm::sys::fs::equivalent(opts.model, opts.output, same) && same)
     return fail(opts.output + ": the output would overwrite the input model; choose another -o");
@@ -87,6 +89,8 @@ llvm::Error pruneModel(const PruneCommandOptions &opts) {
   }
   PruneTransactOptions p;
   p.heads = opts.heads;
+  p.kvHeads = opts.kvHeads;
+  p.keepKvHeads.assign(opts.keepKvHeads.begin(), opts.keepKvHeads.end());
   p.ffn = opts.ffn;
   p.keepHeads.assign(opts.keepHeads.begin(), opts.keepHeads.end());
   p.keepFfn.assign(opts.keepFfn.begin(), opts.keepFfn.end());

@@ -211,6 +211,11 @@ static cl::opt<double> compilePruneFfn(
     cl::desc("TransAct pruning: remove this fraction of each dense FFN's channels, by the norm "
              "of their SwiGLU value on the calibration text"),
     cl::value_desc("fraction"), cl::init(0), cl::sub(compileCmd), cl::cat(compileCat));
+static cl::opt<double> compilePruneKvHeads(
+    "prune-kv-heads",
+    cl::desc("TransAct pruning: remove this fraction of each layer's KV heads, each with its "
+             "query heads (the KV cache shrinks)"),
+    cl::value_desc("fraction"), cl::init(0), cl::sub(compileCmd), cl::cat(compileCat));
 static cl::opt<bool> compilePruneReconstruct(
     "prune-reconstruct",
     cl::desc("With pruning: refit o_proj and down_proj by least squares on the calibration "
@@ -246,6 +251,11 @@ static cl::opt<bool> pruneReconstructOpt("reconstruct",
 static cl::list<int64_t> pruneKeepHeads("keep-heads",
                                         cl::desc("Query heads to keep, instead of --heads: one count for every layer, or one per layer (8,6,4,...)"),
                                         cl::CommaSeparated, cl::sub(pruneCmd), cl::cat(pruneCat));
+static cl::opt<double> pruneKvHeadsOpt("kv-heads", cl::desc("Fraction of each layer's KV heads to remove, each with its query heads"),
+                                       cl::value_desc("fraction"), cl::init(0), cl::sub(pruneCmd), cl::cat(pruneCat));
+static cl::list<int64_t> pruneKeepKvHeads("keep-kv-heads",
+                                          cl::desc("KV heads to keep, instead of --kv-heads: one count for every layer, or one per layer"),
+                                          cl::CommaSeparated, cl::sub(pruneCmd), cl::cat(pruneCat));
 static cl::list<int64_t> pruneKeepFfn("keep-ffn",
                                       cl::desc("FFN channels to keep, instead of --ffn: one count for every layer, or one per layer"),
                                       cl::CommaSeparated, cl::sub(pruneCmd), cl::cat(pruneCat));
@@ -645,6 +655,7 @@ int main(int argc, char **argv) {
     opts.quantReport = compileQuantReport;
     opts.pruneHeads = compilePruneHeads;
     opts.pruneFfn = compilePruneFfn;
+    opts.pruneKvHeads = compilePruneKvHeads;
     opts.pruneReconstruct = compilePruneReconstruct;
     opts.pruneCalibration = compilePruneCalibration;
     opts.quantizeEmbedding = compileQuantizeEmbedding;
@@ -670,13 +681,14 @@ int main(int argc, char **argv) {
     if ((compileGptq || compileOutliers > 0) && !calibrated)
       return usage(std::string(compileGptq ? "--gptq" : "--outliers") +
                    " needs calibration: --calibrate TEXT (or --calibration STATS)");
-    const bool pruning = compilePruneHeads > 0 || compilePruneFfn > 0;
+    const bool pruning = compilePruneHeads > 0 || compilePruneFfn > 0 || compilePruneKvHeads > 0;
     if (!(compilePruneHeads >= 0 && compilePruneHeads < 1) ||
-        !(compilePruneFfn >= 0 && compilePruneFfn < 1))
-      return usage("--prune-heads and --prune-ffn take a fraction in [0, 1)");
+        !(compilePruneFfn >= 0 && compilePruneFfn < 1) ||
+        !(compilePruneKvHeads >= 0 && compilePruneKvHeads < 1))
+      return usage("--prune-heads, --prune-kv-heads and --prune-ffn take a fraction in [0, 1)");
     if ((compilePruneReconstruct || !compilePruneCalibration.empty()) && !pruning)
       return usage(std::string(compilePruneReconstruct ? "--prune-reconstruct" : "--prune-calibration") +
-                   " needs --prune-heads or --prune-ffn");
+                   " needs --prune-heads, --prune-kv-heads or --prune-ffn");
     if (pruning && compileCalibrate.empty() && compilePruneCalibration.empty())
       return usage("pruning ranks heads and channels on calibration text: --calibrate TEXT (or "
                    "--prune-calibration STATS from milmc calibrate)");
@@ -684,7 +696,7 @@ int main(int argc, char **argv) {
       return usage("calibration is for quantizing: add --quantize with a 4-bit scheme");
     if (!compileCalibrate.empty() && compileQuantize.empty() && !pruning)
       return usage("calibration is for quantizing and pruning: add --quantize with a 4-bit "
-                   "scheme, or --prune-heads/--prune-ffn");
+                   "scheme, or --prune-heads/--prune-kv-heads/--prune-ffn");
     if ((!compileDraftQuantize.empty() || compileDraftQuantizePure) && compileDraft.empty())
       return fail(createStringError(inconvertibleErrorCode(),
                                     std::string(compileDraftQuantizePure ? "--draft-quantize-pure"
@@ -724,6 +736,8 @@ int main(int argc, char **argv) {
     c.windows = pruneWindows;
     c.keepHeads.assign(pruneKeepHeads.begin(), pruneKeepHeads.end());
     c.keepFfn.assign(pruneKeepFfn.begin(), pruneKeepFfn.end());
+    c.keepKvHeads.assign(pruneKeepKvHeads.begin(), pruneKeepKvHeads.end());
+    c.kvHeads = pruneKvHeadsOpt;
     if (c.model.empty())
       return fail(createStringError(inconvertibleErrorCode(), "prune needs a model"));
     if (pruneWindows < 0)

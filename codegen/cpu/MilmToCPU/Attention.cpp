@@ -26,7 +26,11 @@ struct AttentionLowering : CPUOpLowering<mm::AttentionOp> {
   LogicalResult lower(mm::AttentionOp op, Adaptor a, Emitter &e,
                       ConversionPatternRewriter &rw) const override {
     int64_t H = op.getNumHeads(), KV = op.getNumKvHeads(), HD = op.getHeadDim();
-    uint64_t layerBytes = kvLayerBytes(frame.cacheType);
+    // Layer l's K and V (f16), after the layers before it (their KV head
+    // counts may differ: mm::KVCacheType::layerOffset).
+    const int64_t layer = static_cast<int64_t>(op.getLayer());
+    const uint64_t layerBytes = frame.cacheType.layerBytes(layer);
+    const uint64_t layerOffset = frame.cacheType.layerOffset(layer);
     double scale =
         op.getScale() ? op.getScale()->convertToDouble() : 1.0 / std::sqrt(double(HD));
     Value out;
@@ -36,7 +40,7 @@ struct AttentionLowering : CPUOpLowering<mm::AttentionOp> {
                          {"k", e.ptrOf(a.getK())},
                          {"v", e.ptrOf(a.getV())},
                          {"kv_layer",
-                          e.ptrOf(e.bytesAt(frame.kv, layerBytes * op.getLayer(), layerBytes))},
+                          e.ptrOf(e.bytesAt(frame.kv, layerOffset, layerBytes))},
                          {"capacity", e.i64(frame.cacheType.getCapacity())},
                          {"pos", e.ptrOf(frame.positions)},
                          {"T", frame.T},

@@ -9,7 +9,10 @@
  *            sits at the offset the compiler chose (milm_model_desc lists none:
  *            the offsets are constants inside the code, and the artifact's
  *            tensor table records the same ones for checking).
- *   kv       the KV cache, f16, laid out [layers][2 (k, v)][capacity][kv_heads][head_dim].
+ *   kv       the KV cache, f16, laid out [layers][2 (k, v)][capacity][kv_heads][head_dim];
+ *            a pruned model's layers may have different kv_heads
+ *            (milm_model_desc.layer_kv_heads): each layer's slice follows the
+ *            slices of the layers before it.
  *   arena    scratch of milm_model_desc.arena_bytes bytes, 64-byte aligned.
  *===---------------------------------------------------------------------===*/
 #ifndef MILM_MODEL_ABI_H
@@ -21,7 +24,7 @@
 extern "C" {
 #endif
 
-#define MILM_MODEL_ABI_VERSION 4
+#define MILM_MODEL_ABI_VERSION 5 /* 5: milm_model_desc.layer_kv_heads */
 /* The most KV-cache positions the runtime takes (token positions are int32). */
 #define MILM_MODEL_MAX_KV_CAPACITY INT32_MAX
 
@@ -104,7 +107,30 @@ typedef struct milm_model_desc {
   uint64_t weights_bytes;    /* size of the weight section it reads */
   const char *cpu_features;  /* comma-separated ISA features the code needs (names of
                                 cpu_features.h); the runtime refuses a CPU without them */
+  const int64_t *layer_kv_heads; /* num_layers entries when layers differ (a pruned model),
+                                    else NULL: num_kv_heads in every layer */
 } milm_model_desc;
+
+/* Layer `layer`'s KV heads. */
+static inline int64_t milm_model_layer_kv_heads(const milm_model_desc *d, int64_t layer) {
+  return d->layer_kv_heads ? d->layer_kv_heads[layer] : d->num_kv_heads;
+}
+
+/* Bytes of the model's KV cache, every layer's slice (milm_kv_cache_bytes
+ * for each): sets *bytes and returns 1, or returns 0 on a negative size or
+ * an overflow. */
+static inline int milm_model_kv_bytes(const milm_model_desc *d, uint64_t *bytes) {
+  uint64_t total = 0, layer;
+  if (d->num_layers < 0)
+    return 0;
+  for (int64_t l = 0; l < d->num_layers; ++l)
+    if (!milm_kv_cache_bytes(1, d->kv_capacity, milm_model_layer_kv_heads(d, l), d->head_dim,
+                             &layer) ||
+        __builtin_add_overflow(total, layer, &total))
+      return 0;
+  *bytes = total;
+  return 1;
+}
 
 extern const milm_model_desc milm_model_descriptor;
 

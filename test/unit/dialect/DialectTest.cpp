@@ -77,7 +77,7 @@ TEST_F(DialectTest, TypesPrintAndParseBack) {
   llvm::raw_string_ostream(s) << w;
   EXPECT_EQ(s, "!milm.weight<4x512x256xq6_k>");
   EXPECT_EQ(parseType(s, &ctx), w);
-  Type c = KVCacheType::get(&ctx, 2, 2, 32, 512, Float16Type::get(&ctx));
+  Type c = KVCacheType::get(&ctx, 2, 2, 32, 512, Float16Type::get(&ctx), {});
   s.clear();
   llvm::raw_string_ostream(s) << c;
   EXPECT_EQ(s, "!milm.kv_cache<layers = 2, kv_heads = 2, head_dim = 32, capacity = 512, element = f16>");
@@ -96,7 +96,7 @@ TEST_F(DialectTest, BuiltModelVerifiesAndCatchesMismatchedKVHeads) {
   b.setInsertionPointToStart(&model.getBody().front());
   auto act = [&](int64_t n) { return RankedTensorType::get({ShapedType::kDynamic, n}, b.getF32Type()); };
   auto ids = RankedTensorType::get({ShapedType::kDynamic}, b.getI32Type());
-  auto cache = KVCacheType::get(&ctx, 1, 2, 32, 512, b.getF16Type());
+  auto cache = KVCacheType::get(&ctx, 1, 2, 32, 512, b.getF16Type(), {});
   auto fn = func::FuncOp::create(b, loc, "forward",
                                  b.getFunctionType({act(256), act(64), cache, ids}, {act(256)}));
   Block *entry = fn.addEntryBlock();
