@@ -141,6 +141,7 @@ llvm::Expected<std::unique_ptr<ModelInterpreter>> ModelInterpreter::create(mlir:
       if (!oc.getSide().getDefiningOp<mm::WeightOp>())
         return unsupported("a milm.outlier_columns whose side is not a milm.weight");
     } else if (!llvm::isa<mm::WeightOp, mm::EmbeddingOp, mm::RMSNormOp, mm::SwiGLUOp, mm::AddOp,
+                          mm::ColumnsOp,
                           mm::HadamardOp, mlir::func::ReturnOp>(op)) {
       return unsupported("'" + op.getName().getStringRef() + "'");
     }
@@ -343,6 +344,13 @@ ModelInterpreter::forward(llvm::ArrayRef<int32_t> tokens,
           m.row(t)[o] += acc;
         }
       values[oc.getResult()] = std::move(m);
+    } else if (auto co = llvm::dyn_cast<mm::ColumnsOp>(op)) {
+      const Matrix &x = get(co.getInput());
+      const int64_t off = int64_t(co.getOffset()), size = int64_t(co.getSize());
+      Matrix m(x.rows, size);
+      for (int64_t t = 0; t < x.rows; ++t)
+        std::copy(x.row(t) + off, x.row(t) + off + size, m.row(t));
+      values[co.getResult()] = std::move(m);
     } else if (auto ad = llvm::dyn_cast<mm::AddOp>(op)) {
       const Matrix &x = get(ad.getLhs()), &y = get(ad.getRhs());
       Matrix m(x.rows, x.cols);

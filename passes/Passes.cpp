@@ -72,6 +72,15 @@ void buildModelPipeline(mlir::OpPassManager &pm, const ModelPipelineOptions &opt
     q.threads = options.threads;
     pm.addPass(createQuantize(q));
   }
+  if (options.fuse) {
+    // Last: the fused weights are the rounded ones, their bytes concatenated.
+    FuseQKVOptions f;
+    f.weightStore = options.weightStore;
+    pm.addPass(createFuseQKV(f));
+    FuseGateUpOptions g;
+    g.weightStore = options.weightStore;
+    pm.addPass(createFuseGateUp(g));
+  }
 }
 
 void registerMilmPasses() {
@@ -79,9 +88,10 @@ void registerMilmPasses() {
   mlir::PassPipelineRegistration<ModelPipelineOptions>(
       "milm-model-pipeline",
       "The model-level passes milmc compile runs before code generation "
-      "(milm-prune-transact with prune-heads/prune-ffn, milm-rotate with "
+      "(milm-prune-transact with prune-heads/prune-kv-heads/prune-ffn, milm-rotate with "
       "rotate=1, milm-calibrate with calibration-tokens=FILE, milm-split-outliers with "
-      "outliers=F, milm-quantize with quantize=FORMAT)",
+      "outliers=F, milm-quantize with quantize=FORMAT, milm-fuse-qkv and milm-fuse-gate-up "
+      "with fuse=1)",
       buildModelPipeline);
 }
 

@@ -84,6 +84,9 @@ struct ModelPipelineOptions : mlir::PassPipelineOptions<ModelPipelineOptions> {
       llvm::cl::desc("Run milm-calibrate on calibration-tokens before pruning, writing "
                      "prune-calibration-stats"),
       llvm::cl::init(false)};
+  Option<bool> fuse{*this, "fuse",
+                    llvm::cl::desc("Run milm-fuse-qkv and milm-fuse-gate-up last"),
+                    llvm::cl::init(false)};
   Option<std::string> report{*this, "report",
                              llvm::cl::desc("Append the per-matrix rounding error tables here")};
   Option<unsigned> threads{*this, "threads",
@@ -105,7 +108,8 @@ struct ModelPipelineOptions : mlir::PassPipelineOptions<ModelPipelineOptions> {
 /// `options.rotate`; milm-calibrate when `options.calibrationTokens` is set
 /// and there is something to quantize;
 /// milm-split-outliers when `options.outliers` > 0 (its body the 4-bit scheme
-/// `options.quantize`); milm-quantize when `options.quantize` names a format.
+/// `options.quantize`); milm-quantize when `options.quantize` names a format;
+/// milm-fuse-qkv and milm-fuse-gate-up when `options.fuse`.
 /// The IR stays in the milm dialect;
 /// weights it creates are in `options.weightStore`.
 void buildModelPipeline(mlir::OpPassManager &pm, const ModelPipelineOptions &options);

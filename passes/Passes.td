@@ -293,4 +293,40 @@ def PruneTransact : Pass<"milm-prune-transact", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::milm::MilmDialect"];
 }
 
+def FuseQKV : Pass<"milm-fuse-qkv", "::mlir::ModuleOp"> {
+  let summary = "One product for each attention's q, k and v";
+  let description = [{
+    Each attention's q, k and v products (milm.linear of one input, q's and
+    k's through milm.rope) become one milm.linear by a weight that holds
+    their rows one after the other (`blk.N.attn_qkv.weight`, written to the
+    weight store: the three weights' bytes concatenated, exact in every
+    format), followed by three milm.columns that give q, k and v back: one
+    call into the kernels instead of three. Left alone (and said in the
+    remark): weights of different formats (llama-quantize's q4_k_m gives v
+    more bits than q and k in some layers), a bias on some only, a weight
+    read elsewhere, a product with f16 outlier columns.
+  }];
+  let options = [
+    Option<"weightStore", "weight-store", "std::string", /*default=*/"\"\"",
+           "The weight store the fused weights are appended to (passes/WeightStore.h)">,
+  ];
+  let dependentDialects = ["::mlir::milm::MilmDialect"];
+}
+
+def FuseGateUp : Pass<"milm-fuse-gate-up", "::mlir::ModuleOp"> {
+  let summary = "One product for each dense FFN's gate and up";
+  let description = [{
+    Each milm.swiglu of two milm.linear products of one input (gate, up)
+    reads them from one product by the weights' rows concatenated
+    (`blk.N.ffn_gate_up.weight`, in the weight store) and two milm.columns:
+    one call into the kernels instead of two. Left alone as milm-fuse-qkv
+    leaves its products.
+  }];
+  let options = [
+    Option<"weightStore", "weight-store", "std::string", /*default=*/"\"\"",
+           "The weight store the fused weights are appended to (passes/WeightStore.h)">,
+  ];
+  let dependentDialects = ["::mlir::milm::MilmDialect"];
+}
+
 #endif // MILM_PASSES_TD

@@ -11,8 +11,8 @@ Every setting ranks heads and channels on the same statistics, taken once
 with `milmc calibrate --matrices` over models/kjv-calibration.txt (disjoint
 from the held-out text). Parameters are the model's weights after pruning
 (from the pass's per-layer sizes); KV bytes per token are those of the f16
-cache (2 x layers x kv_heads x head_dim x 2 bytes: pruning query heads evenly
-per KV group leaves it unchanged). Decode tokens/s: greedy generation of 128
+cache (2 x kv_heads x head_dim x 2 bytes summed over layers: pruning query
+heads evenly per KV group leaves it unchanged, pruning KV groups shrinks it). Decode tokens/s: greedy generation of 128
 tokens on 2 threads, the builds in turn for `--rounds` rounds, the median; the
 last column is its ratio to the unpruned build's median in the same run.
 """
@@ -33,15 +33,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL = "models/milm-target-kjv.gguf"
 # The target model: hidden 512, vocab 1024, 5 layers, 8 heads (2 KV) of 64, FFN 1280.
 D, V, LAYERS, KV, HD = 512, 1024, 5, 2, 64
-SETTINGS = [(ffn, heads, rec) for heads in (0.0, 0.25) for ffn in (0.1, 0.25, 0.4)
-            for rec in (False, True)]
+# (FFN fraction, query-head fraction evenly per KV group, KV-group fraction, refit)
+SETTINGS = ([(ffn, heads, 0.0, rec) for heads in (0.0, 0.25) for ffn in (0.1, 0.25, 0.4)
+             for rec in (False, True)] +
+            [(0.25, 0.0, 0.5, rec) for rec in (False, True)])
 BEGIN, END = "<!-- pruning:table:begin -->", "<!-- pruning:table:end -->"
 
 
-def params(heads, ffns):
+def params(heads, kvs, ffns):
     n = 2 * V * D + D  # embedding, output, final norm
-    for h, f in zip(heads, ffns):
-        n += D * HD * (h + 2 * KV) + h * HD * D + 3 * D * f + 2 * D
+    for h, kv, f in zip(heads, kvs, ffns):
+        n += D * HD * (h + 2 * kv) + h * HD * D + 3 * D * f + 2 * D
     return n
 
 
@@ -80,25 +82,28 @@ def main():
         run([args.milmc, "calibrate", model, "--text", calib, "--matrices", "-o", stats])
     print(f"calibrated in {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
     rows = []
-    for n, (ffn, heads, rec) in enumerate(SETTINGS):
+    for n, (ffn, heads, kvh, rec) in enumerate(SETTINGS):
         d = os.path.join(args.work, f"s{n}")
         shutil.rmtree(d, ignore_errors=True)
         opts = ["--prune-ffn", str(ffn), "--prune-calibration", stats]
         if heads:
             opts += ["--prune-heads", str(heads)]
+        if kvh:
+            opts += ["--prune-kv-heads", str(kvh)]
         if rec:
             opts += ["--prune-reconstruct"]
         r = run([args.milmc, "compile", model, *opts, "-o", d])
-        m = re.search(r"query heads per layer ([0-9 ]+); FFN channels per layer ([0-9 ]+);",
-                      r.stderr)
+        m = re.search(r"query heads per layer ([0-9 ]+);(?: KV heads per layer ([0-9 ]+);)? "
+                      r"FFN channels per layer ([0-9 ]+);", r.stderr)
         if not m:
             sys.exit(f"pruning_table.py: no milm-prune-transact remark in:\n{r.stderr}")
         hs = [int(x) for x in m.group(1).split()]
-        fs = [int(x) for x in m.group(2).split()]
+        kvs = [int(x) for x in m.group(2).split()] if m.group(2) else [KV] * LAYERS
+        fs = [int(x) for x in m.group(3).split()]
         j = json.loads(run([args.milmc, "compare", ref, d, "--text", text, "--json"]).stdout)
-        rows.append(dict(ffn=ffn, heads=heads, rec=rec, dir=d, params=params(hs, fs),
-                         kv=2 * LAYERS * KV * HD * 2, j=j, hs=hs, fs=fs))
-        print(f"{ffn} {heads} {rec}: KL {j['kl_mean']:.4f}", file=sys.stderr, flush=True)
+        rows.append(dict(ffn=ffn, heads=heads, kvh=kvh, rec=rec, dir=d, params=params(hs, kvs, fs),
+                         kv=sum(2 * k * HD * 2 for k in kvs), j=j, hs=hs, kvs=kvs, fs=fs))
+        print(f"{ffn} {heads} {kvh} {rec}: KL {j['kl_mean']:.4f}", file=sys.stderr, flush=True)
     # Decode speed: every build in turn, `rounds` times.
     dirs = [ref] + [r["dir"] for r in rows]
     tps = {d: [] for d in dirs}
@@ -107,19 +112,21 @@ def main():
             d = dirs[(i + k) % len(dirs)]
             tps[d].append(decode_tps(d, prompt))
     base = statistics.median(tps[ref])
-    p0 = params([8] * LAYERS, [1280] * LAYERS)
+    p0 = params([8] * LAYERS, [KV] * LAYERS, [1280] * LAYERS)
     lines = [f"Unpruned: {p0 / 1e6:.2f} M parameters, {2 * LAYERS * KV * HD * 2} KV bytes per "
              f"token, decode {base:.0f} tok/s.\n",
-             "| FFN channels removed | heads removed | reconstruct | heads / FFN per layer | "
+             "| FFN channels removed | heads removed | reconstruct | heads (KV) / FFN per layer | "
              "parameters | KV bytes/token | perplexity | mean KL | top-1 agreement | "
              "decode tok/s | vs unpruned |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         j = r["j"]
         med = statistics.median(tps[r["dir"]])
+        heads_txt = (f"{100 * r['kvh']:.0f}% (whole KV groups)" if r["kvh"]
+                     else f"{100 * r['heads']:.0f}%")
         lines.append(
-            f"| {100 * r['ffn']:.0f}% | {100 * r['heads']:.0f}% | {'yes' if r['rec'] else 'no'} | "
-            f"{r['hs'][0]} / {r['fs'][0]} | {r['params'] / 1e6:.2f} M ({100 * (r['params'] / p0 - 1):+.0f}%) | "
+            f"| {100 * r['ffn']:.0f}% | {heads_txt} | {'yes' if r['rec'] else 'no'} | "
+            f"{r['hs'][0]} ({r['kvs'][0]}) / {r['fs'][0]} | {r['params'] / 1e6:.2f} M ({100 * (r['params'] / p0 - 1):+.0f}%) | "
             f"{r['kv']} | {j['b']['ppl']:.4f} | {j['kl_mean']:.4f} | "
             f"{100 * j['top1_agreement']:.2f}% | {med:.0f} | {med / base:.2f}x |")
         print(lines[-1], file=sys.stderr, flush=True)

@@ -211,6 +211,18 @@ LogicalResult HadamardOp::verify() {
   return success();
 }
 
+LogicalResult ColumnsOp::verify() {
+  const int64_t n = llvm::cast<RankedTensorType>(getInput().getType()).getDimSize(1);
+  const int64_t m = llvm::cast<RankedTensorType>(getResult().getType()).getDimSize(1);
+  const int64_t off = static_cast<int64_t>(getOffset()), size = static_cast<int64_t>(getSize());
+  if (m != size)
+    return emitOpError() << "result has " << m << " columns but size is " << size;
+  if (!ShapedType::isDynamic(n) && off + size > n)
+    return emitOpError() << "columns [" << off << ", " << off + size
+                         << ") are outside the input's " << n;
+  return success();
+}
+
 LogicalResult OutlierColumnsOp::verify() {
   WeightType side = weightOf(getSide());
   if (side.getRank() != 2)

@@ -296,6 +296,27 @@ def Milm_OutlierColumnsOp : Milm_Op<"outlier_columns", [Pure, AllTypesMatch<["pa
   let hasVerifier = 1;
 }
 
+def Milm_ColumnsOp : Milm_Op<"columns", [Pure]> {
+  let summary = "consecutive columns of an activation";
+  let description = [{
+    `result[t, j] = input[t, offset + j]` for `j < size`: one part of a
+    product over concatenated output rows (milm-fuse-qkv's q, k and v of one
+    fused q/k/v product, milm-fuse-gate-up's gate and up).
+
+    ```mlir
+    %qkv = milm.linear %h, %wqkv
+        : (tensor<?x512xf32>, !milm.weight<768x512xq4_0>) -> tensor<?x768xf32>
+    %k = milm.columns %qkv {offset = 512 : i64, size = 128 : i64}
+        : (tensor<?x768xf32>) -> tensor<?x128xf32>
+    ```
+  }];
+  let arguments = (ins Milm_Activation:$input, ConfinedAttr<I64Attr, [IntNonNegative]>:$offset,
+                       Milm_PositiveI64:$size);
+  let results = (outs Milm_Activation:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
 def Milm_AddOp : Milm_Op<"add", [Pure, Commutative, AllTypesMatch<["lhs", "rhs", "result"]>]> {
   let summary = "elementwise addition, used for residual connections";
   let description = [{

@@ -543,3 +543,19 @@ func.func @outlier_columns_format(%x: tensor<?x512xf32>, %y: tensor<?x64xf32>) {
   %z = milm.outlier_columns %y, %x, %s {columns = array<i64: 3, 5>} : (tensor<?x64xf32>, tensor<?x512xf32>, !milm.weight<64x2xf32>) -> tensor<?x64xf32>
   return
 }
+
+// -----
+
+func.func @columns_outside(%a: tensor<?x768xf32>) {
+  // expected-error @+1 {{'milm.columns' op columns [640, 896) are outside the input's 768}}
+  %c = milm.columns %a {offset = 640 : i64, size = 256 : i64} : (tensor<?x768xf32>) -> tensor<?x256xf32>
+  return
+}
+
+// -----
+
+func.func @columns_size(%a: tensor<?x768xf32>) {
+  // expected-error @+1 {{'milm.columns' op result has 128 columns but size is 256}}
+  %c = milm.columns %a {offset = 0 : i64, size = 256 : i64} : (tensor<?x768xf32>) -> tensor<?x128xf32>
+  return
+}

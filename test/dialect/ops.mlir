@@ -89,6 +89,8 @@ func.func @attention(%q: tensor<?x256xf32>, %k: tensor<?x64xf32>, %v: tensor<?x6
 func.func @hadamard(%a: tensor<?x1280xf32>) -> tensor<?x1280xf32> {
   // CHECK: milm.hadamard %{{.*}} {block = 256 : i64} : (tensor<?x1280xf32>) -> tensor<?x1280xf32>
   %h = milm.hadamard %a {block = 256 : i64} : (tensor<?x1280xf32>) -> tensor<?x1280xf32>
+  // CHECK: milm.columns %{{.*}} {offset = 256 : i64, size = 1024 : i64} : (tensor<?x1280xf32>) -> tensor<?x1024xf32>
+  %cols = milm.columns %a {offset = 256 : i64, size = 1024 : i64} : (tensor<?x1280xf32>) -> tensor<?x1024xf32>
   return %h : tensor<?x1280xf32>
 }
 

@@ -271,6 +271,7 @@ llvm::Expected<CompiledUnit> compileUnit(const CompileOptions &opts, const UnitO
     pipeline.quantize = u.quantize;
     pipeline.quantizePure = u.quantizePure;
     pipeline.rotate = u.rotate;
+    pipeline.fuse = opts.fuse;
     pipeline.rotateOnline = u.rotate && u.calibrated && opts.rotateOnline;
     if (u.calibrated) {
       if (!opts.calibrateText.empty()) {
@@ -381,6 +382,8 @@ llvm::Expected<CompiledUnit> compileUnit(const CompileOptions &opts, const UnitO
                              : u.calibrated && opts.rotateOnline ? "hadamard, online before down"
                                                                  : "hadamard"},
                   {"source", u.model}};
+  if (opts.fuse)
+    spec.options.push_back({"fuse", "qkv, gate-up"});
   if (u.calibrated && (opts.pruneHeads > 0 || opts.pruneFfn > 0 || opts.pruneKvHeads > 0))
     spec.options.push_back(
         {"prune", llvm::formatv("heads {0}, kv heads {1}, ffn {2}{3}", opts.pruneHeads,

@@ -54,6 +54,8 @@ struct CompileOptions {
   double pruneHeads = 0, pruneFfn = 0, pruneKvHeads = 0;
   bool pruneReconstruct = false;
   std::string pruneCalibration;
+  /// milm-fuse-qkv and milm-fuse-gate-up, last of the model passes.
+  bool fuse = false;
   /// A draft model for speculative decoding, compiled for the same target
   /// into the same milm-run (symbols milm_draft_*) and OUT/draft.milm; its
   /// tokenizer must be the model's. draftQuantize: milm-quantize's format for

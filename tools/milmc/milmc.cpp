@@ -226,6 +226,11 @@ static cl::opt<std::string> compilePruneCalibration(
     cl::desc("With pruning: statistics of the unpruned model from milmc calibrate (--matrices "
              "for --prune-reconstruct), instead of running it over --calibrate's text"),
     cl::value_desc("stats"), cl::sub(compileCmd), cl::cat(compileCat));
+static cl::opt<bool> compileFuse(
+    "fuse",
+    cl::desc("One product for each attention's q, k and v and for each FFN's gate and up "
+             "(milm-fuse-qkv, milm-fuse-gate-up)"),
+    cl::sub(compileCmd), cl::cat(compileCat));
 static cl::opt<bool> compileQuantReport("quant-report",
                                         cl::desc("Print, per matrix, the error its rounding adds "
                                                  "to the product's output"),
@@ -656,6 +661,7 @@ int main(int argc, char **argv) {
     opts.pruneHeads = compilePruneHeads;
     opts.pruneFfn = compilePruneFfn;
     opts.pruneKvHeads = compilePruneKvHeads;
+    opts.fuse = compileFuse;
     opts.pruneReconstruct = compilePruneReconstruct;
     opts.pruneCalibration = compilePruneCalibration;
     opts.quantizeEmbedding = compileQuantizeEmbedding;

@@ -1,4 +1,4 @@
-//===- Elementwise.cpp - The CPU lowering of milm.swiglu and milm.add -----===//
+//===- Elementwise.cpp - The CPU lowering of milm.swiglu, milm.add, milm.columns ===//
 //
 // linalg.generic over the first T rows of the buffers; linalg-to-loops and
 // LLVM vectorise them (exp as a polynomial: LowerToCPU.cpp).
@@ -42,6 +42,26 @@ struct SwiGLULowering : BinaryLowering<mm::SwiGLUOp> {
   }
 };
 
+/// The columns [offset, offset + size) of the first T rows, copied into the
+/// result's buffer (a strided view of the input, then an elementwise copy).
+struct ColumnsLowering : CPUOpLowering<mm::ColumnsOp> {
+  using CPUOpLowering::CPUOpLowering;
+  LogicalResult lower(mm::ColumnsOp op, Adaptor a, Emitter &e,
+                      ConversionPatternRewriter &rw) const override {
+    Value in = e.rows(a.getInput());
+    SmallVector<OpFoldResult> offsets{e.b.getIndexAttr(0),
+                                      e.b.getIndexAttr(int64_t(op.getOffset()))};
+    SmallVector<OpFoldResult> sizes{e.f.Tidx, e.b.getIndexAttr(int64_t(op.getSize()))};
+    SmallVector<OpFoldResult> strides{e.b.getIndexAttr(1), e.b.getIndexAttr(1)};
+    Value part = memref::SubViewOp::create(e.b, e.loc, in, offsets, sizes, strides);
+    Value out = e.buffer(op.getResult());
+    e.elementwise({part}, e.rows(out),
+                  [](OpBuilder &, Location, ValueRange v) { return v[0]; });
+    rw.replaceOp(op, out);
+    return success();
+  }
+};
+
 struct AddLowering : BinaryLowering<mm::AddOp> {
   using BinaryLowering::BinaryLowering;
   Value compute(OpBuilder &b, Location loc, Value lhs, Value rhs) const override {
@@ -54,6 +74,7 @@ struct AddLowering : BinaryLowering<mm::AddOp> {
 void populateElementwiseLowering(CPUPatterns &patterns) {
   patterns.add<SwiGLULowering>();
   patterns.add<AddLowering>();
+  patterns.add<ColumnsLowering>();
 }
 
 } // namespace cpu
