@@ -21,6 +21,7 @@
 # --format q8_0, written once into the bench folder).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/bench/lib.sh"
 milmc=$root/build/bin/milmc
 [ -x "$milmc" ] || { echo "formats.sh: build first (bash scripts/build.sh)" >&2; exit 2; }
 model=${1:-}
@@ -57,20 +58,13 @@ for i in "${!names[@]}"; do
 done
 
 run() {  # name -> appends the generation tok/s to $work/name.tps
-  local line
-  line=$("$work/$1/milm-run" -f "$work/prompt.txt" -n "$ngen" -t "$threads" --temp 0 \
-         --no-display-prompt 2>&1 >/dev/null | grep '^milm: prompt') ||
-    { echo "formats.sh: $1/milm-run failed" >&2; exit 1; }
-  sed -E 's/.*generated [0-9]+ tokens in [0-9.]+ s \(([0-9.]+) tok\/s\).*/\1/' <<<"$line" >>"$work/$1.tps"
+  local t
+  t=$(decode_tps "$work/$1" "$work/prompt.txt" "$ngen") || exit 1
+  awk '{print $2}' <<<"$t" >>"$work/$1.tps"
 }
 for n in "${names[@]}"; do rm -f "$work/$n.tps"; done
-for ((r = 0; r < rounds; ++r)); do
-  for ((j = 0; j < ${#names[@]}; ++j)); do
-    run "${names[$(( (j + r) % ${#names[@]} ))]}"
-  done
-done
-median() { sort -g "$1" | awk '{v[NR]=$1} END {m = NR % 2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2;
-  printf "%.2f %.2f %.2f\n", m, v[1], v[NR]}'; }
+interleaved "$rounds" run "${names[@]}"
+median() { median_min_max <"$1"; }
 cpu=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')
 echo "# $(basename "$model"), $threads threads, $ngen generated tokens, $rounds rounds; $cpu"
 printf '%-10s %12s %22s %8s\n' format "weights MiB" "gen tok/s med (min-max)" "vs q4_0"

@@ -14,6 +14,7 @@
 # --format q4_0, written once into the bench folder).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/bench/lib.sh"
 milmc=$root/build/bin/milmc
 [ -x "$milmc" ] || { echo "fusion.sh: build first (bash scripts/build.sh)" >&2; exit 2; }
 model=${1:-}
@@ -46,21 +47,11 @@ for i in "${!names[@]}"; do
   fi
 done
 run() {  # name -> appends "prompt_tps gen_tps" to $work/name.tps
-  local line
-  line=$("$work/$1/milm-run" -f "$work/prompt.txt" -n "$ngen" -t "$threads" --temp 0 \
-         --no-display-prompt 2>&1 >/dev/null | grep '^milm: prompt') ||
-    { echo "fusion.sh: $1/milm-run failed" >&2; exit 1; }
-  sed -E 's/.*prompt [0-9]+ tokens in [0-9.]+ s \(([0-9.]+) tok\/s\), generated [0-9]+ tokens in [0-9.]+ s \(([0-9.]+) tok\/s\).*/\1 \2/' \
-    <<<"$line" >>"$work/$1.tps"
+  decode_tps "$work/$1" "$work/prompt.txt" "$ngen" >>"$work/$1.tps" || exit 1
 }
 for n in "${names[@]}"; do rm -f "$work/$n.tps"; done
-for ((r = 0; r < rounds; ++r)); do
-  for ((j = 0; j < ${#names[@]}; ++j)); do
-    run "${names[$(( (j + r) % ${#names[@]} ))]}"
-  done
-done
-median() { sort -g | awk '{v[NR]=$1} END {m = NR % 2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2;
-  printf "%.2f %.2f %.2f\n", m, v[1], v[NR]}'; }
+interleaved "$rounds" run "${names[@]}"
+median() { median_min_max; }
 calls() {  # linear calls per decoded token, from --profile
   "$work/$1/milm-run" -p "In the beginning" -n 4 -t "$threads" --temp 0 --profile 2>&1 >/dev/null |
     awk '/^profile: decode/ {d = 1; split($0, a, ": "); n = a[3] + 0} d && $1 == "linear" {s += $3}

@@ -1,4 +1,4 @@
-# Helpers shared by bench/cpu.sh and bench/native.sh (sourced; they read the
+# Helpers shared by the bench scripts (sourced; they read the
 # caller's $threads and $npr).
 stats() {  # values on stdin -> "median min max"
   sort -g | awk '{a[NR]=$1} END {if (NR==0) {print "- - -"; exit}
@@ -39,3 +39,26 @@ small notebook, because the old lighthouse keeper had asked it to watch the weat
   done
 }
 
+
+# Helpers of the A/B scripts (formats.sh, pruning.sh, fusion.sh, moe.sh): they
+# read the caller's $threads.
+decode_tps() { # OUT PROMPT_FILE NGEN -> "prompt_tok/s gen_tok/s" of OUT/milm-run, greedy
+  local line
+  line=$("$1/milm-run" -f "$2" -n "$3" -t "$threads" --temp 0 --no-display-prompt 2>&1 >/dev/null |
+         grep '^milm: prompt') || { echo "$(basename "$0"): $1/milm-run failed" >&2; return 1; }
+  sed -E 's/.*prompt [0-9]+ tokens in [0-9.]+ s \(([0-9.]+) tok\/s\), generated [0-9]+ tokens in [0-9.]+ s \(([0-9.]+) tok\/s\).*/\1 \2/' <<<"$line"
+}
+interleaved() { # ROUNDS FN NAME... -> FN NAME for every name, in a rotating order, ROUNDS times
+  local rounds=$1 fn=$2 r j
+  shift 2
+  local names=("$@")
+  for ((r = 0; r < rounds; ++r)); do
+    for ((j = 0; j < ${#names[@]}; ++j)); do
+      "$fn" "${names[$(( (j + r) % ${#names[@]} ))]}"
+    done
+  done
+}
+median_min_max() { # values on stdin -> "median min max", two decimals
+  sort -g | awk '{v[NR]=$1} END {m = NR % 2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2;
+    printf "%.2f %.2f %.2f\n", m, v[1], v[NR]}'
+}

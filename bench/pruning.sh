@@ -18,6 +18,7 @@
 #        MILM_PRUNE_FFN (0.3125), MILM_BENCH_DIR (a temporary folder; kept when set)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/bench/lib.sh"
 milmc=$root/build/bin/milmc
 [ -x "$milmc" ] || { echo "pruning.sh: build first (bash scripts/build.sh)" >&2; exit 2; }
 model=${1:-}
@@ -55,20 +56,13 @@ for i in "${!names[@]}"; do
   fi
 done
 run() {  # name -> appends the generation tok/s to $work/name.tps
-  local line
-  line=$("$work/$1/milm-run" -f "$work/prompt.txt" -n "$ngen" -t "$threads" --temp 0 \
-         --no-display-prompt 2>&1 >/dev/null | grep '^milm: prompt') ||
-    { echo "pruning.sh: $1/milm-run failed" >&2; exit 1; }
-  sed -E 's/.*generated [0-9]+ tokens in [0-9.]+ s \(([0-9.]+) tok\/s\).*/\1/' <<<"$line" >>"$work/$1.tps"
+  local t
+  t=$(decode_tps "$work/$1" "$work/prompt.txt" "$ngen") || exit 1
+  awk '{print $2}' <<<"$t" >>"$work/$1.tps"
 }
 for n in "${names[@]}"; do rm -f "$work/$n.tps"; done
-for ((r = 0; r < rounds; ++r)); do
-  for ((j = 0; j < ${#names[@]}; ++j)); do
-    run "${names[$(( (j + r) % ${#names[@]} ))]}"
-  done
-done
-median() { sort -g "$1" | awk '{v[NR]=$1} END {m = NR % 2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2;
-  printf "%.2f %.2f %.2f\n", m, v[1], v[NR]}'; }
+interleaved "$rounds" run "${names[@]}"
+median() { median_min_max <"$1"; }
 embd=$("$milmc" inspect "$model" | awk '$1 == "token_embd.weight" {print $NF}')
 cpu=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')
 echo "# $(basename "$model"), $threads threads, $ngen generated tokens, $rounds rounds; $cpu"

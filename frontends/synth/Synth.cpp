@@ -35,6 +35,9 @@ static const SynthPreset kPresets[] = {
     // dense FFN, so both read the same weights per token (less the router).
     {"0.7bx8-dense", "MiLM2-0.7Bx8 dense twin (synthetic)", 20, 1536, 12, 4, 128, 8192, 65536,
      4096, 0, 0},
+    // moe-2bx8's dense twin: the same for its two active experts (2 x 5632).
+    {"2bx8-dense", "MiLM2-2Bx8 dense twin (synthetic)", 24, 2560, 20, 4, 128, 11264, 65536,
+     4096, 0, 0},
 };
 
 llvm::ArrayRef<SynthPreset> synthPresets() { return kPresets; }

@@ -140,14 +140,17 @@ TEST(SynthPresets, ParameterCountsMatchTheirNames) {
     SynthParamCount c = countSynthParameters(*p);
     EXPECT_LT(c.active, c.total / 2) << name;
   }
-  // The dense twin of moe-0.7bx8 has its active parameters but the routers'.
-  {
-    const SynthPreset *moe = lookupSynthPreset("moe-0.7bx8");
-    const SynthPreset *twin = lookupSynthPreset("0.7bx8-dense");
-    ASSERT_NE(twin, nullptr);
+  // The dense twins of moe-0.7bx8 and moe-2bx8 have their active parameters
+  // but the routers'.
+  for (auto [moeName, twinName] : {std::pair{"moe-0.7bx8", "0.7bx8-dense"},
+                                   std::pair{"moe-2bx8", "2bx8-dense"}}) {
+    const SynthPreset *moe = lookupSynthPreset(moeName);
+    const SynthPreset *twin = lookupSynthPreset(twinName);
+    ASSERT_NE(twin, nullptr) << twinName;
     EXPECT_EQ(twin->experts, 0);
     uint64_t routers = uint64_t(moe->layers) * moe->experts * moe->hidden;
-    EXPECT_EQ(countSynthParameters(*twin).active + routers, countSynthParameters(*moe).active);
+    EXPECT_EQ(countSynthParameters(*twin).active + routers, countSynthParameters(*moe).active)
+        << twinName;
   }
   // Hand count for tiny: embeddings 2 * 512 * 64, per layer q/o 64x64, k/v 64x32,
   // ffn 3 * 64 * 256, two norms of 64; one final norm.
