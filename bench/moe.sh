@@ -14,6 +14,7 @@
 #        MILM_BENCH_DIR (default /tmp/milm-moe-bench; kept, so a rerun reuses it)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/bench/lib.sh"
 milmc=$root/build/bin/milmc
 [ -x "$milmc" ] || { echo "moe.sh: build first (bash scripts/build.sh)" >&2; exit 2; }
 rounds=${1:-3}
@@ -36,21 +37,14 @@ for n in "${names[@]}"; do
   fi
 done
 printf 'In the beginning God created the heaven and the earth.' >"$work/prompt.txt"
-run() {
-  local line
-  line=$("$work/$1/milm-run" -f "$work/prompt.txt" -n "$ngen" -t "$threads" --temp 0 \
-         --no-display-prompt 2>&1 >/dev/null | grep '^milm: prompt') ||
-    { echo "moe.sh: $1/milm-run failed" >&2; exit 1; }
-  sed -E 's/.*generated [0-9]+ tokens in [0-9.]+ s \(([0-9.]+) tok\/s\).*/\1/' <<<"$line" >>"$work/$1.tps"
+run() {  # name -> appends the generation tok/s to $work/name.tps
+  local t
+  t=$(decode_tps "$work/$1" "$work/prompt.txt" "$ngen") || exit 1
+  awk '{print $2}' <<<"$t" >>"$work/$1.tps"
 }
 for n in "${names[@]}"; do rm -f "$work/$n.tps"; done
-for ((r = 0; r < rounds; ++r)); do
-  for ((j = 0; j < ${#names[@]}; ++j)); do
-    run "${names[$(( (j + r) % ${#names[@]} ))]}"
-  done
-done
-median() { sort -g "$1" | awk '{v[NR]=$1} END {m = NR % 2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2;
-  printf "%.2f %.2f %.2f\n", m, v[1], v[NR]}'; }
+interleaved "$rounds" run "${names[@]}"
+median() { median_min_max <"$1"; }
 cpu=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')
 echo "# $fmt, $threads threads, $ngen generated tokens, $rounds rounds; $cpu"
 printf '%-14s %12s %24s\n' model "model.milm GB" "gen tok/s med (min-max)"
@@ -61,7 +55,7 @@ for n in "${names[@]}"; do
   printf '%-14s %12s %10s (%s-%s)\n' "$n" \
     "$(awk -v b="$(stat -c %s "$work/$n/model.milm")" 'BEGIN {printf "%.2f", b / 1e9}')" "$m" "$lo" "$hi"
 done
-ratio() { awk -v a="${med[$1]}" -v b="${med[$2]}" 'BEGIN {printf "%.3f", a / b}'; }
-echo "moe-0.7bx8 / 0.7bx8-dense (same active parameters): $(ratio moe-0.7bx8 0.7bx8-dense)"
-echo "moe-2bx8 / 2bx8-dense (same active parameters):     $(ratio moe-2bx8 2bx8-dense)"
-echo "moe-2bx8 / 6b (the seed's quality class; bar 1.5):  $(ratio moe-2bx8 6b)"
+speedup() { awk -v a="${med[$1]}" -v b="${med[$2]}" 'BEGIN {printf "%.3f", a / b}'; }
+echo "moe-0.7bx8 / 0.7bx8-dense (same active parameters): $(speedup moe-0.7bx8 0.7bx8-dense)"
+echo "moe-2bx8 / 2bx8-dense (same active parameters):     $(speedup moe-2bx8 2bx8-dense)"
+echo "moe-2bx8 / 6b (the seed's quality class; bar 1.5):  $(speedup moe-2bx8 6b)"

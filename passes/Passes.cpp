@@ -9,19 +9,24 @@ namespace generated {
 #include "passes/Passes.h.inc"
 } // namespace generated
 
+/// milm-calibrate on the pipeline's calibration tokens, writing `stats`.
+static void addCalibrate(mlir::OpPassManager &pm, const ModelPipelineOptions &options,
+                         const std::string &stats, bool matrices) {
+  CalibrateOptions c;
+  c.tokens = options.calibrationTokens;
+  c.stats = stats;
+  c.maxWindows = options.calibrationWindows;
+  c.matrices = matrices;
+  c.threads = options.threads;
+  pm.addPass(createCalibrate(c));
+}
+
 void buildModelPipeline(mlir::OpPassManager &pm, const ModelPipelineOptions &options) {
   // Model-level passes go here, in the order they must run, each given
   // options.weightStore when it writes weights.
   if (options.pruneHeads > 0 || options.pruneFfn > 0 || options.pruneKvHeads > 0) {
-    if (options.pruneCalibrate) {
-      CalibrateOptions c;
-      c.tokens = options.calibrationTokens;
-      c.stats = options.pruneCalibrationStats;
-      c.maxWindows = options.calibrationWindows;
-      c.matrices = options.pruneReconstruct;
-      c.threads = options.threads;
-      pm.addPass(createCalibrate(c));
-    }
+    if (options.pruneCalibrate)
+      addCalibrate(pm, options, options.pruneCalibrationStats, options.pruneReconstruct);
     PruneTransactOptions p;
     p.heads = options.pruneHeads;
     p.kvHeads = options.pruneKvHeads;
@@ -38,15 +43,8 @@ void buildModelPipeline(mlir::OpPassManager &pm, const ModelPipelineOptions &opt
     r.online = options.rotateOnline;
     pm.addPass(createRotate(r));
   }
-  if (!options.calibrationTokens.empty() && !options.quantize.empty()) {
-    CalibrateOptions c;
-    c.tokens = options.calibrationTokens;
-    c.stats = options.calibrationStats;
-    c.maxWindows = options.calibrationWindows;
-    c.matrices = options.gptq;
-    c.threads = options.threads;
-    pm.addPass(createCalibrate(c));
-  }
+  if (!options.calibrationTokens.empty() && !options.quantize.empty())
+    addCalibrate(pm, options, options.calibrationStats, options.gptq);
   if (options.outliers > 0) {
     SplitOutliersOptions s;
     s.body = options.quantize;

@@ -72,7 +72,7 @@ std::string repackedLayoutNames() {
 
 /// The bytes of the KV cache milm_context_new allocates for this code
 /// (model_abi.h's milm_model_kv_bytes on its descriptor).
-bool kvCacheBytes(const LoweredModelInfo &info, uint64_t *bytes) {
+static bool kvCacheBytes(const LoweredModelInfo &info, uint64_t *bytes) {
   milm_model_desc d{};
   d.num_layers = info.layers;
   d.num_kv_heads = info.kvHeads;

@@ -116,12 +116,14 @@ llvm::Error pruneModel(const PruneCommandOptions &opts) {
   // llama.cpp reads per-layer head counts and FFN widths for its `deci`
   // architecture (llama's graph), not for `llama` (whose layers must all be
   // alike): a llama model whose layers now differ is written as deci.
+  // (deci has no experts: an MoE model stays llama.)
   const bool layered = cfg.hasLayerShapes();
-  const std::string arch = layered && *srcArch == "llama" ? "deci" : srcArch->str();
+  const std::string arch =
+      layered && *srcArch == "llama" && cfg.getNumExperts() == 0 ? "deci" : srcArch->str();
   if (layered && arch != "deci")
     llvm::errs() << "milmc: warning: the layers of this " << *srcArch
                  << " model now differ in size; llama.cpp reads per-layer sizes only for "
-                    "its deci (llama) architecture\n";
+                    "its deci architecture (dense llama), so only milm reads this file\n";
   GGUFWriter w;
   for (const KeyValue &kv : (*src)->metadata()) {
     llvm::StringRef key = kv.key;
