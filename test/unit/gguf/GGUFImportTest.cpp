@@ -624,3 +624,64 @@ TEST(GGUFImportSynthetic, BadTokenizer) {
 }
 
 } // namespace
+
+// A structurally pruned model: head counts and FFN widths as per-layer arrays
+// (llama.cpp's form, what milmc prune writes); hostile arrays are refused.
+TEST(GGUFImportSynthetic, PerLayerArrays) {
+  TinyModel m;
+  m.layers = 2;
+  m.keyLength = 16;
+  std::vector<TinyModel::T> shapes = m.tensors();
+  for (TinyModel::T &t : shapes) {
+    if (t.name == "blk.1.attn_q.weight")
+      t.ne = {64, 32};
+    else if (t.name == "blk.1.attn_output.weight")
+      t.ne = {32, 64};
+    else if (t.name == "blk.1.ffn_gate.weight" || t.name == "blk.1.ffn_up.weight")
+      t.ne = {64, 64};
+    else if (t.name == "blk.1.ffn_down.weight")
+      t.ne = {64, 64};
+  }
+  auto arrays = [](std::vector<int32_t> heads, std::vector<int32_t> ffn) {
+    return [heads, ffn](GGUFWriter &w) {
+      w.setIntArray("llama.attention.head_count", heads);
+      w.setIntArray("llama.feed_forward_length", ffn);
+    };
+  };
+  Imported r = importBytes(build(m, arrays({4, 2}, {96, 64}), shapes));
+  ASSERT_TRUE(bool(r.desc)) << llvm::toString(r.desc.takeError());
+  const ModelConfig &c = r.desc->config;
+  EXPECT_EQ(c.numHeads, 4);
+  EXPECT_EQ(c.layerHeads, (std::vector<int64_t>{4, 2}));
+  EXPECT_TRUE(c.layerKVHeads.empty()); // the scalar 2 in both layers
+  EXPECT_EQ(c.ffnSize, 96);
+  EXPECT_EQ(c.layerFfn, (std::vector<int64_t>{96, 64}));
+  // An array whose entries are all equal is the scalar.
+  Imported u = importBytes(build(m, arrays({4, 4}, {96, 96})));
+  ASSERT_TRUE(bool(u.desc)) << llvm::toString(u.desc.takeError());
+  EXPECT_TRUE(u.desc->config.layerHeads.empty());
+  EXPECT_EQ(u.desc->config.numHeads, 4);
+
+  auto contains = [](const std::string &s, const char *what) {
+    return s.find(what) != std::string::npos;
+  };
+  std::string e = importError(build(m, arrays({4}, {96, 64}), shapes));
+  EXPECT_TRUE(contains(e, "'llama.attention.head_count'") &&
+              contains(e, "has 1 entries for 2 blocks (one per block expected)"))
+      << e;
+  e = importError(build(m, arrays({4, 0}, {96, 64}), shapes));
+  EXPECT_TRUE(contains(e, "entry 1 is 0, out of range") &&
+              contains(e, "layers without attention or FFN are not supported"))
+      << e;
+  e = importError(build(m, arrays({4, 2}, {96, -5}), shapes));
+  EXPECT_TRUE(contains(e, "'llama.feed_forward_length'") && contains(e, "entry 1 is -5")) << e;
+  // The shapes must follow the arrays.
+  e = importError(build(m, arrays({4, 4}, {96, 64}), shapes));
+  EXPECT_TRUE(contains(e, "tensor 'blk.1.attn_q.weight'") && contains(e, "contradicts the config"))
+      << e;
+  // Heads that differ between layers need key_length for the head dimension.
+  TinyModel nk = m;
+  nk.keyLength = -1;
+  e = importError(build(nk, arrays({4, 2}, {96, 64}), shapes));
+  EXPECT_TRUE(contains(e, "attention.key_length is needed")) << e;
+}
