@@ -8,6 +8,7 @@
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -59,6 +60,37 @@ public:
     if (!i || v->kind() != llvm::json::Value::Number)
       return bad(key, "expected an integer, got " + previewJson(*v));
     return i;
+  }
+  /// `key` as one positive integer for every layer, or (a structurally
+  /// pruned model, milmc prune's export) a list of one per layer: `scalar`
+  /// gets the largest entry, `layers` the list (empty when all are equal).
+  llvm::Error perLayerInt(llvm::StringRef key, int64_t numLayers, std::optional<int64_t> dflt,
+                          llvm::StringRef arch, int64_t &scalar,
+                          std::vector<int64_t> &layers) const {
+    const llvm::json::Value *v = get(key);
+    layers.clear();
+    if (!v || v->kind() != llvm::json::Value::Array) {
+      llvm::Expected<int64_t> s = positiveInt(key, dflt, arch);
+      if (!s)
+        return s.takeError();
+      scalar = *s;
+      return llvm::Error::success();
+    }
+    const llvm::json::Array &a = *v->getAsArray();
+    if (static_cast<int64_t>(a.size()) != numLayers)
+      return bad(key, "has " + llvm::Twine(a.size()) + " entries for " + llvm::Twine(numLayers) +
+                          " layers (one per layer expected)");
+    for (size_t l = 0; l < a.size(); ++l) {
+      std::optional<int64_t> i = a[l].getAsInteger();
+      if (!i || a[l].kind() != llvm::json::Value::Number || *i <= 0)
+        return bad(key, "entry " + llvm::Twine(l) + " must be a positive integer, got " +
+                            previewJson(a[l]));
+      layers.push_back(*i);
+    }
+    scalar = *std::max_element(layers.begin(), layers.end());
+    if (std::all_of(layers.begin(), layers.end(), [&](int64_t x) { return x == scalar; }))
+      layers.clear();
+    return llvm::Error::success();
   }
   llvm::Expected<int64_t> positiveInt(llvm::StringRef key, std::optional<int64_t> dflt,
                                       llvm::StringRef arch) const {
@@ -345,15 +377,32 @@ llvm::Expected<HFConfig> parseHFConfig(llvm::StringRef file, llvm::StringRef tex
   // Sizes.
   READ(c.vocabSize, f.positiveInt("vocab_size", std::nullopt, archStr));
   READ(c.hiddenSize, f.positiveInt("hidden_size", std::nullopt, archStr));
-  READ(c.ffnSize, f.positiveInt("intermediate_size", std::nullopt, archStr));
   READ(c.numLayers, f.positiveInt("num_hidden_layers", std::nullopt, archStr));
-  READ(c.numHeads, f.positiveInt("num_attention_heads", std::nullopt, archStr));
-  READ(c.numKVHeads, f.positiveInt("num_key_value_heads", c.numHeads, archStr));
+  if (llvm::Error e = f.perLayerInt("intermediate_size", c.numLayers, std::nullopt, archStr,
+                                    c.ffnSize, c.layerFfn))
+    return std::move(e);
+  if (llvm::Error e = f.perLayerInt("num_attention_heads", c.numLayers, std::nullopt, archStr,
+                                    c.numHeads, c.layerHeads))
+    return std::move(e);
+  if (f.get("num_key_value_heads")) {
+    if (llvm::Error e = f.perLayerInt("num_key_value_heads", c.numLayers, std::nullopt, archStr,
+                                      c.numKVHeads, c.layerKVHeads))
+      return std::move(e);
+  } else {
+    c.numKVHeads = c.numHeads;
+    c.layerKVHeads = c.layerHeads;
+  }
   READ(c.contextLength, f.positiveInt("max_position_embeddings", std::nullopt, archStr));
-  if (c.numHeads % c.numKVHeads != 0)
-    return f.bad("num_key_value_heads", "num_attention_heads " + llvm::Twine(c.numHeads) +
-                                            " is not a multiple of num_key_value_heads " +
-                                            llvm::Twine(c.numKVHeads));
+  for (int64_t l = 0; l < c.numLayers; ++l)
+    if (c.headsAt(l) % c.kvHeadsAt(l) != 0)
+      return f.bad("num_key_value_heads", "num_attention_heads " + llvm::Twine(c.headsAt(l)) +
+                                              " is not a multiple of num_key_value_heads " +
+                                              llvm::Twine(c.kvHeadsAt(l)) +
+                                              (c.layerHeads.empty() && c.layerKVHeads.empty()
+                                                   ? ""
+                                                   : " in layer " + std::to_string(l)));
+  if (!f.get("head_dim") && !c.layerHeads.empty())
+    return f.bad("num_attention_heads", "differs between layers, so head_dim is needed");
   if (f.get("head_dim")) {
     READ(c.headDim, f.positiveInt("head_dim", std::nullopt, archStr));
   } else {
@@ -439,10 +488,20 @@ std::string hfConfigJson(const ModelConfig &c, std::optional<int64_t> bos,
       j.attribute("_name_or_path", c.name);
     j.attribute("vocab_size", c.vocabSize);
     j.attribute("hidden_size", c.hiddenSize);
-    j.attribute("intermediate_size", c.ffnSize);
+    // A structurally pruned model's per-layer sizes as lists (milm reads
+    // them; stock transformers' LlamaConfig takes one size for all layers).
+    auto sizes = [&](llvm::StringRef key, const std::vector<int64_t> &layers, int64_t scalar) {
+      if (layers.empty())
+        return j.attribute(key, scalar);
+      j.attributeArray(key, [&] {
+        for (int64_t v : layers)
+          j.value(v);
+      });
+    };
+    sizes("intermediate_size", c.layerFfn, c.ffnSize);
     j.attribute("num_hidden_layers", c.numLayers);
-    j.attribute("num_attention_heads", c.numHeads);
-    j.attribute("num_key_value_heads", c.numKVHeads);
+    sizes("num_attention_heads", c.layerHeads, c.numHeads);
+    sizes("num_key_value_heads", c.layerKVHeads, c.numKVHeads);
     j.attribute("head_dim", c.headDim);
     if (c.rotaryDim != c.headDim && c.headDim > 0)
       j.attribute("partial_rotary_factor",

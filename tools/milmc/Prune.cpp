@@ -10,7 +10,10 @@
 //===----------------------------------------------------------------------===//
 #include "tools/milmc/Compile.h"
 
+#include "codegen/artifact/ModelFromIR.h"
 #include "frontends/gguf/GGUF.h"
+#include "frontends/safetensors/HFModel.h"
+#include "frontends/safetensors/SafetensorsFile.h"
 #include "passes/Calibration.h"
 #include "passes/Passes.h"
 #include "passes/WeightStore.h"
@@ -36,10 +39,82 @@ llvm::Error fail(const llvm::Twine &msg) {
 }
 } // namespace
 
+/// The pruned model as a Hugging Face checkpoint in the folder opts.output:
+/// model.safetensors (f32/f16/bf16 weights only, under their HF names; a
+/// llama GGUF's q/k rows put back in HF's rotate-half order) and config.json
+/// (per-layer sizes as lists). The tokenizer stays in the GGUF.
+static llvm::Error writeCheckpoint(const PruneCommandOptions &opts, mlir::ModuleOp module,
+                                   const llvm::StringMap<mlir::milm::WeightOp> &weights) {
+  namespace mm = mlir::milm;
+  llvm::Expected<ModelConfig> cfg = modelConfigFromIR(module);
+  if (!cfg)
+    return cfg.takeError();
+  llvm::Expected<std::optional<TokenizerData>> tok = tokenizerFromIR(module);
+  if (!tok)
+    return tok.takeError();
+  if (cfg->numExperts > 0)
+    return fail("safetensors export of a mixture-of-experts model is not supported (write GGUF)");
+  // Every tensor in the order the GGUF had them (weights holds them by name).
+  std::vector<std::string> names;
+  for (const auto &e : weights)
+    names.push_back(e.getKey().str());
+  std::sort(names.begin(), names.end());
+  std::vector<std::string> data(names.size());
+  std::vector<SafetensorsWriteTensor> tensors;
+  for (size_t i = 0; i < names.size(); ++i) {
+    mm::WeightOp w = weights.lookup(names[i]);
+    const StorageFormat f = static_cast<StorageFormat>(w.getType().getFormat());
+    if (f != StorageFormat::F32 && f != StorageFormat::F16 && f != StorageFormat::BF16)
+      return fail("safetensors holds f32, f16 and bf16 weights; '" + names[i] + "' is " +
+                  mm::stringifyWeightFormat(w.getType().getFormat()) +
+                  ": write GGUF (-o FILE.gguf)");
+    const std::string hf = hfTensorName(names[i]);
+    if (hf.empty())
+      return fail("no Hugging Face name for tensor '" + names[i] + "'");
+    llvm::Expected<std::vector<uint8_t>> bytes = readWeightBytes(w);
+    if (!bytes)
+      return bytes.takeError();
+    std::string &b = data[i];
+    b.assign(bytes->begin(), bytes->end());
+    // llama GGUFs interleave each head's rotary pairs (rope "norm"); HF
+    // checkpoints keep them in halves: GGUF row h*hd + 2i + j is HF row
+    // h*hd + j*hd/2 + i.
+    llvm::StringRef n = names[i];
+    const bool isQ = n.ends_with("attn_q.weight"), isK = n.ends_with("attn_k.weight");
+    if (cfg->ropePairing == RopePairing::Norm && (isQ || isK)) {
+      const int64_t rows = w.getType().getShape()[0], hd = cfg->headDim;
+      const size_t rowBytes = b.size() / size_t(rows);
+      std::string out(b.size(), '\0');
+      for (int64_t h = 0; h < rows / hd; ++h)
+        for (int64_t p = 0; p < hd / 2; ++p)
+          for (int64_t j = 0; j < 2; ++j)
+            std::memcpy(&out[size_t(h * hd + j * (hd / 2) + p) * rowBytes],
+                        &b[size_t(h * hd + 2 * p + j) * rowBytes], rowBytes);
+      b = std::move(out);
+    }
+    tensors.push_back({hf, f, std::vector<int64_t>(w.getType().getShape()), b});
+  }
+  if (std::error_code ec = llvm::sys::fs::create_directories(opts.output))
+    return fail(opts.output + ": cannot create the folder: " + ec.message());
+  if (llvm::Error e = writeSafetensors(opts.output + "/model.safetensors", tensors))
+    return e;
+  std::optional<int64_t> bos, eos;
+  if (*tok && (*tok)->bos)
+    bos = (*tok)->bos;
+  if (*tok && (*tok)->eos)
+    eos = (*tok)->eos;
+  if (llvm::Error e = writeFileAtomically(opts.output + "/config.json", hfConfigJson(*cfg, bos, eos)))
+    return e;
+  llvm::errs() << "milmc: wrote " << opts.output << "/model.safetensors (" << tensors.size()
+               << " tensors) and config.json; the tokenizer is the source GGUF's\n";
+  return llvm::Error::success();
+}
+
 llvm::Error pruneModel(const PruneCommandOptions &opts) {
   namespace mm = mlir::milm;
   if (opts.output.empty())
-    return fail("prune needs -o FILE.gguf (where the pruned model goes)");
+    return fail("prune needs -o FILE.gguf, or -o FOLDER for safetensors + config.json (where "
+                "the pruned model goes)");
   if (opts.text.empty() == opts.calibration.empty())
     return fail("prune ranks heads and channels on calibration text: give --text FILE or "
                 "--calibration STATS (milmc calibrate), one of them");
@@ -109,6 +184,9 @@ llvm::Error pruneModel(const PruneCommandOptions &opts) {
   (*module)->walk([&](mm::ModelOp m) { cfg = m.getConfig(); });
   if (!cfg)
     return fail(opts.model + ": no milm.model after pruning");
+
+  if (!llvm::StringRef(opts.output).ends_with(".gguf"))
+    return writeCheckpoint(opts, **module, weights);
 
   llvm::Expected<llvm::StringRef> srcArch = (*src)->getString("general.architecture");
   if (!srcArch)

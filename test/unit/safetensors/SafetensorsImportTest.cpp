@@ -762,3 +762,51 @@ TEST(SafetensorsImportErrors, TokenizerProblems) {
 }
 
 } // namespace
+
+TEST(SafetensorsImport, HFConfigPerLayerLists) {
+  // A structurally pruned model (milmc prune's export): per-layer lists of
+  // heads, KV heads and FFN widths written and read back; hostile lists refused.
+  ModelConfig c;
+  c.arch = "llama";
+  c.vocabSize = 100;
+  c.contextLength = 256;
+  c.hiddenSize = 64;
+  c.numLayers = 3;
+  c.numHeads = 8;
+  c.numKVHeads = 2;
+  c.headDim = 8;
+  c.rotaryDim = 8;
+  c.ffnSize = 96;
+  c.layerHeads = {8, 4, 2};
+  c.layerKVHeads = {2, 2, 1};
+  c.layerFfn = {96, 64, 32};
+  llvm::Expected<HFConfig> back = parseHFConfig("config.json", hfConfigJson(c));
+  ASSERT_TRUE(bool(back)) << llvm::toString(back.takeError());
+  EXPECT_EQ(back->config.numHeads, 8);
+  EXPECT_EQ(back->config.layerHeads, c.layerHeads);
+  EXPECT_EQ(back->config.layerKVHeads, c.layerKVHeads);
+  EXPECT_EQ(back->config.layerFfn, c.layerFfn);
+  EXPECT_EQ(back->config.ffnSize, 96);
+
+  auto error = [&](llvm::StringRef from, llvm::StringRef to) {
+    std::string text = hfConfigJson(c);
+    size_t at = text.find(from.str());
+    EXPECT_NE(at, std::string::npos) << from.str();
+    if (at != std::string::npos)
+      text.replace(at, from.size(), to.str());
+    llvm::Expected<HFConfig> r = parseHFConfig("config.json", text);
+    return r ? std::string("<parsed>") : llvm::toString(r.takeError());
+  };
+  // The lists as hfConfigJson prints them (two-space JSON).
+  std::string e = error("\"num_attention_heads\": [\n    8,\n    4,\n    2\n  ]",
+                        "\"num_attention_heads\": [8, 4]");
+  EXPECT_NE(e.find("'num_attention_heads'"), std::string::npos) << e;
+  EXPECT_NE(e.find("has 2 entries for 3 layers"), std::string::npos) << e;
+  e = error("\"intermediate_size\": [\n    96,\n    64,\n    32\n  ]",
+            "\"intermediate_size\": [96, 0, 32]");
+  EXPECT_NE(e.find("entry 1 must be a positive integer, got 0"), std::string::npos) << e;
+  e = error("\"num_key_value_heads\": [\n    2,\n    2,\n    1\n  ]",
+            "\"num_key_value_heads\": [2, 3, 1]");
+  EXPECT_NE(e.find("is not a multiple of num_key_value_heads 3 in layer 1"), std::string::npos)
+      << e;
+}
