@@ -1,0 +1,142 @@
+/*===- HexagonDriver.c - HVX microkernels against the generic C ones -----===*
+ *
+ * Freestanding (no Hexagon libc is packaged): its own _start, write and
+ * exit_group (trap0, number in r6), a fixed-seed generator. For random rows
+ * of q8_0 and q4_0 blocks (lengths 1 to 37 blocks, so every tail of the
+ * 4-block HVX step occurs) and random 8-bit activation blocks, the HVX row
+ * dot product must equal the generic kernels' sum of uk_dot_<fmt> bit for
+ * bit: the integer arithmetic is the same, and so is the float order. Run
+ * under `qemu-hexagon -cpu v67` (qemu 7.2 executes integer HVX). Prints one
+ * PASS/FAIL line per format; exits non-zero on a failure.
+ *===----------------------------------------------------------------------===*/
+#include "uk_internal.h"
+
+float milm_uk_hvx_dot_q8_0(const uk_block_q8_0 *w, const milm_uk_block_q8_32 *a, int64_t nb);
+float milm_uk_hvx_dot_q4_0(const uk_block_q4_0 *w, const milm_uk_block_q8_32 *a, int64_t nb);
+
+/* What the compiler may call in a freestanding program. */
+void *memcpy(void *d, const void *s, unsigned long n) {
+  unsigned char *o = d;
+  const unsigned char *i = s;
+  while (n--)
+    *o++ = *i++;
+  return d;
+}
+void *memset(void *d, int c, unsigned long n) {
+  unsigned char *o = d;
+  while (n--)
+    *o++ = (unsigned char)c;
+  return d;
+}
+
+static long sys3(long nr, long a, long b, long c) {
+  register long r0 __asm__("r0") = a;
+  register long r1 __asm__("r1") = b;
+  register long r2 __asm__("r2") = c;
+  register long r6 __asm__("r6") = nr;
+  __asm__ volatile("trap0(#1)" : "+r"(r0) : "r"(r1), "r"(r2), "r"(r6) : "memory");
+  return r0;
+}
+static void say(const char *s) {
+  long n = 0;
+  while (s[n])
+    ++n;
+  sys3(64 /* write */, 1, (long)s, n);
+}
+static void sayInt(long v) {
+  char b[24];
+  int i = 23;
+  b[i] = 0;
+  int neg = v < 0;
+  unsigned long u = neg ? -(unsigned long)v : (unsigned long)v;
+  do {
+    b[--i] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  if (neg)
+    b[--i] = '-';
+  say(b + i);
+}
+
+static uint32_t rng = 12345u;
+static uint32_t next(void) {
+  rng = rng * 1664525u + 1013904223u;
+  return rng >> 8;
+}
+/* A binary16 scale in [2^-8, 2^-4). */
+static uint16_t scale16(void) { return (uint16_t)((0x1C00u + (next() & 0x3FF)) + ((next() % 4) << 10)); }
+
+#define MAXB 37
+static uk_block_q8_0 w8[MAXB];
+static uk_block_q4_0 w4[MAXB];
+static milm_uk_block_q8_32 act[MAXB];
+
+static void randomActivations(int nb) {
+  for (int b = 0; b < nb; ++b) {
+    int32_t s = 0;
+    act[b].d = (float)(1 + next() % 1000) / 65536.0f;
+    for (int j = 0; j < 32; ++j) {
+      act[b].qs[j] = (int8_t)((int)(next() % 255) - 127);
+      s += act[b].qs[j];
+    }
+    act[b].sum = s;
+  }
+}
+
+static int check(const char *fmt, int q4) {
+  int bad = 0, cases = 0;
+  for (int round = 0; round < 40; ++round)
+    for (int nb = 1; nb <= MAXB; nb += 4 + round % 3) {
+      randomActivations(nb);
+      float ref = 0.0f, got;
+      if (q4) {
+        for (int b = 0; b < nb; ++b) {
+          w4[b].d = scale16();
+          for (int j = 0; j < 16; ++j)
+            w4[b].qs[j] = (uint8_t)next();
+        }
+        for (int b = 0; b < nb; ++b)
+          ref += uk_dot_q4_0(&w4[b], &act[b]);
+        got = milm_uk_hvx_dot_q4_0(w4, act, nb);
+      } else {
+        for (int b = 0; b < nb; ++b) {
+          w8[b].d = scale16();
+          for (int j = 0; j < 32; ++j)
+            w8[b].qs[j] = (int8_t)((int)(next() % 255) - 127);
+        }
+        for (int b = 0; b < nb; ++b)
+          ref += uk_dot_q8_0(&w8[b], &act[b]);
+        got = milm_uk_hvx_dot_q8_0(w8, act, nb);
+      }
+      ++cases;
+      if (uk_f32_bits(ref) != uk_f32_bits(got)) {
+        if (bad < 3) {
+          say("  ");
+          say(fmt);
+          say(": row of ");
+          sayInt(nb);
+          say(" blocks differs from the generic kernels (bits ");
+          sayInt((long)uk_f32_bits(got));
+          say(" vs ");
+          sayInt((long)uk_f32_bits(ref));
+          say(")\n");
+        }
+        ++bad;
+      }
+    }
+  say(bad ? "FAIL: " : "PASS: ");
+  say(fmt);
+  say(" HVX row dot == generic, bit for bit: ");
+  sayInt(cases - bad);
+  say(" of ");
+  sayInt(cases);
+  say(" rows\n");
+  return bad;
+}
+
+void _start(void) {
+  int bad = check("q8_0", 0) + check("q4_0", 1);
+  sys3(94 /* exit_group */, bad ? 1 : 0, 0, 0);
+  for (;;)
+    ;
+}
