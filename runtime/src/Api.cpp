@@ -395,6 +395,21 @@ int32_t milm_model_info(const milm_model *m, char *buf, size_t capacity) {
            (long long)c.num_heads(), (long long)c.num_kv_heads(), (long long)c.head_dim(),
            (long long)c.ffn_size(), (long long)c.num_experts(), (long long)c.num_experts_used());
   out += line;
+  // A structurally pruned model (format 1.2): the sizes of each layer.
+  auto perLayer = [&](const char *what, const flatbuffers::Vector<int64_t> *v) {
+    if (!v || v->size() == 0)
+      return;
+    out += out.back() == '\n' ? "per layer: " : "; ";
+    out += what;
+    for (int64_t x : *v)
+      out += " " + std::to_string(x);
+  };
+  const size_t before = out.size();
+  perLayer("heads", c.layer_num_heads());
+  perLayer("kv heads", c.layer_num_kv_heads());
+  perLayer("ffn", c.layer_ffn_size());
+  if (out.size() != before)
+    out += "\n";
   snprintf(line, sizeof line, "tokenizer: %s%s%s, %u tokens, bos %d, eos %d, add_bos %s%s%s\n",
            s(t.kind()).c_str(), t.pre() && t.pre()->size() ? " pre " : "", s(t.pre()).c_str(),
            t.tokens() ? unsigned(t.tokens()->size()) : 0u, int(t.bos()), int(t.eos()),
