@@ -74,3 +74,124 @@ float milm_uk_hvx_dot_q4_0(const uk_block_q4_0 *w, const milm_uk_block_q8_32 *a,
   }
   return acc;
 }
+
+/*---- matrix-vector products on packed layouts (decode) ----------------------
+ * q8_0x32 / q4_0x32: 32 rows interleaved so that one 128-byte vector holds 4
+ * consecutive values of each of the 32 rows (row r's at bytes 4r .. 4r + 3)
+ * and vrmpy multiplies them by 4 activation bytes broadcast to every lane:
+ * 32 rows x 4 products an instruction, the weights streamed as stored. The
+ * vectors of every (32-row group g, block b) come first, 128-byte aligned,
+ * then the scales (f16 d[32] each), in the same (g, b) order:
+ *   q8_0x32: 8 vectors a block; vector t holds values 4t .. 4t + 3;
+ *   q4_0x32: 4 vectors of nibble pairs; byte 4r + i of vector t holds row
+ *            r's value 4t + i in its low nibble and 16 + 4t + i in its high
+ *            nibble (q4_0's halves);
+ * the same bytes as the plain blocks (34 and 18 a row's block). The int32
+ * sums of a block (one per row) then get the block's scales in float, row by
+ * row in the generic kernels' order (qemu cannot run HVX float; on a device
+ * the float part can move to qfloat). Rows: a multiple of 32; `dst`/`w`
+ * 128-byte aligned. */
+
+enum { HVX_Q8_0X32_VECS = 8 * 128, HVX_Q4_0X32_VECS = 4 * 128, HVX_SCALES = 64 };
+
+int64_t milm_uk_hvx_packed_bytes_q8_0x32(int64_t n, int64_t k) {
+  return (n / 32) * (k / 32) * (HVX_Q8_0X32_VECS + HVX_SCALES);
+}
+int64_t milm_uk_hvx_packed_bytes_q4_0x32(int64_t n, int64_t k) {
+  return (n / 32) * (k / 32) * (HVX_Q4_0X32_VECS + HVX_SCALES);
+}
+
+/* dst from n rows of k values in q8_0 blocks. */
+void milm_uk_hvx_repack_q8_0x32(const uk_block_q8_0 *src, int64_t n, int64_t k, uint8_t *dst) {
+  const int64_t nb = k / 32, blocks = (n / 32) * nb;
+  for (int64_t g = 0; g < n / 32; ++g)
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t *v = dst + (g * nb + b) * HVX_Q8_0X32_VECS;
+      uint8_t *d = dst + blocks * HVX_Q8_0X32_VECS + (g * nb + b) * HVX_SCALES;
+      for (int r = 0; r < 32; ++r) {
+        const uk_block_q8_0 *blk = &src[(g * 32 + r) * nb + b];
+        __builtin_memcpy(d + 2 * r, &blk->d, 2);
+        for (int t = 0; t < 8; ++t)
+          for (int i = 0; i < 4; ++i)
+            v[128 * t + 4 * r + i] = (uint8_t)blk->qs[4 * t + i];
+      }
+    }
+}
+
+void milm_uk_hvx_repack_q4_0x32(const uk_block_q4_0 *src, int64_t n, int64_t k, uint8_t *dst) {
+  const int64_t nb = k / 32, blocks = (n / 32) * nb;
+  for (int64_t g = 0; g < n / 32; ++g)
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t *v = dst + (g * nb + b) * HVX_Q4_0X32_VECS;
+      uint8_t *d = dst + blocks * HVX_Q4_0X32_VECS + (g * nb + b) * HVX_SCALES;
+      for (int r = 0; r < 32; ++r) {
+        const uk_block_q4_0 *blk = &src[(g * 32 + r) * nb + b];
+        __builtin_memcpy(d + 2 * r, &blk->d, 2);
+        /* qs[j] holds value j (low) and 16 + j (high): the layout's pair. */
+        for (int t = 0; t < 4; ++t)
+          for (int i = 0; i < 4; ++i)
+            v[128 * t + 4 * r + i] = blk->qs[4 * t + i];
+      }
+    }
+}
+
+static inline int32_t hvx_act_word(const int8_t *q) {
+  int32_t w;
+  __builtin_memcpy(&w, q, 4);
+  return w;
+}
+
+/* y[n] = W x for W in q8_0x32 (n rows, k values) and x as k / 32 blocks. */
+void milm_uk_hvx_matvec_q8_0x32(const uint8_t *w, const milm_uk_block_q8_32 *a, int64_t n,
+                                int64_t k, float *y) {
+  const int64_t nb = k / 32, blocks = (n / 32) * nb;
+  int32_t s[32] __attribute__((aligned(128)));
+  for (int64_t g = 0; g < n / 32; ++g) {
+    float acc[32];
+    for (int r = 0; r < 32; ++r)
+      acc[r] = 0.0f;
+    for (int64_t b = 0; b < nb; ++b) {
+      const HVX_Vector *v = (const HVX_Vector *)(w + (g * nb + b) * HVX_Q8_0X32_VECS);
+      HVX_Vector sum = Q6_V_vzero();
+      for (int t = 0; t < 8; ++t)
+        sum = Q6_Vw_vrmpyacc_VwVbVb(sum, v[t], Q6_V_vsplat_R(hvx_act_word(a[b].qs + 4 * t)));
+      *(HVX_Vector *)s = sum;
+      const uint16_t *d =
+          (const uint16_t *)(w + blocks * HVX_Q8_0X32_VECS + (g * nb + b) * HVX_SCALES);
+      for (int r = 0; r < 32; ++r)
+        acc[r] += uk_fp16_to_fp32(d[r]) * a[b].d * (float)s[r];
+    }
+    for (int r = 0; r < 32; ++r)
+      y[g * 32 + r] = acc[r];
+  }
+}
+
+void milm_uk_hvx_matvec_q4_0x32(const uint8_t *w, const milm_uk_block_q8_32 *a, int64_t n,
+                                int64_t k, float *y) {
+  const int64_t nb = k / 32, blocks = (n / 32) * nb;
+  const HVX_Vector lo = Q6_Vb_vsplat_R(0x0F);
+  int32_t s[32] __attribute__((aligned(128)));
+  for (int64_t g = 0; g < n / 32; ++g) {
+    float acc[32];
+    for (int r = 0; r < 32; ++r)
+      acc[r] = 0.0f;
+    for (int64_t b = 0; b < nb; ++b) {
+      const HVX_Vector *v = (const HVX_Vector *)(w + (g * nb + b) * HVX_Q4_0X32_VECS);
+      HVX_Vector sum = Q6_V_vzero();
+      for (int t = 0; t < 4; ++t) {
+        const HVX_Vector low = Q6_V_vand_VV(v[t], lo);
+        const HVX_Vector high = Q6_V_vand_VV(Q6_Vuh_vlsr_VuhR(v[t], 4), lo);
+        sum = Q6_Vw_vrmpyacc_VwVubRb(sum, low, hvx_act_word(a[b].qs + 4 * t));
+        sum = Q6_Vw_vrmpyacc_VwVubRb(sum, high, hvx_act_word(a[b].qs + 16 + 4 * t));
+      }
+      *(HVX_Vector *)s = sum;
+      const uint16_t *d =
+          (const uint16_t *)(w + blocks * HVX_Q4_0X32_VECS + (g * nb + b) * HVX_SCALES);
+      const int32_t off = 8 * a[b].sum;
+      for (int r = 0; r < 32; ++r)
+        acc[r] += uk_fp16_to_fp32(d[r]) * a[b].d * (float)(s[r] - off);
+    }
+    for (int r = 0; r < 32; ++r)
+      y[g * 32 + r] = acc[r];
+  }
+}
