@@ -21,6 +21,16 @@
 #include <hexagon_protos.h>
 #include <hexagon_types.h>
 
+/* bench/hexagon-packets.sh compiles this file with -DMILM_UK_PACKETS, which
+ * keeps each block's HVX part a function of its own, to count the VLIW
+ * packets the compiler formed for it (llvm-mca has no Hexagon scheduling
+ * model in LLVM 22). */
+#ifdef MILM_UK_PACKETS
+#define UK_HVX_PART __attribute__((noinline))
+#else
+#define UK_HVX_PART static inline
+#endif
+
 /* The block sums of 4 blocks: 32 int32 lanes, 8 a block. */
 static inline void hvx_block_sums(HVX_Vector lanes, int32_t out[4]) {
   int32_t v[32] __attribute__((aligned(128)));
@@ -135,10 +145,36 @@ void milm_uk_hvx_repack_q4_0x32(const uk_block_q4_0 *src, int64_t n, int64_t k, 
     }
 }
 
+/* Four activation bytes as one word for vrmpy's scalar operand. `q` is
+ * 4-byte aligned: milm_uk_block_q8_32's qs starts at byte 8 of a struct
+ * aligned to 4, and the callers step by 4. */
 static inline int32_t hvx_act_word(const int8_t *q) {
   int32_t w;
-  __builtin_memcpy(&w, q, 4);
+  __builtin_memcpy(&w, __builtin_assume_aligned(q, 4), 4);
   return w;
+}
+_Static_assert(__builtin_offsetof(milm_uk_block_q8_32, qs) % 4 == 0 &&
+                   _Alignof(milm_uk_block_q8_32) >= 4,
+               "activation words are 4-byte aligned");
+
+/* One block's HVX part: the 32 rows' int32 sums of products with the
+ * activation block's 32 bytes. */
+UK_HVX_PART HVX_Vector milm_uk_hvx_sums_q8_0x32(const HVX_Vector *v, const int8_t *aq) {
+  HVX_Vector sum = Q6_V_vzero();
+  for (int t = 0; t < 8; ++t)
+    sum = Q6_Vw_vrmpyacc_VwVbVb(sum, v[t], Q6_V_vsplat_R(hvx_act_word(aq + 4 * t)));
+  return sum;
+}
+UK_HVX_PART HVX_Vector milm_uk_hvx_sums_q4_0x32(const HVX_Vector *v, const int8_t *aq) {
+  const HVX_Vector lo = Q6_Vb_vsplat_R(0x0F);
+  HVX_Vector sum = Q6_V_vzero();
+  for (int t = 0; t < 4; ++t) {
+    const HVX_Vector low = Q6_V_vand_VV(v[t], lo);
+    const HVX_Vector high = Q6_V_vand_VV(Q6_Vuh_vlsr_VuhR(v[t], 4), lo);
+    sum = Q6_Vw_vrmpyacc_VwVubRb(sum, low, hvx_act_word(aq + 4 * t));
+    sum = Q6_Vw_vrmpyacc_VwVubRb(sum, high, hvx_act_word(aq + 16 + 4 * t));
+  }
+  return sum;
 }
 
 /* y[n] = W x for W in q8_0x32 (n rows, k values) and x as k / 32 blocks. */
@@ -152,10 +188,7 @@ void milm_uk_hvx_matvec_q8_0x32(const uint8_t *w, const milm_uk_block_q8_32 *a, 
       acc[r] = 0.0f;
     for (int64_t b = 0; b < nb; ++b) {
       const HVX_Vector *v = (const HVX_Vector *)(w + (g * nb + b) * HVX_Q8_0X32_VECS);
-      HVX_Vector sum = Q6_V_vzero();
-      for (int t = 0; t < 8; ++t)
-        sum = Q6_Vw_vrmpyacc_VwVbVb(sum, v[t], Q6_V_vsplat_R(hvx_act_word(a[b].qs + 4 * t)));
-      *(HVX_Vector *)s = sum;
+      *(HVX_Vector *)s = milm_uk_hvx_sums_q8_0x32(v, a[b].qs);
       const uint16_t *d =
           (const uint16_t *)(w + blocks * HVX_Q8_0X32_VECS + (g * nb + b) * HVX_SCALES);
       for (int r = 0; r < 32; ++r)
@@ -169,7 +202,6 @@ void milm_uk_hvx_matvec_q8_0x32(const uint8_t *w, const milm_uk_block_q8_32 *a, 
 void milm_uk_hvx_matvec_q4_0x32(const uint8_t *w, const milm_uk_block_q8_32 *a, int64_t n,
                                 int64_t k, float *y) {
   const int64_t nb = k / 32, blocks = (n / 32) * nb;
-  const HVX_Vector lo = Q6_Vb_vsplat_R(0x0F);
   int32_t s[32] __attribute__((aligned(128)));
   for (int64_t g = 0; g < n / 32; ++g) {
     float acc[32];
@@ -177,14 +209,7 @@ void milm_uk_hvx_matvec_q4_0x32(const uint8_t *w, const milm_uk_block_q8_32 *a, 
       acc[r] = 0.0f;
     for (int64_t b = 0; b < nb; ++b) {
       const HVX_Vector *v = (const HVX_Vector *)(w + (g * nb + b) * HVX_Q4_0X32_VECS);
-      HVX_Vector sum = Q6_V_vzero();
-      for (int t = 0; t < 4; ++t) {
-        const HVX_Vector low = Q6_V_vand_VV(v[t], lo);
-        const HVX_Vector high = Q6_V_vand_VV(Q6_Vuh_vlsr_VuhR(v[t], 4), lo);
-        sum = Q6_Vw_vrmpyacc_VwVubRb(sum, low, hvx_act_word(a[b].qs + 4 * t));
-        sum = Q6_Vw_vrmpyacc_VwVubRb(sum, high, hvx_act_word(a[b].qs + 16 + 4 * t));
-      }
-      *(HVX_Vector *)s = sum;
+      *(HVX_Vector *)s = milm_uk_hvx_sums_q4_0x32(v, a[b].qs);
       const uint16_t *d =
           (const uint16_t *)(w + blocks * HVX_Q4_0X32_VECS + (g * nb + b) * HVX_SCALES);
       const int32_t off = 8 * a[b].sum;
