@@ -20,6 +20,7 @@
 
 #include "common/milm/StorageFormat.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -103,6 +104,14 @@ struct ModelConfig {
   }
   int64_t ffnAt(int64_t l) const { return layerFfn.empty() ? ffnSize : layerFfn[size_t(l)]; }
 };
+
+/// A size read per layer (non-empty `layers`): `scalar` becomes the largest
+/// entry, and `layers` is cleared when every layer has it (one size for all).
+inline void collapseLayerSizes(std::vector<int64_t> &layers, int64_t &scalar) {
+  scalar = *std::max_element(layers.begin(), layers.end());
+  if (std::all_of(layers.begin(), layers.end(), [&](int64_t x) { return x == scalar; }))
+    layers.clear();
+}
 
 struct ModelDescription {
   std::string sourcePath;           ///< the file the user named

@@ -95,10 +95,8 @@ private:
         return f_.keyError(k, "entry " + Twine(uint64_t(l)) + " is " + Twine((*a)[l]) +
                                   ", out of range (1 to " + Twine(kMaxConfigInt) +
                                   "; layers without attention or FFN are not supported)");
-    scalar = *std::max_element(a->begin(), a->end());
     layers = *a;
-    if (std::all_of(layers.begin(), layers.end(), [&](int64_t x) { return x == scalar; }))
-      layers.clear();
+    collapseLayerSizes(layers, scalar);
     return Error::success();
   }
 

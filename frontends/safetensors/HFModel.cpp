@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 
 namespace milm {
 
@@ -87,9 +88,7 @@ public:
                             previewJson(a[l]));
       layers.push_back(*i);
     }
-    scalar = *std::max_element(layers.begin(), layers.end());
-    if (std::all_of(layers.begin(), layers.end(), [&](int64_t x) { return x == scalar; }))
-      layers.clear();
+    collapseLayerSizes(layers, scalar);
     return llvm::Error::success();
   }
   llvm::Expected<int64_t> positiveInt(llvm::StringRef key, std::optional<int64_t> dflt,
@@ -470,6 +469,17 @@ llvm::Expected<HFConfig> parseHFConfig(llvm::StringRef file, llvm::StringRef tex
   out.eosOffset = f.offset("eos_token_id");
 #undef READ
   return std::move(out);
+}
+
+std::string hfRowsFromNormPairing(llvm::StringRef bytes, int64_t hd, size_t rowBytes) {
+  std::string out(bytes.size(), '\0');
+  const int64_t rows = static_cast<int64_t>(bytes.size() / rowBytes);
+  for (int64_t h = 0; h < rows / hd; ++h)
+    for (int64_t i = 0; i < hd / 2; ++i)
+      for (int64_t j = 0; j < 2; ++j)
+        std::memcpy(&out[size_t(h * hd + j * (hd / 2) + i) * rowBytes],
+                    bytes.data() + size_t(h * hd + 2 * i + j) * rowBytes, rowBytes);
+  return out;
 }
 
 std::string hfConfigJson(const ModelConfig &c, std::optional<int64_t> bos,

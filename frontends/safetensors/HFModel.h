@@ -36,9 +36,16 @@ llvm::Expected<HFConfig> parseHFConfig(llvm::StringRef file, llvm::StringRef tex
 
 /// config.json for `config` (the inverse of parseHFConfig, for writing checkpoints).
 /// HF checkpoints use Neox rope pairing: a caller writing a model whose pairing is
-/// Norm (llama GGUF) must permute the rows of attn_q/attn_k back to the HF layout.
+/// Norm (llama GGUF) must permute the rows of attn_q/attn_k back to the HF layout
+/// (hfRowsFromNormPairing).
 std::string hfConfigJson(const ModelConfig &config, std::optional<int64_t> bos = std::nullopt,
                          std::optional<int64_t> eos = std::nullopt);
+
+/// The rows of a llama GGUF's q or k matrix (`bytes`: rows of `rowBytes` each,
+/// heads of `headDim` rows; rope pairing Norm, each head's rotary pairs
+/// interleaved) in Hugging Face's order (Neox, each head's pairs in halves):
+/// GGUF row h*hd + 2i + j is HF row h*hd + j*hd/2 + i.
+std::string hfRowsFromNormPairing(llvm::StringRef bytes, int64_t headDim, size_t rowBytes);
 
 /// Which of a MoE layer's expert matrices an HF tensor is.
 enum class ExpertMatrix { Gate, Up, Down }; ///< Mixtral w1, w3, w2

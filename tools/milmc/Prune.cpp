@@ -77,21 +77,11 @@ static llvm::Error writeCheckpoint(const PruneCommandOptions &opts, mlir::Module
     std::string &b = data[i];
     b.assign(bytes->begin(), bytes->end());
     // llama GGUFs interleave each head's rotary pairs (rope "norm"); HF
-    // checkpoints keep them in halves: GGUF row h*hd + 2i + j is HF row
-    // h*hd + j*hd/2 + i.
+    // checkpoints keep them in halves.
     llvm::StringRef n = names[i];
-    const bool isQ = n.ends_with("attn_q.weight"), isK = n.ends_with("attn_k.weight");
-    if (cfg->ropePairing == RopePairing::Norm && (isQ || isK)) {
-      const int64_t rows = w.getType().getShape()[0], hd = cfg->headDim;
-      const size_t rowBytes = b.size() / size_t(rows);
-      std::string out(b.size(), '\0');
-      for (int64_t h = 0; h < rows / hd; ++h)
-        for (int64_t p = 0; p < hd / 2; ++p)
-          for (int64_t j = 0; j < 2; ++j)
-            std::memcpy(&out[size_t(h * hd + j * (hd / 2) + p) * rowBytes],
-                        &b[size_t(h * hd + 2 * p + j) * rowBytes], rowBytes);
-      b = std::move(out);
-    }
+    if (cfg->ropePairing == RopePairing::Norm &&
+        (n.ends_with("attn_q.weight") || n.ends_with("attn_k.weight")))
+      b = hfRowsFromNormPairing(b, cfg->headDim, b.size() / size_t(w.getType().getShape()[0]));
     tensors.push_back({hf, f, std::vector<int64_t>(w.getType().getShape()), b});
   }
   if (std::error_code ec = llvm::sys::fs::create_directories(opts.output))

@@ -48,20 +48,6 @@ std::string withoutPlaces(const std::string &ir) {
   return std::regex_replace(s, std::regex(R"(tokenizer_source = "[^"]*")"), "tokenizer_source");
 }
 
-/// Hugging Face row order of a rope-permuted GGUF q/k matrix: GGUF row
-/// h*hd + 2i + j holds HF row h*hd + j*hd/2 + i.
-std::string unpermuteRows(llvm::StringRef bytes, int64_t heads, int64_t rows, int64_t rowBytes) {
-  std::string out(bytes.size(), '\0');
-  int64_t hd = rows / heads;
-  for (int64_t h = 0; h < heads; ++h)
-    for (int64_t i = 0; i < hd / 2; ++i)
-      for (int64_t j = 0; j < 2; ++j) {
-        int64_t src = h * hd + 2 * i + j, dst = h * hd + j * (hd / 2) + i;
-        memcpy(&out[dst * rowBytes], bytes.data() + src * rowBytes, rowBytes);
-      }
-  return out;
-}
-
 struct Checkpoint {
   std::string dir;
   std::vector<std::pair<std::string, std::string>> written; ///< canonical name, bytes
@@ -83,8 +69,7 @@ Checkpoint writeCheckpoint(const gguf::GGUFFile &file, const ModelDescription &d
     bool isQ = t.name.find("attn_q.weight") != std::string::npos;
     bool isK = t.name.find("attn_k.weight") != std::string::npos;
     if (unpermute && (isQ || isK))
-      bytes = unpermuteRows(bytes, isQ ? d.config.numHeads : d.config.numKVHeads, t.shape[0],
-                            static_cast<int64_t>(bytes.size()) / t.shape[0]);
+      bytes = hfRowsFromNormPairing(bytes, d.config.headDim, bytes.size() / size_t(t.shape[0]));
     cp.written.emplace_back(t.name, std::move(bytes));
   }
   for (size_t i = 0; i < d.tensors.size(); ++i) {
