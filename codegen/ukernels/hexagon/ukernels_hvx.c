@@ -111,38 +111,32 @@ int64_t milm_uk_hvx_packed_bytes_q4_0x32(int64_t n, int64_t k) {
   return (n / 32) * (k / 32) * (HVX_Q4_0X32_VECS + HVX_SCALES);
 }
 
-/* dst from n rows of k values in q8_0 blocks. */
-void milm_uk_hvx_repack_q8_0x32(const uk_block_q8_0 *src, int64_t n, int64_t k, uint8_t *dst) {
+/* dst from n rows of k values in 32-value blocks of `blockBytes` bytes (f16
+ * d, then the codes): vector t of a block takes each row's code bytes
+ * 4t .. 4t + 3, for `vecs` vectors (8 for q8_0's 32 bytes; 4 for q4_0's 16,
+ * each byte already the pair the layout wants: value j low, 16 + j high). */
+static void hvx_repack(const uint8_t *src, int64_t blockBytes, int64_t vecs, int64_t n,
+                       int64_t k, uint8_t *dst) {
   const int64_t nb = k / 32, blocks = (n / 32) * nb;
   for (int64_t g = 0; g < n / 32; ++g)
     for (int64_t b = 0; b < nb; ++b) {
-      uint8_t *v = dst + (g * nb + b) * HVX_Q8_0X32_VECS;
-      uint8_t *d = dst + blocks * HVX_Q8_0X32_VECS + (g * nb + b) * HVX_SCALES;
+      uint8_t *v = dst + (g * nb + b) * vecs * 128;
+      uint8_t *d = dst + blocks * vecs * 128 + (g * nb + b) * HVX_SCALES;
       for (int r = 0; r < 32; ++r) {
-        const uk_block_q8_0 *blk = &src[(g * 32 + r) * nb + b];
-        __builtin_memcpy(d + 2 * r, &blk->d, 2);
-        for (int t = 0; t < 8; ++t)
+        const uint8_t *blk = src + ((g * 32 + r) * nb + b) * blockBytes;
+        __builtin_memcpy(d + 2 * r, blk, 2);
+        for (int64_t t = 0; t < vecs; ++t)
           for (int i = 0; i < 4; ++i)
-            v[128 * t + 4 * r + i] = (uint8_t)blk->qs[4 * t + i];
+            v[128 * t + 4 * r + i] = blk[2 + 4 * t + i];
       }
     }
 }
 
+void milm_uk_hvx_repack_q8_0x32(const uk_block_q8_0 *src, int64_t n, int64_t k, uint8_t *dst) {
+  hvx_repack((const uint8_t *)src, sizeof *src, HVX_Q8_0X32_VECS / 128, n, k, dst);
+}
 void milm_uk_hvx_repack_q4_0x32(const uk_block_q4_0 *src, int64_t n, int64_t k, uint8_t *dst) {
-  const int64_t nb = k / 32, blocks = (n / 32) * nb;
-  for (int64_t g = 0; g < n / 32; ++g)
-    for (int64_t b = 0; b < nb; ++b) {
-      uint8_t *v = dst + (g * nb + b) * HVX_Q4_0X32_VECS;
-      uint8_t *d = dst + blocks * HVX_Q4_0X32_VECS + (g * nb + b) * HVX_SCALES;
-      for (int r = 0; r < 32; ++r) {
-        const uk_block_q4_0 *blk = &src[(g * 32 + r) * nb + b];
-        __builtin_memcpy(d + 2 * r, &blk->d, 2);
-        /* qs[j] holds value j (low) and 16 + j (high): the layout's pair. */
-        for (int t = 0; t < 4; ++t)
-          for (int i = 0; i < 4; ++i)
-            v[128 * t + 4 * r + i] = blk->qs[4 * t + i];
-      }
-    }
+  hvx_repack((const uint8_t *)src, sizeof *src, HVX_Q4_0X32_VECS / 128, n, k, dst);
 }
 
 /* Four activation bytes as one word for vrmpy's scalar operand. `q` is
@@ -177,9 +171,13 @@ UK_HVX_PART HVX_Vector milm_uk_hvx_sums_q4_0x32(const HVX_Vector *v, const int8_
   return sum;
 }
 
-/* y[n] = W x for W in q8_0x32 (n rows, k values) and x as k / 32 blocks. */
-void milm_uk_hvx_matvec_q8_0x32(const uint8_t *w, const milm_uk_block_q8_32 *a, int64_t n,
-                                int64_t k, float *y) {
+/* y[n] = W x for W in a packed layout of `vecs` vectors a block (n rows, k
+ * values) and x as k / 32 blocks; `zero` is the codes' zero point (q4_0's 8:
+ * sum((q - 8) a) = sum(q a) - 8 sum(a)). */
+static inline void hvx_matvec(const uint8_t *w, const milm_uk_block_q8_32 *a, int64_t n,
+                              int64_t k, float *y, int64_t vecs,
+                              HVX_Vector (*sums)(const HVX_Vector *, const int8_t *),
+                              int32_t zero) {
   const int64_t nb = k / 32, blocks = (n / 32) * nb;
   int32_t s[32] __attribute__((aligned(128)));
   for (int64_t g = 0; g < n / 32; ++g) {
@@ -187,36 +185,22 @@ void milm_uk_hvx_matvec_q8_0x32(const uint8_t *w, const milm_uk_block_q8_32 *a, 
     for (int r = 0; r < 32; ++r)
       acc[r] = 0.0f;
     for (int64_t b = 0; b < nb; ++b) {
-      const HVX_Vector *v = (const HVX_Vector *)(w + (g * nb + b) * HVX_Q8_0X32_VECS);
-      *(HVX_Vector *)s = milm_uk_hvx_sums_q8_0x32(v, a[b].qs);
-      const uint16_t *d =
-          (const uint16_t *)(w + blocks * HVX_Q8_0X32_VECS + (g * nb + b) * HVX_SCALES);
-      for (int r = 0; r < 32; ++r)
-        acc[r] += uk_fp16_to_fp32(d[r]) * a[b].d * (float)s[r];
-    }
-    for (int r = 0; r < 32; ++r)
-      y[g * 32 + r] = acc[r];
-  }
-}
-
-void milm_uk_hvx_matvec_q4_0x32(const uint8_t *w, const milm_uk_block_q8_32 *a, int64_t n,
-                                int64_t k, float *y) {
-  const int64_t nb = k / 32, blocks = (n / 32) * nb;
-  int32_t s[32] __attribute__((aligned(128)));
-  for (int64_t g = 0; g < n / 32; ++g) {
-    float acc[32];
-    for (int r = 0; r < 32; ++r)
-      acc[r] = 0.0f;
-    for (int64_t b = 0; b < nb; ++b) {
-      const HVX_Vector *v = (const HVX_Vector *)(w + (g * nb + b) * HVX_Q4_0X32_VECS);
-      *(HVX_Vector *)s = milm_uk_hvx_sums_q4_0x32(v, a[b].qs);
-      const uint16_t *d =
-          (const uint16_t *)(w + blocks * HVX_Q4_0X32_VECS + (g * nb + b) * HVX_SCALES);
-      const int32_t off = 8 * a[b].sum;
+      *(HVX_Vector *)s = sums((const HVX_Vector *)(w + (g * nb + b) * vecs * 128), a[b].qs);
+      const uint16_t *d = (const uint16_t *)(w + blocks * vecs * 128 + (g * nb + b) * HVX_SCALES);
+      const int32_t off = zero * a[b].sum;
       for (int r = 0; r < 32; ++r)
         acc[r] += uk_fp16_to_fp32(d[r]) * a[b].d * (float)(s[r] - off);
     }
     for (int r = 0; r < 32; ++r)
       y[g * 32 + r] = acc[r];
   }
+}
+
+void milm_uk_hvx_matvec_q8_0x32(const uint8_t *w, const milm_uk_block_q8_32 *a, int64_t n,
+                                int64_t k, float *y) {
+  hvx_matvec(w, a, n, k, y, HVX_Q8_0X32_VECS / 128, milm_uk_hvx_sums_q8_0x32, 0);
+}
+void milm_uk_hvx_matvec_q4_0x32(const uint8_t *w, const milm_uk_block_q8_32 *a, int64_t n,
+                                int64_t k, float *y) {
+  hvx_matvec(w, a, n, k, y, HVX_Q4_0X32_VECS / 128, milm_uk_hvx_sums_q4_0x32, 8);
 }
