@@ -47,23 +47,10 @@ printf 'In the beginning God created the heaven and the earth. And the earth was
 names=(q4_0 q4_g256 q4_g128 q4_g64 outliers)
 opts=("--quantize q4_0" "--quantize w4-channel" "--quantize w4-g128" "--quantize w4-g64"
       "--quantize w4-channel --outliers $frac --calibrate $work/cal.txt --calibrate-windows 1")
-for i in "${!names[@]}"; do
-  d=$work/${names[$i]}
-  if [ ! -x "$d/milm-run" ]; then
-    echo "formats.sh: compiling ${names[$i]} (${opts[$i]})" >&2
-    # shellcheck disable=SC2086
-    "$milmc" compile "$model" ${opts[$i]} -o "$d" >"$work/${names[$i]}.log" 2>&1 ||
-      { cat "$work/${names[$i]}.log" >&2; exit 1; }
-  fi
-done
+compile_builds
 
-run() {  # name -> appends the generation tok/s to $work/name.tps
-  local t
-  t=$(decode_tps "$work/$1" "$work/prompt.txt" "$ngen") || exit 1
-  awk '{print $2}' <<<"$t" >>"$work/$1.tps"
-}
 for n in "${names[@]}"; do rm -f "$work/$n.tps"; done
-interleaved "$rounds" run "${names[@]}"
+interleaved "$rounds" record_gen_tps "${names[@]}"
 median() { median_min_max <"$1"; }
 cpu=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')
 echo "# $(basename "$model"), $threads threads, $ngen generated tokens, $rounds rounds; $cpu"

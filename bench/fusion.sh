@@ -37,15 +37,7 @@ fi
 head -c 600 "$root/models/kjv-heldout.txt" >"$work/prompt.txt"
 names=(unfused fused)
 opts=("--quantize $quant" "--quantize $quant --fuse")
-for i in "${!names[@]}"; do
-  d=$work/${names[$i]}
-  if [ ! -x "$d/milm-run" ]; then
-    echo "fusion.sh: compiling ${names[$i]} (${opts[$i]})" >&2
-    # shellcheck disable=SC2086
-    "$milmc" compile "$model" ${opts[$i]} -o "$d" >"$work/${names[$i]}.log" 2>&1 ||
-      { cat "$work/${names[$i]}.log" >&2; exit 1; }
-  fi
-done
+compile_builds
 run() {  # name -> appends "prompt_tps gen_tps" to $work/name.tps
   decode_tps "$work/$1" "$work/prompt.txt" "$ngen" >>"$work/$1.tps" || exit 1
 }

@@ -41,7 +41,7 @@ small notebook, because the old lighthouse keeper had asked it to watch the weat
 
 
 # Helpers of the A/B scripts (formats.sh, pruning.sh, fusion.sh, moe.sh): they
-# read the caller's $threads.
+# read the caller's $threads, $work, $ngen, $milmc, $model and names[]/opts[].
 decode_tps() { # OUT PROMPT_FILE NGEN -> "prompt_tok/s gen_tok/s" of OUT/milm-run, greedy
   local line
   line=$("$1/milm-run" -f "$2" -n "$3" -t "$threads" --temp 0 --no-display-prompt 2>&1 >/dev/null |
@@ -61,4 +61,20 @@ interleaved() { # ROUNDS FN NAME... -> FN NAME for every name, in a rotating ord
 median_min_max() { # values on stdin -> "median min max", two decimals
   sort -g | awk '{v[NR]=$1} END {m = NR % 2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2;
     printf "%.2f %.2f %.2f\n", m, v[1], v[NR]}'
+}
+record_gen_tps() { # NAME -> appends $work/NAME/milm-run's generation tok/s to $work/NAME.tps
+  local t
+  t=$(decode_tps "$work/$1" "$work/prompt.txt" "$ngen") || exit 1
+  awk '{print $2}' <<<"$t" >>"$work/$1.tps"
+}
+compile_builds() { # milmc compile $model once into $work/NAME for each of names[] with opts[]
+  local i d
+  for i in "${!names[@]}"; do
+    d=$work/${names[$i]}
+    [ -x "$d/milm-run" ] && continue
+    echo "$(basename "$0"): compiling ${names[$i]} (${opts[$i]})" >&2
+    # shellcheck disable=SC2086
+    "$milmc" compile "$model" ${opts[$i]} -o "$d" >"$work/${names[$i]}.log" 2>&1 ||
+      { cat "$work/${names[$i]}.log" >&2; exit 1; }
+  done
 }

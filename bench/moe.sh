@@ -37,13 +37,8 @@ for n in "${names[@]}"; do
   fi
 done
 printf 'In the beginning God created the heaven and the earth.' >"$work/prompt.txt"
-run() {  # name -> appends the generation tok/s to $work/name.tps
-  local t
-  t=$(decode_tps "$work/$1" "$work/prompt.txt" "$ngen") || exit 1
-  awk '{print $2}' <<<"$t" >>"$work/$1.tps"
-}
 for n in "${names[@]}"; do rm -f "$work/$n.tps"; done
-interleaved "$rounds" run "${names[@]}"
+interleaved "$rounds" record_gen_tps "${names[@]}"
 median() { median_min_max <"$1"; }
 cpu=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')
 echo "# $fmt, $threads threads, $ngen generated tokens, $rounds rounds; $cpu"

@@ -46,22 +46,9 @@ if [ ! -s "$work/cal.stats" ]; then
 fi
 names=(unpruned pruned)
 opts=("" "--prune-heads $heads --prune-ffn $ffn --prune-calibration $work/cal.stats")
-for i in "${!names[@]}"; do
-  d=$work/${names[$i]}
-  if [ ! -x "$d/milm-run" ]; then
-    echo "pruning.sh: compiling ${names[$i]} ${opts[$i]}" >&2
-    # shellcheck disable=SC2086
-    "$milmc" compile "$model" ${opts[$i]} -o "$d" >"$work/${names[$i]}.log" 2>&1 ||
-      { cat "$work/${names[$i]}.log" >&2; exit 1; }
-  fi
-done
-run() {  # name -> appends the generation tok/s to $work/name.tps
-  local t
-  t=$(decode_tps "$work/$1" "$work/prompt.txt" "$ngen") || exit 1
-  awk '{print $2}' <<<"$t" >>"$work/$1.tps"
-}
+compile_builds
 for n in "${names[@]}"; do rm -f "$work/$n.tps"; done
-interleaved "$rounds" run "${names[@]}"
+interleaved "$rounds" record_gen_tps "${names[@]}"
 median() { median_min_max <"$1"; }
 embd=$("$milmc" inspect "$model" | awk '$1 == "token_embd.weight" {print $NF}')
 cpu=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')
