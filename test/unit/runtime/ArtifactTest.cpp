@@ -36,7 +36,7 @@ protected:
     path = dir + "/model.milm";
     desc = milm_model_desc{MILM_MODEL_ABI_VERSION, 0, fake::kHash, "fake", kHostTriple,
                            fake::kVocab, fake::kHidden, 2, 2, 1, 4, 64, 8, 256,
-                           f->spec.weightsSize, ""};
+                           f->spec.weightsSize, "", /*layer_kv_heads=*/nullptr};
   }
   void TearDown() override { llvm::sys::fs::remove_directories(dir); }
 
