@@ -1,6 +1,7 @@
 //===- AllTargets.cpp - Registers every target milm has -------------------===//
 #include "codegen/Target.h"
 #include "codegen/cpu/CPUCodegen.h"
+#include "codegen/hexagon/HexagonTarget.h"
 
 #include <mutex>
 
@@ -8,7 +9,10 @@ namespace milm {
 
 void registerAllTargets() {
   static std::once_flag once;
-  std::call_once(once, [] { registerCPUTargets(); });
+  std::call_once(once, [] {
+    registerCPUTargets();
+    registerHexagonTarget();
+  });
 }
 
 } // namespace milm

@@ -13,7 +13,9 @@
 //   - its runtime pieces: ResolvedTarget::arch names the runtime archive and
 //     link configuration (runtime/LinkConfig.h) milmc links with.
 // The CPU targets (host, x86-64, x86-64-v4, aarch64-linux-gnu) are in
-// codegen/cpu/CPUTargets.cpp; docs/DESIGN.md, "Adding a target", is the recipe.
+// codegen/cpu/CPUTargets.cpp, the Hexagon HVX one in
+// codegen/hexagon/HexagonTarget.cpp; docs/DESIGN.md, "Adding a target", is the
+// recipe.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MILM_CODEGEN_TARGET_H
@@ -96,6 +98,9 @@ public:
   /// One line for `milmc targets`.
   virtual std::string summary() const = 0;
 
+  /// The CPU a name of this target stands for when --cpu is not given (an
+  /// alias naming a version: hexagon-v73 is hexagonv73); "" for the default.
+  virtual std::string cpuOfName(llvm::StringRef selected) const { return ""; }
   /// The machine for `cpu` (empty: the target's default). Errors are one line.
   virtual llvm::Expected<ResolvedTarget> resolve(llvm::StringRef cpu) const = 0;
   /// Whether its kernels read packed layouts (formats.h's MILM_PACKED_LAYOUTS).
@@ -121,7 +126,7 @@ std::vector<const Target *> registeredTargets();
 /// "host, x86-64, x86-64-v3, ..." (names and listed aliases), for messages.
 std::string listTargetNames();
 
-/// Registers every target milm has (the CPU ones today); idempotent.
+/// Registers every target milm has (the CPU ones and Hexagon); idempotent.
 void registerAllTargets();
 
 } // namespace milm

@@ -11,7 +11,8 @@ Usage: check_fixture.py MILMC FIXTURES_DIR MODEL TARGET OUTDIR [--ref REF.jsonl]
          or any model milmc reads (a Hugging Face folder) with --ref; the bars are those
          of f32/f16 weights when the name ends in -f32 or -f16, else those of quantized
          weights, unless --bars says which
-  TARGET: host or aarch64-linux-gnu (run under qemu-aarch64)
+  TARGET: host, aarch64-linux-gnu (run under qemu-aarch64) or hexagon[-vNN] (its
+          milm-run-hexagon run under qemu-hexagon -cpu v67)
 """
 import json
 import os
@@ -39,6 +40,8 @@ def main(argv):
     exe = [os.path.join(out, "milm-run")]
     if target.startswith("aarch64"):
         exe = ["qemu-aarch64", "-cpu", "max"] + exe
+    elif target.startswith("hexagon"):
+        exe = ["qemu-hexagon", "-cpu", "v67", os.path.join(out, "milm-run-hexagon")]
     ids = " ".join(str(json.loads(l)["input"]) for l in open(ref) if l.strip())
     decode = os.path.join(out, "decode.jsonl")
     prefill = os.path.join(out, "prefill.jsonl")

@@ -545,6 +545,55 @@ std::string tokenizerDifference(const CompiledUnit &m, const CompiledUnit &d) {
   return "";
 }
 
+/// Runs ld.lld with `args` (element 0 its path); `what` names the output.
+llvm::Error runLinker(const std::vector<std::string> &args, const std::string &what) {
+  std::vector<llvm::StringRef> argv(args.begin(), args.end());
+  std::string linkErr;
+  int rc = llvm::sys::ExecuteAndWait(args[0], argv, std::nullopt, {}, 0, 0, &linkErr);
+  if (rc != 0)
+    return err("linking " + what + " failed (" +
+               (linkErr.empty() ? "ld.lld exit " + std::to_string(rc) : linkErr) + ")");
+  return llvm::Error::success();
+}
+
+/// --target hexagon: the model's object linked into the DSP shared object
+/// (libmilm_model_dsp.so, with milm_dsp.h) and the static test executable
+/// milm-run-hexagon (runtime/hexagon), then everything moved into OUT/.
+llvm::Error linkHexagon(const CompileOptions &opts, const CompiledUnit &unit,
+                        const ResolvedTarget &target, const std::string &staging) {
+  Stage linking("linking libmilm_model_dsp.so and milm-run-hexagon");
+  const HexagonRuntime &rt = hexagonRuntime();
+  if (llvm::Error e = runLinker(hexagonSharedArguments(unit.object, "libmilm_model_dsp.so",
+                                                       staging + "/libmilm_model_dsp.so"),
+                                opts.outDir + "/libmilm_model_dsp.so"))
+    return e;
+  if (llvm::Error e = runLinker(hexagonExeArguments(unit.object, staging + "/milm-run-hexagon"),
+                                opts.outDir + "/milm-run-hexagon"))
+    return e;
+  if (std::error_code ec = llvm::sys::fs::copy_file(rt.header, staging + "/milm_dsp.h"))
+    return err(std::string(rt.header) + ": cannot copy: " + ec.message());
+  double tLink = linking.done();
+  // Into place; a CPU build's executable and draft there would be another
+  // build's, so they go.
+  for (const char *stale : {"milm-run", "draft.o", "draft.milm"})
+    llvm::sys::fs::remove(opts.outDir + "/" + stale);
+  for (const char *name :
+       {"model.o", "model.milm", "milm_dsp.h", "libmilm_model_dsp.so", "milm-run-hexagon"}) {
+    std::string to = opts.outDir + "/" + name;
+    if (std::error_code ec = llvm::sys::fs::rename(staging + "/" + name, to))
+      return err(to + ": cannot move into place: " + ec.message());
+  }
+  llvm::errs() << "milmc: compiled " << unit.modelName << " for " << target.triple << " ("
+               << target.cpu << ", " << target.ukernels << " kernels) into " << opts.outDir
+               << ": libmilm_model_dsp.so (milm_dsp.h), milm-run-hexagon (run it with "
+                  "qemu-hexagon -cpu v67)\n";
+  if (opts.verbose)
+    llvm::errs() << llvm::format("milmc: import %.2f s, lower %.2f s, codegen %.2f s, artifact "
+                                 "%.2f s, link %.2f s\n",
+                                 unit.tImport, unit.tLower, unit.tCodegen, unit.tArtifact, tLink);
+  return llvm::Error::success();
+}
+
 } // namespace
 
 llvm::Error compileModel(const CompileOptions &opts) {
@@ -557,12 +606,29 @@ llvm::Error compileModel(const CompileOptions &opts) {
   const Target *backend = lookupTarget(opts.target);
   if (!backend)
     return err("unknown --target '" + opts.target + "' (" + listTargetNames() + ")");
-  auto target = backend->resolve(opts.cpu);
+  const std::string namedCpu = backend->cpuOfName(opts.target);
+  if (!opts.cpu.empty() && !namedCpu.empty() && opts.cpu != namedCpu)
+    return err("--target " + opts.target + " means --cpu " + namedCpu + ", not --cpu " +
+               opts.cpu + "; give one of them");
+  auto target = backend->resolve(opts.cpu.empty() ? namedCpu : opts.cpu);
   if (!target)
     return target.takeError();
-  const LinkTarget *link = findLinkTarget(target->arch);
-  if (!link)
+  // Hexagon has a runtime of its own (runtime/hexagon): no libc, a DSP
+  // shared object and a qemu test executable instead of milm-run.
+  const bool hexagon = target->arch == "hexagon";
+  const LinkTarget *link = hexagon ? nullptr : findLinkTarget(target->arch);
+  if (hexagon && !hexagonRuntime().available)
+    return err("no Hexagon runtime was built (" + std::string(hexagonRuntime().missing) +
+               "); rebuild milm with a clang that has the Hexagon target");
+  if (!hexagon && !link)
     return err("no runtime was built for " + target->arch + "; rebuild milm");
+  if (hexagon && (!opts.draft.empty() || opts.emit != "exe" || opts.embedWeights))
+    return err(std::string("--target ") + opts.target + " writes the DSP shared object and "
+               "milm-run-hexagon with model.milm beside them; " +
+               (!opts.draft.empty() ? "--draft (speculative decoding) is not in the Hexagon "
+                                      "runtime yet"
+                : opts.embedWeights ? "--embed-weights is not supported there"
+                                    : "--emit " + opts.emit + " is for the CPU targets"));
   if (opts.maxKL >= 0 &&
       !llvm::StringRef(llvm::sys::getDefaultTargetTriple()).starts_with(target->arch))
     return err("the quality gate (--max-kl) runs the compiled model on this machine, which "
@@ -629,6 +695,8 @@ llvm::Error compileModel(const CompileOptions &opts) {
   }
 
   const std::string staging = stagingDir.path;
+  if (hexagon)
+    return linkHexagon(opts, *unit, *target, staging);
   Stage linking("linking milm-run");
   std::string exe = staging + "/milm-run";
   std::vector<std::string> objects = {unit->object};
@@ -671,12 +739,8 @@ llvm::Error compileModel(const CompileOptions &opts) {
     for (const std::string &a : {std::string("--format=elf"), std::string("-T"), script})
       args.push_back(a);
   }
-  std::vector<llvm::StringRef> argv(args.begin(), args.end());
-  std::string linkErr;
-  int rc = llvm::sys::ExecuteAndWait(args[0], argv, std::nullopt, {}, 0, 0, &linkErr);
-  if (rc != 0)
-    return err("linking " + opts.outDir + "/milm-run failed (" +
-               (linkErr.empty() ? "ld.lld exit " + std::to_string(rc) : linkErr) + ")");
+  if (llvm::Error e = runLinker(args, opts.outDir + "/milm-run"))
+    return e;
   double tLink = linking.done();
 
   // The quality gate, before anything reaches OUT/: the same model compiled

@@ -14,6 +14,14 @@
  *         vrmpy of unsigned by signed bytes, minus 8 * sum(a) per block
  *         (sum((q - 8) a) = sum(q a) - 8 sum(a), exactly).
  *
+ * The Hexagon target's kernel set (`milmc compile --target hexagon`, bitcode
+ * hexagon-hvx.bc) is this file: the q8_0 and q4_0 products of GGUF's layouts
+ * go through the HVX row dots below, everything else is the generic C
+ * (included at the end) compiled for Hexagon, whose float work stays scalar:
+ * the target enables no HVX floating point, which qemu 7.2 cannot execute.
+ * test/unit/ukernels/HexagonDriver.c builds the HVX part alone
+ * (-DMILM_UK_HVX_KERNELS_ONLY).
+ *
  * Freestanding: no libc (the Hexagon target has none here).
  *===----------------------------------------------------------------------===*/
 #include "uk_internal.h"
@@ -204,3 +212,26 @@ void milm_uk_hvx_matvec_q4_0x32(const uint8_t *w, const milm_uk_block_q8_32 *a, 
                                 int64_t k, float *y) {
   hvx_matvec(w, a, n, k, y, HVX_Q4_0X32_VECS / 128, milm_uk_hvx_sums_q4_0x32, 8);
 }
+
+#ifndef MILM_UK_HVX_KERNELS_ONLY
+/*---- the kernel set: GGUF layouts through the HVX row dots -----------------*/
+
+#define HVX_MATMUL_Q8(fmt)                                                              \
+  void MILM_UK_FN(matmul_##fmt##_q8)(const void *w, const void *xq, float *y,           \
+                                     int64_t ldy, int64_t T, int64_t K,                 \
+                                     int64_t o_begin, int64_t o_end) {                  \
+    const int64_t nb = K / 32;                                                          \
+    const uk_block_##fmt *W = (const uk_block_##fmt *)w;                                \
+    const milm_uk_block_q8_32 *X = (const milm_uk_block_q8_32 *)xq;                     \
+    for (int64_t o = o_begin; o < o_end; ++o)                                           \
+      for (int64_t t = 0; t < T; ++t)                                                   \
+        y[t * ldy + o] = milm_uk_hvx_dot_##fmt(W + o * nb, X + t * nb, nb);             \
+  }
+#define MILM_UK_HAVE_matmul_q8_0_q8
+HVX_MATMUL_Q8(q8_0)
+#define MILM_UK_HAVE_matmul_q4_0_q8
+HVX_MATMUL_Q8(q4_0)
+#undef HVX_MATMUL_Q8
+
+#include "ukernels_generic.inc"
+#endif

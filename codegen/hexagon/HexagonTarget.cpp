@@ -1,0 +1,119 @@
+//===- HexagonTarget.cpp - The Hexagon HVX target of the registry ---------===//
+//
+// `milmc compile --target hexagon` (or hexagon-v68, -v69, -v73, -v75, -v79):
+// the model lowered exactly as for the CPUs (--milm-cpu-to-llvm: linalg and
+// the op layer), the op layer and the hexagon-hvx kernel set
+// (codegen/ukernels/hexagon/ukernels_hvx.c: HVX vrmpy products for q8_0 and
+// q4_0, the generic C for the rest) linked in as bitcode, and the object
+// emitted by LLVM's Hexagon back end with 128-byte HVX vectors. The runtime is
+// runtime/hexagon (freestanding C: there is no Hexagon libc); the driver links
+// the object into the DSP shared object and the qemu test executable
+// (tools/milmc/Compile.cpp, docs/HEXAGON.md).
+//
+// Floating point stays scalar: the features enable integer HVX only (no
+// hvx-ieee-fp, no hvx-qfloat), because qemu 7.2, where milm tests this target,
+// executes no HVX floating point. The code is position independent, which
+// also keeps LLVM's small-data sections out of it (ld.lld links neither the
+// static executable nor the .so with them).
+//
+//===----------------------------------------------------------------------===//
+#include "codegen/cpu/CPUCodegen.h"
+#include "codegen/cpu/LowerToCPU.h"
+#include "codegen/hexagon/HexagonTarget.h"
+
+#include "llvm/MC/MCSubtargetInfo.h"
+#include "llvm/MC/TargetRegistry.h"
+
+namespace milm {
+namespace {
+
+llvm::Error err(const llvm::Twine &msg) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), msg);
+}
+
+/// The Hexagon versions milm builds for (LLVM 22 knows these with HVX).
+constexpr const char *kVersions[] = {"v68", "v69", "v73", "v75", "v79"};
+
+class HexagonTargetImpl final : public Target {
+public:
+  llvm::StringRef name() const override { return "hexagon"; }
+  std::vector<std::string> aliases() const override {
+    std::vector<std::string> a;
+    for (const char *v : kVersions)
+      a.push_back(std::string("hexagon-") + v);
+    return a;
+  }
+  std::string summary() const override {
+    return "Hexagon DSP with 128-byte HVX (default v68; hexagon-v69 ... -v79): the DSP shared "
+           "object libmilm_model_dsp.so and milm-run-hexagon for qemu-hexagon; HVX integer "
+           "kernels, scalar float";
+  }
+
+  std::string cpuOfName(llvm::StringRef selected) const override {
+    if (selected.consume_front("hexagon-"))
+      for (const char *v : kVersions)
+        if (selected == v)
+          return std::string("hexagon") + v;
+    return "";
+  }
+
+  llvm::Expected<ResolvedTarget> resolve(llvm::StringRef cpu) const override {
+    // Which version: --cpu hexagonvNN (or an alias's, cpuOfName), else v68.
+    std::string version = "v68";
+    if (!cpu.empty()) {
+      if (!cpu.consume_front("hexagon"))
+        return err("--cpu '" + cpu + "' is not a Hexagon CPU: hexagonv68, hexagonv69, "
+                   "hexagonv73, hexagonv75 or hexagonv79");
+      version = cpu.str();
+    }
+    bool known = false;
+    for (const char *v : kVersions)
+      known |= version == v;
+    if (!known)
+      return err("--cpu hexagon" + version + ": milm builds Hexagon v68, v69, v73, v75 and v79 "
+                 "(HVX with 128-byte vectors)");
+    ResolvedTarget t;
+    t.name = "hexagon";
+    t.triple = kHexagonTriple;
+    t.arch = "hexagon";
+    t.cpu = "hexagon" + version;
+    t.features = "+hvx" + version + ",+hvx-length128b";
+    t.ukernels = "hexagon-hvx";
+    std::string lookupError;
+    const llvm::Target *tgt =
+        llvm::TargetRegistry::lookupTarget(llvm::Triple(t.triple), lookupError);
+    if (!tgt)
+      return err("target " + t.triple + ": " + lookupError +
+                 " (this LLVM was built without the Hexagon back end)");
+    std::unique_ptr<llvm::MCSubtargetInfo> sti(
+        tgt->createMCSubtargetInfo(llvm::Triple(t.triple), t.cpu, t.features));
+    if (!sti || !sti->isCPUStringValid(t.cpu))
+      return err("--cpu '" + t.cpu + "' is not a CPU LLVM knows for " + t.triple);
+    return t;
+  }
+
+  // The x32 layouts of ukernels_hvx.c are not in the artifact writer's table
+  // yet: the kernels read GGUF's layouts.
+  bool repacks(const ResolvedTarget &) const override { return false; }
+
+  void buildLoweringPipeline(mlir::OpPassManager &pm, int64_t maxTokens,
+                             bool repack) const override {
+    buildCPUToLLVMPipeline(pm, maxTokens, repack);
+  }
+
+  llvm::Expected<LoweredModelInfo> loweredInfo(mlir::ModuleOp module) const override {
+    return readLoweredModelInfo(module);
+  }
+
+  llvm::Error emitObject(mlir::ModuleOp module, const LoweredModelInfo &info,
+                         const ResolvedTarget &t, llvm::StringRef bitcodeDir,
+                         llvm::StringRef objectPath, CodegenTimings *timings) const override {
+    return emitCPUObject(module, info, t, bitcodeDir, objectPath, timings);
+  }
+};
+
+} // namespace
+
+void registerHexagonTarget() { registerTarget(std::make_unique<HexagonTargetImpl>()); }
+
+} // namespace milm

@@ -1,0 +1,21 @@
+//===- HexagonTarget.h - The Hexagon HVX target ------------------*- C++ -*-===//
+#ifndef MILM_CODEGEN_HEXAGON_HEXAGONTARGET_H
+#define MILM_CODEGEN_HEXAGON_HEXAGONTARGET_H
+
+#include "llvm/ADT/StringRef.h"
+
+#include <string>
+
+namespace milm {
+
+/// The triple of Hexagon code: Linux user space with musl's ABI, which is
+/// what qemu-hexagon runs; the DSP shared object uses the same calling
+/// convention and needs nothing of a libc (docs/HEXAGON.md).
+inline constexpr const char *kHexagonTriple = "hexagon-unknown-linux-musl";
+
+/// Registers `hexagon` and its aliases hexagon-v68 ... hexagon-v79.
+void registerHexagonTarget();
+
+} // namespace milm
+
+#endif
