@@ -57,6 +57,12 @@ import shutil
 if shutil.which("valgrind"):
     config.available_features.add("valgrind")
 
+# qemu-hexagon: the Hexagon builds' tests run their milm-run-hexagon under it
+# (scripts/setup.sh installs qemu-user); without it they are reported
+# unsupported, not passed.
+if shutil.which("qemu-hexagon"):
+    config.available_features.add("qemu-hexagon")
+
 # python3-regex: Debian's `regex` module for /usr/bin/python3 (scripts/setup.sh
 # installs it), which the pre-tokenizer vector generator needs; without it the
 # test that regenerates the vectors is reported unsupported, not passed.

@@ -17,41 +17,11 @@
  * the KV cache is full). FILE defaults to model.milm next to the executable.
  * Errors: one line on stderr, exit status 1 (2 for a wrong command line).
  *===----------------------------------------------------------------------===*/
+#include "hx_sys.h"
 #include "milm_dsp.h"
 
 #include <stddef.h>
 #include <stdint.h>
-
-/*---- system calls ------------------------------------------------------------------*/
-
-enum {
-  SYS_openat = 56, SYS_close = 57, SYS_llseek = 62, SYS_read = 63, SYS_write = 64,
-  SYS_exit_group = 94, SYS_munmap = 215, SYS_mmap2 = 222
-};
-
-static long sys6(long nr, long a, long b, long c, long d, long e, long f) {
-  register long r0 __asm__("r0") = a;
-  register long r1 __asm__("r1") = b;
-  register long r2 __asm__("r2") = c;
-  register long r3 __asm__("r3") = d;
-  register long r4 __asm__("r4") = e;
-  register long r5 __asm__("r5") = f;
-  register long r6 __asm__("r6") = nr;
-  __asm__ volatile("trap0(#1)"
-                   : "+r"(r0)
-                   : "r"(r1), "r"(r2), "r"(r3), "r"(r4), "r"(r5), "r"(r6)
-                   : "memory");
-  return r0;
-}
-
-static void *mapAnon(uint64_t bytes) {
-  if (bytes == 0)
-    bytes = 1;
-  if (bytes > 0x7FFFFFFFull)
-    return NULL;
-  long p = sys6(SYS_mmap2, 0, (long)bytes, 3 /* read, write */, 0x22 /* private, anonymous */, -1, 0);
-  return (p < 0 && p > -4096) ? NULL : (void *)p;
-}
 
 /*---- output ------------------------------------------------------------------------------*/
 
@@ -281,28 +251,22 @@ static int run(int argc, char **argv) {
       path[dir + i] = leaf[i];
     model = path;
   }
-  const long fd = sys6(SYS_openat, -100 /* AT_FDCWD */, (long)model, 0 /* O_RDONLY */, 0, 0, 0);
-  if (fd < 0)
-    return errLine(model, ": cannot open"), 1;
   uint64_t size = 0;
-  if (sys6(SYS_llseek, fd, 0, 0, (long)&size, 2 /* SEEK_END */, 0) < 0 || size == 0 ||
-      size > 0x7FFFFFFFull)
-    return errLine(model, size ? ": larger than this 32-bit process can map" : ": empty or unreadable"), 1;
-  const long mapped = sys6(SYS_mmap2, 0, (long)size, 1 /* read */, 2 /* private */, fd, 0);
-  sys6(SYS_close, fd, 0, 0, 0, 0, 0);
-  if (mapped < 0 && mapped > -4096)
-    return errLine(model, ": cannot map"), 1;
+  const char *why = "";
+  const uint8_t *file = mapFile(model, &size, &why);
+  if (!file)
+    return errLine(model, why), 1;
   static char error[512];
   const uint8_t *weights = NULL;
-  if (milm_dsp_check_artifact((const uint8_t *)mapped, size, verify, &weights, error,
+  if (milm_dsp_check_artifact(file, size, verify, &weights, error,
                               sizeof error) != MILM_DSP_OK)
     return errLine(error, NULL), 1;
 
-  uint16_t *kv = mapAnon(mi.kv_bytes);
-  uint8_t *scratch = mapAnon(mi.scratch_bytes);
+  uint16_t *kv = mapAnon(mi.kv_bytes, 0);
+  uint8_t *scratch = mapAnon(mi.scratch_bytes, 0);
   const int64_t maxIds = mi.kv_capacity;
-  int32_t *ids = mapAnon((uint64_t)maxIds * 4);
-  float *logits = mapAnon((uint64_t)mi.vocab_size * 4 * (uint64_t)mi.max_tokens);
+  int32_t *ids = mapAnon((uint64_t)maxIds * 4, 0);
+  float *logits = mapAnon((uint64_t)mi.vocab_size * 4 * (uint64_t)mi.max_tokens, 0);
   if (!kv || !scratch || !ids || !logits)
     return errLine("out of memory for the KV cache, scratch or logits", NULL), 1;
   milm_dsp_session s;
@@ -363,7 +327,6 @@ static int run(int argc, char **argv) {
   return 0;
 }
 
-/* The kernel starts a process with sp at argc, argv[0..], NULL, envp. */
 __attribute__((used)) static void startC(long *sp) {
   const int rc = run((int)sp[0], (char **)(sp + 1));
   flushOut();
@@ -371,12 +334,4 @@ __attribute__((used)) static void startC(long *sp) {
   for (;;)
     ;
 }
-
-__asm__(".text\n"
-        ".globl _start\n"
-        ".type _start,@function\n"
-        "_start:\n"
-        "  r0 = r29\n"
-        "  r29 = and(r29, #-8)\n"
-        "  call startC\n"
-        ".size _start, .-_start\n");
+MILM_HX_START(startC);
