@@ -1,22 +1,28 @@
 /*===- ukernels_hvx.c - Hexagon HVX (128-byte vectors) microkernels -------===*
  *
- * The first of the Hexagon target's kernels (issue: a Hexagon HVX target):
- * row dot products of the 32-value weight formats with 8-bit activations,
- * the integer part on HVX with vrmpy (four blocks of 32 bytes a 128-byte
- * vector, each lane a sum of four byte products), the float part per block
- * in the generic kernels' order, so the result is bit for bit
- * sum_b uk_dot_<fmt>(w_b, a_b) of the generic C kernels
+ * The Hexagon target's kernels (issue: a Hexagon HVX target): row dot
+ * products of the quantized weight formats with 8-bit activations, the
+ * integer part on HVX with vrmpy (a 128-byte vector of weight codes times one
+ * of activation bytes, each int32 lane a sum of four byte products), the
+ * float part per block in the generic kernels' order, so the result is bit
+ * for bit sum_b uk_dot_<fmt>(w_b, a_b) of the generic C kernels
  * (test/unit/ukernels/HexagonDriver.c checks it under qemu-hexagon).
  *
- *   q8_0: vrmpy of signed bytes by signed bytes;
- *   q4_0: the nibbles unpacked to unsigned bytes 0..15 in the activation's
- *         order (value j < 16 the low nibble of qs[j], 16 + j the high one),
- *         vrmpy of unsigned by signed bytes, minus 8 * sum(a) per block
- *         (sum((q - 8) a) = sum(q a) - 8 sum(a), exactly).
+ *   q8_0: vrmpy of signed bytes by signed bytes, four blocks a vector;
+ *   q4_0, q4_1, q5_0, q5_1: the codes unpacked to unsigned bytes in the
+ *         activation's order, four blocks a vector, vrmpy of unsigned by
+ *         signed bytes; a zero point z comes off as z * sum(a) per block
+ *         (sum((q - z) a) = sum(q a) - z sum(a), exactly);
+ *   q4_k, q5_k, q6_k: a 256-value block as two vectors of codes, the lanes
+ *         summed per 16 values for the sub-block scales (q6_k's zero 32 off
+ *         with the activation's 16-value sums).
+ * The codes are unpacked ("staged") through memory by scalar code here; the
+ * packed x32 layouts further down feed vrmpy from the stored bytes directly.
  *
  * The Hexagon target's kernel set (`milmc compile --target hexagon`, bitcode
- * hexagon-hvx.bc) is this file: the q8_0 and q4_0 products of GGUF's layouts
- * go through the HVX row dots below, everything else is the generic C
+ * hexagon-hvx.bc) is this file: the products of GGUF's q8_0, q4_0, q4_1, q5_0,
+ * q5_1, q4_k, q5_k and q6_k layouts go through the HVX row dots below; f32,
+ * f16, bf16, milm's q4_g* and everything else is the generic C
  * (included at the end) compiled for Hexagon, whose float work stays scalar:
  * the target enables no HVX floating point, which qemu 7.2 cannot execute.
  * test/unit/ukernels/HexagonDriver.c builds the HVX part alone
@@ -70,25 +76,155 @@ float milm_uk_hvx_dot_q8_0(const uk_block_q8_0 *w, const milm_uk_block_q8_32 *a,
   return acc;
 }
 
-float milm_uk_hvx_dot_q4_0(const uk_block_q4_0 *w, const milm_uk_block_q8_32 *a, int64_t nb) {
+/* The 32-value formats with unsigned codes: a block's codes unpacked to bytes
+ * in the activation's order (value j < 16 from qs[j]'s low nibble, 16 + j
+ * from its high one; q5_*'s fifth bit j of qh), vrmpy of unsigned weight
+ * bytes by signed activation bytes, then per block the generic kernel's float
+ * expression of the block's integer sum S (q4_0/q5_0 subtract the zero point
+ * times sum(a), exactly as their signed codes would give). */
+static inline void hvx_nibbles(const uint8_t *qs, uint8_t *q) {
+  for (int j = 0; j < 16; ++j) {
+    q[j] = qs[j] & 0xF;
+    q[16 + j] = qs[j] >> 4;
+  }
+}
+static inline void hvx_nibbles5(const uint8_t *qs, const uint8_t *qh, uint8_t *q) {
+  const uint32_t h = uk_load_u32le(qh);
+  for (int j = 0; j < 16; ++j) {
+    q[j] = (uint8_t)((qs[j] & 0xF) | (((h >> j) & 1u) << 4));
+    q[16 + j] = (uint8_t)((qs[j] >> 4) | (((h >> (j + 16)) & 1u) << 4));
+  }
+}
+
+#define HVX_DOT32(fmt, UNPACK, VALUE)                                                      \
+  float milm_uk_hvx_dot_##fmt(const uk_block_##fmt *w, const milm_uk_block_q8_32 *a,       \
+                              int64_t nb) {                                                \
+    uint8_t wq[128] __attribute__((aligned(128)));                                         \
+    int8_t aq[128] __attribute__((aligned(128)));                                          \
+    float acc = 0.0f;                                                                      \
+    for (int64_t b0 = 0; b0 < nb; b0 += 4) {                                               \
+      const int n = nb - b0 < 4 ? (int)(nb - b0) : 4;                                      \
+      for (int b = 0; b < 4; ++b) {                                                        \
+        if (b < n) {                                                                       \
+          const uk_block_##fmt *W = &w[b0 + b];                                            \
+          UNPACK;                                                                          \
+        }                                                                                  \
+        for (int j = 0; j < 32; ++j) {                                                     \
+          if (b >= n)                                                                      \
+            wq[32 * b + j] = 0;                                                            \
+          aq[32 * b + j] = b < n ? a[b0 + b].qs[j] : 0;                                    \
+        }                                                                                  \
+      }                                                                                    \
+      int32_t s[4];                                                                        \
+      hvx_block_sums(Q6_Vw_vrmpy_VubVb(*(HVX_Vector *)wq, *(HVX_Vector *)aq), s);          \
+      for (int b = 0; b < n; ++b) {                                                        \
+        const uk_block_##fmt *W = &w[b0 + b];                                              \
+        const milm_uk_block_q8_32 *A = &a[b0 + b];                                         \
+        const int32_t S = s[b];                                                            \
+        acc += VALUE;                                                                      \
+      }                                                                                    \
+    }                                                                                      \
+    return acc;                                                                            \
+  }
+
+HVX_DOT32(q4_0, hvx_nibbles(W->qs, wq + 32 * b),
+          uk_fp16_to_fp32(W->d) * A->d * (float)(S - 8 * A->sum))
+HVX_DOT32(q4_1, hvx_nibbles(W->qs, wq + 32 * b),
+          uk_fp16_to_fp32(W->d) * A->d * (float)S + uk_fp16_to_fp32(W->m) * A->d * (float)A->sum)
+HVX_DOT32(q5_0, hvx_nibbles5(W->qs, W->qh, wq + 32 * b),
+          uk_fp16_to_fp32(W->d) * A->d * (float)(S - 16 * A->sum))
+HVX_DOT32(q5_1, hvx_nibbles5(W->qs, W->qh, wq + 32 * b),
+          uk_fp16_to_fp32(W->d) * A->d * (float)S + uk_fp16_to_fp32(W->m) * A->d * (float)A->sum)
+#undef HVX_DOT32
+
+/*---- the 256-value K formats ------------------------------------------------
+ * A block is two vectors of 128 codes in the activation's order (one half
+ * each), vrmpy'd with the activation half; the int32 lanes give the sums of
+ * 16 values (4 lanes each), from which each format's integer formula and
+ * float expression are the generic kernel's. */
+static inline void hvx_sums16(const uint8_t *wq, const int8_t *aq, int32_t out[8]) {
+  int32_t v[32] __attribute__((aligned(128)));
+  *(HVX_Vector *)v = Q6_Vw_vrmpy_VubVb(*(const HVX_Vector *)wq, *(const HVX_Vector *)aq);
+  for (int g = 0; g < 8; ++g)
+    out[g] = v[4 * g] + v[4 * g + 1] + v[4 * g + 2] + v[4 * g + 3];
+}
+
+/* q4_k/q5_k half h: chunks c = 2h, 2h + 1 (64 values each: the low nibbles
+ * of qs[32c ..], then the high ones; q5_k's fifth bits 2c and 2c + 1 of qh). */
+static inline void hvx_unpack_k4(const uint8_t *qs, const uint8_t *qh, int h, uint8_t *q) {
+  for (int cc = 0; cc < 2; ++cc) {
+    const int c = 2 * h + cc;
+    for (int l = 0; l < 32; ++l) {
+      uint8_t lo = qs[32 * c + l] & 0xF, hi = qs[32 * c + l] >> 4;
+      if (qh) {
+        lo |= (uint8_t)(((qh[l] >> (2 * c)) & 1) << 4);
+        hi |= (uint8_t)(((qh[l] >> (2 * c + 1)) & 1) << 4);
+      }
+      q[64 * cc + l] = lo;
+      q[64 * cc + 32 + l] = hi;
+    }
+  }
+}
+
+static inline float hvx_dot_k4(const uint8_t *qs, const uint8_t *qh, const uint8_t *scales,
+                               uint16_t d, uint16_t dmin, const milm_uk_block_q8_k *a) {
+  uint8_t wq[128] __attribute__((aligned(128)));
+  int8_t aq[128] __attribute__((aligned(128)));
+  int32_t s16[16];
+  for (int h = 0; h < 2; ++h) {
+    hvx_unpack_k4(qs, qh, h, wq);
+    __builtin_memcpy(aq, a->qs + 128 * h, 128);
+    hvx_sums16(wq, aq, s16 + 8 * h);
+  }
+  int32_t sumq = 0, summ = 0;
+  for (int c = 0; c < 4; ++c) {
+    int sc0, m0, sc1, m1;
+    uk_scale_min_k4(2 * c, scales, &sc0, &m0);
+    uk_scale_min_k4(2 * c + 1, scales, &sc1, &m1);
+    sumq += sc0 * (s16[4 * c] + s16[4 * c + 1]) + sc1 * (s16[4 * c + 2] + s16[4 * c + 3]);
+    summ += m0 * (a->bsums[4 * c] + a->bsums[4 * c + 1]) +
+            m1 * (a->bsums[4 * c + 2] + a->bsums[4 * c + 3]);
+  }
+  return a->d * (uk_fp16_to_fp32(d) * (float)sumq - uk_fp16_to_fp32(dmin) * (float)summ);
+}
+
+float milm_uk_hvx_dot_q4_k(const uk_block_q4_k *w, const milm_uk_block_q8_k *a, int64_t nb) {
+  float acc = 0.0f;
+  for (int64_t b = 0; b < nb; ++b)
+    acc += hvx_dot_k4(w[b].qs, NULL, w[b].scales, w[b].d, w[b].dmin, &a[b]);
+  return acc;
+}
+float milm_uk_hvx_dot_q5_k(const uk_block_q5_k *w, const milm_uk_block_q8_k *a, int64_t nb) {
+  float acc = 0.0f;
+  for (int64_t b = 0; b < nb; ++b)
+    acc += hvx_dot_k4(w[b].qs, w[b].qh, w[b].scales, w[b].d, w[b].dmin, &a[b]);
+  return acc;
+}
+
+/* q6_k half n: value 32k + l (k < 4, l < 32) is ql[l + 32 (k & 1)]'s low
+ * (k < 2) or high nibble with bits 2k, 2k + 1 of qh[l] on top; codes 0..63,
+ * the zero point 32 taken off with the activation's 16-value sums. */
+float milm_uk_hvx_dot_q6_k(const uk_block_q6_k *w, const milm_uk_block_q8_k *a, int64_t nb) {
   uint8_t wq[128] __attribute__((aligned(128)));
   int8_t aq[128] __attribute__((aligned(128)));
   float acc = 0.0f;
-  for (int64_t b0 = 0; b0 < nb; b0 += 4) {
-    const int n = nb - b0 < 4 ? (int)(nb - b0) : 4;
-    for (int b = 0; b < 4; ++b) {
-      for (int j = 0; j < 16; ++j) {
-        const uint8_t q = b < n ? w[b0 + b].qs[j] : 0;
-        wq[32 * b + j] = q & 0xF;
-        wq[32 * b + 16 + j] = q >> 4;
-      }
-      for (int j = 0; j < 32; ++j)
-        aq[32 * b + j] = b < n ? a[b0 + b].qs[j] : 0;
+  for (int64_t b = 0; b < nb; ++b) {
+    int32_t sum = 0;
+    for (int n = 0; n < 2; ++n) {
+      const uint8_t *ql = w[b].ql + 64 * n, *qh = w[b].qh + 32 * n;
+      for (int k = 0; k < 4; ++k)
+        for (int l = 0; l < 32; ++l) {
+          const uint8_t lo = ql[l + 32 * (k & 1)];
+          wq[32 * k + l] = (uint8_t)(((k < 2) ? (lo & 0xF) : (lo >> 4)) |
+                                     (((qh[l] >> (2 * k)) & 3) << 4));
+        }
+      __builtin_memcpy(aq, a[b].qs + 128 * n, 128);
+      int32_t s[8];
+      hvx_sums16(wq, aq, s);
+      for (int j = 0; j < 8; ++j)
+        sum += w[b].scales[8 * n + j] * (s[j] - 32 * a[b].bsums[8 * n + j]);
     }
-    int32_t s[4];
-    hvx_block_sums(Q6_Vw_vrmpy_VubVb(*(HVX_Vector *)wq, *(HVX_Vector *)aq), s);
-    for (int b = 0; b < n; ++b)
-      acc += uk_fp16_to_fp32(w[b0 + b].d) * a[b0 + b].d * (float)(s[b] - 8 * a[b0 + b].sum);
+    acc += uk_fp16_to_fp32(w[b].d) * a[b].d * (float)sum;
   }
   return acc;
 }
@@ -216,21 +352,33 @@ void milm_uk_hvx_matvec_q4_0x32(const uint8_t *w, const milm_uk_block_q8_32 *a, 
 #ifndef MILM_UK_HVX_KERNELS_ONLY
 /*---- the kernel set: GGUF layouts through the HVX row dots -----------------*/
 
-#define HVX_MATMUL_Q8(fmt)                                                              \
+#define HVX_MATMUL_Q8(fmt, QK, ABLK)                                                    \
   void MILM_UK_FN(matmul_##fmt##_q8)(const void *w, const void *xq, float *y,           \
                                      int64_t ldy, int64_t T, int64_t K,                 \
                                      int64_t o_begin, int64_t o_end) {                  \
-    const int64_t nb = K / 32;                                                          \
+    const int64_t nb = K / (QK);                                                        \
     const uk_block_##fmt *W = (const uk_block_##fmt *)w;                                \
-    const milm_uk_block_q8_32 *X = (const milm_uk_block_q8_32 *)xq;                     \
+    const ABLK *X = (const ABLK *)xq;                                                   \
     for (int64_t o = o_begin; o < o_end; ++o)                                           \
       for (int64_t t = 0; t < T; ++t)                                                   \
         y[t * ldy + o] = milm_uk_hvx_dot_##fmt(W + o * nb, X + t * nb, nb);             \
   }
 #define MILM_UK_HAVE_matmul_q8_0_q8
-HVX_MATMUL_Q8(q8_0)
+HVX_MATMUL_Q8(q8_0, 32, milm_uk_block_q8_32)
 #define MILM_UK_HAVE_matmul_q4_0_q8
-HVX_MATMUL_Q8(q4_0)
+HVX_MATMUL_Q8(q4_0, 32, milm_uk_block_q8_32)
+#define MILM_UK_HAVE_matmul_q4_1_q8
+HVX_MATMUL_Q8(q4_1, 32, milm_uk_block_q8_32)
+#define MILM_UK_HAVE_matmul_q5_0_q8
+HVX_MATMUL_Q8(q5_0, 32, milm_uk_block_q8_32)
+#define MILM_UK_HAVE_matmul_q5_1_q8
+HVX_MATMUL_Q8(q5_1, 32, milm_uk_block_q8_32)
+#define MILM_UK_HAVE_matmul_q4_k_q8
+HVX_MATMUL_Q8(q4_k, 256, milm_uk_block_q8_k)
+#define MILM_UK_HAVE_matmul_q5_k_q8
+HVX_MATMUL_Q8(q5_k, 256, milm_uk_block_q8_k)
+#define MILM_UK_HAVE_matmul_q6_k_q8
+HVX_MATMUL_Q8(q6_k, 256, milm_uk_block_q8_k)
 #undef HVX_MATMUL_Q8
 
 #include "ukernels_generic.inc"

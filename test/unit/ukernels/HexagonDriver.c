@@ -2,8 +2,9 @@
  *
  * Freestanding (no Hexagon libc is packaged): its own _start, write and
  * exit_group (trap0, number in r6), a fixed-seed generator. For random rows
- * of q8_0 and q4_0 blocks (lengths 1 to 37 blocks, so every tail of the
- * 4-block HVX step occurs) and random 8-bit activation blocks, the HVX row
+ * of q8_0, q4_0, q4_1, q5_0, q5_1 blocks (lengths 1 to 37 blocks, so every
+ * tail of the 4-block HVX step occurs) and of q4_k, q5_k, q6_k blocks (1 to
+ * 5), and random 8-bit activation blocks, the HVX row
  * dot product must equal the generic kernels' sum of uk_dot_<fmt> bit for
  * bit: the integer arithmetic is the same, and so is the float order. Run
  * under `qemu-hexagon -cpu v67` (qemu 7.2 executes integer HVX). Prints one
@@ -13,6 +14,12 @@
 
 float milm_uk_hvx_dot_q8_0(const uk_block_q8_0 *w, const milm_uk_block_q8_32 *a, int64_t nb);
 float milm_uk_hvx_dot_q4_0(const uk_block_q4_0 *w, const milm_uk_block_q8_32 *a, int64_t nb);
+float milm_uk_hvx_dot_q4_1(const uk_block_q4_1 *w, const milm_uk_block_q8_32 *a, int64_t nb);
+float milm_uk_hvx_dot_q5_0(const uk_block_q5_0 *w, const milm_uk_block_q8_32 *a, int64_t nb);
+float milm_uk_hvx_dot_q5_1(const uk_block_q5_1 *w, const milm_uk_block_q8_32 *a, int64_t nb);
+float milm_uk_hvx_dot_q4_k(const uk_block_q4_k *w, const milm_uk_block_q8_k *a, int64_t nb);
+float milm_uk_hvx_dot_q5_k(const uk_block_q5_k *w, const milm_uk_block_q8_k *a, int64_t nb);
+float milm_uk_hvx_dot_q6_k(const uk_block_q6_k *w, const milm_uk_block_q8_k *a, int64_t nb);
 int64_t milm_uk_hvx_packed_bytes_q8_0x32(int64_t n, int64_t k);
 int64_t milm_uk_hvx_packed_bytes_q4_0x32(int64_t n, int64_t k);
 void milm_uk_hvx_repack_q8_0x32(const uk_block_q8_0 *src, int64_t n, int64_t k, uint8_t *dst);
@@ -91,30 +98,99 @@ static void randomActivations(int nb) {
   }
 }
 
-static int check(const char *fmt, int q4) {
+/* Random weight bytes with sane binary16 scales at the given offsets (-1: none). */
+static void randomBlocks(void *blocks, int nb, int bytes, int d, int m) {
+  uint8_t *p = blocks;
+  for (int i = 0; i < nb * bytes; ++i)
+    p[i] = (uint8_t)next();
+  for (int b = 0; b < nb; ++b) {
+    uint16_t v = scale16();
+    __builtin_memcpy(p + b * bytes + d, &v, 2);
+    if (m >= 0) {
+      v = scale16();
+      __builtin_memcpy(p + b * bytes + m, &v, 2);
+    }
+  }
+}
+
+static milm_uk_block_q8_k actk[MAXB / 8 + 1];
+static void randomActivationsK(int nb) {
+  for (int b = 0; b < nb; ++b) {
+    actk[b].d = (float)(1 + next() % 1000) / 65536.0f;
+    for (int g = 0; g < 16; ++g) {
+      int32_t s = 0;
+      for (int j = 0; j < 16; ++j) {
+        actk[b].qs[16 * g + j] = (int8_t)((int)(next() % 255) - 127);
+        s += actk[b].qs[16 * g + j];
+      }
+      actk[b].bsums[g] = (int16_t)s;
+    }
+  }
+}
+
+enum { F_Q8_0, F_Q4_0, F_Q4_1, F_Q5_0, F_Q5_1, F_Q4_K, F_Q5_K, F_Q6_K };
+static uk_block_q4_1 w41[MAXB];
+static uk_block_q5_0 w50[MAXB];
+static uk_block_q5_1 w51[MAXB];
+static uk_block_q4_k w4k[MAXB / 8 + 1];
+static uk_block_q5_k w5k[MAXB / 8 + 1];
+static uk_block_q6_k w6k[MAXB / 8 + 1];
+
+/* The HVX row dot against the sum of the generic kernel's block dots. */
+#define ROW(blocks, hvxdot, ukdot, acts)                                                   \
+  do {                                                                                     \
+    for (int b = 0; b < nb; ++b)                                                           \
+      ref += ukdot(&blocks[b], &acts[b]);                                                  \
+    got = hvxdot(blocks, acts, nb);                                                        \
+  } while (0)
+
+static int check(const char *fmt, int f) {
   int bad = 0, cases = 0;
+  const int kfmt = f >= F_Q4_K;
   for (int round = 0; round < 40; ++round)
-    for (int nb = 1; nb <= MAXB; nb += 4 + round % 3) {
-      randomActivations(nb);
-      float ref = 0.0f, got;
-      if (q4) {
-        for (int b = 0; b < nb; ++b) {
-          w4[b].d = scale16();
-          for (int j = 0; j < 16; ++j)
-            w4[b].qs[j] = (uint8_t)next();
-        }
-        for (int b = 0; b < nb; ++b)
-          ref += uk_dot_q4_0(&w4[b], &act[b]);
-        got = milm_uk_hvx_dot_q4_0(w4, act, nb);
-      } else {
+    for (int nb = 1; nb <= (kfmt ? MAXB / 8 + 1 : MAXB); nb += kfmt ? 1 : 4 + round % 3) {
+      float ref = 0.0f, got = 0.0f;
+      if (kfmt)
+        randomActivationsK(nb);
+      else
+        randomActivations(nb);
+      switch (f) {
+      case F_Q8_0:
         for (int b = 0; b < nb; ++b) {
           w8[b].d = scale16();
           for (int j = 0; j < 32; ++j)
             w8[b].qs[j] = (int8_t)((int)(next() % 255) - 127);
         }
-        for (int b = 0; b < nb; ++b)
-          ref += uk_dot_q8_0(&w8[b], &act[b]);
-        got = milm_uk_hvx_dot_q8_0(w8, act, nb);
+        ROW(w8, milm_uk_hvx_dot_q8_0, uk_dot_q8_0, act);
+        break;
+      case F_Q4_0:
+        randomBlocks(w4, nb, sizeof w4[0], offsetof(uk_block_q4_0, d), -1);
+        ROW(w4, milm_uk_hvx_dot_q4_0, uk_dot_q4_0, act);
+        break;
+      case F_Q4_1:
+        randomBlocks(w41, nb, sizeof w41[0], offsetof(uk_block_q4_1, d), offsetof(uk_block_q4_1, m));
+        ROW(w41, milm_uk_hvx_dot_q4_1, uk_dot_q4_1, act);
+        break;
+      case F_Q5_0:
+        randomBlocks(w50, nb, sizeof w50[0], offsetof(uk_block_q5_0, d), -1);
+        ROW(w50, milm_uk_hvx_dot_q5_0, uk_dot_q5_0, act);
+        break;
+      case F_Q5_1:
+        randomBlocks(w51, nb, sizeof w51[0], offsetof(uk_block_q5_1, d), offsetof(uk_block_q5_1, m));
+        ROW(w51, milm_uk_hvx_dot_q5_1, uk_dot_q5_1, act);
+        break;
+      case F_Q4_K:
+        randomBlocks(w4k, nb, sizeof w4k[0], offsetof(uk_block_q4_k, d), offsetof(uk_block_q4_k, dmin));
+        ROW(w4k, milm_uk_hvx_dot_q4_k, uk_dot_q4_k, actk);
+        break;
+      case F_Q5_K:
+        randomBlocks(w5k, nb, sizeof w5k[0], offsetof(uk_block_q5_k, d), offsetof(uk_block_q5_k, dmin));
+        ROW(w5k, milm_uk_hvx_dot_q5_k, uk_dot_q5_k, actk);
+        break;
+      default:
+        randomBlocks(w6k, nb, sizeof w6k[0], offsetof(uk_block_q6_k, d), -1);
+        ROW(w6k, milm_uk_hvx_dot_q6_k, uk_dot_q6_k, actk);
+        break;
       }
       ++cases;
       if (uk_f32_bits(ref) != uk_f32_bits(got)) {
@@ -208,7 +284,9 @@ void _start(void) {
     say("FAIL: the packed buffer is too small\n");
     sys3(94, 2, 0, 0);
   }
-  int bad = check("q8_0", 0) + check("q4_0", 1) + checkMatvec("q8_0x32", 0) +
+  int bad = check("q8_0", F_Q8_0) + check("q4_0", F_Q4_0) + check("q4_1", F_Q4_1) +
+            check("q5_0", F_Q5_0) + check("q5_1", F_Q5_1) + check("q4_k", F_Q4_K) +
+            check("q5_k", F_Q5_K) + check("q6_k", F_Q6_K) + checkMatvec("q8_0x32", 0) +
             checkMatvec("q4_0x32", 1);
   sys3(94 /* exit_group */, bad ? 1 : 0, 0, 0);
   for (;;)
