@@ -105,6 +105,8 @@ public:
   virtual llvm::Expected<ResolvedTarget> resolve(llvm::StringRef cpu) const = 0;
   /// Whether its kernels read packed layouts (formats.h's MILM_PACKED_LAYOUTS).
   virtual bool repacks(const ResolvedTarget &t) const = 0;
+  /// The rows a group of its packed layouts: 8 (q4_0x8 ...) or 32 (q4_0x32 ...).
+  virtual int64_t packedRowGroup() const { return 8; }
   /// The lowering of a milm module to what emitObject() takes.
   virtual void buildLoweringPipeline(mlir::OpPassManager &pm, int64_t maxTokens,
                                      bool repack) const = 0;

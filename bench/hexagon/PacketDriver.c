@@ -5,7 +5,7 @@
  * Calls the hexagon-hvx kernel set's product of one token with ROWS rows of
  * K = 1024 values in FORMAT once (q8_0 ... q6_k: milm_uk_matmul_<fmt>_q8 on
  * GGUF's layout; f16, f32: the generic float products; q8_0x32, q4_0x32: the
- * HVX matrix-vector products on the packed layouts). bench/hexagon-packets.sh
+ * HVX products on the packed layouts). bench/hexagon-packets.sh
  * runs it under qemu-hexagon with execution tracing for two ROWS and counts
  * the packets executed: the difference is the cost of the extra rows.
  * Freestanding; weights and activations are a fixed pseudo-random pattern.
@@ -19,10 +19,6 @@ static uint8_t w[MAXROWS * K * 4] __attribute__((aligned(128)));
 static uint8_t xq[K * 4 + 4096] __attribute__((aligned(128)));
 static float x[K], y[MAXROWS];
 
-void milm_uk_hvx_matvec_q8_0x32(const uint8_t *w, const milm_uk_block_q8_32 *a, int64_t n,
-                                int64_t k, float *y);
-void milm_uk_hvx_matvec_q4_0x32(const uint8_t *w, const milm_uk_block_q8_32 *a, int64_t n,
-                                int64_t k, float *y);
 
 static int eq(const char *a, const char *b) {
   while (*a && *a == *b)
@@ -46,14 +42,6 @@ static int run(int argc, char **argv) {
   for (int i = 0; i < K; ++i)
     x[i] = (float)((i * 37) % 101 - 50) / 64.0f;
   const char *f = argv[1];
-  if (eq(f, "q8_0x32") || eq(f, "q4_0x32")) {
-    milm_uk_quantize_q8_32(x, K, 1, K, xq);
-    if (eq(f, "q8_0x32"))
-      milm_uk_hvx_matvec_q8_0x32(w, (const milm_uk_block_q8_32 *)xq, rows, K, y);
-    else
-      milm_uk_hvx_matvec_q4_0x32(w, (const milm_uk_block_q8_32 *)xq, rows, K, y);
-    return 0;
-  }
 #define Q8(fmt, QUANT)                                                                     \
   if (eq(f, #fmt)) {                                                                       \
     milm_uk_##QUANT(x, K, 1, K, xq);                                                       \
@@ -68,6 +56,8 @@ static int run(int argc, char **argv) {
   Q8(q4_k, quantize_q8_k)
   Q8(q5_k, quantize_q8_k)
   Q8(q6_k, quantize_q8_k)
+  Q8(q8_0x32, quantize_q8_32)
+  Q8(q4_0x32, quantize_q8_32)
   if (eq(f, "f16")) {
     milm_uk_matmul_f16(w, x, K, y, rows, 1, K, 0, rows, NULL);
     return 0;

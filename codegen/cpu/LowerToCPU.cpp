@@ -88,9 +88,10 @@ FailureOr<func::FuncOp> forwardOf(mm::ModelOp model) {
 
 const PackedLayoutInfo *packedLayoutOf(mm::WeightOp w) {
   auto layout = w->getAttrOfType<StringAttr>(kLayoutAttr);
-  const PackedLayoutInfo *p =
-      layout ? packedLayoutFor(static_cast<StorageFormat>(w.getType().getFormat())) : nullptr;
-  return p && p->name == std::string_view(layout.getValue()) ? p : nullptr;
+  const PackedLayoutInfo *p = layout ? packedLayoutNamed(layout.getValue()) : nullptr;
+  return p && static_cast<uint32_t>(p->base) == static_cast<uint32_t>(w.getType().getFormat())
+             ? p
+             : nullptr;
 }
 
 int64_t kernelFormatCode(mm::WeightOp w) {
@@ -424,13 +425,19 @@ struct CPUPipelineOptions : PassPipelineOptions<CPUPipelineOptions> {
                                      "(StorageFormat.h's kPackedLayouts: q4_0x8, q8_0x8, "
                                      "q4_kx8, q6_kx8; for kernels that have them)"),
                       llvm::cl::init(false)};
+  Option<int64_t> rowGroup{*this, "row-group",
+                           llvm::cl::desc("Rows a packed layout groups: 8 (x86-64: q4_0x8 "
+                                          "...) or 32 (Hexagon HVX: q4_0x32, q8_0x32)"),
+                           llvm::cl::init(8)};
 };
 
 } // namespace
 
-void buildLowerToCPUPipeline(OpPassManager &pm, int64_t maxTokens, bool repack) {
+void buildLowerToCPUPipeline(OpPassManager &pm, int64_t maxTokens, bool repack,
+                             int64_t rowGroup) {
   CPUSelectLayoutsOptions layouts;
   layouts.repack = repack;
+  layouts.rowGroup = rowGroup;
   pm.addPass(createCPUSelectLayouts(layouts));
   CPUPlanBuffersOptions plan;
   plan.maxTokens = maxTokens;
@@ -438,8 +445,9 @@ void buildLowerToCPUPipeline(OpPassManager &pm, int64_t maxTokens, bool repack) 
   pm.addPass(createConvertToCPU());
 }
 
-void buildCPUToLLVMPipeline(OpPassManager &pm, int64_t maxTokens, bool repack) {
-  buildLowerToCPUPipeline(pm, maxTokens, repack);
+void buildCPUToLLVMPipeline(OpPassManager &pm, int64_t maxTokens, bool repack,
+                            int64_t rowGroup) {
+  buildLowerToCPUPipeline(pm, maxTokens, repack, rowGroup);
   pm.addPass(createConvertLinalgToLoopsPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
@@ -467,14 +475,14 @@ void registerMilmCodegenPasses() {
       "milm-cpu-select-layouts, milm-cpu-plan-buffers and milm-convert-to-cpu: the milm.model "
       "as @milm_forward in linalg/scf/arith/memref, calling the CPU op layer for the heavy ops",
       [](OpPassManager &pm, const CPUPipelineOptions &o) {
-        buildLowerToCPUPipeline(pm, o.maxTokens, o.repack);
+        buildLowerToCPUPipeline(pm, o.maxTokens, o.repack, o.rowGroup);
       });
   PassPipelineRegistration<CPUPipelineOptions>(
       "milm-cpu-to-llvm",
       "milm-lower-to-cpu, then linalg -> scf -> cf and every dialect to LLVM (what milmc "
       "compile runs before translating to LLVM IR)",
       [](OpPassManager &pm, const CPUPipelineOptions &o) {
-        buildCPUToLLVMPipeline(pm, o.maxTokens, o.repack);
+        buildCPUToLLVMPipeline(pm, o.maxTokens, o.repack, o.rowGroup);
       });
 }
 

@@ -27,15 +27,15 @@ inline constexpr const char *kWeightsAttr = "milm.weights";
 /// `maxTokens` tokens a call) and milm-convert-to-cpu: the module's milm.model
 /// becomes `func.func @milm_forward` in upstream dialects (milm-lower-to-cpu).
 /// Passes.td says what each decides; `repack` is for the kernel sets that read
-/// packed layouts (CPUTarget::repacks).
+/// packed layouts (Target::repacks), of `rowGroup` rows (8 or 32).
 void buildLowerToCPUPipeline(mlir::OpPassManager &pm, int64_t maxTokens = 64,
-                             bool repack = false);
+                             bool repack = false, int64_t rowGroup = 8);
 
 /// buildLowerToCPUPipeline, then upstream passes down to the LLVM dialect, where
 /// milm_forward has the C signature of runtime/include/milm/model_abi.h
 /// (milm-cpu-to-llvm).
 void buildCPUToLLVMPipeline(mlir::OpPassManager &pm, int64_t maxTokens = 64,
-                            bool repack = false);
+                            bool repack = false, int64_t rowGroup = 8);
 void registerMilmCodegenPasses();
 
 } // namespace milm

@@ -19,9 +19,11 @@ def CPUSelectLayouts : Pass<"milm-cpu-select-layouts", "::mlir::ModuleOp"> {
   let description = [{
     With `repack`, every `milm.weight` read only by products (not by a
     `milm.embedding`, which reads rows) whose storage format has a packed
-    layout (common/milm/StorageFormat.h's kPackedLayouts: q4_0 -> q4_0x8,
-    q8_0 -> q8_0x8, q4_k -> q4_kx8, q6_k -> q6_kx8) and whose row count is a
-    multiple of the layout's row group gets `milm.layout = "<layout>"`. The
+    layout of `row-group` rows (common/milm/StorageFormat.h's kPackedLayouts;
+    8: q4_0 -> q4_0x8, q8_0 -> q8_0x8, q4_k -> q4_kx8, q6_k -> q6_kx8, the
+    x86-64 kernels'; 32: q4_0 -> q4_0x32, q8_0 -> q8_0x32, the Hexagon HVX
+    kernels') and whose row count is a multiple of it gets
+    `milm.layout = "<layout>"`. The
     artifact writer then repacks its bytes (milm_uk_repack_<layout>) and the
     kernels get the layout's code. Without `repack` (kernel sets without packed
     layouts) nothing is annotated; an annotation already there is removed.
@@ -30,6 +32,8 @@ def CPUSelectLayouts : Pass<"milm-cpu-select-layouts", "::mlir::ModuleOp"> {
     Option<"repack", "repack", "bool", /*default=*/"false",
            "Read product weights in their format's packed layout (the x86-64 "
            "AVX2/AVX-512 kernel sets have them)">,
+    Option<"rowGroup", "row-group", "int64_t", /*default=*/"8",
+           "The packed layouts' rows a group: 8 (x86-64) or 32 (Hexagon HVX)">,
   ];
 }
 

@@ -21,6 +21,11 @@ struct CPUSelectLayouts : impl::CPUSelectLayoutsBase<CPUSelectLayouts> {
   using CPUSelectLayoutsBase::CPUSelectLayoutsBase;
 
   void runOnOperation() override {
+    if (repack && rowGroup != 8 && rowGroup != 32) {
+      getOperation().emitError() << getArgument() << ": row-group " << rowGroup
+                                 << " has no packed layouts (8 or 32)";
+      return signalPassFailure();
+    }
     FailureOr<mm::ModelOp> model = onlyModel(getOperation(), getArgument());
     if (failed(model))
       return signalPassFailure();
@@ -38,7 +43,8 @@ struct CPUSelectLayouts : impl::CPUSelectLayoutsBase<CPUSelectLayouts> {
       if (!repack || rowRead.contains(w.getName()))
         return;
       mm::WeightType t = w.getType();
-      const PackedLayoutInfo *packed = packedLayoutFor(static_cast<StorageFormat>(t.getFormat()));
+      const PackedLayoutInfo *packed =
+          packedLayoutFor(static_cast<StorageFormat>(t.getFormat()), rowGroup);
       int64_t rows = t.getShape().size() >= 2 ? t.getShape()[t.getShape().size() - 2] : 0;
       if (packed && rows > 0 && rows % packed->rowGroup == 0)
         w->setAttr(kLayoutAttr, StringAttr::get(&getContext(), packed->name));

@@ -92,13 +92,15 @@ public:
     return t;
   }
 
-  // The x32 layouts of ukernels_hvx.c are not in the artifact writer's table
-  // yet: the kernels read GGUF's layouts.
-  bool repacks(const ResolvedTarget &) const override { return false; }
+  // q8_0 and q4_0 product weights in the 32-row layouts q8_0x32 / q4_0x32,
+  // which vrmpy reads as stored (ukernels_hvx.c); the other formats' HVX
+  // kernels read GGUF's layouts.
+  bool repacks(const ResolvedTarget &) const override { return true; }
+  int64_t packedRowGroup() const override { return 32; }
 
   void buildLoweringPipeline(mlir::OpPassManager &pm, int64_t maxTokens,
                              bool repack) const override {
-    buildCPUToLLVMPipeline(pm, maxTokens, repack);
+    buildCPUToLLVMPipeline(pm, maxTokens, repack, packedRowGroup());
   }
 
   llvm::Expected<LoweredModelInfo> loweredInfo(mlir::ModuleOp module) const override {

@@ -123,8 +123,9 @@ struct PackedLayoutInfo {
 // products are faster (docs/PERFORMANCE.md).
 #define MILM_X(ID, id, name, code, base, group)                                          \
   constexpr PackedLayoutInfo kPacked##ID{code, name, StorageFormat::base, group};        \
-  static_assert(code == MILM_PACKED_LAYOUT_BASE + static_cast<uint32_t>(StorageFormat::base), \
-                "a packed layout's code is 0x100 + its base format's");
+  static_assert(code == (group == 32 ? 2 : 1) * MILM_PACKED_LAYOUT_BASE +                 \
+                            static_cast<uint32_t>(StorageFormat::base),                     \
+                "a packed layout's code is 0x100 (8 rows) or 0x200 (32 rows) + its base format's");
 MILM_PACKED_LAYOUTS(MILM_X)
 #undef MILM_X
 
@@ -143,10 +144,19 @@ constexpr const PackedLayoutInfo *lookupPackedLayout(uint32_t code) {
   return nullptr;
 }
 
-/// The packed layout of `base`'s bytes, or nullptr when it has none.
-constexpr const PackedLayoutInfo *packedLayoutFor(StorageFormat base) {
+/// The packed layout of `base`'s bytes in groups of `rowGroup` rows (8: the
+/// x86-64 kernels', 32: the Hexagon HVX kernels'), or nullptr when it has none.
+constexpr const PackedLayoutInfo *packedLayoutFor(StorageFormat base, int64_t rowGroup = 8) {
   for (const PackedLayoutInfo &p : kPackedLayouts)
-    if (p.base == base)
+    if (p.base == base && static_cast<int64_t>(p.rowGroup) == rowGroup)
+      return &p;
+  return nullptr;
+}
+
+/// The packed layout called `name` ("q4_0x8"), or nullptr.
+inline const PackedLayoutInfo *packedLayoutNamed(std::string_view name) {
+  for (const PackedLayoutInfo &p : kPackedLayouts)
+    if (name == p.name)
       return &p;
   return nullptr;
 }

@@ -58,7 +58,9 @@
   X(Q6_K_X8, q6_kx8, "q6_kx8", 0x10E, Q6_K, 8)                                           \
   X(Q4_G128_X8, q4_g128x8, "q4_g128x8", 0x180, Q4_G128, 8)                               \
   X(Q4_G256_X8, q4_g256x8, "q4_g256x8", 0x181, Q4_G256, 8)                               \
-  X(Q4_G64_X8, q4_g64x8, "q4_g64x8", 0x182, Q4_G64, 8)
+  X(Q4_G64_X8, q4_g64x8, "q4_g64x8", 0x182, Q4_G64, 8)                                   \
+  X(Q4_0_X32, q4_0x32, "q4_0x32", 0x202, Q4_0, 32)                                       \
+  X(Q8_0_X32, q8_0x32, "q8_0x32", 0x208, Q8_0, 32)
 
 /* Values and bytes per block of each storage format as named constants, for
  * the packed layouts' rows and the static checks of the kernels' block structs. */
@@ -85,7 +87,9 @@ enum milm_block_bytes {
  * 256-block: 4.0625 bits). */
 #define MILM_OWN_FORMAT_BASE 0x80
 
-/* Packed layout codes start here: 0x100 + the base format's code. */
+/* Packed layout codes start here: 0x100 + the base format's code for the
+ * layouts of 8 rows (the x86-64 kernels'), 0x200 + it for those of 32 rows
+ * (the Hexagon HVX kernels': one 128-byte vector holds 4 values of 32 rows). */
 #define MILM_PACKED_LAYOUT_BASE 0x100
 
 /* Bytes of one activation block: float d, int32 sum, 32 int8 values; and

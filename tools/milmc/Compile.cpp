@@ -60,11 +60,13 @@ llvm::Error err(const llvm::Twine &msg) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), msg);
 }
 
-/// The packed layouts milmc writes for kernels that read them, "q4_0x8 q8_0x8 ...".
-std::string repackedLayoutNames() {
+/// The packed layouts of `rowGroup` rows milmc writes for kernels that read
+/// them, "q4_0x8 q8_0x8 ...".
+std::string repackedLayoutNames(int64_t rowGroup) {
   std::string names;
   for (const PackedLayoutInfo &p : kPackedLayouts)
-    names += (names.empty() ? "" : " ") + std::string(p.name);
+    if (static_cast<int64_t>(p.rowGroup) == rowGroup)
+      names += (names.empty() ? "" : " ") + std::string(p.name);
   return names;
 }
 
@@ -374,7 +376,7 @@ llvm::Expected<CompiledUnit> compileUnit(const CompileOptions &opts, const UnitO
   spec.options = {{"target", target.name}, {"cpu", target.cpu},
                   {"ukernels", target.ukernels},
                   {"max_tokens", std::to_string(opts.maxTokens)},
-                  {"repack", repack ? repackedLayoutNames() : "none"},
+                  {"repack", repack ? repackedLayoutNames(backend.packedRowGroup()) : "none"},
                   {"kv_capacity", std::to_string(info->kvCapacity)},
                   {"quantize", u.quantize.empty() ? "none"
                                                   : u.quantize + (u.quantizePure ? " (pure)" : "")},

@@ -67,6 +67,8 @@ static void matmul_rows(void *arg, int64_t begin, int64_t end) {
   case MILM_UK_Q4_G256_X8: milm_uk_matmul_q4_g256x8_q8(m->w, m->xq, m->y, m->ldy, m->T, m->K, begin, end); break;
   case MILM_UK_Q4_G64: milm_uk_matmul_q4_g64_q8(m->w, m->xq, m->y, m->ldy, m->T, m->K, begin, end); break;
   case MILM_UK_Q4_G64_X8: milm_uk_matmul_q4_g64x8_q8(m->w, m->xq, m->y, m->ldy, m->T, m->K, begin, end); break;
+  case MILM_UK_Q4_0_X32: milm_uk_matmul_q4_0x32_q8(m->w, m->xq, m->y, m->ldy, m->T, m->K, begin, end); break;
+  case MILM_UK_Q8_0_X32: milm_uk_matmul_q8_0x32_q8(m->w, m->xq, m->y, m->ldy, m->T, m->K, begin, end); break;
   default: break;
   }
   if (m->k > 0)

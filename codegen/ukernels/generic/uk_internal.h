@@ -88,6 +88,10 @@ typedef struct {
 typedef struct { uint16_t d[8]; uint8_t qs[512]; } uk_block_q4_g128x8;
 typedef struct { uint16_t d[8]; uint8_t qs[1024]; } uk_block_q4_g256x8;
 typedef struct { uint16_t d[8]; uint8_t qs[256]; } uk_block_q4_g64x8;
+/* 32 rows a block (the Hexagon HVX layouts, milm_ukernels.h): the codes as
+ * 128-byte vectors first, the 32 rows' scales after them. */
+typedef struct { uint8_t qs[512]; uint16_t d[32]; } uk_block_q4_0x32;
+typedef struct { int8_t qs[1024]; uint16_t d[32]; } uk_block_q8_0x32;
 
 /* The structs against the one format table (common/milm/formats.h). */
 _Static_assert(sizeof(uk_block_q4_0) == MILM_BLOCK_BYTES_Q4_0, "q4_0 block");

@@ -17,7 +17,8 @@
  *         summed per 16 values for the sub-block scales (q6_k's zero 32 off
  *         with the activation's 16-value sums).
  * The codes are unpacked ("staged") through memory by scalar code here; the
- * packed x32 layouts further down feed vrmpy from the stored bytes directly.
+ * packed layouts q8_0x32 and q4_0x32 further down, which milmc writes for
+ * this target, feed vrmpy from the stored bytes directly.
  *
  * The Hexagon target's kernel set (`milmc compile --target hexagon`, bitcode
  * hexagon-hvx.bc) is this file: the products of GGUF's q8_0, q4_0, q4_1, q5_0,
@@ -25,8 +26,8 @@
  * f16, bf16, milm's q4_g* and everything else is the generic C
  * (included at the end) compiled for Hexagon, whose float work stays scalar:
  * the target enables no HVX floating point, which qemu 7.2 cannot execute.
- * test/unit/ukernels/HexagonDriver.c builds the HVX part alone
- * (-DMILM_UK_HVX_KERNELS_ONLY).
+ * test/unit/ukernels/HexagonDriver.c checks every product against the generic
+ * kernels' block dots.
  *
  * Freestanding: no libc (the Hexagon target has none here).
  *===----------------------------------------------------------------------===*/
@@ -229,59 +230,17 @@ float milm_uk_hvx_dot_q6_k(const uk_block_q6_k *w, const milm_uk_block_q8_k *a, 
   return acc;
 }
 
-/*---- matrix-vector products on packed layouts (decode) ----------------------
- * q8_0x32 / q4_0x32: 32 rows interleaved so that one 128-byte vector holds 4
- * consecutive values of each of the 32 rows (row r's at bytes 4r .. 4r + 3)
- * and vrmpy multiplies them by 4 activation bytes broadcast to every lane:
- * 32 rows x 4 products an instruction, the weights streamed as stored. The
- * vectors of every (32-row group g, block b) come first, 128-byte aligned,
- * then the scales (f16 d[32] each), in the same (g, b) order:
- *   q8_0x32: 8 vectors a block; vector t holds values 4t .. 4t + 3;
- *   q4_0x32: 4 vectors of nibble pairs; byte 4r + i of vector t holds row
- *            r's value 4t + i in its low nibble and 16 + 4t + i in its high
- *            nibble (q4_0's halves);
- * the same bytes as the plain blocks (34 and 18 a row's block). The int32
- * sums of a block (one per row) then get the block's scales in float, row by
- * row in the generic kernels' order (qemu cannot run HVX float; on a device
- * the float part can move to qfloat). Rows: a multiple of 32; `dst`/`w`
- * 128-byte aligned. */
-
-enum { HVX_Q8_0X32_VECS = 8 * 128, HVX_Q4_0X32_VECS = 4 * 128, HVX_SCALES = 64 };
-
-int64_t milm_uk_hvx_packed_bytes_q8_0x32(int64_t n, int64_t k) {
-  return (n / 32) * (k / 32) * (HVX_Q8_0X32_VECS + HVX_SCALES);
-}
-int64_t milm_uk_hvx_packed_bytes_q4_0x32(int64_t n, int64_t k) {
-  return (n / 32) * (k / 32) * (HVX_Q4_0X32_VECS + HVX_SCALES);
-}
-
-/* dst from n rows of k values in 32-value blocks of `blockBytes` bytes (f16
- * d, then the codes): vector t of a block takes each row's code bytes
- * 4t .. 4t + 3, for `vecs` vectors (8 for q8_0's 32 bytes; 4 for q4_0's 16,
- * each byte already the pair the layout wants: value j low, 16 + j high). */
-static void hvx_repack(const uint8_t *src, int64_t blockBytes, int64_t vecs, int64_t n,
-                       int64_t k, uint8_t *dst) {
-  const int64_t nb = k / 32, blocks = (n / 32) * nb;
-  for (int64_t g = 0; g < n / 32; ++g)
-    for (int64_t b = 0; b < nb; ++b) {
-      uint8_t *v = dst + (g * nb + b) * vecs * 128;
-      uint8_t *d = dst + blocks * vecs * 128 + (g * nb + b) * HVX_SCALES;
-      for (int r = 0; r < 32; ++r) {
-        const uint8_t *blk = src + ((g * 32 + r) * nb + b) * blockBytes;
-        __builtin_memcpy(d + 2 * r, blk, 2);
-        for (int64_t t = 0; t < vecs; ++t)
-          for (int i = 0; i < 4; ++i)
-            v[128 * t + 4 * r + i] = blk[2 + 4 * t + i];
-      }
-    }
-}
-
-void milm_uk_hvx_repack_q8_0x32(const uk_block_q8_0 *src, int64_t n, int64_t k, uint8_t *dst) {
-  hvx_repack((const uint8_t *)src, sizeof *src, HVX_Q8_0X32_VECS / 128, n, k, dst);
-}
-void milm_uk_hvx_repack_q4_0x32(const uk_block_q4_0 *src, int64_t n, int64_t k, uint8_t *dst) {
-  hvx_repack((const uint8_t *)src, sizeof *src, HVX_Q4_0X32_VECS / 128, n, k, dst);
-}
+/*---- products on the packed layouts q8_0x32 / q4_0x32 ----------------------
+ * 32 rows a block (milm_ukernels.h has the byte order: milm_uk_repack_<layout>
+ * in the generic kernels writes it): one 128-byte vector holds 4 consecutive
+ * values of each of the 32 rows (row r's at bytes 4r .. 4r + 3) and vrmpy
+ * multiplies them by 4 activation bytes broadcast to every lane: 32 rows x 4
+ * products an instruction, the weights streamed as stored, no staging. A
+ * block's 32 scales follow its vectors; the blocks are 64-byte aligned in
+ * model.milm (not 128), so the vectors are read with unaligned loads. The
+ * int32 sums of a block (one per row) then get the block's scales in float,
+ * row by row in the generic kernels' order (qemu cannot run HVX float; on a
+ * device the float part can move to qfloat). */
 
 /* Four activation bytes as one word for vrmpy's scalar operand. `q` is
  * 4-byte aligned: milm_uk_block_q8_32's qs starts at byte 8 of a struct
@@ -297,13 +256,13 @@ _Static_assert(__builtin_offsetof(milm_uk_block_q8_32, qs) % 4 == 0 &&
 
 /* One block's HVX part: the 32 rows' int32 sums of products with the
  * activation block's 32 bytes. */
-UK_HVX_PART HVX_Vector milm_uk_hvx_sums_q8_0x32(const HVX_Vector *v, const int8_t *aq) {
+UK_HVX_PART HVX_Vector milm_uk_hvx_sums_q8_0x32(const HVX_UVector *v, const int8_t *aq) {
   HVX_Vector sum = Q6_V_vzero();
   for (int t = 0; t < 8; ++t)
     sum = Q6_Vw_vrmpyacc_VwVbVb(sum, v[t], Q6_V_vsplat_R(hvx_act_word(aq + 4 * t)));
   return sum;
 }
-UK_HVX_PART HVX_Vector milm_uk_hvx_sums_q4_0x32(const HVX_Vector *v, const int8_t *aq) {
+UK_HVX_PART HVX_Vector milm_uk_hvx_sums_q4_0x32(const HVX_UVector *v, const int8_t *aq) {
   const HVX_Vector lo = Q6_Vb_vsplat_R(0x0F);
   HVX_Vector sum = Q6_V_vzero();
   for (int t = 0; t < 4; ++t) {
@@ -315,41 +274,48 @@ UK_HVX_PART HVX_Vector milm_uk_hvx_sums_q4_0x32(const HVX_Vector *v, const int8_
   return sum;
 }
 
-/* y[n] = W x for W in a packed layout of `vecs` vectors a block (n rows, k
- * values) and x as k / 32 blocks; `zero` is the codes' zero point (q4_0's 8:
+/* Rows [o_begin, o_end) (multiples of 32) of T tokens for a packed layout of
+ * `vecs` vectors a block; `zero` is the codes' zero point (q4_0's 8:
  * sum((q - 8) a) = sum(q a) - 8 sum(a)). */
-static inline void hvx_matvec(const uint8_t *w, const milm_uk_block_q8_32 *a, int64_t n,
-                              int64_t k, float *y, int64_t vecs,
-                              HVX_Vector (*sums)(const HVX_Vector *, const int8_t *),
-                              int32_t zero) {
-  const int64_t nb = k / 32, blocks = (n / 32) * nb;
+static inline void hvx_matmul_x32(const uint8_t *w, const milm_uk_block_q8_32 *x, float *y,
+                                  int64_t ldy, int64_t T, int64_t K, int64_t o_begin,
+                                  int64_t o_end, int64_t vecs,
+                                  HVX_Vector (*sums)(const HVX_UVector *, const int8_t *),
+                                  int32_t zero) {
+  const int64_t nb = K / 32, stride = vecs * 128 + 64;
   int32_t s[32] __attribute__((aligned(128)));
-  for (int64_t g = 0; g < n / 32; ++g) {
-    float acc[32];
-    for (int r = 0; r < 32; ++r)
-      acc[r] = 0.0f;
-    for (int64_t b = 0; b < nb; ++b) {
-      *(HVX_Vector *)s = sums((const HVX_Vector *)(w + (g * nb + b) * vecs * 128), a[b].qs);
-      const uint16_t *d = (const uint16_t *)(w + blocks * vecs * 128 + (g * nb + b) * HVX_SCALES);
-      const int32_t off = zero * a[b].sum;
+  for (int64_t g = o_begin / 32; g < o_end / 32; ++g)
+    for (int64_t t = 0; t < T; ++t) {
+      const milm_uk_block_q8_32 *a = x + t * nb;
+      float acc[32];
       for (int r = 0; r < 32; ++r)
-        acc[r] += uk_fp16_to_fp32(d[r]) * a[b].d * (float)(s[r] - off);
+        acc[r] = 0.0f;
+      for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t *blk = w + (g * nb + b) * stride;
+        *(HVX_Vector *)s = sums((const HVX_UVector *)blk, a[b].qs);
+        const uint16_t *d = (const uint16_t *)(blk + vecs * 128);
+        const int32_t off = zero * a[b].sum;
+        for (int r = 0; r < 32; ++r)
+          acc[r] += uk_fp16_to_fp32(d[r]) * a[b].d * (float)(s[r] - off);
+      }
+      for (int r = 0; r < 32; ++r)
+        y[t * ldy + g * 32 + r] = acc[r];
     }
-    for (int r = 0; r < 32; ++r)
-      y[g * 32 + r] = acc[r];
-  }
 }
 
-void milm_uk_hvx_matvec_q8_0x32(const uint8_t *w, const milm_uk_block_q8_32 *a, int64_t n,
-                                int64_t k, float *y) {
-  hvx_matvec(w, a, n, k, y, HVX_Q8_0X32_VECS / 128, milm_uk_hvx_sums_q8_0x32, 0);
+void MILM_UK_FN(matmul_q8_0x32_q8)(const void *w, const void *xq, float *y, int64_t ldy,
+                                   int64_t T, int64_t K, int64_t o_begin, int64_t o_end) {
+  hvx_matmul_x32((const uint8_t *)w, (const milm_uk_block_q8_32 *)xq, y, ldy, T, K, o_begin,
+                 o_end, 8, milm_uk_hvx_sums_q8_0x32, 0);
 }
-void milm_uk_hvx_matvec_q4_0x32(const uint8_t *w, const milm_uk_block_q8_32 *a, int64_t n,
-                                int64_t k, float *y) {
-  hvx_matvec(w, a, n, k, y, HVX_Q4_0X32_VECS / 128, milm_uk_hvx_sums_q4_0x32, 8);
+void MILM_UK_FN(matmul_q4_0x32_q8)(const void *w, const void *xq, float *y, int64_t ldy,
+                                   int64_t T, int64_t K, int64_t o_begin, int64_t o_end) {
+  hvx_matmul_x32((const uint8_t *)w, (const milm_uk_block_q8_32 *)xq, y, ldy, T, K, o_begin,
+                 o_end, 4, milm_uk_hvx_sums_q4_0x32, 8);
 }
+#define MILM_UK_HAVE_matmul_q8_0x32_q8
+#define MILM_UK_HAVE_matmul_q4_0x32_q8
 
-#ifndef MILM_UK_HVX_KERNELS_ONLY
 /*---- the kernel set: GGUF layouts through the HVX row dots -----------------*/
 
 #define HVX_MATMUL_Q8(fmt, QK, ABLK)                                                    \
@@ -382,4 +348,3 @@ HVX_MATMUL_Q8(q6_k, 256, milm_uk_block_q8_k)
 #undef HVX_MATMUL_Q8
 
 #include "ukernels_generic.inc"
-#endif

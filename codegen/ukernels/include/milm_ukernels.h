@@ -192,6 +192,21 @@ void MILM_UK_FN(repack_q4_kx8)(const void *src, void *dst, int64_t N, int64_t K)
  * milm_uk_matmul_q6_kx8_q8(), need o_begin and o_end multiples of 8. */
 void MILM_UK_FN(repack_q6_kx8)(const void *src, void *dst, int64_t N, int64_t K);
 
+/* q8_0x32 / q4_0x32 (the Hexagon HVX kernels' layouts): the N x K q8_0 (q4_0)
+ * matrix (N a multiple of 32) as N/32 groups of 32 rows; group g holds K/32
+ * blocks of 1088 (576) bytes, block b of the group being
+ *   q8_0x32: i8 qs[1024]  qs[128t + 4r + j] = value 4t + j of row r (t < 8,
+ *                         r < 32, j < 4)
+ *   q4_0x32: u8 qs[512]   qs[128t + 4r + j] = byte 4t + j of row r's q4_0 qs
+ *                         (t < 4): low nibble value 4t + j, high 16 + 4t + j
+ *   f16 d[32]             the scales of rows 32g .. 32g+31, block b
+ * so one 128-byte HVX vector holds 4 consecutive values of all 32 rows and
+ * vrmpy with the activations' 4 bytes gives the 32 rows' partial dot products
+ * in row order, no horizontal sums; the same bytes per row as the base
+ * format. Products with them need o_begin and o_end multiples of 32. */
+void MILM_UK_FN(repack_q8_0x32)(const void *src, void *dst, int64_t N, int64_t K);
+void MILM_UK_FN(repack_q4_0x32)(const void *src, void *dst, int64_t N, int64_t K);
+
 /* q4_g128x8 / q4_g256x8 / q4_g64x8: the N x K q4_g128 (q4_g256, q4_g64)
  * matrix (N a multiple of 8) as N/8 groups of 8 rows; group g holds K/128
  * (K/256, K/64) blocks of 528 (1040, 272) bytes, block b of the group being
@@ -216,8 +231,8 @@ size_t MILM_UK_FN(weight_row_bytes)(uint32_t format, int64_t K);
 /* enum milm_uk_act_kind of a weight format (-1 for an unknown format). */
 int32_t MILM_UK_FN(act_kind)(uint32_t format);
 /* Rows a product splits on: its o_begin and o_end must be multiples of this
- * (8 for the packed layouts q4_0x8, q8_0x8, q4_kx8 and q6_kx8, 1 for every other
- * format). */
+ * (8 for the packed layouts of 8 rows, q4_0x8 ... q4_g64x8, 32 for q4_0x32 and
+ * q8_0x32, 1 for every other format). */
 int64_t MILM_UK_FN(row_group)(uint32_t format);
 /* Bytes of one token's quantized activations for weight format `format`
  * (K/32 * 40 or K/256 * 292; 0 for the float formats). */
@@ -271,6 +286,8 @@ MILM_UK_DECLARE_MATMUL_Q8(q4_g256)
 MILM_UK_DECLARE_MATMUL_Q8(q4_g256x8) /* o_begin, o_end: multiples of 8 */
 MILM_UK_DECLARE_MATMUL_Q8(q4_g64)
 MILM_UK_DECLARE_MATMUL_Q8(q4_g64x8) /* o_begin, o_end: multiples of 8 */
+MILM_UK_DECLARE_MATMUL_Q8(q4_0x32) /* o_begin, o_end: multiples of 32 */
+MILM_UK_DECLARE_MATMUL_Q8(q8_0x32) /* o_begin, o_end: multiples of 32 */
 
 /* Any format by number (dispatches to the entries above). */
 void MILM_UK_FN(matmul)(uint32_t format, const void *w, const float *x, int64_t ldx,

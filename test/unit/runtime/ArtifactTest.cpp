@@ -672,13 +672,19 @@ TEST(RuntimeFormats, AgreeWithTheCompiler) {
     ASSERT_TRUE(rt::ggmlFormatBlock(p.code, &e, &b)) << p.name;
     EXPECT_EQ(e, info(p.base).blockElems) << p.name;
     EXPECT_EQ(b, info(p.base).blockBytes) << p.name;
-    EXPECT_EQ(p.code, 0x100u + uint32_t(p.base)) << p.name;
+    EXPECT_EQ(p.code, (p.rowGroup == 32 ? 0x200u : 0x100u) + uint32_t(p.base)) << p.name;
+    EXPECT_TRUE(p.rowGroup == 8 || p.rowGroup == 32) << p.name;
     EXPECT_EQ(lookupPackedLayout(p.code), &p) << p.name;
-    EXPECT_EQ(packedLayoutFor(p.base), &p) << p.name;
+    EXPECT_EQ(packedLayoutFor(p.base, p.rowGroup), &p) << p.name;
+    EXPECT_EQ(packedLayoutNamed(p.name), &p) << p.name;
   }
   EXPECT_FALSE(rt::ggmlFormatBlock(0x101, &e, &b));
   EXPECT_EQ(lookupPackedLayout(0x101), nullptr);
   EXPECT_EQ(packedLayoutFor(StorageFormat::Q4_1), nullptr);
+  EXPECT_EQ(packedLayoutFor(StorageFormat::Q4_K, 32), nullptr);
+  EXPECT_EQ(packedLayoutFor(StorageFormat::Q8_0, 32), &kPackedQ8_0_X32);
+  EXPECT_EQ(packedLayoutFor(StorageFormat::Q8_0, 8), &kPackedQ8_0_X8);
+  EXPECT_EQ(packedLayoutNamed("q8_0x16"), nullptr);
 }
 
 } // namespace

@@ -87,7 +87,7 @@ struct UKImpl {
   struct Packed {
     void (*repack)(const void *, void *, int64_t, int64_t) = nullptr;
     MatmulQ8Fn mmq8 = nullptr;
-  } packed[7];
+  } packed[9];
 };
 
 /// milm's packed layouts, in UKImpl::packed's order: code, base format, name.
@@ -101,7 +101,9 @@ inline constexpr PackedLayout kPackedLayouts[] = {{MILM_UK_Q4_0_X8, MILM_UK_Q4_0
                                                   {MILM_UK_Q6_K_X8, MILM_UK_Q6_K, "q6_kx8"},
                                                   {MILM_UK_Q4_G128_X8, MILM_UK_Q4_G128, "q4_g128x8"},
                                                   {MILM_UK_Q4_G256_X8, MILM_UK_Q4_G256, "q4_g256x8"},
-                                                  {MILM_UK_Q4_G64_X8, MILM_UK_Q4_G64, "q4_g64x8"}};
+                                                  {MILM_UK_Q4_G64_X8, MILM_UK_Q4_G64, "q4_g64x8"},
+                                                  {MILM_UK_Q4_0_X32, MILM_UK_Q4_0, "q4_0x32"},
+                                                  {MILM_UK_Q8_0_X32, MILM_UK_Q8_0, "q8_0x32"}};
 
 /// Fills a UKImpl from the functions declared with prefix P (a token such as
 /// milm_uk_generic_); the prototypes must have been declared with that prefix.
@@ -159,6 +161,8 @@ inline constexpr PackedLayout kPackedLayouts[] = {{MILM_UK_Q4_0_X8, MILM_UK_Q4_0
     u.packed[4] = {P##repack_q4_g128x8, P##matmul_q4_g128x8_q8};                       \
     u.packed[5] = {P##repack_q4_g256x8, P##matmul_q4_g256x8_q8};                       \
     u.packed[6] = {P##repack_q4_g64x8, P##matmul_q4_g64x8_q8};                         \
+    u.packed[7] = {P##repack_q4_0x32, P##matmul_q4_0x32_q8};                           \
+    u.packed[8] = {P##repack_q8_0x32, P##matmul_q8_0x32_q8};                           \
     return u;                                                                          \
   }()
 
@@ -1049,8 +1053,11 @@ inline std::string checkPackedCases(const UKImpl &impl, const UKImpl &packer, si
                      {8, 1024, 24, 16, 24},
                      {64, 4096, 16, 0, 16}, {5, 256, 16, 8, 8}};
   uint32_t seed = 9001 + 1000 * uint32_t(layout);
+  // The rows above are for groups of 8; a layout of 32 rows takes 4 times each.
+  const int64_t g = kPackedLayouts[layout].code >= 0x200 ? 4 : 1;
   for (const C &c : cases) {
-    std::string bad = checkPacked(impl, packer, layout, c.T, c.K, c.N, c.b, c.e, seed++);
+    std::string bad =
+        checkPacked(impl, packer, layout, c.T, c.K, g * c.N, g * c.b, g * c.e, seed++);
     if (!bad.empty())
       return std::string(impl.name) + ": " + bad;
   }
