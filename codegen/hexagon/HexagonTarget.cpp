@@ -31,27 +31,39 @@ llvm::Error err(const llvm::Twine &msg) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), msg);
 }
 
-/// The Hexagon versions milm builds for (LLVM 22 knows these with HVX).
+/// The Hexagon versions milm builds for (LLVM 22 knows these with HVX); HVX
+/// qfloat from v73 on.
 constexpr const char *kVersions[] = {"v68", "v69", "v73", "v75", "v79"};
+constexpr const char *kQfloatVersions[] = {"v73", "v75", "v79"};
 
+/// `hexagon` (integer HVX, scalar float: what qemu runs) or, with qfloat,
+/// `hexagon-qfloat` (the packed products' float part on HVX qfloat too:
+/// devices only).
 class HexagonTargetImpl final : public Target {
 public:
-  llvm::StringRef name() const override { return "hexagon"; }
+  explicit HexagonTargetImpl(bool qfloat) : qfloat_(qfloat) {}
+
+  llvm::StringRef name() const override { return qfloat_ ? "hexagon-qfloat" : "hexagon"; }
   std::vector<std::string> aliases() const override {
     std::vector<std::string> a;
-    for (const char *v : kVersions)
-      a.push_back(std::string("hexagon-") + v);
+    for (const char *v : versions())
+      a.push_back(std::string("hexagon-") + v + (qfloat_ ? "-qfloat" : ""));
     return a;
   }
   std::string summary() const override {
+    if (qfloat_)
+      return "Hexagon v73+ with HVX qfloat (default v73): as hexagon, with the float part of "
+             "the packed q8_0/q4_0 products on HVX qfloat; for devices: qemu 7.2 cannot run it";
     return "Hexagon DSP with 128-byte HVX (default v68; hexagon-v69 ... -v79): the DSP shared "
            "object libmilm_model_dsp.so and milm-run-hexagon for qemu-hexagon; HVX integer "
            "kernels, scalar float";
   }
 
   std::string cpuOfName(llvm::StringRef selected) const override {
+    if (qfloat_ && !selected.consume_back("-qfloat"))
+      return "";
     if (selected.consume_front("hexagon-"))
-      for (const char *v : kVersions)
+      for (const char *v : versions())
         if (selected == v)
           return std::string("hexagon") + v;
     return "";
@@ -59,26 +71,25 @@ public:
 
   llvm::Expected<ResolvedTarget> resolve(llvm::StringRef cpu) const override {
     // Which version: --cpu hexagonvNN (or an alias's, cpuOfName), else v68.
-    std::string version = "v68";
+    std::string version = versions().front();
     if (!cpu.empty()) {
       if (!cpu.consume_front("hexagon"))
-        return err("--cpu '" + cpu + "' is not a Hexagon CPU: hexagonv68, hexagonv69, "
-                   "hexagonv73, hexagonv75 or hexagonv79");
+        return err("--cpu '" + cpu + "' is not a Hexagon CPU: " + cpuList());
       version = cpu.str();
     }
     bool known = false;
-    for (const char *v : kVersions)
+    for (const char *v : versions())
       known |= version == v;
     if (!known)
-      return err("--cpu hexagon" + version + ": milm builds Hexagon v68, v69, v73, v75 and v79 "
-                 "(HVX with 128-byte vectors)");
+      return err("--cpu hexagon" + version + ": --target " + name() + " builds " + cpuList() +
+                 (qfloat_ ? " (HVX qfloat)" : " (HVX with 128-byte vectors)"));
     ResolvedTarget t;
-    t.name = "hexagon";
+    t.name = name().str();
     t.triple = kHexagonTriple;
     t.arch = "hexagon";
     t.cpu = "hexagon" + version;
-    t.features = "+hvx" + version + ",+hvx-length128b";
-    t.ukernels = "hexagon-hvx";
+    t.features = "+hvx" + version + ",+hvx-length128b" + (qfloat_ ? ",+hvx-qfloat" : "");
+    t.ukernels = qfloat_ ? "hexagon-hvx-qfloat" : "hexagon-hvx";
     std::string lookupError;
     const llvm::Target *tgt =
         llvm::TargetRegistry::lookupTarget(llvm::Triple(t.triple), lookupError);
@@ -112,10 +123,26 @@ public:
                          llvm::StringRef objectPath, CodegenTimings *timings) const override {
     return emitCPUObject(module, info, t, bitcodeDir, objectPath, timings);
   }
+
+private:
+  llvm::ArrayRef<const char *> versions() const {
+    return qfloat_ ? llvm::ArrayRef<const char *>(kQfloatVersions)
+                   : llvm::ArrayRef<const char *>(kVersions);
+  }
+  std::string cpuList() const {
+    std::string s;
+    for (const char *v : versions())
+      s += (s.empty() ? "hexagon" : ", hexagon") + std::string(v);
+    return s;
+  }
+  bool qfloat_;
 };
 
 } // namespace
 
-void registerHexagonTarget() { registerTarget(std::make_unique<HexagonTargetImpl>()); }
+void registerHexagonTarget() {
+  registerTarget(std::make_unique<HexagonTargetImpl>(false));
+  registerTarget(std::make_unique<HexagonTargetImpl>(true));
+}
 
 } // namespace milm

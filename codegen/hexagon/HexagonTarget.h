@@ -13,7 +13,8 @@ namespace milm {
 /// convention and needs nothing of a libc (docs/HEXAGON.md).
 inline constexpr const char *kHexagonTriple = "hexagon-unknown-linux-musl";
 
-/// Registers `hexagon` and its aliases hexagon-v68 ... hexagon-v79.
+/// Registers `hexagon` (aliases hexagon-v68 ... hexagon-v79) and
+/// `hexagon-qfloat` (hexagon-v73-qfloat ... hexagon-v79-qfloat).
 void registerHexagonTarget();
 
 } // namespace milm

@@ -18,6 +18,10 @@ set(MILM_UK_I8MM_FLAGS -march=armv8.6-a+dotprod+i8mm)
 # Hexagon v68 with 128-byte HVX vectors, integer HVX only (no -mhvx-ieee-fp or
 # -mhvx-qfloat: qemu 7.2 cannot execute HVX floating point).
 set(MILM_UK_HVX_FLAGS -mv68 -mhvx -mhvx-length=128b -ffreestanding)
+# The same on v73 with HVX qfloat for the packed products' float part: runs on
+# devices only (the hexagon-qfloat targets).
+set(MILM_UK_HVX_QFLOAT_FLAGS -mv73 -mhvx -mhvx-length=128b -mhvx-qfloat -DMILM_UK_HVX_QFLOAT
+    -ffreestanding)
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64|amd64")
   set(MILM_UK_HOST_X86_64 ON)
 else()

@@ -587,8 +587,11 @@ llvm::Error linkHexagon(const CompileOptions &opts, const CompiledUnit &unit,
   }
   llvm::errs() << "milmc: compiled " << unit.modelName << " for " << target.triple << " ("
                << target.cpu << ", " << target.ukernels << " kernels) into " << opts.outDir
-               << ": libmilm_model_dsp.so (milm_dsp.h), milm-run-hexagon (run it with "
-                  "qemu-hexagon -cpu v67)\n";
+               << ": libmilm_model_dsp.so (milm_dsp.h), milm-run-hexagon ("
+               << (llvm::StringRef(target.features).contains("hvx-qfloat")
+                       ? "for devices: qemu-hexagon 7.2 executes no HVX qfloat"
+                       : "run it with qemu-hexagon -cpu v67")
+               << ")\n";
   if (opts.verbose)
     llvm::errs() << llvm::format("milmc: import %.2f s, lower %.2f s, codegen %.2f s, artifact "
                                  "%.2f s, link %.2f s\n",

@@ -36,6 +36,10 @@
 #include <hexagon_protos.h>
 #include <hexagon_types.h>
 
+#if defined(MILM_UK_HVX_QFLOAT) && __HVX_ARCH__ < 73
+#error "the qfloat variant needs HVX v73 or later (-mv73 -mhvx-qfloat)"
+#endif
+
 /* bench/hexagon-packets.sh compiles this file with -DMILM_UK_PACKETS, which
  * keeps each block's HVX part a function of its own, to count the VLIW
  * packets the compiler formed for it (llvm-mca has no Hexagon scheduling
@@ -274,6 +278,41 @@ UK_HVX_PART HVX_Vector milm_uk_hvx_sums_q4_0x32(const HVX_UVector *v, const int8
   return sum;
 }
 
+/* The 32 binary16 scales of a block as 32 f32 bit patterns, in integer HVX
+ * (qemu executes it; test/unit/ukernels/HexagonDriver.c checks all 65536
+ * values against uk_fp16_to_fp32 bit for bit): normal numbers re-biased,
+ * subnormals normalised with a count of leading zeros, infinities and NaNs
+ * given the all-ones exponent, the sign on top. */
+UK_HVX_PART HVX_Vector milm_uk_hvx_fp16x32_bits(const uint16_t *d) {
+  uint16_t h16[64] __attribute__((aligned(128)));
+  __builtin_memcpy(h16, d, 64); /* 64 bytes: the next block is not ours to read */
+  const HVX_Vector h = Q6_V_lo_W(Q6_Wuw_vunpack_Vuh(*(const HVX_Vector *)h16));
+  const HVX_Vector sign = Q6_Vw_vasl_VwR(Q6_V_vand_VV(h, Q6_V_vsplat_R(0x8000)), 16);
+  const HVX_Vector e = Q6_V_vand_VV(Q6_Vuw_vlsr_VuwR(h, 10), Q6_V_vsplat_R(0x1F));
+  const HVX_Vector m = Q6_V_vand_VV(h, Q6_V_vsplat_R(0x3FF));
+  const HVX_Vector m13 = Q6_Vw_vasl_VwR(m, 13);
+  const HVX_Vector normal =
+      Q6_V_vor_VV(Q6_Vw_vasl_VwR(Q6_Vw_vadd_VwVw(e, Q6_V_vsplat_R(112)), 23), m13);
+  const HVX_Vector special = Q6_V_vor_VV(Q6_V_vsplat_R(0x7F800000), m13);
+  /* subnormal m 2^-24 = 2^(p - 24) (m / 2^p), p the leading bit of m */
+  const HVX_Vector p =
+      Q6_Vw_vsub_VwVw(Q6_V_vsplat_R(31), Q6_Vuw_vcl0_Vuw(Q6_V_vor_VV(m, Q6_V_vsplat_R(1))));
+  const HVX_Vector subnormal = Q6_V_vor_VV(
+      Q6_Vw_vasl_VwR(Q6_Vw_vadd_VwVw(p, Q6_V_vsplat_R(103)), 23),
+      Q6_V_vand_VV(Q6_Vw_vasl_VwVw(m, Q6_Vw_vsub_VwVw(Q6_V_vsplat_R(23), p)),
+                   Q6_V_vsplat_R(0x7FFFFF)));
+  const HVX_Vector zero = Q6_V_vzero();
+  HVX_Vector bits = Q6_V_vmux_QVV(Q6_Q_vcmp_eq_VwVw(m, zero), zero, subnormal);
+  bits = Q6_V_vmux_QVV(Q6_Q_vcmp_eq_VwVw(e, zero), bits, normal);
+  bits = Q6_V_vmux_QVV(Q6_Q_vcmp_eq_VwVw(e, Q6_V_vsplat_R(0x1F)), special, bits);
+  return Q6_V_vor_VV(bits, sign);
+}
+
+/* The same into out[32] (128-byte aligned): what the test driver checks. */
+void milm_uk_hvx_fp16x32_to_f32(const uint16_t *d, float *out) {
+  *(HVX_Vector *)out = milm_uk_hvx_fp16x32_bits(d);
+}
+
 /* Rows [o_begin, o_end) (multiples of 32) of T tokens for a packed layout of
  * `vecs` vectors a block; `zero` is the codes' zero point (q4_0's 8:
  * sum((q - 8) a) = sum(q a) - 8 sum(a)). */
@@ -284,19 +323,41 @@ static inline void hvx_matmul_x32(const uint8_t *w, const milm_uk_block_q8_32 *x
                                   int32_t zero) {
   const int64_t nb = K / 32, stride = vecs * 128 + 64;
   int32_t s[32] __attribute__((aligned(128)));
+  float sc[32] __attribute__((aligned(128)));
   for (int64_t g = o_begin / 32; g < o_end / 32; ++g)
     for (int64_t t = 0; t < T; ++t) {
       const milm_uk_block_q8_32 *a = x + t * nb;
       float acc[32];
       for (int r = 0; r < 32; ++r)
         acc[r] = 0.0f;
+#ifdef MILM_UK_HVX_QFLOAT
+      /* The float part on HVX qfloat (v73 and later): the 32 rows' sums to
+       * f32, times the scales times the activation scale, added up in qf32.
+       * Devices only: qemu 7.2 executes no HVX float, so this variant is
+       * compiled here (the hexagon-qfloat targets) but not run, and its
+       * rounding differs from the scalar path's in the last bits. */
+      HVX_Vector vacc = Q6_Vqf32_vmpy_VsfVsf(Q6_V_vzero(), Q6_V_vzero());
+      for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t *blk = w + (g * nb + b) * stride;
+        const HVX_Vector si = Q6_Vw_vsub_VwVw(sums((const HVX_UVector *)blk, a[b].qs),
+                                              Q6_V_vsplat_R(zero * a[b].sum));
+        const HVX_Vector scale = milm_uk_hvx_fp16x32_bits((const uint16_t *)(blk + vecs * 128));
+        int32_t ad;
+        __builtin_memcpy(&ad, &a[b].d, 4);
+        const HVX_Vector sd = Q6_Vsf_equals_Vqf32(Q6_Vqf32_vmpy_VsfVsf(scale, Q6_V_vsplat_R(ad)));
+        vacc = Q6_Vqf32_vadd_Vqf32Vqf32(vacc, Q6_Vqf32_vmpy_VsfVsf(sd, Q6_Vsf_equals_Vw(si)));
+      }
+      *(HVX_Vector *)sc = Q6_Vsf_equals_Vqf32(vacc);
+      __builtin_memcpy(y + t * ldy + g * 32, sc, sizeof sc);
+      continue;
+#endif
       for (int64_t b = 0; b < nb; ++b) {
         const uint8_t *blk = w + (g * nb + b) * stride;
         *(HVX_Vector *)s = sums((const HVX_UVector *)blk, a[b].qs);
-        const uint16_t *d = (const uint16_t *)(blk + vecs * 128);
+        *(HVX_Vector *)sc = milm_uk_hvx_fp16x32_bits((const uint16_t *)(blk + vecs * 128));
         const int32_t off = zero * a[b].sum;
         for (int r = 0; r < 32; ++r)
-          acc[r] += uk_fp16_to_fp32(d[r]) * a[b].d * (float)(s[r] - off);
+          acc[r] += sc[r] * a[b].d * (float)(s[r] - off);
       }
       for (int r = 0; r < 32; ++r)
         y[t * ldy + g * 32 + r] = acc[r];

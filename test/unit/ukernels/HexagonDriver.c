@@ -26,6 +26,7 @@ float milm_uk_hvx_dot_q5_1(const uk_block_q5_1 *w, const milm_uk_block_q8_32 *a,
 float milm_uk_hvx_dot_q4_k(const uk_block_q4_k *w, const milm_uk_block_q8_k *a, int64_t nb);
 float milm_uk_hvx_dot_q5_k(const uk_block_q5_k *w, const milm_uk_block_q8_k *a, int64_t nb);
 float milm_uk_hvx_dot_q6_k(const uk_block_q6_k *w, const milm_uk_block_q8_k *a, int64_t nb);
+void milm_uk_hvx_fp16x32_to_f32(const uint16_t *d, float *out);
 static void say(const char *s) {
   long n = 0;
   while (s[n])
@@ -261,11 +262,43 @@ static int checkPacked(const char *fmt, int q4) {
   return bad;
 }
 
+/* Every binary16 value (zeros, subnormals, normals, infinities, NaNs of
+ * both signs), 32 at a time through the HVX conversion, against the scalar
+ * one bit for bit. */
+static int checkScales(void) {
+  static uint16_t h[64];
+  static float f[32] __attribute__((aligned(128)));
+  int bad = 0;
+  for (uint32_t v0 = 0; v0 < 65536; v0 += 32) {
+    for (int r = 0; r < 32; ++r)
+      h[r] = (uint16_t)(v0 + r);
+    milm_uk_hvx_fp16x32_to_f32(h, f);
+    for (int r = 0; r < 32; ++r)
+      if (uk_f32_bits(f[r]) != uk_f32_bits(uk_fp16_to_fp32(h[r]))) {
+        if (bad < 3) {
+          say("  binary16 ");
+          sayInt(h[r]);
+          say(": HVX ");
+          sayInt((long)uk_f32_bits(f[r]));
+          say(", scalar ");
+          sayInt((long)uk_f32_bits(uk_fp16_to_fp32(h[r])));
+          say("\n");
+        }
+        ++bad;
+      }
+  }
+  say(bad ? "FAIL: " : "PASS: ");
+  say("HVX binary16 -> f32 of the packed scales == scalar, bit for bit: ");
+  sayInt(65536 - bad);
+  say(" of 65536 values\n");
+  return bad;
+}
+
 void _start(void) {
   int bad = check("q8_0", F_Q8_0) + check("q4_0", F_Q4_0) + check("q4_1", F_Q4_1) +
             check("q5_0", F_Q5_0) + check("q5_1", F_Q5_1) + check("q4_k", F_Q4_K) +
             check("q5_k", F_Q5_K) + check("q6_k", F_Q6_K) + checkPacked("q8_0x32", 0) +
-            checkPacked("q4_0x32", 1);
+            checkPacked("q4_0x32", 1) + checkScales();
   sys6(SYS_exit_group, bad ? 1 : 0, 0, 0, 0, 0, 0);
   for (;;)
     ;
