@@ -61,6 +61,40 @@ void product(const Matrix &x, const float *w, int64_t outRows, Matrix &out, unsi
   });
 }
 
+/// Which experts each token of `logits` ([T, E] router logits) uses, and
+/// with what weight (milm.moe's and milm.moe_route's routing).
+std::vector<std::vector<std::pair<int64_t, double>>>
+routePicks(const Matrix &logits, int64_t E, int64_t K, mlir::milm::MoEWeighting weighting) {
+  std::vector<std::vector<std::pair<int64_t, double>>> picks(static_cast<size_t>(logits.rows));
+  for (int64_t t = 0; t < logits.rows; ++t) {
+    std::vector<int64_t> order(static_cast<size_t>(E));
+    std::iota(order.begin(), order.end(), 0);
+    const double *r = logits.row(t);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t i, int64_t j) { return r[i] > r[j]; });
+    const double mx = r[order[0]];
+    double all = 0, top = 0;
+    for (int64_t e = 0; e < E; ++e)
+      all += std::exp(r[e] - mx);
+    for (int64_t j = 0; j < K; ++j)
+      top += std::exp(r[order[size_t(j)]] - mx);
+    for (int64_t j = 0; j < K; ++j) {
+      const double p = std::exp(r[order[size_t(j)]] - mx);
+      double wgt = 0;
+      switch (weighting) {
+      case mlir::milm::MoEWeighting::topk_softmax:
+      case mlir::milm::MoEWeighting::softmax_topk_norm:
+        wgt = p / top;
+        break;
+      case mlir::milm::MoEWeighting::softmax_topk:
+        wgt = p / all;
+        break;
+      }
+      picks[size_t(t)].push_back({order[size_t(j)], wgt});
+    }
+  }
+  return picks;
+}
+
 } // namespace
 
 struct ModelInterpreter::Impl {
@@ -137,11 +171,16 @@ llvm::Expected<std::unique_ptr<ModelInterpreter>> ModelInterpreter::create(mlir:
           return unsupported("a milm.moe whose weights are not milm.weight ops");
       impl->readers[moe.getInput()].push_back(
           moe.getRouter().getDefiningOp<mm::WeightOp>().getName().str());
+    } else if (auto route = llvm::dyn_cast<mm::MoERouteOp>(op)) {
+      auto w = route.getRouter().getDefiningOp<mm::WeightOp>();
+      if (!w)
+        return unsupported("a milm.moe_route whose router is not a milm.weight");
+      impl->readers[route.getInput()].push_back(w.getName().str());
     } else if (auto oc = llvm::dyn_cast<mm::OutlierColumnsOp>(op)) {
       if (!oc.getSide().getDefiningOp<mm::WeightOp>())
         return unsupported("a milm.outlier_columns whose side is not a milm.weight");
     } else if (!llvm::isa<mm::WeightOp, mm::EmbeddingOp, mm::RMSNormOp, mm::SwiGLUOp, mm::AddOp,
-                          mm::ColumnsOp,
+                          mm::ColumnsOp, mm::MoECombineOp,
                           mm::HadamardOp, mlir::func::ReturnOp>(op)) {
       return unsupported("'" + op.getName().getStringRef() + "'");
     }
@@ -357,6 +396,34 @@ ModelInterpreter::forward(llvm::ArrayRef<int32_t> tokens,
       for (size_t i = 0; i < m.v.size(); ++i)
         m.v[i] = x.v[i] + y.v[i];
       values[ad.getResult()] = std::move(m);
+    } else if (auto route = llvm::dyn_cast<mm::MoERouteOp>(op)) {
+      // The unfused form: the routing weights as a [T, E] matrix, 0 where an
+      // expert is not selected; milm.moe_combine adds the experts' outputs.
+      const Matrix &x = get(route.getInput());
+      report(route.getInput(), x);
+      auto router = I.weight(route.getRouter());
+      if (!router)
+        return router.takeError();
+      const int64_t E = llvm::cast<mm::WeightType>(route.getRouter().getType()).getShape()[0];
+      Matrix logits(T, E), m(T, E);
+      product(x, (*router)->data(), E, logits, 1);
+      const auto picks = routePicks(logits, E, int64_t(route.getTopK()), route.getWeighting());
+      for (int64_t t = 0; t < T; ++t)
+        for (auto &[e, w] : picks[size_t(t)])
+          m.row(t)[e] = w;
+      values[route.getResult()] = std::move(m);
+    } else if (auto combine = llvm::dyn_cast<mm::MoECombineOp>(op)) {
+      const Matrix &w = get(combine.getWeights());
+      const int64_t D = llvm::cast<mlir::RankedTensorType>(combine.getType()).getDimSize(1);
+      Matrix m(T, D);
+      for (auto [e, out] : llvm::enumerate(combine.getExperts())) {
+        const Matrix &y = get(out);
+        for (int64_t t = 0; t < T; ++t)
+          if (const double we = w.row(t)[e]; we != 0)
+            for (int64_t d = 0; d < D; ++d)
+              m.row(t)[d] += we * y.row(t)[d];
+      }
+      values[combine.getResult()] = std::move(m);
     } else if (auto moe = llvm::dyn_cast<mm::MoEOp>(op)) {
       const Matrix &x = get(moe.getInput());
       report(moe.getInput(), x);
@@ -376,34 +443,8 @@ ModelInterpreter::forward(llvm::ArrayRef<int32_t> tokens,
       const int64_t E = gs[0], F = gs[1], D = x.cols, K = int64_t(moe.getTopK());
       Matrix logits(T, E);
       product(x, (*router)->data(), E, logits, 1);
-      // Which experts each token uses, and with what weight.
-      std::vector<std::vector<std::pair<int64_t, double>>> picks(static_cast<size_t>(T));
-      for (int64_t t = 0; t < T; ++t) {
-        std::vector<int64_t> order(static_cast<size_t>(E));
-        std::iota(order.begin(), order.end(), 0);
-        const double *r = logits.row(t);
-        std::stable_sort(order.begin(), order.end(), [&](int64_t i, int64_t j) { return r[i] > r[j]; });
-        const double mx = r[order[0]];
-        double all = 0, top = 0;
-        for (int64_t e = 0; e < E; ++e)
-          all += std::exp(r[e] - mx);
-        for (int64_t j = 0; j < K; ++j)
-          top += std::exp(r[order[size_t(j)]] - mx);
-        for (int64_t j = 0; j < K; ++j) {
-          const double p = std::exp(r[order[size_t(j)]] - mx);
-          double wgt = 0;
-          switch (moe.getWeighting()) {
-          case mm::MoEWeighting::topk_softmax:
-          case mm::MoEWeighting::softmax_topk_norm:
-            wgt = p / top;
-            break;
-          case mm::MoEWeighting::softmax_topk:
-            wgt = p / all;
-            break;
-          }
-          picks[size_t(t)].push_back({order[size_t(j)], wgt});
-        }
-      }
+      const std::vector<std::vector<std::pair<int64_t, double>>> picks =
+          routePicks(logits, E, K, moe.getWeighting());
       auto names = [&](Value w) {
         return std::vector<std::string>{w.getDefiningOp<mm::WeightOp>().getName().str()};
       };

@@ -24,6 +24,9 @@ static void addCalibrate(mlir::OpPassManager &pm, const ModelPipelineOptions &op
 void buildModelPipeline(mlir::OpPassManager &pm, const ModelPipelineOptions &options) {
   // Model-level passes go here, in the order they must run, each given
   // options.weightStore when it writes weights.
+  // First, always: the passes below and the lowering take mixtures of
+  // experts as one milm.moe (a no-op when the IR has none unfused).
+  pm.addPass(createFuseMoE());
   if (options.pruneHeads > 0 || options.pruneFfn > 0 || options.pruneKvHeads > 0) {
     if (options.pruneCalibrate)
       addCalibrate(pm, options, options.pruneCalibrationStats, options.pruneReconstruct);
@@ -86,7 +89,7 @@ void registerMilmPasses() {
   mlir::PassPipelineRegistration<ModelPipelineOptions>(
       "milm-model-pipeline",
       "The model-level passes milmc compile runs before code generation "
-      "(milm-prune-transact with prune-heads/prune-kv-heads/prune-ffn, milm-rotate with "
+      "(milm-fuse-moe, milm-prune-transact with prune-heads/prune-kv-heads/prune-ffn, milm-rotate with "
       "rotate=1, milm-calibrate with calibration-tokens=FILE, milm-split-outliers with "
       "outliers=F, milm-quantize with quantize=FORMAT, milm-fuse-qkv and milm-fuse-gate-up "
       "with fuse=1)",

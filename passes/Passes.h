@@ -101,7 +101,8 @@ struct ModelPipelineOptions : mlir::PassPipelineOptions<ModelPipelineOptions> {
 };
 
 /// The model-level passes `milmc compile` runs on a module holding a
-/// milm.model before its target's lowering, in order: milm-prune-transact
+/// milm.model before its target's lowering, in order: milm-fuse-moe (always);
+/// milm-prune-transact
 /// when `options.pruneHeads`, `pruneKvHeads` or `pruneFfn` is set (after a
 /// milm-calibrate of the unpruned model when calibration tokens are given);
 /// milm-rotate when

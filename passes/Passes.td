@@ -329,4 +329,25 @@ def FuseGateUp : Pass<"milm-fuse-gate-up", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::milm::MilmDialect"];
 }
 
+def FuseMoE : Pass<"milm-fuse-moe", "::mlir::ModuleOp"> {
+  let summary = "One milm.moe for each unfused mixture of experts";
+  let description = [{
+    The unfused form of a mixture of experts (`milmc import --unfused-moe`
+    writes it): a milm.moe_route of the input h, for each expert e a SwiGLU
+    FFN `down_e(swiglu(gate_e(h), up_e(h)))` (milm.linear and milm.swiglu, no
+    biases), and a milm.moe_combine of the routing weights and the experts'
+    outputs in expert order. It becomes one milm.moe (router, top_k and
+    weighting from the route) over the experts' gate, up and down matrices
+    stacked into `[experts, ffn, hidden]` / `[experts, hidden, ffn]` weights,
+    which reference each expert's bytes where they are (milm.weight's
+    `stacked from`): nothing is copied. The CPU lowering, whose kernels route,
+    read only the selected experts' bytes and group a prompt's tokens by
+    expert, takes only milm.moe. Left alone (and said in the remark): experts
+    whose matrices differ in shape or format, a product with a bias or f16
+    outlier columns, an intermediate result read elsewhere. `milmc compile`
+    runs it first.
+  }];
+  let dependentDialects = ["::mlir::milm::MilmDialect"];
+}
+
 #endif // MILM_PASSES_TD

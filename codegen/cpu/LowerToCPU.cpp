@@ -259,7 +259,11 @@ struct ConvertToCPU : impl::ConvertToCPUBase<ConvertToCPU> {
         continue;
       auto it = patterns.checks.find(op.getName().getStringRef());
       if (it == patterns.checks.end())
-        return cannotCompile(&op, "no CPU lowering for this op");
+        return cannotCompile(&op, isa<mm::MoERouteOp, mm::MoECombineOp>(op)
+                                      ? "an unfused mixture of experts: run milm-fuse-moe "
+                                        "first (milmc compile does), the CPU kernels take one "
+                                        "milm.moe"
+                                      : "no CPU lowering for this op");
       if (op.getNumResults() == 1 && llvm::isa<RankedTensorType>(op.getResult(0).getType()) &&
           !isa<mm::LogitsOp>(op) && !op.hasAttr(kArenaOffsetAttr))
         return op.emitOpError() << "has no " << kArenaOffsetAttr

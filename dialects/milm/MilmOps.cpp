@@ -364,6 +364,40 @@ LogicalResult AttentionOp::verify() {
 // MoEOp
 //===----------------------------------------------------------------------===//
 
+LogicalResult MoERouteOp::verify() {
+  WeightType router = weightOf(getRouter());
+  if (router.getRank() != 2)
+    return emitOpError() << "router must be [experts, hidden], got "
+                         << shapeStr(router.getShape());
+  const int64_t experts = router.getShape()[0];
+  if (dimsDiffer(shapeOf(getInput())[1], router.getShape()[1]))
+    return emitOpError() << "input has " << shapeOf(getInput())[1]
+                         << " features but the router expects " << router.getShape()[1];
+  if (dimsDiffer(shapeOf(getResult())[1], experts))
+    return emitOpError() << "result has " << shapeOf(getResult())[1] << " columns for "
+                         << experts << " experts";
+  if (static_cast<int64_t>(getTopK()) > experts)
+    return emitOpError() << "top_k " << getTopK() << " exceeds the " << experts << " experts";
+  return checkTokens(*this, getInput(), "input", getResult(), "the result");
+}
+
+LogicalResult MoECombineOp::verify() {
+  const int64_t experts = shapeOf(getWeights())[1];
+  if (getExperts().empty())
+    return emitOpError() << "needs at least one expert output";
+  if (!ShapedType::isDynamic(experts) && experts != static_cast<int64_t>(getExperts().size()))
+    return emitOpError() << "weights have " << experts << " columns but "
+                         << getExperts().size() << " expert outputs are given";
+  for (Value e : getExperts()) {
+    if (e.getType() != getResult().getType())
+      return emitOpError() << "expert output type " << e.getType() << " differs from the result's "
+                           << getResult().getType();
+    if (failed(checkTokens(*this, getWeights(), "weights", e, "an expert output")))
+      return failure();
+  }
+  return success();
+}
+
 LogicalResult MoEOp::verify() {
   WeightType router = weightOf(getRouter());
   if (router.getRank() != 2)

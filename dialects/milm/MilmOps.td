@@ -365,6 +365,48 @@ def Milm_MoEOp : Milm_Op<"moe", [Pure]> {
   }];
 }
 
+def Milm_MoERouteOp : Milm_Op<"moe_route", [Pure]> {
+  let summary = "a mixture of experts' routing weights, unfused";
+  let description = [{
+    The routing of `milm.moe` on its own: router logits `r = router * x`
+    (`router` is `[experts, hidden]`), the `top_k` largest selected and
+    weighted as `weighting` says; `result[t, e]` is expert `e`'s weight for
+    token `t`, 0 for the experts not selected. With `milm.moe_combine` and one
+    SwiGLU FFN per expert it is the unfused form of a mixture of experts,
+    which `milm-fuse-moe` turns into one `milm.moe` (the CPU lowering takes
+    only that).
+
+    ```mlir
+    %r = milm.moe_route %h, %router {top_k = 2 : i64}
+        : (tensor<?x256xf32>, !milm.weight<4x256xf32>) -> tensor<?x4xf32>
+    ```
+  }];
+  let arguments = (ins Milm_Activation:$input, Milm_Weight:$router, Milm_PositiveI64:$top_k,
+      DefaultValuedAttr<Milm_MoEWeightingAttr, "::mlir::milm::MoEWeighting::topk_softmax">:$weighting);
+  let results = (outs Milm_Activation:$result);
+  let assemblyFormat = "$input `,` $router attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Milm_MoECombineOp : Milm_Op<"moe_combine", [Pure]> {
+  let summary = "the routing-weighted sum of the experts' outputs, unfused";
+  let description = [{
+    `result[t, :] = sum_e weights[t, e] * experts_e[t, :]` for the `[tokens,
+    experts]` weights of a `milm.moe_route` and one `[tokens, hidden]` output
+    per expert, in expert order.
+
+    ```mlir
+    %y = milm.moe_combine %r, %e0, %e1, %e2, %e3
+        : (tensor<?x4xf32>, tensor<?x256xf32>, tensor<?x256xf32>, tensor<?x256xf32>,
+           tensor<?x256xf32>) -> tensor<?x256xf32>
+    ```
+  }];
+  let arguments = (ins Milm_Activation:$weights, Variadic<Milm_Activation>:$experts);
+  let results = (outs Milm_Activation:$result);
+  let assemblyFormat = "$weights `,` $experts attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
 def Milm_LogitsOp : Milm_Op<"logits", [Pure]> {
   let summary = "projects the final hidden states onto the vocabulary";
   let description = [{

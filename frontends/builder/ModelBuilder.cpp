@@ -58,6 +58,9 @@ public:
 private:
   /// A milm.weight for the canonical tensor `name`, or an error naming it.
   llvm::Expected<Value> weight(const std::string &name);
+  /// A milm.weight for slice `e` of the stacked tensor `name` (an expert's
+  /// matrix), named `name[e]`.
+  llvm::Expected<Value> slice(const std::string &name, int64_t e);
   RankedTensorType act(int64_t features) {
     return RankedTensorType::get({ShapedType::kDynamic, features}, b.getF32Type());
   }
@@ -97,6 +100,34 @@ llvm::Expected<Value> Builder::weight(const std::string &name) {
     op.setPartOffsetsAttr(b.getDenseI64ArrayAttr(offsets));
   }
   return op.getResult();
+}
+
+llvm::Expected<Value> Builder::slice(const std::string &name, int64_t e) {
+  const TensorRef *t = model.findTensor(name);
+  if (!t)
+    return error("tensor '" + name + "' is missing");
+  if (t->shape.size() < 2 || e < 0 || e >= t->shape[0])
+    return error("tensor '" + name + "' has no slice " + llvm::Twine(e));
+  ArrayRef<int64_t> inner = ArrayRef<int64_t>(t->shape).drop_front();
+  auto type = mm::WeightType::getChecked([&] { return emitError(loc); }, &ctx, inner,
+                                         toWeightFormat(t->format));
+  if (!type)
+    return error("tensor '" + name + "' has a shape its format cannot store");
+  std::optional<uint64_t> bytes = rowBytes(t->format, static_cast<uint64_t>(inner.back()));
+  for (int64_t d : inner.drop_back())
+    if (bytes && (d < 0 || (d != 0 && *bytes > UINT64_MAX / static_cast<uint64_t>(d))))
+      bytes.reset();
+    else if (bytes)
+      *bytes *= static_cast<uint64_t>(d);
+  if (!bytes)
+    return error("tensor '" + name + "': its slices' size overflows");
+  const TensorRef *part = t->parts.empty() ? nullptr : &t->parts[static_cast<size_t>(e)];
+  const std::string file = part ? part->file : t->file;
+  const uint64_t offset = part ? part->offset : t->offset + static_cast<uint64_t>(e) * *bytes;
+  return mm::WeightOp::create(b, loc, type, b.getStringAttr(name + "[" + std::to_string(e) + "]"),
+                              b.getStringAttr(file), b.getI64IntegerAttr(int64_t(offset)),
+                              ArrayAttr(), DenseI64ArrayAttr())
+      .getResult();
 }
 
 llvm::Expected<OwningOpRef<ModuleOp>> Builder::build(const BuildOptions &options) {
@@ -214,11 +245,31 @@ llvm::Expected<OwningOpRef<ModuleOp>> Builder::build(const BuildOptions &options
     Value f;
     if (moe) {
       MILM_WEIGHT(router, p + "ffn_gate_inp.weight");
-      MILM_WEIGHT(gate, p + "ffn_gate_exps.weight");
-      MILM_WEIGHT(up, p + "ffn_up_exps.weight");
-      MILM_WEIGHT(down, p + "ffn_down_exps.weight");
-      f = mm::MoEOp::create(b, loc, act(D), h2, router, gate, up, down, cfg.numExpertsUsed,
-                            mm::MoEWeighting::topk_softmax);
+      if (options.unfusedMoE) {
+        const int64_t E = cfg.numExperts;
+        Value route = mm::MoERouteOp::create(b, loc, act(E), h2, router, cfg.numExpertsUsed,
+                                             mm::MoEWeighting::topk_softmax);
+        SmallVector<Value> outs;
+        for (int64_t e = 0; e < E; ++e) {
+          auto gate = slice(p + "ffn_gate_exps.weight", e);
+          if (!gate) return gate.takeError();
+          auto up = slice(p + "ffn_up_exps.weight", e);
+          if (!up) return up.takeError();
+          auto down = slice(p + "ffn_down_exps.weight", e);
+          if (!down) return down.takeError();
+          Value g = mm::LinearOp::create(b, loc, act(F), h2, *gate, Value());
+          Value u = mm::LinearOp::create(b, loc, act(F), h2, *up, Value());
+          Value m = mm::SwiGLUOp::create(b, loc, g.getType(), g, u);
+          outs.push_back(mm::LinearOp::create(b, loc, act(D), m, *down, Value()));
+        }
+        f = mm::MoECombineOp::create(b, loc, act(D), route, outs);
+      } else {
+        MILM_WEIGHT(gate, p + "ffn_gate_exps.weight");
+        MILM_WEIGHT(up, p + "ffn_up_exps.weight");
+        MILM_WEIGHT(down, p + "ffn_down_exps.weight");
+        f = mm::MoEOp::create(b, loc, act(D), h2, router, gate, up, down, cfg.numExpertsUsed,
+                              mm::MoEWeighting::topk_softmax);
+      }
     } else {
       MILM_WEIGHT(gate, p + "ffn_gate.weight");
       MILM_WEIGHT(up, p + "ffn_up.weight");

@@ -24,6 +24,10 @@ struct BuildOptions {
   int64_t cacheCapacity = 0;
   /// KV cache element type: "f16", "bf16" or "f32".
   std::string cacheElement = "f16";
+  /// Mixtures of experts in their unfused form (milm.moe_route, one SwiGLU FFN
+  /// per expert on the expert's slice of the stacked tensors, milm.moe_combine)
+  /// instead of one milm.moe; milm-fuse-moe makes them one op again.
+  bool unfusedMoE = false;
 };
 
 /// Builds the IR of `model`. The context must have the milm and func dialects

@@ -64,6 +64,11 @@ static cl::opt<std::string> cacheElement("kv-cache-type", cl::desc("KV cache ele
 static cl::opt<int64_t> cacheCapacity("kv-cache-size",
                                       cl::desc("KV cache capacity in positions (default: the context length)"),
                                       cl::init(0), cl::sub(importCmd), cl::cat(importCat));
+static cl::opt<bool> unfusedMoE("unfused-moe",
+                                cl::desc("Write mixtures of experts unfused (milm.moe_route, one "
+                                         "FFN per expert, milm.moe_combine; milm-fuse-moe and "
+                                         "milmc compile fuse them)"),
+                                cl::sub(importCmd), cl::cat(importCat));
 
 static cl::OptionCategory synthCat("milmc synth options");
 static cl::opt<std::string> synthPreset("preset", cl::desc("Preset: tiny, tiny-moe, 0.3b, 0.7b, 1.3b, 2.4b, 4b, 6b, moe-0.7bx8, moe-2bx8 (see --list-presets)"),
@@ -323,6 +328,7 @@ static int runImport() {
   opts.modelName = modelName;
   opts.cacheElement = cacheElement;
   opts.cacheCapacity = cacheCapacity;
+  opts.unfusedMoE = unfusedMoE;
   auto module = milm::buildModelIR(ctx, *model, opts);
   if (!module)
     return fail(module.takeError());
