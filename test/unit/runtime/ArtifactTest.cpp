@@ -682,8 +682,11 @@ TEST(RuntimeFormats, AgreeWithTheCompiler) {
   EXPECT_EQ(lookupPackedLayout(0x101), nullptr);
   EXPECT_EQ(packedLayoutFor(StorageFormat::Q4_1), nullptr);
   EXPECT_EQ(packedLayoutFor(StorageFormat::Q4_K, 32), nullptr);
-  EXPECT_EQ(packedLayoutFor(StorageFormat::Q8_0, 32), &kPackedQ8_0_X32);
-  EXPECT_EQ(packedLayoutFor(StorageFormat::Q8_0, 8), &kPackedQ8_0_X8);
+  ASSERT_NE(packedLayoutFor(StorageFormat::Q8_0, 32), nullptr);
+  EXPECT_EQ(packedLayoutFor(StorageFormat::Q8_0, 32)->name, "q8_0x32");
+  EXPECT_EQ(packedLayoutFor(StorageFormat::Q8_0, 32)->code, kPackedQ8_0_X32.code);
+  ASSERT_NE(packedLayoutFor(StorageFormat::Q8_0, 8), nullptr);
+  EXPECT_EQ(packedLayoutFor(StorageFormat::Q8_0, 8)->name, "q8_0x8");
   EXPECT_EQ(packedLayoutNamed("q8_0x16"), nullptr);
 }
 
