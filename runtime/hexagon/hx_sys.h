@@ -69,6 +69,45 @@ static inline const uint8_t *mapFile(const char *path, uint64_t *size, const cha
   return (const uint8_t *)p;
 }
 
+/* v in decimal into b[24]; returns where the text starts. */
+static inline const char *hxFormatInt(int64_t v, char b[24]) {
+  int i = 23;
+  uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+  b[i] = 0;
+  do {
+    b[--i] = (char)('0' + (int)(u % 10));
+    u /= 10;
+  } while (u);
+  if (v < 0)
+    b[--i] = '-';
+  return b + i;
+}
+
+/* Token ids separated by spaces, tabs, newlines or commas into ids[cap]: the
+ * count, or -1 for something that is not a number below 2^31 or more than cap
+ * ids. */
+static inline int64_t hxParseIds(const char *s, int32_t *ids, int64_t cap) {
+  int64_t n = 0;
+  while (*s) {
+    if (*s == ' ' || *s == ',' || *s == '\t' || *s == '\n') {
+      ++s;
+      continue;
+    }
+    int64_t v = 0;
+    if (*s < '0' || *s > '9' || n == cap)
+      return -1;
+    for (; *s >= '0' && *s <= '9'; ++s) {
+      v = v * 10 + (*s - '0');
+      if (v > 0x7FFFFFFF)
+        return -1;
+    }
+    if (*s && *s != ' ' && *s != ',' && *s != '\t' && *s != '\n')
+      return -1;
+    ids[n++] = (int32_t)v;
+  }
+  return n;
+}
+
 /* The kernel starts a process with sp at argc, argv[0..], NULL, envp: _start
  * passes sp to `entry` (a function of one argument that does not return). */
 #define MILM_HX_START(entry)                                                                   \

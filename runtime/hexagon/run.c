@@ -61,16 +61,7 @@ static void errLine(const char *a, const char *b) {
 }
 static void outI(int64_t v) {
   char b[24];
-  int i = 23;
-  uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
-  b[i] = 0;
-  do {
-    b[--i] = (char)('0' + (int)(u % 10));
-    u /= 10;
-  } while (u);
-  if (v < 0)
-    b[--i] = '-';
-  out(b + i);
+  out(hxFormatInt(v, b));
 }
 
 /* A float with 9 significant digits (enough to read the same float back):
@@ -139,31 +130,6 @@ static int eq(const char *a, const char *b) {
   return *a == *b;
 }
 
-/* Ids separated by spaces or commas into ids[cap]; -1 on a bad one or too many. */
-static int64_t parseIds(const char *s, int32_t *ids, int64_t cap) {
-  int64_t n = 0;
-  while (*s) {
-    if (*s == ' ' || *s == ',' || *s == '\t' || *s == '\n') {
-      ++s;
-      continue;
-    }
-    int64_t v = 0;
-    if (*s < '0' || *s > '9')
-      return -1;
-    for (; *s >= '0' && *s <= '9'; ++s) {
-      v = v * 10 + (*s - '0');
-      if (v > 0x7FFFFFFF)
-        return -1;
-    }
-    if (*s && *s != ' ' && *s != ',' && *s != '\t' && *s != '\n')
-      return -1;
-    if (n == cap)
-      return -1;
-    ids[n++] = (int32_t)v;
-  }
-  return n;
-}
-
 static int usage(const char *why) {
   errLine(why, "\nusage: milm-run-hexagon [--model FILE] [--verify] --logits-for \"IDS\" "
                "[--logits-batch]\n       milm-run-hexagon [--model FILE] [--verify] --generate "
@@ -188,7 +154,7 @@ static int run(int argc, char **argv) {
       generate = argv[++i];
     else if (eq(a, "-n") && hasValue) {
       int32_t n[1];
-      if (parseIds(argv[++i], n, 1) != 1)
+      if (hxParseIds(argv[++i], n, 1) != 1)
         return usage("-n takes a number");
       steps = n[0];
     } else if (eq(a, "--logits-batch"))
@@ -274,7 +240,7 @@ static int run(int argc, char **argv) {
       MILM_DSP_OK)
     return errLine(error, NULL), 1;
 
-  const int64_t n = parseIds(logitsFor ? logitsFor : generate, ids, maxIds);
+  const int64_t n = hxParseIds(logitsFor ? logitsFor : generate, ids, maxIds);
   if (n < 1)
     return errLine(n == 0 ? "no token ids given"
                           : "the ids must be numbers separated by spaces or commas, at most the "

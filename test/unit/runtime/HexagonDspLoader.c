@@ -68,16 +68,7 @@ static int eq(const char *a, const char *b) {
 }
 static void sayInt(int64_t v) {
   char b[24];
-  int i = 23;
-  uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
-  b[i] = 0;
-  do {
-    b[--i] = (char)('0' + (int)(u % 10));
-    u /= 10;
-  } while (u);
-  if (v < 0)
-    b[--i] = '-';
-  say(1, b + i);
+  say(1, hxFormatInt(v, b));
 }
 
 static const uint8_t *image;
@@ -200,23 +191,6 @@ static int load(const char *path) {
   return 0;
 }
 
-static int64_t parseIds(const char *s, int32_t *ids, int64_t cap) {
-  int64_t n = 0;
-  while (*s) {
-    if (*s == ' ' || *s == ',') {
-      ++s;
-      continue;
-    }
-    int64_t v = 0;
-    if (*s < '0' || *s > '9' || n == cap)
-      return -1;
-    for (; *s >= '0' && *s <= '9'; ++s)
-      v = v * 10 + (*s - '0');
-    ids[n++] = (int32_t)v;
-  }
-  return n;
-}
-
 static int run(int argc, char **argv) {
   if (argc != 5)
     return die("usage: dsp-loader LIB.so MODEL.milm \"IDS\" N", NULL);
@@ -257,9 +231,9 @@ static int run(int argc, char **argv) {
   if (init(&s, weights, kv, mi.kv_bytes, scratch, mi.scratch_bytes, error, sizeof error) !=
       MILM_DSP_OK)
     return die(error, NULL);
-  const int64_t n = parseIds(argv[3], ids, mi.kv_capacity);
+  const int64_t n = hxParseIds(argv[3], ids, mi.kv_capacity);
   int32_t steps[1];
-  if (n < 1 || parseIds(argv[4], steps, 1) != 1)
+  if (n < 1 || hxParseIds(argv[4], steps, 1) != 1)
     return die("bad ids or N", NULL);
   for (int64_t i = 0; i < n;) {
     const int64_t take = n - i < mi.max_tokens ? n - i : mi.max_tokens;
