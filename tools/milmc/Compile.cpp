@@ -575,10 +575,16 @@ llvm::Error linkHexagon(const CompileOptions &opts, const CompiledUnit &unit,
   if (std::error_code ec = llvm::sys::fs::copy_file(rt.header, staging + "/milm_dsp.h"))
     return err(std::string(rt.header) + ": cannot copy: " + ec.message());
   double tLink = linking.done();
-  // Into place; a CPU build's executable and draft there would be another
-  // build's, so they go.
+  // Into place; a CPU build's executable, draft and package there would be
+  // another build's, so they go (the package as compileModel removes one).
   for (const char *stale : {"milm-run", "draft.o", "draft.milm"})
     llvm::sys::fs::remove(opts.outDir + "/" + stale);
+  if (llvm::sys::fs::exists(opts.outDir + "/include/milm/milm.h")) {
+    for (const char *dirPart : {"lib", "include", "examples"})
+      llvm::sys::fs::remove_directories(opts.outDir + "/" + dirPart);
+    if (isPackageReadme(opts.outDir + "/README.md"))
+      llvm::sys::fs::remove(opts.outDir + "/README.md");
+  }
   for (const char *name :
        {"model.o", "model.milm", "milm_dsp.h", "libmilm_model_dsp.so", "milm-run-hexagon"}) {
     std::string to = opts.outDir + "/" + name;
