@@ -132,6 +132,22 @@ llvm::Expected<LoweredModelInfo> readLoweredModelInfo(mlir::ModuleOp module) {
   return info;
 }
 
+void CPULoweredTarget::buildLoweringPipeline(mlir::OpPassManager &pm, int64_t maxTokens,
+                                             bool repack) const {
+  buildCPUToLLVMPipeline(pm, maxTokens, repack, packedRowGroup());
+}
+
+llvm::Expected<LoweredModelInfo> CPULoweredTarget::loweredInfo(mlir::ModuleOp module) const {
+  return readLoweredModelInfo(module);
+}
+
+llvm::Error CPULoweredTarget::emitObject(mlir::ModuleOp module, const LoweredModelInfo &info,
+                                         const ResolvedTarget &t, llvm::StringRef bitcodeDir,
+                                         llvm::StringRef objectPath,
+                                         CodegenTimings *timings) const {
+  return emitCPUObject(module, info, t, bitcodeDir, objectPath, timings);
+}
+
 llvm::Error emitCPUObject(mlir::ModuleOp module, const LoweredModelInfo &info,
                           const CPUTarget &target, llvm::StringRef bitcodeDir,
                           llvm::StringRef objectPath, CodegenTimings *timings) {

@@ -37,6 +37,19 @@ void registerCPUTargets();
 /// Reads what --milm-lower-to-cpu recorded on the module.
 llvm::Expected<LoweredModelInfo> readLoweredModelInfo(mlir::ModuleOp module);
 
+/// What every target lowered by --milm-cpu-to-llvm shares (the CPU targets,
+/// Hexagon): the lowering with the target's packed layouts, the lowered
+/// module's record, the in-process object emission.
+class CPULoweredTarget : public Target {
+public:
+  void buildLoweringPipeline(mlir::OpPassManager &pm, int64_t maxTokens,
+                             bool repack) const override;
+  llvm::Expected<LoweredModelInfo> loweredInfo(mlir::ModuleOp module) const override;
+  llvm::Error emitObject(mlir::ModuleOp module, const LoweredModelInfo &info,
+                         const ResolvedTarget &t, llvm::StringRef bitcodeDir,
+                         llvm::StringRef objectPath, CodegenTimings *timings) const override;
+};
+
 /// Emits the object file for `module` (already lowered) to `objectPath`.
 /// `bitcodeDir` holds <ukernels>.bc and milm_ops-<arch>.bc.
 llvm::Error emitCPUObject(mlir::ModuleOp module, const LoweredModelInfo &info,

@@ -28,7 +28,7 @@ struct CPUTargetDesc {
   const char *features;
 };
 
-class CPUTargetImpl final : public Target {
+class CPUTargetImpl final : public CPULoweredTarget {
 public:
   explicit CPUTargetImpl(CPUTargetDesc d) : d_(std::move(d)) {}
 
@@ -71,21 +71,6 @@ public:
     // The x86-64 SIMD kernels read q4_0, q8_0, q4_k and q6_k with 8 rows
     // interleaved (kPackedLayouts); the other kernel sets read GGUF's layouts.
     return t.ukernels == "x86_64-avx2" || t.ukernels == "x86_64-avx512";
-  }
-
-  void buildLoweringPipeline(mlir::OpPassManager &pm, int64_t maxTokens,
-                             bool repack) const override {
-    buildCPUToLLVMPipeline(pm, maxTokens, repack);
-  }
-
-  llvm::Expected<LoweredModelInfo> loweredInfo(mlir::ModuleOp module) const override {
-    return readLoweredModelInfo(module);
-  }
-
-  llvm::Error emitObject(mlir::ModuleOp module, const LoweredModelInfo &info,
-                         const ResolvedTarget &t, llvm::StringRef bitcodeDir,
-                         llvm::StringRef objectPath, CodegenTimings *timings) const override {
-    return emitCPUObject(module, info, t, bitcodeDir, objectPath, timings);
   }
 
 private:

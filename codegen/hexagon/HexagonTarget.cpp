@@ -39,7 +39,7 @@ constexpr const char *kQfloatVersions[] = {"v73", "v75", "v79"};
 /// `hexagon` (integer HVX, scalar float: what qemu runs) or, with qfloat,
 /// `hexagon-qfloat` (the packed products' float part on HVX qfloat too:
 /// devices only).
-class HexagonTargetImpl final : public Target {
+class HexagonTargetImpl final : public CPULoweredTarget {
 public:
   explicit HexagonTargetImpl(bool qfloat) : qfloat_(qfloat) {}
 
@@ -108,21 +108,6 @@ public:
   // kernels read GGUF's layouts.
   bool repacks(const ResolvedTarget &) const override { return true; }
   int64_t packedRowGroup() const override { return 32; }
-
-  void buildLoweringPipeline(mlir::OpPassManager &pm, int64_t maxTokens,
-                             bool repack) const override {
-    buildCPUToLLVMPipeline(pm, maxTokens, repack, packedRowGroup());
-  }
-
-  llvm::Expected<LoweredModelInfo> loweredInfo(mlir::ModuleOp module) const override {
-    return readLoweredModelInfo(module);
-  }
-
-  llvm::Error emitObject(mlir::ModuleOp module, const LoweredModelInfo &info,
-                         const ResolvedTarget &t, llvm::StringRef bitcodeDir,
-                         llvm::StringRef objectPath, CodegenTimings *timings) const override {
-    return emitCPUObject(module, info, t, bitcodeDir, objectPath, timings);
-  }
 
 private:
   llvm::ArrayRef<const char *> versions() const {

@@ -92,49 +92,27 @@ static uint64_t udivmod64(uint64_t n, uint64_t d, uint64_t *rem) {
   return q;
 }
 
-static uint32_t udivmod32(uint32_t n, uint32_t d, uint32_t *rem) {
-  if (d == 0) {
-    *rem = n;
-    return ~(uint32_t)0;
-  }
-  if (n < d) {
-    *rem = n;
-    return 0;
-  }
-  const int shift = __builtin_clz(d) - __builtin_clz(n);
-  uint32_t q = 0;
-  d <<= shift;
-  for (int i = 0; i <= shift; ++i) {
-    q <<= 1;
-    if (n >= d) {
-      n -= d;
-      q |= 1;
-    }
-    d >>= 1;
-  }
-  *rem = n;
-  return q;
-}
-
+/* 32-bit division through the 64-bit one (no caller divides in a hot loop:
+ * divisions by constants become multiplications). */
 uint32_t __hexagon_udivsi3(uint32_t a, uint32_t b) {
-  uint32_t r;
-  return udivmod32(a, b, &r);
+  uint64_t r;
+  return (uint32_t)udivmod64(a, b, &r);
 }
 uint32_t __hexagon_umodsi3(uint32_t a, uint32_t b) {
-  uint32_t r;
-  udivmod32(a, b, &r);
-  return r;
+  uint64_t r;
+  udivmod64(a, b, &r);
+  return (uint32_t)r;
 }
 int32_t __hexagon_divsi3(int32_t a, int32_t b) {
-  uint32_t r;
-  const uint32_t q = udivmod32(a < 0 ? -(uint32_t)a : (uint32_t)a,
-                               b < 0 ? -(uint32_t)b : (uint32_t)b, &r);
+  uint64_t r;
+  const uint32_t q = (uint32_t)udivmod64(a < 0 ? -(uint32_t)a : (uint32_t)a,
+                                         b < 0 ? -(uint32_t)b : (uint32_t)b, &r);
   return (int32_t)((a < 0) != (b < 0) ? -q : q);
 }
 int32_t __hexagon_modsi3(int32_t a, int32_t b) {
-  uint32_t r;
-  udivmod32(a < 0 ? -(uint32_t)a : (uint32_t)a, b < 0 ? -(uint32_t)b : (uint32_t)b, &r);
-  return (int32_t)(a < 0 ? -r : r);
+  uint64_t r;
+  udivmod64(a < 0 ? -(uint32_t)a : (uint32_t)a, b < 0 ? -(uint32_t)b : (uint32_t)b, &r);
+  return (int32_t)(a < 0 ? -(uint32_t)r : (uint32_t)r);
 }
 uint64_t __hexagon_udivdi3(uint64_t a, uint64_t b) {
   uint64_t r;
