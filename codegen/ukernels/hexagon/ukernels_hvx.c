@@ -15,8 +15,11 @@
  *         (sum((q - z) a) = sum(q a) - z sum(a), exactly);
  *   q4_k, q5_k, q6_k: a 256-value block as two vectors of codes, the lanes
  *         summed per 16 values for the sub-block scales (q6_k's zero 32 off
- *         with the activation's 16-value sums).
- * The codes are unpacked ("staged") through memory by scalar code here; the
+ *         with the activation's 16-value sums); q4_k's and q6_k's codes are
+ *         unpacked in HVX (vshuff of the nibbles; q6_k's high bits by a
+ *         halfword shift).
+ * The other formats' codes are unpacked ("staged") through memory by scalar
+ * code; the
  * packed layouts q8_0x32 and q4_0x32 further down, which milmc writes for
  * this target, feed vrmpy from the stored bytes directly.
  *
@@ -171,15 +174,37 @@ static inline void hvx_unpack_k4(const uint8_t *qs, const uint8_t *qh, int h, ui
   }
 }
 
+/* The lanes of a vrmpy summed per 16 values: 8 sums. */
+static inline void hvx_lane_sums16(HVX_Vector lanes, int32_t out[8]) {
+  int32_t v[32] __attribute__((aligned(128)));
+  *(HVX_Vector *)v = lanes;
+  for (int g = 0; g < 8; ++g)
+    out[g] = v[4 * g] + v[4 * g + 1] + v[4 * g + 2] + v[4 * g + 3];
+}
+
 static inline float hvx_dot_k4(const uint8_t *qs, const uint8_t *qh, const uint8_t *scales,
                                uint16_t d, uint16_t dmin, const milm_uk_block_q8_k *a) {
-  uint8_t wq[128] __attribute__((aligned(128)));
-  int8_t aq[128] __attribute__((aligned(128)));
   int32_t s16[16];
-  for (int h = 0; h < 2; ++h) {
-    hvx_unpack_k4(qs, qh, h, wq);
-    __builtin_memcpy(aq, a->qs + 128 * h, 128);
-    hvx_sums16(wq, aq, s16 + 8 * h);
+  if (!qh) {
+    /* q4_k without staging: the 128 code bytes as one vector, their low and
+     * high nibbles as two, shuffled by 32-byte chunks into the activation's
+     * order (chunk c's low nibbles, then its high ones): one vector pair
+     * holds both halves of the block. */
+    const HVX_Vector v = *(const HVX_UVector *)qs;
+    const HVX_Vector m = Q6_Vb_vsplat_R(0x0F);
+    const HVX_VectorPair codes = Q6_W_vshuff_VVR(Q6_V_vand_VV(Q6_Vuh_vlsr_VuhR(v, 4), m),
+                                                 Q6_V_vand_VV(v, m), -32);
+    hvx_lane_sums16(Q6_Vw_vrmpy_VubVb(Q6_V_lo_W(codes), *(const HVX_UVector *)a->qs), s16);
+    hvx_lane_sums16(Q6_Vw_vrmpy_VubVb(Q6_V_hi_W(codes), *(const HVX_UVector *)(a->qs + 128)),
+                    s16 + 8);
+  } else {
+    uint8_t wq[128] __attribute__((aligned(128)));
+    int8_t aq[128] __attribute__((aligned(128)));
+    for (int h = 0; h < 2; ++h) {
+      hvx_unpack_k4(qs, qh, h, wq);
+      __builtin_memcpy(aq, a->qs + 128 * h, 128);
+      hvx_sums16(wq, aq, s16 + 8 * h);
+    }
   }
   int32_t sumq = 0, summ = 0;
   for (int c = 0; c < 4; ++c) {
@@ -210,22 +235,32 @@ float milm_uk_hvx_dot_q5_k(const uk_block_q5_k *w, const milm_uk_block_q8_k *a, 
  * (k < 2) or high nibble with bits 2k, 2k + 1 of qh[l] on top; codes 0..63,
  * the zero point 32 taken off with the activation's 16-value sums. */
 float milm_uk_hvx_dot_q6_k(const uk_block_q6_k *w, const milm_uk_block_q8_k *a, int64_t nb) {
-  uint8_t wq[128] __attribute__((aligned(128)));
-  int8_t aq[128] __attribute__((aligned(128)));
+  /* Without staging: ql's 64 bytes of the half as low and high nibbles,
+   * shuffled by 64-byte chunks into chunks k = 0, 1 (low) and 2, 3 (high);
+   * qh's 32 bytes repeated in the 4 chunks, chunk k shifted right by 2k (a
+   * halfword shift: the bits it brings in from the upper byte are masked
+   * off), its 2 bits put above the nibble. Reading ql + 64n as a vector stays
+   * inside the block (qh, scales and d follow ql). */
+  static const uint16_t shifts[64] __attribute__((aligned(128))) = {
+      0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2,
+      2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
+      4, 4, 4, 4, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6};
+  uint8_t hrep[128] __attribute__((aligned(128)));
+  const HVX_Vector nib = Q6_Vb_vsplat_R(0x0F), two = Q6_Vb_vsplat_R(0x03);
   float acc = 0.0f;
   for (int64_t b = 0; b < nb; ++b) {
     int32_t sum = 0;
     for (int n = 0; n < 2; ++n) {
-      const uint8_t *ql = w[b].ql + 64 * n, *qh = w[b].qh + 32 * n;
+      const HVX_Vector v = *(const HVX_UVector *)(w[b].ql + 64 * n);
+      const HVX_Vector low4 = Q6_V_lo_W(Q6_W_vshuff_VVR(
+          Q6_V_vand_VV(Q6_Vuh_vlsr_VuhR(v, 4), nib), Q6_V_vand_VV(v, nib), -64));
       for (int k = 0; k < 4; ++k)
-        for (int l = 0; l < 32; ++l) {
-          const uint8_t lo = ql[l + 32 * (k & 1)];
-          wq[32 * k + l] = (uint8_t)(((k < 2) ? (lo & 0xF) : (lo >> 4)) |
-                                     (((qh[l] >> (2 * k)) & 3) << 4));
-        }
-      __builtin_memcpy(aq, a[b].qs + 128 * n, 128);
+        __builtin_memcpy(hrep + 32 * k, w[b].qh + 32 * n, 32);
+      const HVX_Vector high2 = Q6_V_vand_VV(
+          Q6_Vh_vlsr_VhVh(*(const HVX_Vector *)hrep, *(const HVX_Vector *)shifts), two);
+      const HVX_Vector codes = Q6_V_vor_VV(low4, Q6_Vh_vasl_VhR(high2, 4));
       int32_t s[8];
-      hvx_sums16(wq, aq, s);
+      hvx_lane_sums16(Q6_Vw_vrmpy_VubVb(codes, *(const HVX_UVector *)(a[b].qs + 128 * n)), s);
       for (int j = 0; j < 8; ++j)
         sum += w[b].scales[8 * n + j] * (s[j] - 32 * a[b].bsums[8 * n + j]);
     }
