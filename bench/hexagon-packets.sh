@@ -47,7 +47,7 @@ for f in q8_0x32 q4_0x32 q8_0 q4_0 q4_1 q5_0 q5_1 q4_k q5_k q6_k f16 f32; do
   case $f in
     *x32) kernel="HVX vrmpy, packed layout";;
     f16|f32) kernel="generic C (scalar float)";;
-    q4_k|q6_k) kernel="HVX vrmpy, GGUF layout, HVX unpack";;
+    q4_k|q5_k|q6_k) kernel="HVX vrmpy, GGUF layout, HVX unpack";;
     *) kernel="HVX vrmpy, staged GGUF layout";;
   esac
   a=$(packets $f 32); b=$(packets $f 64)

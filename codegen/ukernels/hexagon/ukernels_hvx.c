@@ -15,9 +15,8 @@
  *         (sum((q - z) a) = sum(q a) - z sum(a), exactly);
  *   q4_k, q5_k, q6_k: a 256-value block as two vectors of codes, the lanes
  *         summed per 16 values for the sub-block scales (q6_k's zero 32 off
- *         with the activation's 16-value sums); q4_k's and q6_k's codes are
- *         unpacked in HVX (vshuff of the nibbles; q6_k's high bits by a
- *         halfword shift).
+ *         with the activation's 16-value sums); their codes are unpacked in
+ *         HVX (vshuff of the nibbles, the high bits by halfword shifts).
  * The other formats' codes are unpacked ("staged") through memory by scalar
  * code; the
  * packed layouts q8_0x32 and q4_0x32 further down, which milmc writes for
@@ -150,29 +149,6 @@ HVX_DOT32(q5_1, hvx_nibbles5(W->qs, W->qh, wq + 32 * b),
  * each), vrmpy'd with the activation half; the int32 lanes give the sums of
  * 16 values (4 lanes each), from which each format's integer formula and
  * float expression are the generic kernel's. */
-static inline void hvx_sums16(const uint8_t *wq, const int8_t *aq, int32_t out[8]) {
-  int32_t v[32] __attribute__((aligned(128)));
-  *(HVX_Vector *)v = Q6_Vw_vrmpy_VubVb(*(const HVX_Vector *)wq, *(const HVX_Vector *)aq);
-  for (int g = 0; g < 8; ++g)
-    out[g] = v[4 * g] + v[4 * g + 1] + v[4 * g + 2] + v[4 * g + 3];
-}
-
-/* q4_k/q5_k half h: chunks c = 2h, 2h + 1 (64 values each: the low nibbles
- * of qs[32c ..], then the high ones; q5_k's fifth bits 2c and 2c + 1 of qh). */
-static inline void hvx_unpack_k4(const uint8_t *qs, const uint8_t *qh, int h, uint8_t *q) {
-  for (int cc = 0; cc < 2; ++cc) {
-    const int c = 2 * h + cc;
-    for (int l = 0; l < 32; ++l) {
-      uint8_t lo = qs[32 * c + l] & 0xF, hi = qs[32 * c + l] >> 4;
-      if (qh) {
-        lo |= (uint8_t)(((qh[l] >> (2 * c)) & 1) << 4);
-        hi |= (uint8_t)(((qh[l] >> (2 * c + 1)) & 1) << 4);
-      }
-      q[64 * cc + l] = lo;
-      q[64 * cc + 32 + l] = hi;
-    }
-  }
-}
 
 /* The lanes of a vrmpy summed per 16 values: 8 sums. */
 static inline void hvx_lane_sums16(HVX_Vector lanes, int32_t out[8]) {
@@ -184,28 +160,37 @@ static inline void hvx_lane_sums16(HVX_Vector lanes, int32_t out[8]) {
 
 static inline float hvx_dot_k4(const uint8_t *qs, const uint8_t *qh, const uint8_t *scales,
                                uint16_t d, uint16_t dmin, const milm_uk_block_q8_k *a) {
+  /* The codes without staging: the 128 code bytes as one vector, their low
+   * and high nibbles as two, shuffled by 32-byte chunks into the activation's
+   * order (chunk c's low nibbles, then its high ones): one vector pair holds
+   * both halves of the block. q5_k's fifth bits: qh's 32 bytes repeated in
+   * the 4 chunks of a half, chunk k of half h shifted right by 4h + k (a
+   * halfword shift; what it brings in from the upper byte is masked off). */
+  static const uint16_t shifts[64] __attribute__((aligned(128))) = {
+      0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1,
+      1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+      2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3};
   int32_t s16[16];
-  if (!qh) {
-    /* q4_k without staging: the 128 code bytes as one vector, their low and
-     * high nibbles as two, shuffled by 32-byte chunks into the activation's
-     * order (chunk c's low nibbles, then its high ones): one vector pair
-     * holds both halves of the block. */
-    const HVX_Vector v = *(const HVX_UVector *)qs;
-    const HVX_Vector m = Q6_Vb_vsplat_R(0x0F);
-    const HVX_VectorPair codes = Q6_W_vshuff_VVR(Q6_V_vand_VV(Q6_Vuh_vlsr_VuhR(v, 4), m),
+  const HVX_Vector v = *(const HVX_UVector *)qs;
+  const HVX_Vector m = Q6_Vb_vsplat_R(0x0F);
+  const HVX_VectorPair nibbles = Q6_W_vshuff_VVR(Q6_V_vand_VV(Q6_Vuh_vlsr_VuhR(v, 4), m),
                                                  Q6_V_vand_VV(v, m), -32);
-    hvx_lane_sums16(Q6_Vw_vrmpy_VubVb(Q6_V_lo_W(codes), *(const HVX_UVector *)a->qs), s16);
-    hvx_lane_sums16(Q6_Vw_vrmpy_VubVb(Q6_V_hi_W(codes), *(const HVX_UVector *)(a->qs + 128)),
-                    s16 + 8);
-  } else {
-    uint8_t wq[128] __attribute__((aligned(128)));
-    int8_t aq[128] __attribute__((aligned(128)));
+  HVX_Vector codes[2] = {Q6_V_lo_W(nibbles), Q6_V_hi_W(nibbles)};
+  if (qh) {
+    uint8_t hrep[128] __attribute__((aligned(128)));
+    for (int k = 0; k < 4; ++k)
+      __builtin_memcpy(hrep + 32 * k, qh, 32);
     for (int h = 0; h < 2; ++h) {
-      hvx_unpack_k4(qs, qh, h, wq);
-      __builtin_memcpy(aq, a->qs + 128 * h, 128);
-      hvx_sums16(wq, aq, s16 + 8 * h);
+      const HVX_Vector sh =
+          Q6_Vh_vadd_VhVh(*(const HVX_Vector *)shifts, Q6_Vh_vsplat_R(4 * h));
+      const HVX_Vector bit =
+          Q6_V_vand_VV(Q6_Vh_vlsr_VhVh(*(const HVX_Vector *)hrep, sh), Q6_Vb_vsplat_R(0x01));
+      codes[h] = Q6_V_vor_VV(codes[h], Q6_Vh_vasl_VhR(bit, 4));
     }
   }
+  for (int h = 0; h < 2; ++h)
+    hvx_lane_sums16(Q6_Vw_vrmpy_VubVb(codes[h], *(const HVX_UVector *)(a->qs + 128 * h)),
+                    s16 + 8 * h);
   int32_t sumq = 0, summ = 0;
   for (int c = 0; c < 4; ++c) {
     int sc0, m0, sc1, m1;
