@@ -1,20 +1,23 @@
-//===- HexagonTarget.cpp - The Hexagon HVX target of the registry ---------===//
+//===- HexagonTarget.cpp - The Hexagon HVX targets of the registry --------===//
 //
 // `milmc compile --target hexagon` (or hexagon-v68, -v69, -v73, -v75, -v79):
 // the model lowered exactly as for the CPUs (--milm-cpu-to-llvm: linalg and
-// the op layer), the op layer and the hexagon-hvx kernel set
-// (codegen/ukernels/hexagon/ukernels_hvx.c: HVX vrmpy products for q8_0 and
-// q4_0, the generic C for the rest) linked in as bitcode, and the object
-// emitted by LLVM's Hexagon back end with 128-byte HVX vectors. The runtime is
-// runtime/hexagon (freestanding C: there is no Hexagon libc); the driver links
-// the object into the DSP shared object and the qemu test executable
-// (tools/milmc/Compile.cpp, docs/HEXAGON.md).
+// the op layer, with q8_0/q4_0 product weights in the 32-row packed layouts),
+// the op layer and the hexagon-hvx kernel set
+// (codegen/ukernels/hexagon/ukernels_hvx.c: HVX vrmpy products of the 8-, 5-
+// and 4-bit formats, the generic C for the rest) linked in as bitcode, and
+// the object emitted by LLVM's Hexagon back end with 128-byte HVX vectors.
+// The runtime is runtime/hexagon (freestanding C: there is no Hexagon libc);
+// the driver links the object into the DSP shared object and the qemu test
+// executable (tools/milmc/Compile.cpp, docs/HEXAGON.md).
 //
-// Floating point stays scalar: the features enable integer HVX only (no
-// hvx-ieee-fp, no hvx-qfloat), because qemu 7.2, where milm tests this target,
-// executes no HVX floating point. The code is position independent, which
-// also keeps LLVM's small-data sections out of it (ld.lld links neither the
-// static executable nor the .so with them).
+// Floating point stays scalar in `hexagon`: its features enable integer HVX
+// only (no hvx-ieee-fp, no hvx-qfloat), because qemu 7.2, where milm tests
+// it, executes no HVX floating point. `hexagon-qfloat` (v73 and later) adds
+// hvx-qfloat and the kernel set that puts the packed products' float part on
+// it: for devices, compiled but not run here. The code is position
+// independent, which also keeps LLVM's small-data sections out of it (ld.lld
+// links neither the static executable nor the .so with them).
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/cpu/CPUCodegen.h"
