@@ -163,8 +163,14 @@ static int run(int argc, char **argv) {
       verify = 1;
     else if (eq(a, "--info"))
       info = 1;
-    else if (eq(a, "--help") || eq(a, "-h"))
-      return usage("runs a model compiled by milmc --target hexagon");
+    else if (eq(a, "--help") || eq(a, "-h")) {
+      out("usage: milm-run-hexagon [--model FILE] [--verify] --logits-for \"IDS\" [--logits-batch]\n"
+          "       milm-run-hexagon [--model FILE] [--verify] --generate \"IDS\" [-n N]\n"
+          "       milm-run-hexagon [--model FILE] --info\n"
+          "Runs a model compiled by milmc --target hexagon on token ids (docs/HEXAGON.md).\n");
+      flushOut();
+      return 0;
+    }
     else
       return usage(eq(a, "--model") || eq(a, "--logits-for") || eq(a, "--generate") || eq(a, "-n")
                        ? "an option lacks its value"
