@@ -9,8 +9,12 @@
  *     division, correctly rounded) and __hexagon_sqrtf (correctly rounded);
  *   - the libm functions the kernels and the lowered model call: exp, expf,
  *     log, pow, sin, cos, floor, ceil, sqrt: range reduction plus
- *     polynomials, accurate to a few units in the last place of a double
- *     (the float functions round a double result).
+ *     polynomials, within 4 units in the last place of a double (sqrt 1, the
+ *     float functions round a double result to within 1), except pow, which
+ *     is exp(y log x) in double and loses |y log x| ulps or so (78 at
+ *     |y log x| = 110: 2e-14, far below the floats it feeds).
+ * test/unit/runtime/HexagonLibmDriver.c checks all of them against the
+ * host's results under qemu-hexagon (HexagonLibmQemu).
  * Built with -ffreestanding (so no loop here becomes a call to itself) and
  * linked into both the DSP shared object (hidden there) and milm-run-hexagon.
  *===----------------------------------------------------------------------===*/
@@ -313,20 +317,28 @@ double floor(double x) {
 
 double ceil(double x) { return -floor(-x); }
 
+/* 2^k for k in [-1074, 1023]. */
+static double pow2i(int k);
+
 double sqrt(double x) {
   if (!(x > 0.0) || x == dfrom(D_INF))
-    return x < 0.0 ? dfrom(D_QNAN) : x;
-  /* Newton from the float root: two steps double its 24 correct bits twice. */
-  double r = (double)__hexagon_sqrtf((float)x);
-  if (r == 0.0 || r == dfrom(D_INF)) { /* x outside float's range: scale by 2^+-600 */
-    const int big = x > 1.0;
-    const double s = big ? dfrom((uint64_t)(1023 - 600) << 52) : dfrom((uint64_t)(1023 + 600) << 52);
-    return sqrt(x * s) * (big ? dfrom((uint64_t)(1023 + 300) << 52)
-                              : dfrom((uint64_t)(1023 - 300) << 52));
+    return x < 0.0 ? dfrom(D_QNAN) : x; /* NaN, +-0, +inf as they are; x < 0: NaN */
+  /* x = m 2^(2k), m in [1, 4): sqrt(x) = sqrt(m) 2^k; sqrt(m) from the float
+   * root refined by two Newton steps (24 correct bits to more than 53). */
+  int e = 0;
+  uint64_t u = dbits(x);
+  if (((u >> 52) & 0x7FF) == 0) { /* subnormal */
+    x *= pow2i(54);
+    u = dbits(x);
+    e = -54;
   }
-  r = 0.5 * (r + x / r);
-  r = 0.5 * (r + x / r);
-  return r;
+  e += (int)((u >> 52) & 0x7FF) - 1023;
+  const int k = e >= 0 ? e / 2 : -((1 - e) / 2); /* floor(e / 2) */
+  const double m = dfrom((u & D_FRAC) | ((uint64_t)(1023 + e - 2 * k) << 52));
+  double r = (double)__hexagon_sqrtf((float)m);
+  r = 0.5 * (r + m / r);
+  r = 0.5 * (r + m / r);
+  return r * pow2i(k);
 }
 
 static const double kLn2Hi = 6.93147180369123816490e-01; /* trailing zeros: k * hi exact */
