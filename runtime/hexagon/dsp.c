@@ -9,6 +9,7 @@
  *===----------------------------------------------------------------------===*/
 #include "milm_dsp.h"
 
+#include "milm/milm64.h"
 #include "milm/model_abi.h"
 
 #include <stddef.h>
@@ -88,45 +89,6 @@ static msg msgOf(char *error, uint32_t size) {
   if (error && size)
     error[0] = 0;
   return m;
-}
-
-/*---- milm64 (runtime/include/milm/checksum.h has the definition) ----------------*/
-
-static const uint64_t P1 = 0x9E3779B97F4A7C15ull, P2 = 0xC2B2AE3D27D4EB4Full,
-                      P3 = 0x165667B19E3779F9ull, P4 = 0xD6E8FEB86659FD93ull;
-static inline uint64_t rotl(uint64_t v, int r) { return (v << r) | (v >> (64 - r)); }
-static inline uint64_t mix(uint64_t v, uint64_t w) { return rotl(v + w * P2, 31) * P1; }
-static inline uint64_t load64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i)
-    v = (v << 8) | p[i];
-  return v;
-}
-
-static uint64_t milm64(const uint8_t *p, uint64_t n) {
-  uint64_t v0 = P1, v1 = P2, v2 = P3, v3 = P4; /* seed 0 */
-  const uint64_t total = n;
-  for (; n >= 32; n -= 32, p += 32) {
-    v0 = mix(v0, load64(p));
-    v1 = mix(v1, load64(p + 8));
-    v2 = mix(v2, load64(p + 16));
-    v3 = mix(v3, load64(p + 24));
-  }
-  uint64_t h = rotl(v0, 1) + rotl(v1, 7) + rotl(v2, 12) + rotl(v3, 18) + total * P3;
-  for (; n >= 8; n -= 8, p += 8)
-    h = rotl(h ^ mix(0, load64(p)), 27) * P1 + P4;
-  if (n) {
-    uint64_t w = 0;
-    for (uint64_t i = 0; i < n; ++i)
-      w |= (uint64_t)p[i] << (8 * i);
-    h = rotl(h ^ (w * P2) ^ n, 23) * P1;
-  }
-  h ^= h >> 33;
-  h *= P2;
-  h ^= h >> 29;
-  h *= P3;
-  h ^= h >> 32;
-  return h;
 }
 
 /*---- a bounds-checked FlatBuffers reader ----------------------------------------
@@ -302,8 +264,8 @@ int32_t milm_dsp_check_artifact(const uint8_t *artifact, uint64_t size, int32_t 
     return put(&m, "truncated: no header checksum"), MILM_DSP_E_ARTIFACT;
   if (!same(artifact + 4 + h, 8, "MILMHSUM"))
     return put(&m, "corrupt header (no MILMHSUM after it)"), MILM_DSP_E_ARTIFACT;
-  const uint64_t hsum = load64(artifact + 4 + h + 8);
-  if (milm64(artifact, 4 + h) != hsum)
+  const uint64_t hsum = milm64_load64(artifact + 4 + h + 8);
+  if (milm64_of(artifact, 4 + h, 0) != hsum)
     return put(&m, "header checksum mismatch (the header is damaged)"), MILM_DSP_E_ARTIFACT;
   if (scalar(&f, &model, M_CHECKSUM_KIND, 1, 0) != 1)
     return put(&m, "checksum kind is not milm64"), MILM_DSP_E_ARTIFACT;
@@ -342,7 +304,7 @@ int32_t milm_dsp_check_artifact(const uint8_t *artifact, uint64_t size, int32_t 
       return MILM_DSP_E_ARTIFACT;
     }
     end = off + sz;
-    if (verify && milm64(artifact + wOff + off, sz) != scalar(&f, &t, T_CHECKSUM, 8, 0)) {
+    if (verify && milm64_of(artifact + wOff + off, sz, 0) != scalar(&f, &t, T_CHECKSUM, 8, 0)) {
       put(&m, "tensor '");
       putText(&m, name, nameLen);
       put(&m, "': checksum mismatch");

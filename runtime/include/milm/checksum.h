@@ -21,11 +21,14 @@
 //
 // The four lanes are independent multiply chains, so a core works on four words
 // at a time. Milm64 (streaming) and milm64() (one shot) give the same value for
-// any split of the input.
+// any split of the input. The arithmetic is milm64.h's, plain C, which the
+// freestanding Hexagon runtime uses too.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MILM_RUNTIME_CHECKSUM_H
 #define MILM_RUNTIME_CHECKSUM_H
+
+#include "milm/milm64.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -36,13 +39,12 @@ namespace rt {
 
 class Milm64 {
 public:
-  static constexpr uint64_t P1 = 0x9E3779B97F4A7C15ull;
-  static constexpr uint64_t P2 = 0xC2B2AE3D27D4EB4Full;
-  static constexpr uint64_t P3 = 0x165667B19E3779F9ull;
-  static constexpr uint64_t P4 = 0xD6E8FEB86659FD93ull;
+  static constexpr uint64_t P1 = MILM64_P1;
+  static constexpr uint64_t P2 = MILM64_P2;
+  static constexpr uint64_t P3 = MILM64_P3;
+  static constexpr uint64_t P4 = MILM64_P4;
 
-  explicit Milm64(uint64_t seed = 0)
-      : v0_(seed ^ P1), v1_(seed ^ P2), v2_(seed ^ P3), v3_(seed ^ P4) {}
+  explicit Milm64(uint64_t seed = 0) { milm64_lanes(v_, seed); }
 
   void update(const void *data, size_t size) {
     const uint8_t *p = static_cast<const uint8_t *>(data);
@@ -57,63 +59,21 @@ public:
       size -= take;
       if (pending_ < 32)
         return;
-      stripes(buf_, 1);
+      milm64_stripes(v_, buf_, 1);
       pending_ = 0;
     }
     size_t whole = size / 32;
-    stripes(p, whole);
+    milm64_stripes(v_, p, whole);
     p += whole * 32;
     size -= whole * 32;
     std::memcpy(buf_, p, size);
     pending_ = size;
   }
 
-  uint64_t digest() const {
-    uint64_t h = rotl(v0_, 1) + rotl(v1_, 7) + rotl(v2_, 12) + rotl(v3_, 18) + total_ * P3;
-    const uint8_t *p = buf_;
-    size_t left = pending_;
-    for (; left >= 8; left -= 8, p += 8)
-      h = rotl(h ^ mix(0, load64(p)), 27) * P1 + P4;
-    if (left != 0) {
-      uint64_t w = 0;
-      for (size_t i = 0; i < left; ++i)
-        w |= uint64_t(p[i]) << (8 * i);
-      h = rotl(h ^ (w * P2) ^ uint64_t(left), 23) * P1;
-    }
-    h ^= h >> 33;
-    h *= P2;
-    h ^= h >> 29;
-    h *= P3;
-    h ^= h >> 32;
-    return h;
-  }
+  uint64_t digest() const { return milm64_digest(v_, total_, buf_, pending_); }
 
 private:
-  static uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
-  static uint64_t mix(uint64_t v, uint64_t w) { return rotl(v + w * P2, 31) * P1; }
-  static uint64_t load64(const uint8_t *p) {
-    uint64_t w;
-    std::memcpy(&w, p, 8);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    w = __builtin_bswap64(w);
-#endif
-    return w;
-  }
-  void stripes(const uint8_t *p, size_t count) {
-    uint64_t a = v0_, b = v1_, c = v2_, d = v3_;
-    for (size_t i = 0; i < count; ++i, p += 32) {
-      a = mix(a, load64(p));
-      b = mix(b, load64(p + 8));
-      c = mix(c, load64(p + 16));
-      d = mix(d, load64(p + 24));
-    }
-    v0_ = a;
-    v1_ = b;
-    v2_ = c;
-    v3_ = d;
-  }
-
-  uint64_t v0_, v1_, v2_, v3_;
+  uint64_t v_[4];
   uint64_t total_ = 0;
   uint8_t buf_[32] = {};
   size_t pending_ = 0;
