@@ -168,6 +168,21 @@ static inline float ffrom(uint32_t u) {
 #define D_QNAN 0x7FF8000000000000ull
 #define D_INF 0x7FF0000000000000ull
 
+/* A finite non-zero double's fraction `*m` and biased exponent `*e` as the
+ * significand with its leading one bit (D_ONE_BIT) and the matching exponent:
+ * a subnormal is normalised (its exponent then goes below 1). */
+static inline void withOneBit(uint64_t *m, int *e) {
+  if (*e != 0) {
+    *m |= D_ONE_BIT;
+    return;
+  }
+  *e = 1;
+  while (!(*m & D_ONE_BIT)) {
+    *m <<= 1;
+    --*e;
+  }
+}
+
 /* a / b, rounded to nearest even: long division of the significands. */
 double __hexagon_divdf3(double a, double b) {
   const uint64_t ua = dbits(a), ub = dbits(b), sign = (ua ^ ub) & D_SIGN;
@@ -185,24 +200,8 @@ double __hexagon_divdf3(double a, double b) {
     return (ub & ~D_SIGN) == 0 ? dfrom(D_QNAN) : dfrom(sign);
   if ((ub & ~D_SIGN) == 0)
     return dfrom(sign | D_INF);
-  if (ea == 0) { /* subnormal: normalise */
-    ea = 1;
-    while (!(ma & D_ONE_BIT)) {
-      ma <<= 1;
-      --ea;
-    }
-  } else {
-    ma |= D_ONE_BIT;
-  }
-  if (eb == 0) {
-    eb = 1;
-    while (!(mb & D_ONE_BIT)) {
-      mb <<= 1;
-      --eb;
-    }
-  } else {
-    mb |= D_ONE_BIT;
-  }
+  withOneBit(&ma, &ea);
+  withOneBit(&mb, &eb);
   int e = ea - eb + 1023;
   if (ma < mb) {
     ma <<= 1;
