@@ -347,9 +347,6 @@ static inline void hvx_matmul_x32(const uint8_t *w, const milm_uk_block_q8_32 *x
   for (int64_t g = o_begin / 32; g < o_end / 32; ++g)
     for (int64_t t = 0; t < T; ++t) {
       const milm_uk_block_q8_32 *a = x + t * nb;
-      float acc[32];
-      for (int r = 0; r < 32; ++r)
-        acc[r] = 0.0f;
 #ifdef MILM_UK_HVX_QFLOAT
       /* The float part on HVX qfloat (v73 and later): the 32 rows' sums to
        * f32, times the scales times the activation scale, added up in qf32.
@@ -371,6 +368,9 @@ static inline void hvx_matmul_x32(const uint8_t *w, const milm_uk_block_q8_32 *x
       __builtin_memcpy(y + t * ldy + g * 32, sc, sizeof sc);
       continue;
 #endif
+      float acc[32];
+      for (int r = 0; r < 32; ++r)
+        acc[r] = 0.0f;
       for (int64_t b = 0; b < nb; ++b) {
         const uint8_t *blk = w + (g * nb + b) * stride;
         *(HVX_Vector *)s = sums((const HVX_UVector *)blk, a[b].qs);
